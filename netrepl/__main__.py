@@ -1,0 +1,3 @@
+from netrepl.cli import main
+
+raise SystemExit(main())
