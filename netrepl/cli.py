@@ -1,0 +1,115 @@
+"""Command line -> mode: the shell, scripts, `-c`, piped input, or `serve`.
+
+Only the interactive shell imports prompt_toolkit, and only when it starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from netrepl import __version__
+
+USAGE_EXIT = 2
+
+
+def _variable(text: str) -> tuple[str, str]:
+    from netrepl.parser import NAME_RE
+
+    name, sep, value = text.partition("=")
+    if not sep or not NAME_RE.match(name):
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    return name, value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if not 0 <= value <= 3600:
+        raise argparse.ArgumentTypeError("expected 0 to 3600 seconds")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="netrepl",
+        description="A scriptable network-diagnostics REPL over one session socket. "
+                    "With no arguments on a terminal: the interactive shell.",
+        epilog="netrepl serve KIND [--host H] [--port P] [--udp] runs a lab server in the foreground. "
+               "Exit status: 0 all commands succeeded, 1 a command failed, 2 usage or script error.")
+    p.add_argument("scripts", nargs="*", metavar="FILE.nrs", help=".nrs scripts to replay")
+    p.add_argument("-c", dest="commands", metavar="CMDS", help='commands to run, separated by ";"')
+    p.add_argument("-D", dest="defines", action="append", type=_variable, default=[], metavar="NAME=VALUE",
+                   help="define a script variable")
+    p.add_argument("-q", "--quiet", action="store_true", help="do not echo commands")
+    p.add_argument("-k", "--keep-going", action="store_true", help="run on after a failing command (still exit 1)")
+    p.add_argument("--stable", action="store_true",
+                   help="mask ephemeral ports and timings so repeated runs give identical transcripts")
+    p.add_argument("--step", action="store_true", help="wait for Enter before each command (live demos)")
+    p.add_argument("--delay", type=_seconds, default=0.0, metavar="SECONDS", help="pause before each command")
+    p.add_argument("--version", action="version", version=f"netrepl {__version__}")
+    return p
+
+
+def build_serve_parser() -> argparse.ArgumentParser:
+    from netrepl.commands import LAB_KINDS
+
+    p = argparse.ArgumentParser(prog="netrepl serve", description="Run a lab server in the foreground until Ctrl+C.")
+    p.add_argument("kind", choices=LAB_KINDS)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--udp", action="store_true", help="UDP instead of TCP (echo, discard, daytime, chargen)")
+    p.add_argument("--root", help="directory the http server serves (default: a small built-in site)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    for stream in (sys.stdout, sys.stderr):  # never die on an unencodable character
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
+    if argv[:1] == ["serve"]:
+        return serve_main(argv[1:])
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0) and USAGE_EXIT
+    from netrepl.script import Options, Runner
+
+    options = Options(quiet=args.quiet, keep_going=args.keep_going, stable=args.stable, step=args.step,
+                      delay=args.delay, variables=dict(args.defines))
+    if args.commands is not None and args.scripts:
+        print("netrepl: give scripts or -c, not both", file=sys.stderr)
+        return USAGE_EXIT
+    try:
+        if args.commands is not None:
+            return Runner(options).run_text(args.commands)
+        if args.scripts:
+            return Runner(options).run_files(args.scripts)
+        if not sys.stdin.isatty():
+            return Runner(options).run_stream(sys.stdin)
+        from netrepl.shell import run_shell
+
+        return run_shell(variables=options.variables)
+    except KeyboardInterrupt:
+        print("\nnetrepl: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # output piped into `head` and the like
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        return 1
+
+
+def serve_main(argv: list[str]) -> int:
+    try:
+        args = build_serve_parser().parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0) and USAGE_EXIT
+    from netrepl.labserver import serve_forever
+
+    return serve_forever(args.kind, args.host, args.port, "udp" if args.udp else "tcp", args.root)

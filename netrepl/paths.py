@@ -1,0 +1,23 @@
+"""Where netrepl keeps files: history in the XDG state directory."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def history_path() -> Path:
+    """$NETREPL_HISTFILE, else $XDG_STATE_HOME/netrepl/history (~/.local/state/netrepl/history)."""
+    override = os.environ.get("NETREPL_HISTFILE")
+    if override:
+        return Path(override).expanduser()
+    state = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return Path(state) / "netrepl" / "history"
+
+
+def ensure_private_file(path: Path) -> Path:
+    """Create the file (and its directory) readable by the owner only: history holds what was typed."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.close(fd)
+    return path

@@ -1,0 +1,72 @@
+"""`record FILE.nrs`: append every command that ran to a replayable script.
+
+Each line is written and flushed as it happens (fsync'd), so a recording
+survives the shell being killed. A command that failed is written as
+`must-fail KIND ...` so replaying it against the same server passes.
+With expectations on, the first line of received data becomes an
+`expect` line.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from netrepl.results import Result
+
+EXPECT_MAX = 120  # bytes of received data turned into one `expect` line
+_PLAIN = re.compile(rb"[\x21-\x23\x25-\x5b\x5d-\x7e]|\x20(?!\Z)")  # kept as is; the rest escaped
+
+
+def expect_text(data: bytes) -> str:
+    """Bytes -> the text of an `expect` line that matches them literally."""
+    out = []
+    for i in range(len(data)):
+        b = data[i:i + 1]
+        if b == b" " and i == len(data) - 1:
+            out.append("\\x20")  # a trailing blank would be stripped from the script line
+        elif _PLAIN.fullmatch(b):
+            out.append(b.decode("ascii"))
+        elif b == b"\\":
+            out.append("\\\\")
+        elif b == b"$":
+            out.append("$$")
+        else:
+            out.append({b"\r": "\\r", b"\n": "\\n", b"\t": "\\t"}.get(b, f"\\x{data[i]:02x}"))
+    text = "".join(out)
+    if text.startswith("/") or text == "eof" or text.startswith(" "):
+        text = f"\\x{ord(text[0]):02x}" + text[1:]  # not a regex, not `eof`, no lost blank
+    return text
+
+
+class Recorder:
+    def __init__(self, path: str, expectations: bool = False):
+        self.path = path
+        self.expectations = expectations
+        self.count = 0
+        # Append, created private: recordings may hold what was typed at a service.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        self.file = os.fdopen(fd, "a", encoding="utf-8", newline="\n")
+
+    def write(self, line: str) -> None:
+        self.file.write(line + "\n")
+        self.file.flush()
+        os.fsync(self.file.fileno())
+        self.count += 1
+
+    def add(self, parsed, result: Result) -> None:
+        name = parsed.command.name
+        if name in ("help", "exit", "source") or result.error and result.error.kind in ("interrupted", "usage"):
+            return
+        if result.error is None:
+            self.write(parsed.text)
+        elif name != "must-fail":
+            self.write(f"must-fail {result.error.errname or result.error.kind} {parsed.text}")
+        if self.expectations and result.data and result.error is None and name != "expect":
+            first = result.data.split(b"\n", 1)[0][:EXPECT_MAX]
+            if first.strip():
+                self.write("expect " + expect_text(first))
+
+    def close(self) -> None:
+        if not self.file.closed:
+            self.file.close()

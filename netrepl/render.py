@@ -1,0 +1,94 @@
+"""Results -> safe text, as (style, text) fragments.
+
+Every string that reaches the terminal passes through here: peer bytes are
+escaped or hex-dumped, messages (which can quote peer- or DNS-chosen text)
+are escaped too. `stable=True` masks what changes from run to run.
+"""
+
+from __future__ import annotations
+
+from netrepl.errors import KINDS
+from netrepl.escape import escape_bytes, escape_text, hexdump, is_terminal_safe
+from netrepl.results import Elapsed, Endpoint, ErrorInfo, Line, Result
+
+Fragments = list[tuple[str, str]]
+
+
+def safe(text: str) -> str:
+    """One line of our own words that may quote untrusted text."""
+    if is_terminal_safe(text) and "\n" not in text and "\t" not in text:
+        return text
+    return escape_text(text)
+
+
+def endpoint(ep: Endpoint, stable: bool = False) -> str:
+    host = f"[{ep.host}]" if ":" in ep.host else ep.host
+    port = "<port>" if stable and ep.ephemeral else str(ep.port)
+    return f"{host}:{port}"
+
+
+def duration(seconds: float, stable: bool = False) -> str:
+    if stable:
+        return "<time>"
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.0f} us"
+    if seconds < 1:
+        return f"{seconds * 1e3:.2f} ms"
+    return f"{seconds:.3f} s"
+
+
+def part_text(part, stable: bool = False) -> str:
+    if isinstance(part, Endpoint):
+        return endpoint(part, stable)
+    if isinstance(part, Elapsed):
+        return duration(part.seconds, stable)
+    return str(part)
+
+
+def line_text(line: Line, stable: bool = False) -> str:
+    return safe("".join(part_text(p, stable) for p in line))
+
+
+def error_text(err: ErrorInfo) -> str:
+    code = ""
+    if err.errname or err.errno is not None:
+        code = " [" + " ".join(str(x) for x in (err.errname, err.errno) if x is not None) + "]"
+    return safe(f"error: {err.op}: {KINDS.get(err.kind, err.kind)}{code}: {err.message}")
+
+
+def data_text(data: bytes, display: str = "text", offset: int = 0) -> str:
+    if display == "hex":
+        return hexdump(data, offset)
+    text = escape_bytes(data)
+    return text if text.endswith("\n") else text + "\n"
+
+
+def render(result: Result, display: str = "text", stable: bool = False) -> Fragments:
+    out: Fragments = []
+    lines = [line_text(line, stable) for line in result.lines]
+    state = f"  [{result.state}]" if result.state else ""
+    if result.error is None and lines:
+        lines[-1] += state
+        state = ""
+    for text in lines:
+        out.append(("class:message", text + "\n"))
+    if result.error is not None:
+        out.append(("class:error", error_text(result.error) + state + "\n"))
+    elif state and not result.fields:
+        out.append(("class:state", state.strip() + "\n"))
+    width = max((len(label) for label, _ in result.fields), default=0)
+    for label, value in result.fields:
+        out.append(("class:field", f"  {label:<{width}}  {safe(part_text(value, stable))}\n"))
+    if result.text is not None:
+        out.append(("class:help", "\n".join(safe_block_line(l) for l in result.text.split("\n")) + "\n"))
+    if result.data:
+        out.append(("class:data", data_text(result.data, display, result.data_offset)))
+    return out
+
+
+def safe_block_line(text: str) -> str:
+    return text if is_terminal_safe(text) else escape_text(text)
+
+
+def plain(fragments: Fragments) -> str:
+    return "".join(text for _, text in fragments)

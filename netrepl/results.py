@@ -1,0 +1,73 @@
+"""What a command returns: data, never text written anywhere.
+
+The core builds these; the shell, the script runner and the tests render
+them. Values that differ from run to run (ephemeral ports, timings) stay
+typed so a renderer can mask them for stable transcripts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Union
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A socket address. `ephemeral` marks a port the OS chose."""
+
+    host: str
+    port: int
+    ephemeral: bool = False
+
+    @classmethod
+    def of(cls, addr, ephemeral: bool = False) -> "Endpoint | None":
+        if not isinstance(addr, tuple) or len(addr) < 2:
+            return None
+        return cls(str(addr[0]), int(addr[1]), ephemeral)
+
+
+@dataclass(frozen=True)
+class Elapsed:
+    seconds: float
+
+
+# One line of a message: plain strings and typed values, joined by the renderer.
+Part = Union[str, Endpoint, Elapsed, int, float]
+Line = tuple[Part, ...]
+
+
+@dataclass(frozen=True)
+class ErrorInfo:
+    """A failure, by kind (see errors.KINDS), with errno and message."""
+
+    kind: str
+    op: str
+    message: str
+    errno: int | None = None
+    errname: str | None = None
+    exc: str | None = None
+
+
+@dataclass
+class Result:
+    lines: list[Line] = field(default_factory=list)
+    # Bytes from the peer, untrusted; the renderer escapes or hex-dumps them.
+    data: bytes | None = None
+    # Received-data offset of `data` in the stream, for hex dump offsets.
+    data_offset: int = 0
+    error: ErrorInfo | None = None
+    # The session state in words after the command ran (None: not shown).
+    state: str | None = None
+    # Label/value rows (info, serve listing); values are Parts.
+    fields: list[tuple[str, Part]] = field(default_factory=list)
+    # Plain text blocks that are not peer data (help output).
+    text: str | None = None
+    exit: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def say(self, *parts: Part) -> "Result":
+        self.lines.append(tuple(parts))
+        return self

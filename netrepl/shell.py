@@ -1,0 +1,118 @@
+"""The interactive shell: a thin prompt_toolkit loop over the executor.
+
+Input and output are parameters so tests drive it with a pipe input and
+DummyOutput. Ctrl-C cancels the line or interrupts a blocking operation
+(the session catches it and stays accurate); Ctrl-D exits and closes.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import IO, Iterable, Mapping
+
+from prompt_toolkit import PromptSession, print_formatted_text
+from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
+from prompt_toolkit.formatted_text import FormattedText
+from prompt_toolkit.history import FileHistory, History, InMemoryHistory, ThreadedHistory
+from prompt_toolkit.lexers import PygmentsLexer
+
+from netrepl import __version__
+from netrepl.completer import NetreplCompleter
+from netrepl.executor import Executor
+from netrepl.lexer import NrsLexer
+from netrepl.paths import ensure_private_file, history_path
+from netrepl.render import endpoint, render, safe
+from netrepl.style import make_style
+
+_HOST_WORDS = re.compile(r"^\s*(?:must-fail\s+\S+\s+)?(?:connect|sendto|bind)\s+(\S+)")
+
+
+def toolbar_text(ex: Executor) -> list[tuple[str, str]]:
+    """The bottom toolbar: protocol, state, local -> peer, byte counts."""
+    s = ex.session
+    parts = [("class:bottom-toolbar.state", f" {s.state()} ")]
+    if s.local or s.peer:
+        local = endpoint(s.local) if s.local else "?"
+        peer = endpoint(s.peer) if s.peer else "-"
+        parts.append(("class:bottom-toolbar", f" {local} -> {peer} "))
+    parts.append(("class:bottom-toolbar", f" sent {s.sent} B  received {s.received} B "))
+    if ex.recorder is not None:
+        parts.append(("class:bottom-toolbar", f" recording to {ex.recorder.path} "))
+    return [(style, safe(text)) for style, text in parts]
+
+
+class Shell:
+    def __init__(self, executor: Executor | None = None, history: History | None = None,
+                 input=None, output=None, out: IO[str] | None = None):
+        self.ex = executor or Executor()
+        if history is None:
+            history = ThreadedHistory(FileHistory(str(ensure_private_file(history_path()))))
+        self.history = history
+        self.style = make_style()
+        self.out = out  # a plain text stream (tests); None: print to the terminal with styles
+        self.seen_hosts: dict[str, None] = {}
+        self.prompt = PromptSession(
+            history=history,
+            auto_suggest=AutoSuggestFromHistory(),
+            completer=NetreplCompleter(self.ex.registry, self.hosts),
+            lexer=PygmentsLexer(NrsLexer),
+            style=self.style,
+            bottom_toolbar=lambda: toolbar_text(self.ex),
+            complete_while_typing=True,
+            input=input,
+            output=output,
+        )
+
+    def hosts(self) -> Iterable[str]:
+        """Hosts typed in this session and in the history, newest first."""
+        found = dict(self.seen_hosts)
+        for line in self.history.get_strings()[::-1]:
+            m = _HOST_WORDS.match(line)
+            if m and "$" not in m.group(1):
+                found.setdefault(m.group(1))
+        return list(found)
+
+    def show(self, fragments) -> None:
+        if self.out is not None:
+            self.out.write("".join(text for _, text in fragments))
+            self.out.flush()
+        else:
+            print_formatted_text(FormattedText(fragments), style=self.style, end="",
+                                 output=self.prompt.output)
+
+    def one(self) -> bool:
+        """Read and run one line; False when the shell should end."""
+        try:
+            line = self.prompt.prompt([("class:prompt", "netrepl> ")])
+        except KeyboardInterrupt:
+            return True  # Ctrl-C at the prompt clears the line
+        except EOFError:
+            return False  # Ctrl-D
+        try:
+            for step in self.ex.run_line(line):
+                self.show(render(step.result, self.ex.session.display))
+                m = _HOST_WORDS.match(step.text)
+                if m and step.result.ok:
+                    self.seen_hosts[m.group(1)] = None
+                if step.result.exit:
+                    return False
+        except KeyboardInterrupt:
+            self.show([("class:error", "interrupted\n")])
+        return True
+
+    def run(self) -> int:
+        self.show([("", f"netrepl {__version__}: one socket, one command at a time. "
+                        "`help` lists the commands; Ctrl-D leaves.\n")])
+        try:
+            while self.one():
+                pass
+        finally:
+            self.ex.finish()
+        return 0
+
+
+def run_shell(variables: Mapping[str, str] | None = None, **kw) -> int:
+    return Shell(Executor(variables=dict(variables or {})), **kw).run()
+
+
+__all__ = ["Shell", "run_shell", "toolbar_text", "InMemoryHistory"]

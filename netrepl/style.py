@@ -1,0 +1,27 @@
+"""One style factory: the Pygments theme for what is typed, merged with the UI's own classes."""
+
+from __future__ import annotations
+
+from prompt_toolkit.styles import Style, merge_styles, style_from_pygments_cls
+from pygments.styles import get_style_by_name
+from pygments.util import ClassNotFound
+
+UI = {
+    "prompt": "bold ansigreen",
+    "error": "ansired",
+    "state": "ansicyan",
+    "message": "",
+    "field": "",
+    "data": "",
+    "help": "",
+    "bottom-toolbar": "noreverse bg:#222222 #aaaaaa",
+    "bottom-toolbar.state": "bold #ffffff",
+}
+
+
+def make_style(name: str = "monokai") -> Style:
+    try:
+        pygments_style = get_style_by_name(name)
+    except ClassNotFound:  # an unknown theme falls back, never fails start-up
+        pygments_style = get_style_by_name("default")
+    return merge_styles([style_from_pygments_cls(pygments_style), Style.from_dict(UI)])
