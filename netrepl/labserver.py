@@ -176,11 +176,27 @@ class LabServer:
             pass
         deadline = time.monotonic() + JOIN_TIMEOUT
         self._loop.join(JOIN_TIMEOUT)
+        if self.proto == "tcp":
+            self._close_queued()
         self._sock.close()
         for sock in self._wake:
             sock.close()
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
+
+    def _close_queued(self) -> None:
+        """Close connections still waiting in the backlog with a FIN too.
+
+        Closing the listener would answer them with an RST; a client that
+        connected just before `serve stop` must see the same lost connection
+        as one that was accepted (so replayed scripts behave the same every run).
+        """
+        while True:
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:  # BlockingIOError: the backlog is empty
+                return
+            conn.close()
 
     def __enter__(self) -> "LabServer":
         return self.start()
