@@ -161,7 +161,7 @@ class Runner:
         self.out = out or sys.stdout
         self.err = err or sys.stderr
         self.pace_input = pace_input
-        self.failures: list[str] = []
+        self.failures: list[Step] = []  # the steps that failed, for reports
 
     # -- entry points, each returning an exit status --
 
@@ -248,7 +248,9 @@ class Runner:
             if not step.result.ok:
                 where = f"{step.source}:{step.line}" if step.source else f"{source}:{number}"
                 note = f"netrepl: {where}: `{step.text}` failed ({step.result.error.kind})"
-                self.failures.append(note)
+                if step.source is None:
+                    step.source, step.line = source, number
+                self.failures.append(step)
                 self.err.write(safe(note) + "\n")
                 self.err.flush()
                 outcome = "failed"

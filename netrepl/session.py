@@ -71,7 +71,9 @@ class Session:
         if self.sock is None:
             return "closed" if self.was_closed else "no socket"
         words = []
-        if self.connected:
+        if self.lost:
+            words.append(f"connection lost ({self.lost})")
+        elif self.connected:
             words.append("connected" if self.proto == "tcp" else "default peer set")
         elif self.local is not None:
             words.append("bound")
@@ -87,8 +89,6 @@ class Session:
             words.append("read side shut")
         if self.peer_eof:
             words.append("peer closed")
-        if self.lost:
-            words.append(f"connection lost ({self.lost})")
         return f"{self.proto} " + ", ".join(words)
 
     def _result(self) -> Result:
