@@ -31,7 +31,7 @@ class NetreplCompleter(Completer):
             candidates = (*s.words, *service_names())
         else:
             candidates = s.words
-        meta = "command" if s.kind == "command" else s.kind
+        meta = s.label or s.kind
         for word in candidates:
             if word.startswith(s.word):
                 yield Completion(word, start_position=-len(s.word), display_meta=self._meta(word, s.kind) or meta)

@@ -52,7 +52,7 @@ def errname(code: int | None, kind: str = "io") -> str | None:
 def classify(exc: BaseException, op: str) -> ErrorInfo:
     """An exception from a socket operation -> ErrorInfo with its kind."""
     if isinstance(exc, KeyboardInterrupt):
-        return ErrorInfo("interrupted", op, "interrupted by Ctrl-C", exc="KeyboardInterrupt")
+        return ErrorInfo("interrupted", op, "stopped before it completed", exc="KeyboardInterrupt")
     if isinstance(exc, socket.gaierror):
         kind = "address"
     elif isinstance(exc, socket.herror):

@@ -90,6 +90,8 @@ class Shell:
             return False  # Ctrl-D
         try:
             for step in self.ex.run_line(line):
+                if step.result.error and step.result.error.kind == "interrupted":
+                    self.show([("", "\n")])  # the terminal echoed ^C: start a fresh line
                 self.show(render(step.result, self.ex.session.display))
                 m = _HOST_WORDS.match(step.text)
                 if m and step.result.ok:

@@ -21,6 +21,7 @@ class Suggestion:
     kind: str  # "command" | "words" | "host" | "service" | "path" | "none"
     word: str  # the partial word at the cursor
     words: tuple[str, ...] = ()  # candidates for "command"/"words", and fixed extras for host/service
+    label: str = ""  # what the word is (an argument's name), shown beside candidates
 
 
 @lru_cache(maxsize=1)
@@ -55,12 +56,12 @@ def suggest(line: str, registry: Registry) -> Suggestion:
     if cmd.name == "must-fail":  # must-fail KIND COMMAND...: complete the kind, then a command
         inner = _MUST_FAIL_HEAD.match(line)
         if inner is None:
-            return Suggestion("words", word, FAILURE_NAMES)
+            return Suggestion("words", word, FAILURE_NAMES, "failure kind")
         return suggest(line[inner.end():], registry)
     rest = before[1:]
     if cmd.subcommands:
         if not rest:
-            return Suggestion("words", word, tuple(cmd.subcommands))
+            return Suggestion("words", word, tuple(cmd.subcommands), "setting")
         sub = cmd.subcommands.get(rest[0])
         if sub is None:
             return Suggestion("none", word)
@@ -89,12 +90,12 @@ def _for_argument(cmd: Command, rest: list[str], word: str, registry: Registry) 
             index += 1
             continue
         if cmd.name == "help":
-            return Suggestion("words", word, tuple(sorted(registry.names())))
+            return Suggestion("words", word, tuple(sorted(registry.names())), "command")
         if arg.type == "host":
-            return Suggestion("host", word, ("localhost", "127.0.0.1", "::1"))
+            return Suggestion("host", word, ("localhost", "127.0.0.1", "::1"), "host")
         if arg.type == "port":
-            return Suggestion("service", word, arg.choices)
+            return Suggestion("service", word, arg.choices, "service")
         if arg.type == "path":
-            return Suggestion("path", word, arg.choices)
-        return Suggestion("words", word, flags + arg.choices if not rest else arg.choices)
+            return Suggestion("path", word, arg.choices, "path")
+        return Suggestion("words", word, flags + arg.choices if not rest else arg.choices, arg.name)
     return Suggestion("none", word)
