@@ -161,6 +161,13 @@ class Session:
         return socket.getaddrinfo(host, port, family, kind)
 
     def connect(self, host: str, port: int | str) -> Result:
+        if self.sock is not None and self.connected and self.sock.type == socket.SOCK_STREAM:
+            # With a timeout set, CPython's connect() on a connected socket returns
+            # success (EISCONN is swallowed) whatever the address: refuse it here.
+            peer = f"{self.peer.host}:{self.peer.port}" if self.peer else "its peer"
+            now = f"its connection to {peer} was lost ({self.lost})" if self.lost else f"it is connected to {peer}"
+            return self._fail(failure("state", "connect", f"{now}; a TCP socket connects once: `close` it first",
+                                      errno.EISCONN))
         result = self._result()
         number, bad = self._port(port, "connect")
         if bad:
