@@ -18,6 +18,7 @@ KINDS: dict[str, str] = {
     "io": "connection/I-O error (OSError, formerly socket.error)",
     "service": "service lookup error (OSError from getservbyname/getservbyport)",
     "state": "not possible in this state",
+    "syntax": "syntax error",
     "usage": "bad argument",
     "interrupted": "interrupted (Ctrl-C)",
     "expect": "expectation not met",

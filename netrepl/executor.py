@@ -53,7 +53,7 @@ class Executor:
         try:
             parsed = self.parse(line)
         except ParseError as exc:
-            result = Result(error=failure("usage", "parse", exc.message), state=self.session.state())
+            result = Result(error=failure("syntax", "", exc.message), state=self.session.state())
             if len(line) < 400:  # point at the problem under the line as typed
                 result.say("  " + line)
                 result.say("  " + " " * (exc.col - 1) + "^")

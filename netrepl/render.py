@@ -53,7 +53,8 @@ def error_text(err: ErrorInfo) -> str:
     code = ""
     if err.errname or err.errno is not None:
         code = " [" + " ".join(str(x) for x in (err.errname, err.errno) if x is not None) + "]"
-    return safe(f"error: {err.op}: {KINDS.get(err.kind, err.kind)}{code}: {err.message}")
+    op = f"{err.op}: " if err.op else ""
+    return safe(f"error: {op}{KINDS.get(err.kind, err.kind)}{code}: {err.message}")
 
 
 def data_text(data: bytes, display: str = "text", offset: int = 0) -> str:
