@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from pygments.lexer import RegexLexer, bygroups, include
+from pygments.lexer import RegexLexer, bygroups, default, include
 from pygments.token import (Comment, Error, Keyword, Name, Number, Operator, String, Text, Whitespace)
 
 from netrepl.commands import REGISTRY
@@ -94,6 +94,6 @@ class NrsLexer(RegexLexer):
         "expect": [
             (r"[ \t](eof)[ \t]*$", Keyword.Constant, "#pop"),
             (r"[ \t](/.*/)[ \t]*$", String.Regex, "#pop"),
-            (r"", Text, "text"),
+            default(("#pop", "text")),  # the line ends in "text", back at the root
         ],
     }
