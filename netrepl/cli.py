@@ -90,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.scripts:
             return Runner(options).run_files(args.scripts)
         if not sys.stdin.isatty():
+            if hasattr(sys.stdin, "reconfigure"):  # undecodable input is not a crash (a strict locale would be)
+                sys.stdin.reconfigure(errors="surrogateescape")
             return Runner(options).run_stream(sys.stdin)
         from netrepl.shell import run_shell
 
