@@ -65,8 +65,9 @@ class Shell:
 
     def hosts(self) -> Iterable[str]:
         """Hosts typed in this session and in the history, newest first."""
-        found = dict(self.seen_hosts)
-        for line in self.history.get_strings()[::-1]:
+        found = dict.fromkeys(reversed(self.seen_hosts))
+        # The prompt loads the history in the background when it starts; until then, read it here.
+        for line in self.history.get_strings()[::-1] or self.history.load_history_strings():
             m = _HOST_WORDS.match(line)
             if m and "$" not in m.group(1):
                 found.setdefault(m.group(1))
