@@ -92,7 +92,3 @@ class Executor:
         if self.recorder is not None:
             self.recorder.close()
             self.recorder = None
-
-
-def new_executor(variables: Mapping[str, str] | None = None, **kw) -> Executor:
-    return Executor(variables=dict(variables or {}), **kw)

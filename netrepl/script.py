@@ -190,25 +190,22 @@ class Runner:
     def run_stream(self, stream: IO[str], source: str = "<stdin>") -> int:
         """Line by line as it arrives (a pipe may be a live conversation)."""
         ex = self._executor(os.getcwd())
-        status = 0
-        try:
+        problems: list[Problem] = []
+
+        def commands():
             for number, line in enumerate(stream, 1):
-                line = line.rstrip("\r\n")
                 try:
-                    parsed = ex.parse(line)
-                except ParseError as exc:
-                    self.err.write(str(Problem(source, number, exc.col, exc.message)) + "\n")
-                    return 2
-                if parsed is None:
-                    continue
-                outcome = self._run_one(ex, parsed, source, number)
-                if outcome == "failed":
-                    status = 1
-                if outcome == "exit" or (outcome == "failed" and not self.options.keep_going):
-                    break
-        finally:
-            ex.finish()
-        return status
+                    parsed = ex.parse(line.rstrip("\r\n"))
+                except ParseError as exc:  # nothing after a syntax error runs
+                    problems.append(Problem(source, number, exc.col, exc.message))
+                    return
+                if parsed is not None:
+                    yield number, parsed
+
+        status = self._run_commands(ex, commands(), source)
+        for problem in problems:
+            self.err.write(str(problem) + "\n")
+        return 2 if problems else status
 
     # -- the loop --
 
@@ -222,10 +219,13 @@ class Runner:
             self.err.write(f"netrepl: {script.source}: not run, {len(script.problems)} problem(s)\n")
             ex.finish()
             return 2
+        return self._run_commands(ex, script.commands, script.source)
+
+    def _run_commands(self, ex: Executor, commands: Iterable[tuple[int, Parsed]], source: str) -> int:
         status = 0
         try:
-            for number, parsed in script.commands:
-                outcome = self._run_one(ex, parsed, script.source, number)
+            for number, parsed in commands:
+                outcome = self._run_one(ex, parsed, source, number)
                 if outcome == "failed":
                     status = 1
                 if outcome == "exit" or (outcome == "failed" and not self.options.keep_going):
