@@ -247,7 +247,9 @@ class Parser:
                 raise ParseError(f"{cmd.name}: unknown setting {sm.group(1)!r}{suggest(sm.group(1), list(cmd.subcommands))}"
                                  f"; one of {', '.join(cmd.subcommands)}", sm.start(1) + 1)
             cmd, pos = sub, sm.end()
-        return self._parse_args(cmd, line, pos, variables)
+        parsed = self._parse_args(cmd, line, pos, variables)
+        parsed.text = line[start:].strip(" \t")  # inside must-fail: the inner command only
+        return parsed
 
     def _parse_args(self, cmd: Command, line: str, pos: int, variables: Mapping[str, str]) -> Parsed:
         text = line.strip(" \t")
