@@ -333,6 +333,9 @@ class Session:
         except (OSError, KeyboardInterrupt) as exc:
             return self._recv_error(exc, "recv")
         if not data:
+            if self.sock.type == socket.SOCK_STREAM and self.lost:  # after a reset recv returns b"" too
+                return self._result().say(f"no data: the connection was lost earlier ({self.lost}); "
+                                          "recv returned no data")
             if self.sock.type == socket.SOCK_STREAM:
                 self.peer_eof = True
                 return self._result().say("end of stream: the peer closed its side (recv returned no data)")
