@@ -68,6 +68,19 @@ def expand(text: str, variables: Mapping[str, str], col: int = 1) -> str:
     return VAR_RE.sub(sub, text)
 
 
+def expand_mapped(text: str, variables: Mapping[str, str], col: int = 1) -> tuple[str, list[int]]:
+    """expand(), plus the column each character of the result was typed at (a value's: its `$`)."""
+    out, cols, last = [], [], 0
+    for m in VAR_RE.finditer(text):
+        value = expand(m.group(), variables, col + m.start())
+        out += [text[last:m.start()], value]
+        cols += [*range(col + last, col + m.start()), *[col + m.start()] * len(value)]
+        last = m.end()
+    out.append(text[last:])
+    cols += range(col + last, col + len(text))
+    return "".join(out), cols
+
+
 def next_token(line: str, pos: int, variables: Mapping[str, str]) -> tuple[Token, int] | None:
     """The token starting at or after `pos`, and where it ends; None at the end.
 
@@ -288,7 +301,12 @@ class Parser:
                     nested = self._parse_at(line, len(line) - len(body), variables)
                     args[arg.key] = nested
                 elif raw:
-                    args[arg.key] = _convert_rest(arg, expand(raw, variables, start + 1), start + 1)
+                    expanded, cols = expand_mapped(raw, variables, start + 1)
+                    try:
+                        args[arg.key] = _convert_rest(arg, expanded, 1)
+                    except ParseError as exc:  # point at the text as typed, not as expanded
+                        exc.col = cols[exc.col - 1] if exc.col <= len(cols) else len(line) + 1
+                        raise
                 elif arg.optional:
                     args[arg.key] = arg.default
                 else:
