@@ -58,7 +58,7 @@ def expand(text: str, variables: Mapping[str, str], col: int = 1) -> str:
         if m.group(5):
             raise ParseError("unterminated or malformed ${...}", col + m.start())
         name = m.group(2) or m.group(4)
-        if name in variables:
+        if name in variables and (variables[name] or m.group(3) is None):  # :- also replaces an empty value
             return variables[name]
         if m.group(3) is not None:
             return m.group(3)
