@@ -158,9 +158,9 @@ def _convert(arg: Arg, tok: Token) -> Any:
             raise ParseError(f"{arg.name}: empty value", tok.col)
         return text
     if arg.minimum is not None and value < arg.minimum:
-        raise ParseError(f"{arg.name}: {text} is below the minimum {arg.minimum:g}", tok.col)
+        raise ParseError(f"{arg.name}: {text} is below the minimum {arg.minimum:.15g}", tok.col)
     if arg.maximum is not None and value > arg.maximum:
-        raise ParseError(f"{arg.name}: {text} is above the maximum {arg.maximum:g}", tok.col)
+        raise ParseError(f"{arg.name}: {text} is above the maximum {arg.maximum:.15g}", tok.col)
     return value
 
 
