@@ -1,0 +1,655 @@
+#!/usr/bin/env python3
+"""netrepl speed, side by side with nc, socat, hexdump and plain Python.
+
+    python scripts/bench.py            # the full run: a few minutes on 2 cores
+    python scripts/bench.py --quick    # smaller sizes, fewer rounds: a smoke run
+    python scripts/bench.py --only startup,bulk --rounds 9
+
+Every figure is measured against its reference in the same run, the two
+interleaved round by round, and the median is kept. The table gives the
+ratio netrepl / reference and the target. Peers are started here, on
+127.0.0.1 only (scripts/producer.py). A reference tool that is not
+installed is skipped with a note (apt-get install socat netcat-openbsd
+ncat bsdextrautils for nc, socat, ncat and hexdump).
+
+Child processes run with a private bytecode cache (PYTHONPYCACHEPREFIX in a
+temp dir, PYTHONDONTWRITEBYTECODE and PYTHONUNBUFFERED removed) so that
+netrepl and the Python references both start from compiled bytecode, as
+they do after a normal install. See docs/bench.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import select
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PRODUCER = ROOT / "scripts" / "producer.py"
+PY = sys.executable
+MIB = 1 << 20
+GIB = 1 << 30
+PROMPT = b"netrepl>"  # prompt_toolkit draws the trailing blank as a cursor move
+
+
+# ----- results -----------------------------------------------------------------
+
+@dataclass
+class Row:
+    name: str
+    netrepl: str  # the figure, formatted
+    reference: str  # "what: figure"
+    ratio: float | None  # netrepl / reference (None: a plain figure)
+    target: str  # e.g. "<= 1.3"
+    ok: bool | None  # None: report only, no pass/fail
+    note: str = ""
+
+
+@dataclass
+class Context:
+    quick: bool
+    rounds: int | None
+    tmp: Path
+    env: dict[str, str]
+    netrepl: list[str]
+    rows: list[Row] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    raw: dict = field(default_factory=dict)  # every sample, for --json
+
+    def n(self, full: int, quick: int) -> int:
+        return self.rounds or (quick if self.quick else full)
+
+    def note(self, text: str) -> None:
+        self.notes.append(text)
+        print(f"  note: {text}", flush=True)
+
+
+def med(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1e3:.1f} ms"
+
+
+def secs(seconds: float) -> str:
+    return f"{seconds:.3f} s" if seconds >= 1 else ms(seconds)
+
+
+def rate(nbytes: int, seconds: float) -> str:
+    return f"{nbytes / seconds / 1e9:.2f} GB/s"
+
+
+# ----- running things ------------------------------------------------------------
+
+@dataclass
+class Run:
+    wall: float
+    rss_kib: int  # peak resident set size of the child (ru_maxrss)
+    rc: int
+    out: bytes = b""
+    err: bytes = b""
+
+
+def run(argv: list[str], ctx: Context, *, stdout_to: str | None = os.devnull, capture: bool = False,
+        timeout: float = 120, shell: bool = False) -> Run:
+    """Run argv to completion: wall time, peak RSS (wait4) and exit status."""
+    with tempfile.TemporaryFile(dir=ctx.tmp) as err, tempfile.TemporaryFile(dir=ctx.tmp) as out:
+        sink = out if capture else open(stdout_to or os.devnull, "wb")
+        try:
+            started = time.perf_counter()
+            p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=sink, stderr=err, env=ctx.env,
+                                 shell=shell)
+            timer = threading.Timer(timeout, p.kill)
+            timer.start()
+            try:
+                _, status, usage = os.wait4(p.pid, 0)
+            finally:
+                timer.cancel()
+            wall = time.perf_counter() - started
+            p.returncode = os.waitstatus_to_exitcode(status)
+        finally:
+            if not capture:
+                sink.close()
+        out.seek(0)
+        err.seek(0)
+        return Run(wall, usage.ru_maxrss, p.returncode, out.read() if capture else b"", err.read())
+
+
+def check_ok(r: Run, what: str) -> None:
+    if r.rc != 0:
+        tail = r.err.decode(errors="replace").strip()[-600:]
+        raise RuntimeError(f"{what} exited {r.rc}: {tail}")
+
+
+class Producer:
+    """scripts/producer.py in a child process; stops when we close its stdin."""
+
+    def __init__(self, ctx: Context, *args: str):
+        self.p = subprocess.Popen([PY, str(PRODUCER), *args, "--watch-stdin"], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, env=ctx.env)
+        line = self.readline(30)
+        if not line.startswith("port "):
+            self.stop()
+            raise RuntimeError(f"producer did not start: {line!r}")
+        self.port = int(line.split()[1])
+
+    def readline(self, timeout: float) -> str:
+        ready, _, _ = select.select([self.p.stdout], [], [], timeout)
+        if not ready:
+            raise RuntimeError("producer: no answer")
+        return self.p.stdout.readline().decode().strip()
+
+    def transfer_time(self) -> float:
+        """The producer's own timing of the connection that just ended."""
+        line = self.readline(30)
+        if not line.startswith("done "):
+            raise RuntimeError(f"producer: {line}")
+        return float(line.split()[2])
+
+    def stop(self) -> None:
+        try:
+            self.p.stdin.close()
+            self.p.wait(10)
+        except (OSError, subprocess.TimeoutExpired):
+            self.p.kill()
+            self.p.wait()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def find_netrepl() -> tuple[list[str], str]:
+    # The console script beside this interpreter: a pyenv shim on PATH is a
+    # shell script that adds ~20 ms to every start.
+    beside = Path(PY).parent / "netrepl"
+    if beside.exists():
+        return [str(beside)], str(beside)
+    found = shutil.which("netrepl")
+    if found:
+        return [found], found
+    return [PY, "-m", "netrepl"], f"{PY} -m netrepl (no console script found)"
+
+
+def openbsd_nc() -> str | None:
+    nc = shutil.which("nc")
+    if not nc:
+        return None
+    try:
+        text = subprocess.run([nc, "-h"], capture_output=True, timeout=5).stderr
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return nc if b"OpenBSD" in text else None
+
+
+def child_env(tmp: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    for name in ("PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED", "PYTHONPROFILEIMPORTTIME", "PYTHONSTARTUP",
+                 "PYTHONASYNCIODEBUG", "PYTHONDEVMODE", "PYTHONTRACEMALLOC"):
+        env.pop(name, None)
+    env["PYTHONPYCACHEPREFIX"] = str(tmp / "pycache")
+    env["NETREPL_HISTFILE"] = str(tmp / "history")
+    env["XDG_STATE_HOME"] = str(tmp / "state")
+    env.setdefault("TERM", "xterm-256color")
+    return env
+
+
+# ----- 1. script start-up ----------------------------------------------------------
+
+LOOKUP_PY = ("import socket; "
+             "print(f\"service 'http'/tcp is port {socket.getservbyname('http', 'tcp')}\")")
+
+
+def bench_startup(ctx: Context) -> None:
+    print("script start-up: netrepl -c 'lookup http tcp' vs python -c getservbyname", flush=True)
+    nr = ctx.netrepl + ["-c", "lookup http tcp"]
+    ref = [PY, "-c", LOOKUP_PY]
+    bare = [PY, "-c", "pass"]
+    first = run(nr, ctx, capture=True)
+    check_ok(first, "netrepl -c")
+    if b"is port 80" not in first.out:
+        raise RuntimeError(f"netrepl -c 'lookup http tcp' printed {first.out!r}")
+    for _ in range(3):  # warm the bytecode cache and the page cache
+        run(nr, ctx), run(ref, ctx), run(bare, ctx)
+    t_nr, t_ref, t_bare = [], [], []
+    for _ in range(ctx.n(30, 8)):
+        t_nr.append(run(nr, ctx).wall)
+        t_ref.append(run(ref, ctx).wall)
+        t_bare.append(run(bare, ctx).wall)
+    a, b, c = med(t_nr), med(t_ref), med(t_bare)
+    ctx.raw["startup"] = {"netrepl": t_nr, "python_getservbyname": t_ref, "python_pass": t_bare}
+    ctx.rows.append(Row("script start-up", ms(a), f"python -c getservbyname: {ms(b)}", a / b, "<= 1.3",
+                        a / b <= 1.3, f"bare `python -c pass`: {ms(c)}"))
+
+
+# ----- 2. shell start-up (time to the first prompt, in a pty) -------------------------
+
+MINIMAL_SHELL = """\
+from prompt_toolkit import PromptSession
+try:
+    PromptSession().prompt("netrepl> ")
+except (EOFError, KeyboardInterrupt):
+    pass
+"""
+
+_ANSI = re.compile(rb"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[()][0-9A-Za-z]|[=>78])")
+
+
+def time_to_prompt(argv: list[str], ctx: Context, env: dict[str, str], timeout: float = 30) -> float:
+    """Start argv on a new pty; seconds until PROMPT is shown on it."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    started = time.perf_counter()
+    p = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True,
+                         close_fds=True)
+    os.close(slave)
+    seen = b""
+    shown = None
+    try:
+        deadline = started + timeout
+        while time.perf_counter() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.5)
+            if not ready:
+                if p.poll() is not None:
+                    break
+                continue
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the child closed the pty
+                break
+            if not chunk:
+                break
+            seen += chunk
+            if b"\x1b[6n" in chunk:  # answer the cursor position request, as a terminal does
+                os.write(master, b"\x1b[1;1R")
+            if PROMPT in _ANSI.sub(b"", seen):
+                shown = time.perf_counter() - started
+                break
+    finally:
+        try:
+            os.write(master, b"\x04")  # Ctrl-D: leave
+        except OSError:
+            pass
+        try:
+            p.wait(5)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+        # drain so the child never blocks on a full pty
+        while True:
+            try:
+                if not select.select([master], [], [], 0)[0] or not os.read(master, 65536):
+                    break
+            except OSError:
+                break
+        os.close(master)
+    if shown is None:
+        raise RuntimeError(f"{argv[0]}: no prompt within {timeout} s; output: {_ANSI.sub(b'', seen)[-300:]!r}")
+    return shown
+
+
+def bench_shell(ctx: Context) -> None:
+    print("shell start-up: time to the first prompt (pty) vs a minimal PromptSession program", flush=True)
+    try:
+        import pty  # noqa: F401
+    except ImportError:
+        ctx.note("shell start-up skipped: no pty module on this platform")
+        return
+    history = ctx.tmp / "big-history"
+    with open(history, "w") as f:  # FileHistory's format: a timestamp comment, then "+line"
+        for i in range(10_000):
+            f.write(f"\n# 2024-01-01 00:00:{i % 60:02d}.000000\n+send line {i} of a long history\n")
+    env_big = dict(ctx.env, NETREPL_HISTFILE=str(history))
+    env_empty = dict(ctx.env, NETREPL_HISTFILE=str(ctx.tmp / "empty-history"))
+    ref = [PY, "-c", MINIMAL_SHELL]
+    for _ in range(2):
+        time_to_prompt(ctx.netrepl, ctx, env_big), time_to_prompt(ref, ctx, ctx.env)
+    t_big, t_empty, t_ref = [], [], []
+    for _ in range(ctx.n(15, 5)):
+        t_big.append(time_to_prompt(ctx.netrepl, ctx, env_big))
+        t_ref.append(time_to_prompt(ref, ctx, ctx.env))
+        t_empty.append(time_to_prompt(ctx.netrepl, ctx, env_empty))
+    a, b, c = med(t_big), med(t_ref), med(t_empty)
+    ctx.raw["shell"] = {"netrepl_10k_history": t_big, "netrepl_empty_history": t_empty, "promptsession": t_ref}
+    ctx.rows.append(Row("shell start-up", ms(a), f"minimal PromptSession: {ms(b)}", a / b, "<= 1.2", a / b <= 1.2,
+                        f"with a 10,000-entry history; empty history: {ms(c)} ({c / b:.2f})"))
+
+
+# ----- 3. bulk receive ------------------------------------------------------------------
+
+def bench_bulk(ctx: Context, size: int) -> None:
+    print(f"bulk receive: {size / GIB:g} GiB from a local producer to /dev/null", flush=True)
+    clients: dict[str, tuple[list[str], bool]] = {}  # name -> (argv, through a shell)
+    with Producer(ctx, "bulk", "--bytes", str(size)) as prod:
+        port = prod.port
+        clients["netrepl"] = (ctx.netrepl + ["-q", "-c", f"connect 127.0.0.1 {port}; recv all > /dev/null"], False)
+        nc = openbsd_nc()
+        if nc:
+            clients["nc"] = ([nc, "-d", "127.0.0.1", str(port)], False)
+        else:
+            ctx.note("OpenBSD nc not found: bulk vs nc skipped (apt-get install netcat-openbsd)")
+        socat = shutil.which("socat")
+        if socat:
+            clients["socat"] = ([socat, "-u", f"TCP:127.0.0.1:{port}", "STDOUT"], False)
+        else:
+            ctx.note("socat not found: bulk vs socat skipped (apt-get install socat)")
+        ncat = shutil.which("ncat")
+        if ncat:
+            clients["ncat"] = ([ncat, "--recv-only", "127.0.0.1", str(port)], False)
+        clients["python recv_into"] = ([PY, "-c", "import socket,sys\n"
+                                        f"s = socket.create_connection(('127.0.0.1', {port}))\n"
+                                        "b = bytearray(1 << 20); v = memoryview(b); w = sys.stdout.buffer.raw.write\n"
+                                        "while n := s.recv_into(b): w(v[:n])\n"], False)
+        # Correctness first: netrepl must report every byte.
+        first = run(clients["netrepl"][0], ctx, capture=True)
+        check_ok(first, "netrepl recv all")
+        prod.transfer_time()
+        if f"received {size} bytes in total".encode() not in first.out:
+            raise RuntimeError(f"netrepl recv all reported {first.out[-300:]!r}")
+        transfer: dict[str, list[float]] = {k: [] for k in clients}
+        wall: dict[str, list[float]] = {k: [] for k in clients}
+        rss: dict[str, int] = {k: 0 for k in clients}
+        for _ in range(ctx.n(5, 3)):
+            for name, (argv, shell) in clients.items():
+                r = run(argv, ctx, shell=shell)
+                check_ok(r, name)
+                transfer[name].append(prod.transfer_time())
+                wall[name].append(r.wall)
+                rss[name] = max(rss[name], r.rss_kib)
+    ctx.raw["bulk"] = {"bytes": size, "transfer": transfer, "wall": wall, "rss_kib": rss}
+    t = {k: med(v) for k, v in transfer.items()}
+    w = {k: med(v) for k, v in wall.items()}
+    figure = f"{secs(t['netrepl'])} ({rate(size, t['netrepl'])})"
+    extra = "; ".join(f"{k}: {rate(size, t[k])}, wall {secs(w[k])}, {rss[k] / 1024:.0f} MiB"
+                      for k in clients)
+    if "nc" in t:
+        r = t["netrepl"] / t["nc"]
+        ctx.rows.append(Row("bulk recv vs nc", figure, f"nc -d: {secs(t['nc'])} ({rate(size, t['nc'])})", r,
+                            "<= 1.1", r <= 1.1,
+                            f"transfer time as the producer saw it; wall incl. start-up "
+                            f"{secs(w['netrepl'])} vs {secs(w['nc'])}"))
+    if "socat" in t:
+        r = t["netrepl"] / t["socat"]
+        ctx.rows.append(Row("bulk recv vs socat", figure, f"socat -u: {secs(t['socat'])} "
+                            f"({rate(size, t['socat'])})", r, "< 1.0", r < 1.0, "socat's default 8 KiB buffer"))
+    if "ncat" in t:
+        r = t["netrepl"] / t["ncat"]
+        ctx.rows.append(Row("bulk recv vs ncat", figure, f"ncat --recv-only: {secs(t['ncat'])}", r, "< 1.0",
+                            r < 1.0))
+    r = t["netrepl"] / t["python recv_into"]
+    ctx.rows.append(Row("bulk recv vs raw Python", figure,
+                        f"recv_into 1 MiB: {secs(t['python recv_into'])}", r, "report", None))
+    peak = rss["netrepl"] / 1024
+    ctx.rows.append(Row("bulk recv peak RSS", f"{peak:.1f} MiB", f"nc: {rss.get('nc', 0) / 1024:.1f} MiB"
+                        if "nc" in rss else "-", None, "< 64 MiB", peak < 64, extra))
+
+
+# ----- 4. per-command overhead ----------------------------------------------------------------
+
+RAW_LOOP = """\
+import socket, sys
+port, pairs = int(sys.argv[1]), int(sys.argv[2])
+out = sys.stdout
+s = socket.create_connection(("127.0.0.1", port))
+s.settimeout(10.0)  # netrepl's default timeout: the same syscalls
+out.write(f"created inet tcp socket\\nconnected 127.0.0.1:{s.getsockname()[1]} -> 127.0.0.1:{port} "
+          f"(127.0.0.1) in 100 us  [tcp connected]\\n")
+for i in range(pairs):
+    data = f"line {i:05d}".encode() + b"\\r\\n"
+    n = s.send(data)
+    out.write(f"sent {n} bytes  [tcp connected]\\n")
+    out.flush()
+    got = s.recv(2048)
+    out.write(f"received {len(got)} bytes  [tcp connected]\\n")
+    out.write(got.decode("utf-8", "backslashreplace").replace("\\r", "\\\\r"))
+    out.flush()
+s.close()
+"""
+
+
+def bench_commands(ctx: Context, pairs: int) -> None:
+    print(f"per-command overhead: {pairs} send + recv pairs against a local echo server", flush=True)
+    with Producer(ctx, "echo") as prod:
+        script = ctx.tmp / "pairs.nrs"
+        with open(script, "w") as f:
+            f.write(f"connect 127.0.0.1 {prod.port}\n")
+            for i in range(pairs):
+                f.write(f"send line {i:05d}\nrecv\n")
+        nr = ctx.netrepl + ["-q", str(script)]
+        ref = [PY, "-c", RAW_LOOP, str(prod.port), str(pairs)]
+        a_out, b_out = run(nr, ctx, capture=True), run(ref, ctx, capture=True)
+        check_ok(a_out, "netrepl script")
+        check_ok(b_out, "raw loop")
+        if a_out.out.count(b"received 12 bytes") != pairs:
+            raise RuntimeError("netrepl: an echo came back split; the comparison would not be fair")
+        t_nr, t_ref = [], []
+        for _ in range(ctx.n(7, 3)):
+            t_nr.append(run(nr, ctx).wall)
+            t_ref.append(run(ref, ctx).wall)
+    a, b = med(t_nr), med(t_ref)
+    per = (a - b) / (2 * pairs) * 1e6
+    ctx.raw["commands"] = {"pairs": pairs, "netrepl": t_nr, "raw": t_ref,
+                           "output_bytes": [len(a_out.out), len(b_out.out)]}
+    ctx.rows.append(Row("per-command overhead", secs(a), f"raw Python loop: {secs(b)}", a / b, "<= 1.5", a / b <= 1.5,
+                        f"{2 * pairs} commands, whole processes; {per:.1f} us more per command; output "
+                        f"{len(a_out.out)} vs {len(b_out.out)} bytes"))
+
+
+# ----- 5. rendering ---------------------------------------------------------------------
+
+def best_of(fn, rounds: int) -> list[float]:
+    times = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return times
+
+
+def bench_render(ctx: Context, size: int) -> None:
+    print(f"rendering: text and hex views of {size // MIB} MiB of random bytes vs hexdump -C", flush=True)
+    sys.path.insert(0, str(ROOT))
+    from netrepl.escape import escape_bytes, hexdump
+
+    data = os.urandom(size)
+    path = ctx.tmp / "random.bin"
+    path.write_bytes(data)
+    hd = shutil.which("hexdump")
+    if hd is None:
+        ctx.note("hexdump not found: rendering ratios skipped (apt-get install bsdextrautils)")
+    rounds = ctx.n(3, 2)
+    t_text, t_hex, t_ref = [], [], []
+    for _ in range(rounds):
+        t_text += best_of(lambda: escape_bytes(data), 1)
+        t_hex += best_of(lambda: hexdump(data), 1)
+        if hd:
+            t_ref.append(run([hd, "-C", str(path)], ctx, timeout=600).wall)
+    ctx.raw["render"] = {"bytes": size, "escape_bytes": t_text, "hexdump_fn": t_hex, "hexdump_C": t_ref}
+    a, b = med(t_text), med(t_hex)
+    ref = med(t_ref) if t_ref else None
+    where = "in-process netrepl.escape call"
+    ctx.rows.append(Row("render text view", f"{secs(a)} ({size / a / 1e6:.0f} MB/s)",
+                        f"hexdump -C: {secs(ref)}" if ref else "-", a / ref if ref else None, "aim <= 2",
+                        a / ref <= 2 if ref else None, f"escape_bytes, {where}"))
+    ctx.rows.append(Row("render hex view", f"{secs(b)} ({size / b / 1e6:.0f} MB/s)",
+                        f"hexdump -C: {secs(ref)}" if ref else "-", b / ref if ref else None, "aim <= 2",
+                        b / ref <= 2 if ref else None, f"hexdump, {where}"))
+    # The same through the CLI: `recv all` shown as a hex dump, stdout to /dev/null.
+    nc = openbsd_nc()
+    with Producer(ctx, "bulk", "--bytes", str(size)) as prod:
+        nr = ctx.netrepl + ["-q", "-c", f"set display hex; connect 127.0.0.1 {prod.port}; recv all"]
+        t_cli, t_pipe, rss = [], [], 0
+        for _ in range(rounds):
+            r = run(nr, ctx, timeout=600)
+            check_ok(r, "netrepl recv all (hex)")
+            prod.transfer_time()
+            t_cli.append(r.wall)
+            rss = max(rss, r.rss_kib)
+            if nc and hd:
+                r = run(f"{nc} -d 127.0.0.1 {prod.port} | {hd} -C", ctx, shell=True, timeout=600)
+                check_ok(r, "nc | hexdump")
+                prod.transfer_time()
+                t_pipe.append(r.wall)
+    ctx.raw["render_cli"] = {"netrepl": t_cli, "nc_hexdump": t_pipe, "rss_kib": rss}
+    a = med(t_cli)
+    b = med(t_pipe) if t_pipe else None
+    ctx.rows.append(Row("render hex via CLI", secs(a), f"nc | hexdump -C: {secs(b)}" if b else "-",
+                        a / b if b else None, "aim <= 2", a / b <= 2 if b else None,
+                        f"`set display hex; recv all` > /dev/null, whole process; peak RSS {rss / 1024:.0f} MiB"))
+
+
+# ----- 6. replay: check a large script ----------------------------------------------------
+
+MIXED = [
+    "# a comment line",
+    "",
+    "set var HOST 127.0.0.1",
+    "connect $HOST 7",
+    "send GET / HTTP/1.0\\r\\nHost: localhost",
+    "send -n \\x00\\x01 raw bytes",
+    "recv",
+    "recv 100",
+    "recv line",
+    "recv all > /dev/null",
+    "expect HTTP/1.",
+    "expect /HTTP\\/1\\.[01] 200/",
+    "must-fail refused connect 127.0.0.1 9",
+    "timeout 2.5",
+    "shutdown wr",
+    "info",
+    "print hello ${NAME:-world}",
+    "set eol lf",
+    "set display hex",
+    "lookup http tcp",
+    "close",
+    "socket inet udp",
+    "sendto 127.0.0.1 9 ping",
+    "recvfrom 512",
+    "bind 127.0.0.1 0",
+    "sleep 0",
+]
+
+
+def bench_replay(ctx: Context, count: int) -> None:
+    print(f"replay: parse and check a {count}-line script", flush=True)
+    sys.path.insert(0, str(ROOT))
+    from netrepl.commands import REGISTRY
+    from netrepl.parser import Parser
+    from netrepl.script import check
+
+    lines = [MIXED[i % len(MIXED)] for i in range(count)]
+    parser = Parser(REGISTRY)
+    script = check(lines, "bench.nrs", parser, {})
+    if script.problems:
+        raise RuntimeError(f"the benchmark script has problems: {script.problems[:3]}")
+    times = best_of(lambda: check(lines, "bench.nrs", parser, {}), ctx.n(5, 3))
+    t = med(times)
+    ctx.raw["replay"] = {"lines": count, "times": times}
+    per_100k = t * 100_000 / count
+    ctx.rows.append(Row("replay check", f"{secs(t)} ({count / t:,.0f} lines/s)", "-", None,
+                        "100k lines < 0.5 s", per_100k < 0.5,
+                        f"netrepl.script.check on {count:,} mixed lines; {per_100k:.3f} s per 100k lines"))
+
+
+# ----- the table ----------------------------------------------------------------------------
+
+def verdict(row: Row) -> str:
+    return "report" if row.ok is None else ("ok" if row.ok else "MISSED")
+
+
+def table(rows: list[Row], markdown: bool) -> str:
+    head = ["benchmark", "netrepl", "reference", "ratio", "target", "verdict"]
+    body = [[r.name, r.netrepl, r.reference, f"{r.ratio:.2f}" if r.ratio is not None else "-", r.target,
+             verdict(r)] for r in rows]
+    if markdown:
+        lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+        lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in body]
+        return "\n".join(lines)
+    widths = [max(len(x[i]) for x in [head] + body) for i in range(len(head))]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    out = [fmt.format(*head), fmt.format(*("-" * w for w in widths))]
+    out += [fmt.format(*row) for row in body]
+    return "\n".join(out)
+
+
+BENCHES = ("startup", "shell", "bulk", "commands", "render", "replay")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="smaller sizes and fewer rounds (a smoke run)")
+    p.add_argument("--only", default=",".join(BENCHES), help=f"comma-separated subset of {','.join(BENCHES)}")
+    p.add_argument("--rounds", type=int, help="rounds per figure (default depends on the figure)")
+    p.add_argument("--bulk-mib", type=int, help="bulk receive size in MiB (default 2048, quick 256)")
+    p.add_argument("--pairs", type=int, help="send+recv pairs (default 5000, quick 1000)")
+    p.add_argument("--render-mib", type=int, help="rendering size in MiB (default 64, quick 8)")
+    p.add_argument("--lines", type=int, help="replay script lines (default 100000, quick 20000)")
+    p.add_argument("--markdown", action="store_true", help="print the table as Markdown (docs/bench.md)")
+    p.add_argument("--json", metavar="PATH", help="also write every sample to PATH")
+    p.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    args = p.parse_args(argv)
+    only = [x.strip() for x in args.only.split(",") if x.strip()]
+    unknown = set(only) - set(BENCHES)
+    if unknown:
+        p.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
+    q = args.quick
+    with tempfile.TemporaryDirectory(prefix="netrepl-bench-") as tmp:
+        tmp_path = Path(tmp)
+        netrepl, shown = find_netrepl()
+        ctx = Context(quick=q, rounds=args.rounds, tmp=tmp_path, env=child_env(tmp_path), netrepl=netrepl)
+        print(f"netrepl: {shown}\npython: {PY} {sys.version.split()[0]}; {os.cpu_count()} CPUs; "
+              f"{'quick' if q else 'full'} run", flush=True)
+        started = time.perf_counter()
+        steps = {
+            "startup": lambda: bench_startup(ctx),
+            "shell": lambda: bench_shell(ctx),
+            "bulk": lambda: bench_bulk(ctx, (args.bulk_mib or (256 if q else 2048)) * MIB),
+            "commands": lambda: bench_commands(ctx, args.pairs or (1000 if q else 5000)),
+            "render": lambda: bench_render(ctx, (args.render_mib or (8 if q else 64)) * MIB),
+            "replay": lambda: bench_replay(ctx, args.lines or (20_000 if q else 100_000)),
+        }
+        failed = []
+        for name in only:
+            try:
+                steps[name]()
+            except Exception as exc:  # one broken figure must not hide the others
+                failed.append(name)
+                ctx.note(f"{name} failed: {exc}")
+        print(f"\n{table(ctx.rows, args.markdown)}\n")
+        for row in ctx.rows:
+            if row.note:
+                print(f"- {row.name}: {row.note}")
+        for text in ctx.notes:
+            print(f"- note: {text}")
+        print(f"({time.perf_counter() - started:.0f} s)")
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump({"rows": [r.__dict__ for r in ctx.rows], "notes": ctx.notes, "samples": ctx.raw,
+                           "quick": q, "python": sys.version}, f, indent=1)
+    missed = [r.name for r in ctx.rows if r.ok is False]
+    if failed:
+        return 2
+    return 1 if (missed and args.strict) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

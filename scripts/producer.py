@@ -1,0 +1,136 @@
+#!/usr/bin/env python3
+"""Loopback peers for scripts/bench.py (also handy by hand).
+
+    python scripts/producer.py bulk --bytes N   send N bytes to each client, then close
+    python scripts/producer.py echo             echo every byte back (a thread per client)
+
+Each listens on 127.0.0.1 (port 0 = any free port, or --port) and prints
+"port P" on the first line of stdout. `bulk` then prints, per connection,
+"done BYTES SECONDS": the time from accept() until the client closed its
+side after the last byte was sent, i.e. the transfer as the client saw it,
+without the client's own start-up time. The same producer serves every
+client being compared, so they all get the same stream.
+
+Only loopback: nothing here talks to any other address. Stops on Ctrl-C,
+on SIGTERM, or when its standard input is closed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import sys
+import tempfile
+import threading
+import time
+
+BLOCK = 16 << 20  # the bulk payload is this block of random bytes, repeated
+
+
+def listen(port: int) -> socket.socket:
+    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("127.0.0.1", port))
+    srv.listen(16)
+    print(f"port {srv.getsockname()[1]}", flush=True)
+    return srv
+
+
+def payload_file() -> int:
+    """A file descriptor of BLOCK random bytes, in tmpfs when there is one (sendfile source)."""
+    where = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+    fd, path = tempfile.mkstemp(prefix="netrepl-bench-", dir=where)
+    os.unlink(path)  # gone when we exit, whatever happens
+    data = os.urandom(BLOCK)
+    view, done = memoryview(data), 0
+    while done < len(data):
+        done += os.write(fd, view[done:])
+    return fd
+
+
+def send_bulk(conn: socket.socket, fd: int, total: int) -> None:
+    """total bytes: zero-copy sendfile of the block, or plain send where there is none."""
+    left, offset = total, 0
+    if hasattr(os, "sendfile"):
+        out = conn.fileno()
+        while left:
+            n = os.sendfile(out, fd, offset, min(left, BLOCK - offset))
+            if n == 0:
+                raise ConnectionError("sendfile sent nothing")
+            left -= n
+            offset = (offset + n) % BLOCK
+        return
+    block = memoryview(os.pread(fd, BLOCK, 0))
+    while left:
+        n = conn.send(block[offset:offset + min(left, BLOCK - offset)])
+        left -= n
+        offset = (offset + n) % BLOCK
+
+
+def serve_bulk(srv: socket.socket, total: int) -> None:
+    fd = payload_file()
+    while True:
+        conn, _ = srv.accept()
+        started = time.perf_counter()
+        try:
+            send_bulk(conn, fd, total)
+            conn.shutdown(socket.SHUT_WR)
+            while conn.recv(65536):  # until the client closes: it has read everything
+                pass
+            print(f"done {total} {time.perf_counter() - started:.6f}", flush=True)
+        except OSError as exc:
+            print(f"error {exc}", flush=True)
+        finally:
+            conn.close()
+
+
+def _echo(conn: socket.socket) -> None:
+    with conn:
+        try:
+            while data := conn.recv(65536):
+                conn.sendall(data)
+        except OSError:
+            pass
+
+
+def serve_echo(srv: socket.socket) -> None:
+    while True:
+        conn, _ = srv.accept()
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        threading.Thread(target=_echo, args=(conn,), daemon=True).start()
+
+
+def _exit_when_stdin_closes() -> None:
+    try:
+        while sys.stdin.buffer.read(4096):
+            pass
+    except (OSError, ValueError):
+        pass
+    os._exit(0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("kind", choices=("bulk", "echo"))
+    p.add_argument("--bytes", type=int, default=1 << 30, help="bytes sent to each bulk client (default 1 GiB)")
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--watch-stdin", action="store_true", help="exit when standard input is closed")
+    args = p.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    srv = listen(args.port)
+    if args.watch_stdin:
+        threading.Thread(target=_exit_when_stdin_closes, daemon=True).start()
+    try:
+        if args.kind == "bulk":
+            serve_bulk(srv, args.bytes)
+        else:
+            serve_echo(srv)
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
