@@ -1,0 +1,87 @@
+"""`help` is generated from the registry: the list names every command, and
+`help X` shows X's usage and help text as the registry describes them."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import run, run_cli, text_of
+from netrepl.commands import REGISTRY
+from netrepl.escape import is_terminal_safe
+
+
+def test_help_lists_every_command_with_its_help_line(ex):
+    result = run(ex, "help")
+    assert result.ok
+    text = text_of(result)
+    listed = {line.split()[0] for line in text.splitlines() if line and not line.startswith((" ", "`"))}
+    assert set(REGISTRY.names()) <= listed
+    for cmd in REGISTRY:
+        line = next(l for l in text.splitlines() if l.split()[:1] == [cmd.name])
+        assert cmd.help in line
+    assert is_terminal_safe(text.replace("\n", ""))
+
+
+@pytest.mark.parametrize("name", REGISTRY.all_names())
+def test_help_for_each_command_shows_its_registry_usage(ex, name):
+    cmd = REGISTRY.get(name)
+    result = run(ex, f"help {name}")
+    assert result.ok, text_of(result)
+    text = text_of(result)
+    lines = text.splitlines()
+    usage_lines = cmd.usage().splitlines()
+    assert lines[0] == "usage: " + usage_lines[0]
+    for extra in usage_lines[1:]:  # sub-commands, one per line, aligned under the first
+        assert " " * len("usage: ") + extra in lines
+    assert cmd.help in text
+    if cmd.details:
+        assert cmd.details in text
+    for alias in cmd.aliases:
+        assert alias in text
+    for spec in cmd.subcommands.values():
+        assert spec.usage() in text
+
+
+def test_help_usage_names_every_argument_and_choice(ex):
+    for cmd in REGISTRY:
+        text = text_of(run(ex, f"help {cmd.name}"))
+        for spec in [cmd, *cmd.subcommands.values()]:
+            for arg in spec.args:
+                if arg.type == "redirect":
+                    assert "> PATH" in text
+                    continue
+                assert arg.name in text or all(c in text for c in arg.choices), (cmd.name, arg.name)
+                for choice in arg.choices:
+                    assert choice in text
+            for flag in spec.flags:
+                assert f"[{flag}]" in text
+
+
+@pytest.mark.parametrize("typo, meant", [("conect", "connect"), ("recvfrm", "recvfrom"), ("shutdwn", "shutdown"),
+                                         ("sendt", "sendto"), ("exti", "exit")])
+def test_help_for_an_unknown_command_suggests_a_close_one(ex, typo, meant):
+    result = run(ex, f"help {typo}")
+    assert not result.ok
+    assert result.error.kind == "usage"
+    text = text_of(result)
+    assert f"no command {typo!r}" in text
+    assert f"did you mean {meant!r}" in text
+
+
+def test_help_for_nonsense_gets_no_guess(ex):
+    result = run(ex, "help zzqqxx")
+    assert not result.ok and "did you mean" not in text_of(result)
+
+
+def test_help_takes_one_word(ex):
+    result = run(ex, "help recv extra")
+    assert not result.ok and "unexpected argument 'extra'" in text_of(result)
+
+
+def test_help_through_the_cli():
+    done = run_cli("-q", "-c", "help recv")
+    assert done.returncode == 0, done.stderr
+    assert "usage: " + REGISTRY.get("recv").usage() in done.stdout
+    done = run_cli("-q", "-c", "help conect")
+    assert done.returncode == 1
+    assert "did you mean 'connect'" in done.stdout + done.stderr
