@@ -291,7 +291,11 @@ class Session:
         except (OSError, KeyboardInterrupt) as exc:
             self.sent += done
             result = Result().say(f"sent {done} of {_plural(len(data))} before the error") if done else None
-            return self._os_error(exc, "send", result)
+            result = self._os_error(exc, "send", result)
+            if not self.connected and self.sock.type == socket.SOCK_STREAM and result.error.kind == "io":
+                result.say("the socket was never connected (`connect HOST PORT` first); "
+                           "an unconnected TCP socket's send() fails this way")
+            return result
         self.sent += done
         return self._result().say(f"sent {_plural(done)}")
 
@@ -346,7 +350,8 @@ class Session:
     def _recv_error(self, exc: BaseException, op: str, result: Result | None = None) -> Result:
         result = self._os_error(exc, op, result)
         if result.error.kind == "timeout":
-            result.say(f"no data within {self.timeout:g} s; the connection is still open")
+            still = "the connection" if self.connected and self.proto == "tcp" else "the socket"
+            result.say(f"no data within {self.timeout:g} s; {still} is still open")
         return result
 
     def recvfrom(self, size: int) -> Result:
