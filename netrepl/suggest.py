@@ -80,6 +80,8 @@ def _for_argument(cmd: Command, rest: list[str], word: str, registry: Registry) 
             if positional[index:index + 1] == [">"]:
                 return Suggestion("path", word)
             if index >= len(positional):
+                if word.startswith(">"):  # `recv all >PATH`, as the parser accepts
+                    return Suggestion("path", word[1:], (), "path")
                 return Suggestion("words", word, (">",))
             index += 1
             continue
