@@ -38,7 +38,7 @@ def _rules():
             groups = (Keyword, Name.Attribute) + (Name.Other,) * len(lead)
             state = "expect" if rest[0].type == "expect" else "text"
             text_rules.append((pattern, bygroups(*groups), state))
-    plain_rule = (r"(%s)(?=[ \t]|$)" % _alternation(plain), Keyword, "args")
+    plain_rule = (r"(%s)(?=[ \t]|$)" % _alternation(plain).replace(r"\ ", r"[ \t]+"), Keyword, "args")
     return text_rules, plain_rule
 
 
