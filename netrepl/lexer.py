@@ -29,8 +29,8 @@ def _rules():
             rest = [a for a in spec.args if a.rest and a.type != "command"]
             lead = [a for a in spec.args if not a.rest]
             words = [spec.name, *([] if spec.subcommands else cmd.aliases if spec is cmd else [])]
+            plain.extend(words)  # also a text command typed so far, before its leading arguments
             if not rest:
-                plain.extend(words)
                 continue
             head = r"(%s)" % _alternation(words).replace(r"\ ", r"[ \t]+")
             flags = r"((?:[ \t]+(?:%s))*)" % _alternation(spec.flags) if spec.flags else r"()"
