@@ -201,6 +201,8 @@ class Session:
                 self.sock.connect(address)
             except (OSError, KeyboardInterrupt) as exc:
                 err = classify(exc, "connect")
+                if err.errname == "ECONNRESET":  # a refusal is ECONNREFUSED: this handshake completed first
+                    result.say("the peer accepted the connection, then reset it before connect() returned")
                 if created_here or isinstance(exc, KeyboardInterrupt):
                     self._discard_socket()
                     if created_here and i + 1 < len(addresses) and err.kind != "interrupted":
