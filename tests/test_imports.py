@@ -1,0 +1,112 @@
+"""The non-interactive paths stay light: `netrepl -c`, scripts and piped input
+import neither prompt_toolkit nor Pygments nor anything else they do not need.
+
+Start-up time is what a scripted tool is judged by (scripts/bench.py measures
+it against a bare `python -c`); these tests guard the import graph behind it
+without timing anything. Each case runs in a fresh interpreter and compares
+sys.modules before and after main(), so whatever the interpreter's own site
+hooks import does not count.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+# Never on a non-interactive path: the shell's stack, the lab servers (only
+# `serve` needs them), and stdlib modules that cost milliseconds to import.
+HEAVY = (
+    "prompt_toolkit", "pygments", "wcwidth",
+    "netrepl.shell", "netrepl.completer", "netrepl.lexer", "netrepl.suggest", "netrepl.style",
+    "netrepl.labserver",
+    "asyncio", "ssl", "http", "email",
+)
+
+PROBE = textwrap.dedent("""
+    import json, sys
+    before = set(sys.modules)
+    argv = json.loads(sys.argv[1])
+    from netrepl.cli import main
+    status = main(argv)
+    sys.stdout.flush()
+    added = sorted(set(sys.modules) - before)
+    sys.stderr.write("\\nMODULES " + json.dumps({"status": status, "added": added}) + "\\n")
+""")
+
+
+def imported_by(argv: list[str], tmp_path, stdin: str = "") -> tuple[int, list[str], str]:
+    """Run main(argv) in a fresh interpreter: its status, the modules it added, its output."""
+    # `json` is imported by the probe itself before the baseline, so it never counts.
+    proc = subprocess.run([sys.executable, "-c", PROBE, json.dumps(argv)], input=stdin, capture_output=True,
+                          text=True, timeout=60, cwd=tmp_path)
+    marker = proc.stderr.rfind("\nMODULES ")
+    assert marker >= 0, f"the probe did not finish: {proc.stderr[-2000:]}"
+    report = json.loads(proc.stderr[marker + len("\nMODULES "):])
+    return report["status"], report["added"], proc.stdout
+
+
+def heavy_in(added: list[str]) -> list[str]:
+    return [m for m in added if any(m == h or m.startswith(h + ".") for h in HEAVY)]
+
+
+@pytest.mark.parametrize("commands", [
+    "lookup http tcp",
+    "help; help recv; print hello",
+    "set var X 1; print $X; set display hex; set eol lf",
+])
+def test_dash_c_imports_nothing_heavy(commands, tmp_path):
+    status, added, out = imported_by(["-c", commands], tmp_path)
+    assert status == 0, out
+    assert "netrepl.script" in added  # the probe really ran the non-interactive path
+    assert heavy_in(added) == []
+
+
+def echo(conn):
+    while data := conn.recv(4096):
+        conn.sendall(data)
+
+
+def test_dash_c_with_socket_io_imports_nothing_heavy(tmp_path, tcp_server, free_port):
+    # A real exchange renders peer bytes (escape tables) and an error: still light.
+    port = tcp_server(echo).port
+    status, added, out = imported_by(
+        ["-c", f"connect 127.0.0.1 {port}; send hi\\x1b; recv; close; "
+               f"must-fail refused connect 127.0.0.1 {free_port}"], tmp_path)
+    assert status == 0, out
+    assert "hi\\x1b\\r" in out
+    assert heavy_in(added) == []
+
+
+def test_script_file_imports_nothing_heavy(tmp_path):
+    script = tmp_path / "s.nrs"
+    script.write_text("# a comment\nlookup 80\nprint done\n")
+    status, added, out = imported_by([str(script)], tmp_path)
+    assert status == 0, out
+    assert "done" in out
+    assert heavy_in(added) == []
+
+
+def test_piped_input_imports_nothing_heavy(tmp_path):
+    status, added, out = imported_by([], tmp_path, stdin="lookup 80\nprint piped\n")
+    assert status == 0, out
+    assert "piped" in out
+    assert "netrepl.script" in added
+    assert heavy_in(added) == []
+
+
+def test_a_parse_error_may_import_difflib_but_not_the_shell(tmp_path):
+    # The "did you mean" hint may cost an import, but only when there is an error.
+    status, added, out = imported_by(["-c", "conect 127.0.0.1 80"], tmp_path)
+    assert status == 2
+    assert [m for m in heavy_in(added) if m != "difflib"] == []
+
+
+def test_the_probe_sees_heavy_imports(tmp_path):
+    # The check itself can fail: `serve` does need the lab servers.
+    status, added, out = imported_by(["-c", "serve echo 0; serve stop"], tmp_path)
+    assert status == 0, out
+    assert "netrepl.labserver" in heavy_in(added)
