@@ -81,7 +81,15 @@ class Executor:
 
     def _record(self, parsed: Parsed, result: Result) -> None:
         if self.recorder is not None and not parsed.command.name.startswith("record"):
-            self.recorder.add(parsed, result)
+            try:
+                self.recorder.add(parsed, result)
+            except (OSError, ValueError) as exc:  # disk full, file gone: stop recording, keep the session
+                recorder, self.recorder = self.recorder, None
+                try:
+                    recorder.close()
+                except OSError:
+                    pass
+                result.say(f"recording to {recorder.path} stopped: {getattr(exc, 'strerror', None) or exc}")
 
     def finish(self) -> None:
         """Close the socket, stop lab servers and recording (end of a script or the shell)."""
