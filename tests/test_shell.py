@@ -1,0 +1,337 @@
+"""The interactive shell driven through prompt_toolkit's pipe input and
+DummyOutput, against real loopback servers; its toolbar, history file, and
+the promise that non-interactive runs never import prompt_toolkit."""
+
+from __future__ import annotations
+
+import io
+import os
+import socket
+import stat
+import subprocess
+import sys
+import threading
+
+import pytest
+from prompt_toolkit.history import FileHistory, InMemoryHistory
+from prompt_toolkit.input import create_pipe_input
+from prompt_toolkit.output import DummyOutput
+
+from conftest import ROOT
+from netrepl.escape import is_terminal_safe
+from netrepl.executor import Executor
+from netrepl.paths import ensure_private_file, history_path
+from netrepl.shell import Shell, toolbar_text
+
+WAIT = 60  # generous bound for a shell run; it normally takes milliseconds
+
+
+class Drive:
+    """Type keys into a Shell and run it to its end in a thread (so a hang fails instead of blocking)."""
+
+    def __init__(self, executor=None, history=None):
+        self.ex = executor or Executor()
+        self.history = history if history is not None else InMemoryHistory()
+        self.out = io.StringIO()
+
+    def __call__(self, keys: str) -> int:
+        status = []
+        with create_pipe_input() as pipe:
+            self.shell = Shell(self.ex, history=self.history, input=pipe, output=DummyOutput(), out=self.out)
+            pipe.send_text(keys)
+            thread = threading.Thread(target=lambda: status.append(self.shell.run()), daemon=True)
+            thread.start()
+            thread.join(WAIT)
+            if thread.is_alive():
+                pipe.close()  # end of input: the prompt sees EOF and the shell ends
+                thread.join(WAIT)
+                pytest.fail(f"the shell did not end after {keys!r}; output so far:\n{self.out.getvalue()}")
+        assert status, "the shell ended without a status (an exception escaped it)"
+        return status[0]
+
+    @property
+    def text(self) -> str:
+        return self.out.getvalue()
+
+
+@pytest.fixture
+def drive():
+    made = []
+
+    def make(**kw):
+        d = Drive(**kw)
+        made.append(d)
+        return d
+
+    yield make
+    for d in made:
+        d.ex.finish()
+
+
+@pytest.fixture
+def peer(tcp_server):
+    """An echo peer that reports when the client's side of the connection is closed."""
+    closed = threading.Event()
+
+    def echo(conn):
+        while True:
+            data = conn.recv(4096)
+            if not data:
+                closed.set()
+                return
+            conn.sendall(data)
+
+    server = tcp_server(echo)
+    server.closed = closed
+    return server
+
+
+# ----- commands run and their output appears ---------------------------------------
+
+def test_typed_commands_run_against_a_lab_server(drive, lab):
+    server = lab("echo")
+    d = drive()
+    status = d(f"connect 127.0.0.1 {server.port}\rsend hello\rexpect hello\\r\\n\rinfo\rclose\rexit\r")
+    assert status == 0
+    out = d.text
+    assert f"-> 127.0.0.1:{server.port}" in out
+    assert "sent 7 bytes" in out
+    assert "matched 'hello" in out and "(7 bytes consumed)" in out
+    assert "hello\\r\n" in out  # the received \r shown as an escape, never raw
+    assert "\r" not in out and "\x1b" not in out
+    assert "closed (sent 7 bytes, received 7 bytes)" in out
+
+
+def test_serve_and_lookup_in_the_shell(drive):
+    d = drive()
+    assert d("serve echo 0\rserve\rlookup http tcp\r\x04") == 0
+    assert "serving echo on tcp 127.0.0.1:" in d.text
+    assert "is port 80" in d.text
+    assert d.ex.servers == {}  # the shell's end stopped its lab servers
+
+
+@pytest.mark.parametrize("ending", ["exit\r", "quit\r", "\x04", "  exit  \r"], ids=["exit", "quit", "ctrl-d", "exit-blanks"])
+def test_exit_and_ctrl_d_end_with_status_0_and_the_socket_closed(drive, peer, ending):
+    d = drive()
+    status = d(f"connect 127.0.0.1 {peer.port}\r{ending}print not reached\r")
+    assert status == 0
+    assert "connected" in d.text and "not reached" not in d.text
+    assert d.ex.session.sock is None
+    assert peer.closed.wait(WAIT), "the peer never saw the connection close"
+
+
+def test_ctrl_d_on_a_non_empty_line_does_not_exit(drive):
+    d = drive()
+    # Ctrl-D with text typed deletes under the cursor (as in readline); the line still runs.
+    assert d("print kept\x04\r\x04") == 0
+    assert "kept\n" in d.text
+
+
+def test_ctrl_c_at_the_prompt_clears_the_line_and_continues(drive):
+    d = drive()
+    status = d("print discarded\x03print second line\r\x03\x03print third\r\x04")
+    assert status == 0
+    assert "discarded" not in d.text
+    assert "second line\n" in d.text and "third\n" in d.text
+
+
+def test_a_parse_error_shows_a_caret_and_the_shell_continues(drive):
+    d = drive()
+    assert d("connect localhost 99999\rconect x 1\rprint still here\r\x04") == 0
+    lines = d.text.splitlines()
+    i = lines.index("  connect localhost 99999")
+    assert lines[i + 1] == "  " + " " * len("connect localhost ") + "^"
+    assert "out of range" in lines[i + 2]
+    j = lines.index("  conect x 1")
+    assert lines[j + 1] == "  ^"
+    assert "did you mean 'connect'" in lines[j + 2]
+    assert "still here" in lines
+
+
+def test_socket_errors_are_reported_and_the_shell_continues(drive, free_port):
+    d = drive()
+    assert d(f"connect 127.0.0.1 {free_port}\rconnect nohost.invalid 80\rprint alive\r\x04") == 0
+    assert "ECONNREFUSED" in d.text
+    assert "address-related error" in d.text
+    assert "alive\n" in d.text
+    assert "Traceback" not in d.text
+
+
+def test_a_recording_that_cannot_be_written_does_not_end_the_shell(drive):
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full")
+    d = drive()
+    assert d("record /dev/full\rprint one\rprint two\r\x04") == 0
+    assert "one\n" in d.text and "two\n" in d.text
+    assert "recording to /dev/full stopped" in d.text
+    assert d.ex.recorder is None
+
+
+def test_source_runs_a_script_in_the_shell(drive, tmp_path):
+    script = tmp_path / "s.nrs"
+    script.write_text("# comment\nprint from the script\nset var X 42\n")
+    d = drive()
+    assert d(f"source {script}\rprint x=$X\r\x04") == 0
+    assert "from the script\n" in d.text and "x=42\n" in d.text
+
+
+# ----- the toolbar ---------------------------------------------------------------
+
+def toolbar(ex) -> str:
+    parts = toolbar_text(ex)
+    for style, text in parts:
+        assert style.startswith("class:bottom-toolbar")
+        assert is_terminal_safe(text), text
+    return "".join(text for _, text in parts)
+
+
+def test_toolbar_shows_state_endpoints_and_byte_counts(ex, lab):
+    server = lab("echo")
+    before = toolbar(ex)
+    assert "no socket" in before and "sent 0 B" in before and "received 0 B" in before
+    for line in (f"connect 127.0.0.1 {server.port}", "send hello", "expect hello"):
+        assert all(step.result.ok for step in ex.run_line(line))
+    local = ex.session.local
+    text = toolbar(ex)
+    assert ex.session.state() in text and "connected" in text
+    assert f"127.0.0.1:{local.port} -> 127.0.0.1:{server.port}" in text
+    assert "sent 7 B" in text and "received 7 B" in text
+    list(ex.run_line("close"))
+    assert "closed" in toolbar(ex)
+
+
+def test_toolbar_is_terminal_safe_with_hostile_text(ex, tmp_path):
+    """Names the toolbar shows (here a recording path from a variable) cannot carry escapes to the terminal."""
+    ex.variables["P"] = str(tmp_path / "rec\x1b]0;owned\x07\x1b[2J\u009b1m.nrs")
+    steps = list(ex.run_line("record $P"))
+    assert steps[-1].result.ok
+    text = toolbar(ex)
+    assert "recording to" in text
+    assert "\x1b" not in text and "\x07" not in text and "\u009b" not in text
+    list(ex.run_line("record stop"))
+
+
+def test_the_shell_uses_the_toolbar_function(drive):
+    d = drive()
+    d("\x04")
+    rendered = d.shell.prompt.bottom_toolbar()
+    assert rendered == toolbar_text(d.ex)
+
+
+# ----- history ---------------------------------------------------------------------
+
+def test_commands_typed_are_stored_in_the_history_file(drive, tmp_path):
+    path = tmp_path / "hist"
+    d = drive(history=FileHistory(str(path)))
+    assert d("print one\rconnect nohost.invalid 80\rprint discarded\x03print two\r\x04") == 0
+    stored = list(FileHistory(str(path)).load_history_strings())  # newest first
+    assert stored == ["print two", "connect nohost.invalid 80", "print one"]
+
+
+def test_history_from_a_previous_session_is_offered_again(drive, tmp_path):
+    path = tmp_path / "hist"
+    first = drive(history=FileHistory(str(path)))
+    first("connect db.invalid 5432\r\x04")
+    second = drive(history=FileHistory(str(path)))
+    # Up recalls the previous command; Enter runs it again.
+    second("\x1b[A\r\x04")
+    assert "address-related error" in second.text  # the recalled connect ran
+    # (prompt_toolkit does not store a line equal to the one before it again)
+    assert list(FileHistory(str(path)).load_history_strings()) == ["connect db.invalid 5432"]
+    assert "db.invalid" in second.shell.hosts()
+
+
+def test_history_path_honours_netrepl_histfile(monkeypatch, tmp_path):
+    monkeypatch.setenv("NETREPL_HISTFILE", str(tmp_path / "custom"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
+    assert history_path() == tmp_path / "custom"
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("NETREPL_HISTFILE", "~/h")
+    assert history_path() == tmp_path / "h"
+
+
+def test_history_path_uses_xdg_state_home_then_home(monkeypatch, tmp_path):
+    monkeypatch.delenv("NETREPL_HISTFILE", raising=False)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
+    assert history_path() == tmp_path / "xdg" / "netrepl" / "history"
+    monkeypatch.setenv("NETREPL_HISTFILE", "")  # empty: not set
+    assert history_path() == tmp_path / "xdg" / "netrepl" / "history"
+    monkeypatch.delenv("XDG_STATE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert history_path() == tmp_path / "home" / ".local" / "state" / "netrepl" / "history"
+
+
+def mode(path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_history_file_is_created_private(monkeypatch, tmp_path):
+    old = os.umask(0o022)
+    try:
+        path = ensure_private_file(tmp_path / "state" / "netrepl" / "history")
+    finally:
+        os.umask(old)
+    assert path.is_file() and path.stat().st_size == 0
+    assert mode(path) == 0o600
+    assert mode(path.parent) == 0o700
+    path.write_text("keep\n")
+    ensure_private_file(path)  # again: nothing lost
+    assert path.read_text() == "keep\n"
+
+
+def test_default_shell_history_goes_to_the_private_xdg_file(drive, monkeypatch, tmp_path):
+    monkeypatch.delenv("NETREPL_HISTFILE", raising=False)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    old = os.umask(0o022)
+    try:
+        ex = Executor()
+        with create_pipe_input() as pipe:
+            shell = Shell(ex, input=pipe, output=DummyOutput(), out=io.StringIO())
+            pipe.send_text("print into the default history\r\x04")
+            assert shell.run() == 0
+    finally:
+        os.umask(old)
+        ex.finish()
+    path = tmp_path / "state" / "netrepl" / "history"
+    assert mode(path) == 0o600 and mode(path.parent) == 0o700
+    assert "+print into the default history" in path.read_text()
+
+
+# ----- non-interactive runs stay free of prompt_toolkit ----------------------------
+
+def loaded_after(code: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    env.pop("PYTHONWARNINGS", None)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=WAIT, cwd=ROOT, env=env)
+
+
+@pytest.mark.parametrize("setup", [
+    "from netrepl.cli import main; main(['-q', '-c', 'lookup http tcp'])",
+    "from netrepl.cli import main; main(['-q', '-c', 'print hi; set var X 1; help; help recv'])",
+    "import netrepl.pytest_plugin",
+    "import netrepl.lexer",
+    "import netrepl.commands, netrepl.parser, netrepl.executor, netrepl.script",
+], ids=["cli-c", "cli-c-help", "pytest-plugin", "lexer", "core"])
+def test_non_interactive_paths_do_not_import_prompt_toolkit(setup):
+    done = loaded_after(f"import sys; {setup}; print('PT', 'prompt_toolkit' in sys.modules)")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "PT False"
+
+
+def test_the_probe_does_see_prompt_toolkit_when_the_shell_is_imported():
+    """The check above can fail: importing the shell does load prompt_toolkit."""
+    done = loaded_after("import sys; import netrepl.shell; print('PT', 'prompt_toolkit' in sys.modules)")
+    assert done.stdout.strip().splitlines()[-1] == "PT True"
+
+
+def test_piped_standard_input_does_not_start_the_shell(lab):
+    server = lab("echo")
+    done = subprocess.run([sys.executable, "-c",
+                           "import sys; from netrepl.cli import main; s = main(); "
+                           "print('PT', 'prompt_toolkit' in sys.modules); sys.exit(s)"],
+                          input=f"connect 127.0.0.1 {server.port}\nsend hi\nexpect hi\nclose\n",
+                          capture_output=True, text=True, timeout=WAIT, cwd=ROOT)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "matched 'hi'" in done.stdout
+    assert done.stdout.strip().splitlines()[-1] == "PT False"
+    assert "not a terminal" not in done.stderr
