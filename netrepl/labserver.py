@@ -457,9 +457,9 @@ def serve_forever(kind: str, host: str, port: int, proto: str = "tcp", root: str
     except (LabServerError, ValueError) as exc:
         print(f"netrepl serve: {exc}", file=out, flush=True)
         return 1
-    print(f"serving {server.kind} on {server.proto} {_hostport(server.host, server.port)} (Ctrl+C to stop)",
-          file=out, flush=True)
-    try:
+    try:  # the announcement too: Ctrl+C right after it must not end in a traceback
+        print(f"serving {server.kind} on {server.proto} {_hostport(server.host, server.port)} (Ctrl+C to stop)",
+              file=out, flush=True)
         while True:
             time.sleep(1)  # unlike a bare Event.wait(), sleep is interruptible by Ctrl+C everywhere
     except KeyboardInterrupt:
