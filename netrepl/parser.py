@@ -234,7 +234,7 @@ class Parser:
         """A line -> Parsed, or None for a blank line or a comment."""
         if len(line) > MAX_LINE:
             raise ParseError(f"line too long ({len(line)} characters, at most {MAX_LINE})", MAX_LINE + 1)
-        bad = re.search(r"[\x00-\x08\x0a-\x1f\x7f]", line)
+        bad = re.search(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]", line)
         if bad:
             raise ParseError(f"control character {bad.group()!r} in the line; write it as an escape such as \\x1b",
                              bad.start() + 1)
