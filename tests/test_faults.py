@@ -422,16 +422,18 @@ def test_peer_dies_between_connect_and_send_the_worksheet_shutdown_case(free_por
 
 def test_send_to_a_reset_connection(live, tcp_server):
     client_port = []
-    reset = threading.Event()
+    connected, reset = threading.Event(), threading.Event()
 
     def abort(conn):
         client_port.append(conn.getpeername()[1])
+        connected.wait(60)  # reset only once connect() has returned (no race with it)
         rst_close(conn)
         reset.set()
 
     server = tcp_server(abort)
     nr = live()
     assert "connected" in nr.run(f"connect 127.0.0.1 {server.port}")
+    connected.set()
     assert reset.wait(30)
     # The RST has arrived once the kernel dropped our side of the connection.
     wait_until(lambda: tcp_entry(client_port[0], server.port) is None, "the RST to reach the client")
