@@ -110,8 +110,14 @@ class Shell:
         self.show([("", f"netrepl {__version__}: one socket, one command at a time. "
                         "`help` lists the commands; Ctrl-D leaves.\n")])
         try:
-            while self.one():
-                pass
+            while True:
+                try:
+                    if not self.one():
+                        break
+                except KeyboardInterrupt:
+                    # A second Ctrl-C while the first was being reported (or between two
+                    # steps) lands outside one(): it must not end the shell and its session.
+                    continue
         finally:
             self.ex.finish()
         return 0
