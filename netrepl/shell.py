@@ -104,6 +104,8 @@ class Shell:
                     return False
         except KeyboardInterrupt:
             self.show([("class:error", "interrupted\n")])
+        except Exception as exc:  # a bug in one command must not end the shell with a traceback
+            self.show([("class:error", safe(f"internal error: {type(exc).__name__}: {exc}") + "\n")])
         return True
 
     def run(self) -> int:
