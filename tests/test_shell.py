@@ -167,6 +167,23 @@ def test_a_recording_that_cannot_be_written_does_not_end_the_shell(drive):
     assert d.ex.recorder is None
 
 
+class BuggyExecutor(Executor):
+    """A real executor with one deliberately broken line, standing in for any bug in a handler."""
+
+    def run_line(self, line, *args, **kw):
+        if line.strip() == "explode":
+            raise RuntimeError("boom \x1b[2J")
+        return super().run_line(line, *args, **kw)
+
+
+def test_an_unexpected_exception_in_a_command_does_not_end_the_shell(drive):
+    d = drive(executor=BuggyExecutor())
+    assert d("explode\rprint after\r\x04") == 0
+    assert "internal error: RuntimeError: boom" in d.text
+    assert "\x1b" not in d.text  # even this message is made terminal-safe
+    assert "after\n" in d.text
+
+
 def test_source_runs_a_script_in_the_shell(drive, tmp_path):
     script = tmp_path / "s.nrs"
     script.write_text("# comment\nprint from the script\nset var X 42\n")
