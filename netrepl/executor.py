@@ -6,17 +6,17 @@ The shell, the script runner and the tests all call `Executor.run_line`
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Iterator, Mapping
 
 from netrepl.errors import failure
 from netrepl.parser import ParseError, Parsed, Parser
+from netrepl.record import field, record
 from netrepl.recorder import Recorder
 from netrepl.results import Result
 from netrepl.session import Session
 
 
-@dataclass
+@record
 class Step:
     """One command that ran: where it came from, its text and its result."""
 
@@ -30,7 +30,7 @@ class Step:
         return f"{self.source}:{self.line}" if self.source else ""
 
 
-@dataclass
+@record
 class Executor:
     session: Session = field(default_factory=Session)
     variables: dict[str, str] = field(default_factory=dict)

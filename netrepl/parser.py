@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from netrepl.errors import FAILURE_NAMES, errname_known
+from netrepl.record import field, record
 from netrepl.registry import Arg, Command, Registry
 
 MAX_LINE = 65536
@@ -30,14 +30,14 @@ class ParseError(Exception):
         self.col = col
 
 
-@dataclass
+@record
 class Token:
     text: str  # after quote removal and variable expansion
     col: int  # 1-based column of its first character in the line
     raw: str  # as typed
 
 
-@dataclass
+@record
 class Parsed:
     command: Command
     args: dict[str, Any]
@@ -192,7 +192,7 @@ def decode_escapes(text: str, col: int = 1) -> bytes:
     return bytes(out)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Expectation:
     """What `expect` waits for: literal bytes, a bytes regex, or end of stream."""
 

@@ -6,11 +6,12 @@ the `Command`/`Arg` specs held here, so adding a command touches one place.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from netrepl.record import field, record
 
-@dataclass(frozen=True)
+
+@record(frozen=True)
 class Arg:
     """One positional argument.
 
@@ -48,7 +49,7 @@ class Arg:
         return f"[{text}]" if self.optional else text
 
 
-@dataclass
+@record
 class Command:
     name: str
     args: tuple[Arg, ...]

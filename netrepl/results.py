@@ -7,11 +7,12 @@ typed so a renderer can mask them for stable transcripts.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Union
 
+from netrepl.record import field, record
 
-@dataclass(frozen=True)
+
+@record(frozen=True)
 class Endpoint:
     """A socket address. `ephemeral` marks a port the OS chose."""
 
@@ -26,7 +27,7 @@ class Endpoint:
         return cls(str(addr[0]), int(addr[1]), ephemeral)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Elapsed:
     seconds: float
 
@@ -36,7 +37,7 @@ Part = Union[str, Endpoint, Elapsed, int, float]
 Line = tuple[Part, ...]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ErrorInfo:
     """A failure, by kind (see errors.KINDS), with errno and message."""
 
@@ -48,7 +49,7 @@ class ErrorInfo:
     exc: str | None = None
 
 
-@dataclass
+@record
 class Result:
     lines: list[Line] = field(default_factory=list)
     # Bytes from the peer, untrusted; the renderer escapes or hex-dumps them.

@@ -11,19 +11,19 @@ from __future__ import annotations
 import os
 import sys
 import time
-from dataclasses import dataclass, field
 from typing import IO, Iterable, Iterator, Mapping
 
 from netrepl.errors import failure
 from netrepl.executor import Executor, Step
 from netrepl.parser import ParseError, Parsed, Parser
+from netrepl.record import field, record
 from netrepl.render import plain, render, safe
 from netrepl.results import Result
 
 MAX_DEPTH = 8  # `source` nesting; deeper is a loop
 
 
-@dataclass
+@record
 class Problem:
     source: str
     line: int
@@ -34,7 +34,7 @@ class Problem:
         return safe(f"{self.source}:{self.line}:{self.col}: {self.message}")
 
 
-@dataclass
+@record
 class Script:
     source: str
     commands: list[tuple[int, Parsed]] = field(default_factory=list)
@@ -142,7 +142,7 @@ def _run_commands(ex: Executor, script: Script) -> Iterator[Step]:
         ex.cwd, ex.depth = saved_cwd, ex.depth - 1
 
 
-@dataclass
+@record
 class Options:
     quiet: bool = False
     keep_going: bool = False
