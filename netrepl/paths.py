@@ -19,5 +19,9 @@ def ensure_private_file(path: Path) -> Path:
     """Create the file (and its directory) readable by the owner only: history holds what was typed."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    os.close(fd)
+    try:
+        if os.fstat(fd).st_mode & 0o077:  # an older file readable by others: tighten it
+            os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
     return path

@@ -157,8 +157,14 @@ class Session:
                                             f"couldn't find your port: no service {port!r} for {proto} ({exc})"))
 
     def _resolve(self, host: str, port: int, kind: int, op: str):
+        """getaddrinfo; a failure names the host it was looking up."""
         family = self.sock.family if self.sock else socket.AF_UNSPEC
-        return socket.getaddrinfo(host, port, family, kind)
+        try:
+            return socket.getaddrinfo(host, port, family, kind)
+        except socket.gaierror as exc:
+            raise socket.gaierror(exc.errno, f"{exc.strerror} (getaddrinfo {host!r})") from None
+        except UnicodeError as exc:  # the IDNA codec refuses the name (e.g. a label over 63 characters)
+            raise socket.gaierror(socket.EAI_NONAME, f"{host!r} is not a valid host name ({exc})") from None
 
     def connect(self, host: str, port: int | str) -> Result:
         if self.sock is not None and self.connected and self.sock.type == socket.SOCK_STREAM:
@@ -175,9 +181,8 @@ class Session:
         kind = self.sock.type if self.sock else socket.SOCK_STREAM
         try:
             addresses = self._resolve(host, number, kind, "connect")
-        except (OSError, UnicodeError) as exc:
-            return self._os_error(exc if isinstance(exc, OSError) else socket.gaierror(socket.EAI_NONAME, str(exc)),
-                                  "connect", result)
+        except OSError as exc:
+            return self._os_error(exc, "connect", result)
         except KeyboardInterrupt as exc:
             return self._fail(classify(exc, "connect"), result)
         created_here = self.sock is None
@@ -473,7 +478,7 @@ class Session:
                     result = Result(data=bytes(fresh) or None, data_offset=offset, state=self.state())
                     if want.kind == "eof":
                         return result.say("matched end of stream")
-                    return result.say(f"matched {want.source!r} ({_plural(len(shown))} consumed)")
+                    return result.say(f"matched '{want.source}' ({_plural(len(shown))} consumed)")
                 if self.peer_eof or self.sock is None:
                     return self._expect_failed(want, fresh, offset, "end of stream came first")
                 if deadline is not None:
@@ -507,7 +512,7 @@ class Session:
     def _expect_failed(self, want: Expectation, fresh: bytearray, offset: int, why: str) -> Result:
         tail = bytes(self.inbox[-200:])
         shown = repr(tail)[1:] if tail else "nothing"
-        message = f"expected {want.source!r} but {why}; unmatched data received: {shown}"
+        message = f"expected '{want.source}' but {why}; unmatched data received: {shown}"
         return self._fail(failure("expect", "expect", message),
                           Result(data=bytes(fresh) or None, data_offset=offset))
 
