@@ -290,7 +290,8 @@ def _record(ex, a, flags):
     return Result(state=ex.session.state()).say(f"recording to {a['path']}{extra}")
 
 
-@command("help", Arg("COMMAND", "str", optional=True), help="list the commands, or explain one")
+@command("help", Arg("COMMAND", "str", optional=True), Arg("SETTING", "str", optional=True),
+         help="list the commands, or explain one (`help set eol`)")
 def _help(ex, a, flags):
     from netrepl.parser import suggest
 
@@ -304,7 +305,14 @@ def _help(ex, a, flags):
     cmd = REGISTRY.get(name)
     if cmd is None:
         return Result(error=failure("usage", "help", f"no command {name!r}{suggest(name, REGISTRY.all_names())}"))
+    setting = a["setting"]
+    if setting is not None:
+        if setting not in cmd.subcommands:
+            known = ", ".join(cmd.subcommands) or "none"
+            return Result(error=failure("usage", "help", f"{cmd.name} has no setting {setting!r} (settings: {known})"))
+        cmd = cmd.subcommands[setting]
     parts = [f"usage: {cmd.usage()}".replace("\n", "\n       "), "", cmd.help]
+    parts += [f"  {sub.name:<12} {sub.help}" for sub in cmd.subcommands.values()]
     if cmd.details:
         parts += ["", cmd.details]
     if cmd.aliases:

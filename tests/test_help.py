@@ -73,9 +73,21 @@ def test_help_for_nonsense_gets_no_guess(ex):
     assert not result.ok and "did you mean" not in text_of(result)
 
 
-def test_help_takes_one_word(ex):
+def test_help_names_a_setting_only_for_commands_that_have_settings(ex):
     result = run(ex, "help recv extra")
+    assert not result.ok and "recv has no setting 'extra'" in text_of(result)
+    result = run(ex, "help set bogus")
+    assert not result.ok and "settings: eol, display, var" in text_of(result)
+    result = run(ex, "help set recv extra")
     assert not result.ok and "unexpected argument 'extra'" in text_of(result)
+
+
+def test_help_explains_each_setting(ex):
+    overview = text_of(run(ex, "help set"))
+    for name, sub in REGISTRY.get("set").subcommands.items():
+        assert sub.help in overview
+        one = run(ex, f"help set {name}")
+        assert one.ok and f"usage: {sub.usage()}" in text_of(one) and sub.help in text_of(one)
 
 
 def test_help_through_the_cli():
