@@ -6,7 +6,6 @@ typed, so scripts report FILE:LINE:COL and the shell can point at it.
 
 from __future__ import annotations
 
-import difflib
 import re
 from typing import Any, Mapping
 
@@ -222,6 +221,8 @@ def _convert_rest(arg: Arg, text: str, col: int) -> Any:
 
 
 def suggest(word: str, names: list[str]) -> str:
+    import difflib  # only to word an error: not worth its import on every start
+
     close = difflib.get_close_matches(word, names, n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
 

@@ -20,12 +20,13 @@ import pytest
 # Never on a non-interactive path: the shell's stack, the lab servers (only
 # `serve` needs them), and stdlib modules that cost milliseconds to import:
 # dataclasses pulls in inspect, ast, dis and tokenize (~5 ms) and then execs
-# methods for every class, which is why the core uses netrepl.record.
+# methods for every class, which is why the core uses netrepl.record; difflib
+# only words a "did you mean" hint.
 HEAVY = (
     "prompt_toolkit", "pygments", "wcwidth",
     "netrepl.shell", "netrepl.completer", "netrepl.lexer", "netrepl.suggest", "netrepl.style",
     "netrepl.labserver",
-    "asyncio", "ssl", "http", "email", "dataclasses", "inspect",
+    "asyncio", "ssl", "http", "email", "dataclasses", "inspect", "difflib",
 )
 
 PROBE = textwrap.dedent("""
