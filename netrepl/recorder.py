@@ -13,6 +13,7 @@ import os
 import re
 
 from netrepl.results import Result
+from netrepl.session import DEFAULT_TIMEOUT
 
 EXPECT_MAX = 120  # bytes of received data turned into one `expect` line
 _PLAIN = re.compile(rb"[\x21-\x23\x25-\x5b\x5d-\x7e]|\x20(?!\Z)")  # kept as is; the rest escaped
@@ -53,6 +54,23 @@ class Recorder:
         self.file.flush()
         os.fsync(self.file.fileno())
         self.count += 1
+
+    def write_setup(self, variables: dict[str, str], eol: bytes, timeout: float | None, display: str) -> None:
+        """What the lines to come depend on but were set before `record`: variables and settings.
+
+        Without these a replay is rejected (`$NAME` undefined) or sends other bytes (`set eol`).
+        """
+        for name, value in variables.items():
+            if re.search(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]", value) or value != value.rstrip(" \t"):
+                self.write(f"# ${name} not written: its value cannot be a script line; use -D {name}=...")
+            else:
+                self.write(f"set var {name} {value.replace('$', '$$')}")
+        if eol != b"\r\n":
+            self.write("set eol " + {b"\n": "lf", b"": "none"}.get(eol, "crlf"))
+        if timeout != DEFAULT_TIMEOUT:
+            self.write("timeout " + ("none" if timeout is None else repr(timeout)))
+        if display != "text":
+            self.write(f"set display {display}")
 
     def add(self, parsed, result: Result) -> None:
         name = parsed.command.name
