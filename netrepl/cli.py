@@ -5,9 +5,9 @@ Only the interactive shell imports prompt_toolkit, and only when it starts.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
+from types import SimpleNamespace
 
 from netrepl import __version__
 
@@ -15,6 +15,8 @@ USAGE_EXIT = 2
 
 
 def _variable(text: str) -> tuple[str, str]:
+    import argparse
+
     from netrepl.parser import NAME_RE
 
     name, sep, value = text.partition("=")
@@ -24,6 +26,8 @@ def _variable(text: str) -> tuple[str, str]:
 
 
 def _seconds(text: str) -> float:
+    import argparse
+
     try:
         value = float(text)
     except ValueError:
@@ -34,6 +38,8 @@ def _seconds(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    import argparse
+
     p = argparse.ArgumentParser(
         prog="netrepl",
         description="A scriptable network-diagnostics REPL over one session socket. "
@@ -55,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def build_serve_parser() -> argparse.ArgumentParser:
+    import argparse
+
     from netrepl.commands import LAB_KINDS
 
     p = argparse.ArgumentParser(prog="netrepl serve", description="Run a lab server in the foreground until Ctrl+C.")
@@ -66,6 +74,33 @@ def build_serve_parser() -> argparse.ArgumentParser:
     return p
 
 
+# Switches a script run typically has; any other option goes through argparse.
+_SWITCHES = {"-q": "quiet", "--quiet": "quiet", "-k": "keep_going", "--keep-going": "keep_going",
+             "--stable": "stable", "--step": "step"}
+
+
+def simple_args(argv: list[str]) -> SimpleNamespace | None:
+    """What build_parser() would make of argv, when argv only holds -c TEXT,
+    the switches above and then FILEs; None otherwise (argparse decides, and
+    words the errors). Importing argparse and building the parser (gettext,
+    locale) cost ~3 ms, a tenth of a `netrepl -c` start."""
+    args = SimpleNamespace(scripts=[], commands=None, defines=[], quiet=False, keep_going=False, stable=False,
+                           step=False, delay=0.0)
+    words = iter(argv)
+    for word in words:
+        if word in _SWITCHES and not args.scripts:
+            setattr(args, _SWITCHES[word], True)
+        elif word == "-c" and args.commands is None and not args.scripts:
+            args.commands = next(words, None)
+            if args.commands is None or args.commands.startswith("-"):
+                return None
+        elif word and not word.startswith("-"):
+            args.scripts.append(word)
+        else:
+            return None
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     for stream in (sys.stdout, sys.stderr):  # never die on an unencodable character
@@ -73,10 +108,12 @@ def main(argv: list[str] | None = None) -> int:
             stream.reconfigure(errors="backslashreplace")
     if argv[:1] == ["serve"]:
         return serve_main(argv[1:])
-    try:
-        args = build_parser().parse_args(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0) and USAGE_EXIT
+    args = simple_args(argv)
+    if args is None:
+        try:
+            args = build_parser().parse_args(argv)
+        except SystemExit as exc:
+            return int(exc.code or 0) and USAGE_EXIT
     from netrepl.script import Options, Runner
 
     options = Options(quiet=args.quiet, keep_going=args.keep_going, stable=args.stable, step=args.step,

@@ -17,16 +17,20 @@ import textwrap
 
 import pytest
 
+from netrepl.cli import build_parser, simple_args
+
 # Never on a non-interactive path: the shell's stack, the lab servers (only
 # `serve` needs them), and stdlib modules that cost milliseconds to import:
 # dataclasses pulls in inspect, ast, dis and tokenize (~5 ms) and then execs
 # methods for every class, which is why the core uses netrepl.record; difflib
-# only words a "did you mean" hint.
+# only words a "did you mean" hint; argparse (with gettext and locale) is
+# left for the options simple_args does not handle.
 HEAVY = (
     "prompt_toolkit", "pygments", "wcwidth",
     "netrepl.shell", "netrepl.completer", "netrepl.lexer", "netrepl.suggest", "netrepl.style",
     "netrepl.labserver",
     "asyncio", "ssl", "http", "email", "dataclasses", "inspect", "difflib",
+    "argparse",
 )
 
 PROBE = textwrap.dedent("""
@@ -113,3 +117,22 @@ def test_the_probe_sees_heavy_imports(tmp_path):
     status, added, out = imported_by(["-c", "serve echo 0; serve stop"], tmp_path)
     assert status == 0, out
     assert "netrepl.labserver" in heavy_in(added)
+
+
+@pytest.mark.parametrize("argv", [
+    [], ["-c", "lookup 80"], ["-q", "-c", "help"], ["-c", "", "-k"], ["a.nrs", "b.nrs"],
+    ["--stable", "--step", "a.nrs"], ["-c", "x", "a.nrs"], ["-k", "--quiet", "-c", "x; y", "--stable"],
+    ["-q", "-q", "s.nrs"],
+])
+def test_simple_args_agree_with_argparse(argv):
+    # The argparse-free path must mean exactly what argparse would.
+    assert vars(simple_args(argv)) == vars(build_parser().parse_args(argv))
+
+
+@pytest.mark.parametrize("argv", [
+    ["-c"], ["-c", "-q"], ["a.nrs", "-q"], ["-qk"], ["--help"], ["--version"], ["-D", "X=1", "-c", "x"],
+    ["--delay", "1", "a.nrs"], ["-"], ["--", "a.nrs"], ["-c", "x", "-c", "y"], [""], ["--qui"], ["-cx"],
+    ["--bogus"],
+])
+def test_anything_else_is_left_to_argparse(argv):
+    assert simple_args(argv) is None
