@@ -8,6 +8,7 @@ DummyOutput. Ctrl-C cancels the line or interrupts a blocking operation
 from __future__ import annotations
 
 import re
+import signal
 from typing import IO, Iterable, Mapping
 
 from prompt_toolkit import PromptSession, print_formatted_text
@@ -41,6 +42,24 @@ def toolbar_text(ex: Executor) -> list[tuple[str, str]]:
     return [(style, safe(text)) for style, text in parts]
 
 
+class CtrlC:
+    """The shell's SIGINT handler: KeyboardInterrupt only while a command runs, once per arming.
+
+    With Python's default handler a second quick Ctrl-C could land while the
+    first was being reported, or between two commands, and end the shell with
+    its session. Here a press that finds nothing to stop is ignored (the system
+    call it interrupted is retried).
+    """
+
+    def __init__(self) -> None:
+        self.armed = False
+
+    def __call__(self, signum, frame) -> None:
+        if self.armed:
+            self.armed = False
+            raise KeyboardInterrupt
+
+
 class Shell:
     def __init__(self, executor: Executor | None = None, history: History | None = None,
                  input=None, output=None, out: IO[str] | None = None):
@@ -54,6 +73,7 @@ class Shell:
         self.style = make_style()
         self.out = out  # a plain text stream (tests); None: print to the terminal with styles
         self.seen_hosts: dict[str, None] = {}
+        self.ctrl_c = CtrlC()
         self.prompt = PromptSession(
             history=history,
             auto_suggest=AutoSuggestFromHistory(),
@@ -93,7 +113,9 @@ class Shell:
         except EOFError:
             return False  # Ctrl-D
         try:
+            self.ctrl_c.armed = True
             for step in self.ex.run_line(line):
+                self.ctrl_c.armed = True  # the result being shown and the next step can be stopped too
                 if step.result.error and step.result.error.kind == "interrupted":
                     self.show([("", "\n")])  # the terminal echoed ^C: start a fresh line
                 self.show(render(step.result, self.ex.session.display))
@@ -106,11 +128,17 @@ class Shell:
             self.show([("class:error", "interrupted\n")])
         except Exception as exc:  # a bug in one command must not end the shell with a traceback
             self.show([("class:error", safe(f"internal error: {type(exc).__name__}: {exc}") + "\n")])
+        finally:
+            self.ctrl_c.armed = False
         return True
 
     def run(self) -> int:
         self.show([("", f"netrepl {__version__}: one socket, one command at a time. "
                         "`help` lists the commands; Ctrl-D leaves.\n")])
+        try:
+            previous = signal.signal(signal.SIGINT, self.ctrl_c)
+        except ValueError:  # not the main thread: Python's default handling stays
+            previous = None
         try:
             while True:
                 try:
@@ -122,6 +150,8 @@ class Shell:
                     continue
         finally:
             self.ex.finish()
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
         return 0
 
 
