@@ -24,8 +24,9 @@ POLL = 0.02
 
 # System call numbers, to see where a process is blocked (/proc/PID/syscall).
 _SYSCALLS = {
-    "x86_64": {"recvfrom": 45, "poll": 7, "ppoll": 271, "connect": 42, "clock_nanosleep": 230},
-    "aarch64": {"recvfrom": 207, "ppoll": 73, "connect": 203, "clock_nanosleep": 115},
+    "x86_64": {"recvfrom": 45, "poll": 7, "ppoll": 271, "connect": 42, "clock_nanosleep": 230,
+               "epoll_wait": 232, "epoll_pwait": 281, "select": 23},
+    "aarch64": {"recvfrom": 207, "ppoll": 73, "connect": 203, "clock_nanosleep": 115, "epoll_pwait": 22},
 }
 
 _CONFIG = """\
@@ -149,13 +150,26 @@ class Term:
 
     # ----- waiting -------------------------------------------------------------
 
-    def wait(self, check, what: str, timeout: float = WAIT):
-        """Poll `check()` until it returns something true; return that."""
+    def running(self) -> bool:
+        try:
+            stat = Path(f"/proc/{self.pid}/stat").read_text()
+        except OSError:
+            return False
+        return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+
+    def wait(self, check, what: str, timeout: float = WAIT, while_running: bool = True):
+        """Poll `check()` until it returns something true; return that.
+
+        Fails at once if the program ends meanwhile (unless `while_running` is False).
+        """
         deadline = time.monotonic() + timeout
         while True:
             value = check()
             if value:
                 return value
+            if while_running and not self.running():
+                raise TermTimeout(f"the program ended while waiting for {what} ({self.describe()}); "
+                                  f"the screen shows:\n{self.screen()}")
             if time.monotonic() > deadline:
                 raise TermTimeout(f"waited {timeout:g} s for {what} ({self.describe()}); "
                                   f"the screen shows:\n{self.screen()}")
@@ -199,16 +213,32 @@ class Term:
             code = self.ended()
             return None if code is None else [code]
 
-        return self.wait(status, "the program to end", timeout)[0]
+        return self.wait(status, "the program to end", timeout, while_running=False)[0]
 
     def tty_signals_on(self) -> bool:
         """The pane's terminal is in cooked mode: Ctrl-C there sends SIGINT (not a key to read)."""
-        fd = os.open(self.tty, os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK)
+        if not self.running():
+            return False  # its terminal may be gone, or already reused by another program
+        try:
+            fd = os.open(self.tty, os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK)
+        except OSError:
+            return False
         try:
             lflag = termios.tcgetattr(fd)[3]
         finally:
             os.close(fd)
         return bool(lflag & termios.ISIG)
+
+    def wait_reading_keys(self, timeout: float = WAIT) -> None:
+        """Wait until the program waits for keys in raw mode (a prompt_toolkit prompt is up)."""
+        streak = [0]
+
+        def settled():
+            ok = not self.tty_signals_on() and self.blocked_in("epoll_wait", "epoll_pwait", "poll", "ppoll", "select")
+            streak[0] = streak[0] + 1 if ok else 0
+            return streak[0] >= 3
+
+        self.wait(settled, "the program to wait for keys in raw mode", timeout)
 
     def blocked_in(self, *calls: str) -> bool:
         """The program's main thread sleeps in one of the syscalls `calls` (e.g. 'recvfrom').

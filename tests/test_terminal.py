@@ -223,6 +223,44 @@ def test_ctrl_c_interrupts_a_blocking_operation_and_the_session_stays(shell, pee
         assert "after-the-interrupt" in shown, shown
 
 
+def test_a_storm_of_ctrl_c_never_ends_the_shell_or_its_session(shell, peer):
+    # People press Ctrl-C several times. Whatever moment each one lands in (the
+    # blocking call, printing its result, printing "interrupted", between two
+    # commands, the next prompt starting), the shell and its connection stay.
+    p = peer(later=b"still-here\n")
+    term = shell()
+    term.run(f"connect 127.0.0.1 {p.port}")
+    term.run("timeout none")
+    presses = 0
+    for i in range(12):
+        command = "recv" if i % 2 else "sleep 600"
+        term.wait_reading_keys()  # typed earlier, it would be echoed by the terminal, not drawn by the prompt
+        term.type(command)
+        term.wait_prompt(command)
+        term.keys("Enter")
+        term.wait_blocked("recvfrom" if command == "recv" else "clock_nanosleep")
+        for _ in range(2 + i % 4):  # separate presses, a few ms apart
+            term.keys("C-c")
+            presses += 1
+        assert term.ended() is None, f"the shell ended after {presses} Ctrl-C presses:\n{term.screen()}"
+        # The prompt line may read "^Cnetrepl>" (the terminal echoes late presses): check by use, not by look.
+        term.wait_reading_keys()
+        term.type(f"print alive-{i}")
+        term.keys("Enter")
+        term.wait(lambda: f"alive-{i}" in term.lines(), f"print alive-{i} to run")
+    print(f"{presses} Ctrl-C presses in 12 blocking commands: the shell is still running")
+    term.wait_reading_keys()
+    term.keys("C-u")  # drop anything a late Ctrl-C left on the line
+    term.wait_prompt()
+    info = output_after(term.run("info"), "info")
+    assert re.search(r"state\s+tcp connected", info), info
+    assert re.search(rf"peer\s+127\.0\.0\.1:{p.port}\b", info), info
+    p.release()
+    assert "still-here" in output_after(term.run("recv line"), "recv line")
+    assert not p.eof.is_set()
+    assert "netrepl: interrupted" not in term.screen(scrollback=True)
+
+
 def test_ctrl_c_during_a_connect_that_hangs_leaves_an_accurate_state(shell):
     # A listener whose accept queue is full drops new SYNs: connect() waits (retrying) for minutes.
     listener = socket.socket()
