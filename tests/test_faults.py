@@ -231,6 +231,7 @@ def test_dns_failure(tmp_path):
     # EAI_NONAME where a resolver answers, EAI_AGAIN (or EAI_NODATA) where none is configured.
     assert re.fullmatch(r"error: connect: address-related error \(socket\.gaierror\) \[EAI_(NONAME|AGAIN|NODATA) -?\d+\]: "
                         r"[^\n]+  \[no socket\]\n", b[0][1]), b[0][1]
+    assert "(getaddrinfo 'no-such-host.invalid')  [no socket]" in b[0][1]  # names what was looked up
     assert field(b[1][1], "state") == "no socket"
     assert "failed as expected (address)" in b[2][1]
     assert p.returncode == 1
