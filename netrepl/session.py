@@ -364,6 +364,8 @@ class Session:
     def recvfrom(self, size: int) -> Result:
         if self.sock is None:
             return self._no_socket("recvfrom")
+        if self.sock.type == socket.SOCK_STREAM:  # a stream names no sender: recvfrom is recv (and sees EOF)
+            return self.recv(size)
         offset = self.received
         try:
             data, address = self.sock.recvfrom(size)
