@@ -483,6 +483,18 @@ def test_udp_bind_then_echo_comes_back_to_bound_port(ex, lab, host):
     assert ex.session.sock.getsockname()[1] == port
 
 
+def test_recvfrom_on_tcp_reads_like_recv(ex, lab):
+    """A stream names no sender: no 'from None', and end of stream is reported as such."""
+    echo, closing = lab("echo"), lab("close")
+    lines(ex, f"connect 127.0.0.1 {echo.port}", "send hi")
+    r = run(ex, "recvfrom")
+    assert r.ok and r.data == b"hi\r\n"
+    assert "None" not in text_of(r)
+    lines(ex, "close", f"connect 127.0.0.1 {closing.port}")
+    r = run(ex, "recvfrom")
+    assert r.ok and "end of stream" in text_of(r) and "peer closed" in r.state
+
+
 def test_bind_without_socket_is_a_state_error(ex):
     r = run(ex, "bind 127.0.0.1 0")
     assert r.error is not None and r.error.kind == "state"
