@@ -20,6 +20,9 @@ NAME_RE = re.compile(_NAME + r"\Z")
 _FLAG_RE = re.compile(r"[ \t]+(-[A-Za-z])(?=[ \t]|$)")
 _WORD_RE = re.compile(r"[^ \t]+")
 _SUBWORD_RE = re.compile(r"[ \t]*([^ \t]+)")
+_BLANKS_RE = re.compile(r"[ \t]*")
+_PLAIN_TOKEN_RE = re.compile(r"[ \t]*([^ \t\"'$]+)(?![^ \t])")  # a whole token without quotes or $
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
 
 
 class ParseError(Exception):
@@ -86,9 +89,12 @@ def next_token(line: str, pos: int, variables: Mapping[str, str]) -> tuple[Token
     Blanks separate tokens; "double" and 'single' quotes group (variables
     are expanded except inside single quotes).
     """
+    plain = _PLAIN_TOKEN_RE.match(line, pos)
+    if plain:  # most tokens: no quotes, no variables, so the text is as typed
+        text = plain.group(1)
+        return Token(text, plain.start(1) + 1, text), plain.end()
+    pos = _BLANKS_RE.match(line, pos).end()
     n = len(line)
-    while pos < n and line[pos] in " \t":
-        pos += 1
     if pos >= n:
         return None
     begin, parts = pos, []
@@ -235,7 +241,7 @@ class Parser:
         """A line -> Parsed, or None for a blank line or a comment."""
         if len(line) > MAX_LINE:
             raise ParseError(f"line too long ({len(line)} characters, at most {MAX_LINE})", MAX_LINE + 1)
-        bad = re.search(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]", line)
+        bad = _CONTROL_RE.search(line)
         if bad:
             raise ParseError(f"control character {bad.group()!r} in the line; write it as an escape such as \\x1b",
                              bad.start() + 1)
