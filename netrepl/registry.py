@@ -6,6 +6,7 @@ the `Command`/`Arg` specs held here, so adding a command touches one place.
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any, Callable
 
 from netrepl.record import field, record
@@ -33,7 +34,7 @@ class Arg:
     values: dict[str, Any] = field(default_factory=dict)
     help: str = ""
 
-    @property
+    @cached_property  # read for every argument of every parsed line
     def key(self) -> str:
         return self.name.lower().replace(" ", "_").strip("<>_")
 
