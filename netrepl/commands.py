@@ -231,8 +231,9 @@ def _serve(ex, a, flags):
     kind, port, proto = a["kind"], a["port"], a["proto"]
     if kind is None:
         result = Result(state=ex.session.state())
-        for server in ex.servers.values():
-            result.say(server.describe())
+        for server in ex.servers.values():  # the port as an Endpoint, so --stable masks it as `serve stop` does
+            head, _, tail = server.describe().partition(f"{server.host}:{server.port}")
+            result.say(head, Endpoint(server.host, server.port, ephemeral=True), tail)
         if not ex.servers:
             result.say("no lab server running")
         return result
