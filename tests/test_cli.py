@@ -311,6 +311,18 @@ def test_stable_masks_ports_and_timings(tmp_path, lab):
     assert not re.search(r"\d+(\.\d+)? (us|ms)\b", out)
 
 
+def test_stable_masks_lab_server_ports_everywhere():
+    """`serve 0` picks a new port each run: the listing must not leak it into a --stable transcript."""
+    commands = "serve echo 0; serve daytime 0 udp; serve; serve stop; serve"
+    first = run_cli("--stable", "-c", commands)
+    second = run_cli("--stable", "-c", commands)
+    assert first.returncode == second.returncode == 0, first.stderr
+    assert first.stdout == second.stdout
+    assert "echo tcp 127.0.0.1:<port> (0 connections, 0 served)" in first.stdout
+    assert "daytime udp 127.0.0.1:<port>" in first.stdout
+    assert not re.search(r"127\.0\.0\.1:\d", first.stdout)
+
+
 # ----- netrepl serve (foreground) --------------------------------------------------------
 
 def test_serve_foreground_until_sigint(free_port):
