@@ -107,8 +107,10 @@ def test_exit_command_ends_the_run_with_0(tmp_path):
     assert "a\n" in p.stdout and "NEVER" not in p.stdout
 
 
-def test_crlf_script_runs(tmp_path):
-    path = script(tmp_path, "print one\r\nprint two\r\n")
+@pytest.mark.parametrize("text", [b"print one\r\nprint two\r\n", b"\xef\xbb\xbfprint one\nprint two",
+                                  b"\xef\xbb\xbfprint one\r\nprint two\r\n"], ids=["crlf", "bom", "bom-crlf"])
+def test_windows_style_scripts_run(tmp_path, text):
+    path = script(tmp_path, text)
     p = run_cli("-q", path.name, cwd=tmp_path)
     assert p.returncode == 0, p.stderr
     assert p.stdout == "one\ntwo\n"
