@@ -14,7 +14,6 @@ import re
 import shutil
 import subprocess
 import tempfile
-import termios
 import time
 from pathlib import Path
 
@@ -62,17 +61,19 @@ class Term:
         self.dir = Path(tempfile.mkdtemp(prefix="nrterm"))
         self.socket = str(self.dir / "s")
         (self.dir / "tmux.conf").write_text(_CONFIG)
+        # The server is started with `env`, and a pane inherits the server's environment
+        # (TERM comes from default-terminal): no `new-session -e`, which needs tmux 3.2.
         self.env = {k: v for k, v in env.items() if k not in ("TMUX", "TMUX_PANE")}
         self.closed = False
         command = "exec " + " ".join(_quote(a) for a in argv)
-        extra = []
-        for name in ("TERM", "NETREPL_HISTFILE", "PYTHONPATH"):
-            if name in self.env:
-                extra += ["-e", f"{name}={self.env[name]}"]
-        self.tmux("-f", str(self.dir / "tmux.conf"), "new-session", "-d", "-s", "t",
-                  "-x", str(width), "-y", str(height), "-c", str(cwd), *extra, command)
-        self.pid = int(self.fmt("#{pane_pid}"))
-        self.tty = self.fmt("#{pane_tty}")
+        try:
+            self.tmux("-f", str(self.dir / "tmux.conf"), "new-session", "-d", "-s", "t",
+                      "-x", str(width), "-y", str(height), "-c", str(cwd), command)
+            self.pid = int(self.fmt("#{pane_pid}"))
+            self.tty = self.fmt("#{pane_tty}")
+        except BaseException:
+            self.close()
+            raise
 
     # ----- talking to tmux ---------------------------------------------------
 
@@ -119,9 +120,9 @@ class Term:
     def ended(self) -> int | None:
         """None while the program runs; then its exit status, or -N when signal N killed it.
 
-        tmux reports the status once it has reaped the process; tmux 3.3 sometimes
-        leaves it a zombie for good (a lost SIGCHLD), so a zombie's own exit code
-        (/proc/PID/stat field 52) counts too.
+        tmux reports the status once it has reaped the process; tmux 3.3a was seen
+        to leave it a zombie for good (1 run in 3 here), so a zombie's own exit
+        code (/proc/PID/stat field 52) counts too.
         """
         dead, status, sig = self.fmt("#{pane_dead}|#{pane_dead_status}|#{pane_dead_signal}").split("|")
         if dead == "1" and status.isdigit():
@@ -223,6 +224,8 @@ class Term:
             fd = os.open(self.tty, os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK)
         except OSError:
             return False
+        import termios  # POSIX only: imported here so that Windows skips instead of failing to import
+
         try:
             lflag = termios.tcgetattr(fd)[3]
         finally:

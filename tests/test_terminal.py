@@ -93,6 +93,10 @@ class Peer:
         self.go.release()
 
     def close(self):
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes an accept() still waiting
+        except OSError:
+            pass
         self.listener.close()
         if self.conn is not None:
             self.conn.close()
@@ -164,9 +168,11 @@ def test_tab_completes_a_command_then_an_argument_and_ctrl_c_clears_the_line(she
     assert [entry.split()[0] for entry in menu] == ["inet", "inet6"], menu
     term.keys("Tab")  # the next choice
     term.wait(lambda: term.cursor_line().rstrip() == PROMPT + "socket inet6", "second Tab -> socket inet6")
+    term.keys("BTab")  # Shift-Tab: back to the first (IPv6 may be off on the machine)
+    term.wait(lambda: term.cursor_line().rstrip() == PROMPT + "socket inet", "Shift-Tab -> socket inet")
     term.keys("Enter")
-    screen = term.wait_text("created inet6 tcp socket")
-    assert "error" not in output_after(screen, "socket inet6")
+    screen = term.wait_text("created inet tcp socket")
+    assert "error" not in output_after(screen, "socket inet")
 
 
 # ----- Ctrl-C during blocking operations ------------------------------------------
@@ -215,12 +221,9 @@ def test_ctrl_c_interrupts_a_blocking_operation_and_the_session_stays(shell, pee
     assert re.search(rf"peer\s+127\.0\.0\.1:{p.port}\b", info), info
     assert not p.eof.is_set()
 
-    if command.startswith("expect") or command == "recv line":
-        term.run("timeout 10")  # the data below has no match / arrives in one piece anyway
-    if command != "recv all":
-        p.release()  # the same connection still carries data
-        shown = output_after(term.run("recv line"), "recv line")
-        assert "after-the-interrupt" in shown, shown
+    p.release()  # the same connection still carries data
+    shown = output_after(term.run("recv line"), "recv line")
+    assert "after-the-interrupt" in shown, shown
 
 
 def test_a_storm_of_ctrl_c_never_ends_the_shell_or_its_session(shell, peer):
