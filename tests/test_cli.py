@@ -325,6 +325,17 @@ def test_stable_masks_lab_server_ports_everywhere():
     assert not re.search(r"127\.0\.0\.1:\d", first.stdout)
 
 
+def test_display_hex_in_the_transcript(tmp_path, lab):
+    server = lab("echo")
+    p = run_cli("-q", "-D", f"port={server.port}", "-c",
+                "set display hex; connect 127.0.0.1 $port; send -n hi\\x1b[31m\\x00; expect \\0; "
+                "set display text; send -n hi\\x1b[31m; expect m")
+    assert p.returncode == 0, p.stderr
+    assert "00000000  68 69 1b 5b 33 31 6d 00" in p.stdout and "|hi.[31m.|" in p.stdout
+    assert "hi\\x1b[31m\n" in p.stdout  # text display again, escaped
+    assert "\x1b" not in p.stdout and "\x00" not in p.stdout
+
+
 # ----- netrepl serve (foreground) --------------------------------------------------------
 
 def test_serve_foreground_until_sigint(free_port):
