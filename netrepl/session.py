@@ -70,11 +70,12 @@ class Session:
         """The state in words, e.g. 'tcp connected, write side shut'."""
         if self.sock is None:
             return "closed" if self.was_closed else "no socket"
+        proto = self.proto  # once: sock.type builds an enum each time, and this runs for every command
         words = []
         if self.lost:
             words.append(f"connection lost ({self.lost})")
         elif self.connected:
-            words.append("connected" if self.proto == "tcp" else "default peer set")
+            words.append("connected" if proto == "tcp" else "default peer set")
         elif self.local is not None:
             words.append("bound")
         else:
@@ -89,7 +90,7 @@ class Session:
             words.append("read side shut")
         if self.peer_eof:
             words.append("peer closed")
-        return f"{self.proto} " + ", ".join(words)
+        return f"{proto} " + ", ".join(words)
 
     def _result(self) -> Result:
         return Result(state=self.state())
@@ -219,6 +220,9 @@ class Session:
                         result.say("the interrupted socket was closed (its connect state is unknown)")
                 elif not self.connected:
                     self.connect_failed = err.errname or err.kind
+                    if err.kind == "timeout":  # the SYN is still being retransmitted
+                        result.say("the kernel keeps trying to connect this socket in the background "
+                                   "(a second connect says EALREADY); `close` it to give up")
                 return self._fail(err, result)
             elapsed = time.perf_counter() - started
             self.connected = True
