@@ -73,7 +73,7 @@ def test_replay_reproduces_the_session(ex, lab, free_port, tmp_path):
     target = tmp_path / "replay.nrs"
     run(ex, f"record -e {target}")
     shown = []
-    for line in (f"connect localhost {server.port}", "timeout 2", "send first line", "recv", "send -n a\\tb\\x1b",
+    for line in (f"connect localhost {server.port}", "timeout 5", "send first line", "recv", "send -n a\\tb\\x1b",
                  "expect \\e", "send two\\nthree", "recv line", "recv", "lookup port80", "close",
                  f"connect 127.0.0.1 {free_port}"):
         result = run(ex, line)
@@ -178,15 +178,20 @@ def test_variables_and_settings_from_before_record_are_written(ex, tcp_server, t
     assert body(target) == [f"set var port {server.port}", "set var price 5$$", "set var pad  lead",
                             "set eol lf", "timeout 2.5", "set display hex",
                             "connect 127.0.0.1 $port", "send $price$pad", "close"]
-    session_bytes = b"".join(got)
-    assert session_bytes == b"5$ lead\n"
+    session_bytes = b"5$ lead\n"
+    assert wait_for_bytes(got, session_bytes) == session_bytes
     got.clear()
     p = run_cli("-q", str(target))
     assert p.returncode == 0, p.stdout + p.stderr
-    deadline = time.monotonic() + 5  # the server thread may still be reading: wait, never assert on time
-    while b"".join(got) != session_bytes and time.monotonic() < deadline:
+    assert wait_for_bytes(got, session_bytes) == session_bytes  # the replay sent exactly what the session sent
+
+
+def wait_for_bytes(chunks: list, want: bytes) -> bytes:
+    """What a server thread has collected, once it equals `want` or after a generous bound."""
+    deadline = time.monotonic() + 10
+    while b"".join(chunks) != want and time.monotonic() < deadline:
         time.sleep(0.02)
-    assert b"".join(got) == session_bytes  # the replay sent exactly what the session sent
+    return b"".join(chunks)
 
 
 def test_defaults_write_no_setup_lines(ex, tmp_path):

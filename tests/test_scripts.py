@@ -117,10 +117,17 @@ def test_plugin_import_stays_cheap():
 
 # ----- the plugin's failure report (pytester) -----------------------------------------
 
-def test_broken_expectation_fails_with_a_clear_report(pytester, lab):
-    server = lab("echo")
-    pytester.makefile(".nrs", demo=f"print starting\nconnect 127.0.0.1 {server.port}\ntimeout 0.3\n"
-                                   "send hello \\x1b[2J\nexpect goodbye\nprint NEVER-REACHED\n")
+def test_broken_expectation_fails_with_a_clear_report(pytester, tcp_server):
+    def answer_then_close(conn):  # the peer answers then closes: the expectation fails at once, no timeout
+        conn.recv(100)
+        conn.sendall(b"hello \x1b[2J\r\n")
+        conn.shutdown(socket.SHUT_WR)
+        while conn.recv(100):
+            pass
+
+    server = tcp_server(answer_then_close)
+    pytester.makefile(".nrs", demo=f"print starting\nconnect 127.0.0.1 {server.port}\ntimeout 5\n"
+                                   "send hello\nexpect goodbye\nprint NEVER-REACHED\n")
     result = pytester.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(failed=1)
     out = result.stdout.str()
@@ -129,6 +136,7 @@ def test_broken_expectation_fails_with_a_clear_report(pytester, lab):
     assert "unmatched data received: 'hello \\x1b[2J\\r\\n'" in out  # ... vs received, escaped
     assert "\x1b" not in out
     assert "transcript:" in out
+    assert "end of stream came first" in out
     assert "netrepl> send hello" in out and "netrepl> print starting" in out
     transcript = out.split("transcript:")[1]
     assert "netrepl> expect goodbye" in transcript
