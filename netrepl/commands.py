@@ -124,7 +124,16 @@ def _recv(ex, a, flags):
     if size != "all":
         return ex.session.recv(size)
     if path is None:
-        return ex.session.recv_all()
+        if ex.data_writer is None:
+            return ex.session.recv_all()
+        from netrepl.render import DataStream
+
+        # A front end shows the stream as it arrives instead of holding all of it.
+        stream = DataStream(ex.data_writer, ex.session.display, ex.session.received)
+        try:
+            return ex.session.recv_all(on_data=stream.feed)
+        finally:
+            stream.close()
     if ex.session.sock is None:
         return ex.session.recv_all()  # reports "no socket" before a file is touched
     try:

@@ -6,7 +6,7 @@ The shell, the script runner and the tests all call `Executor.run_line`
 
 from __future__ import annotations
 
-from typing import Iterator, Mapping
+from typing import Callable, Iterator, Mapping
 
 from netrepl.errors import failure
 from netrepl.parser import ParseError, Parsed, Parser
@@ -38,6 +38,8 @@ class Executor:
     recorder: Recorder | None = None
     depth: int = 0  # `source` nesting
     cwd: str | None = None  # where a `source` path is resolved first
+    # Set by a front end to show `recv all` data as it arrives (safe text in, written out).
+    data_writer: Callable[[str], object] | None = None
 
     def __post_init__(self) -> None:
         from netrepl.commands import REGISTRY

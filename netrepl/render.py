@@ -8,7 +8,7 @@ are escaped too. `stable=True` masks what changes from run to run.
 from __future__ import annotations
 
 from netrepl.errors import KINDS
-from netrepl.escape import escape_bytes, escape_text, hexdump, is_terminal_safe
+from netrepl.escape import HexDumper, TextEscaper, escape_bytes, escape_text, hexdump, is_terminal_safe
 from netrepl.results import Elapsed, Endpoint, ErrorInfo, Line, Result
 
 Fragments = list[tuple[str, str]]
@@ -93,3 +93,29 @@ def safe_block_line(text: str) -> str:
 
 def plain(fragments: Fragments) -> str:
     return "".join(text for _, text in fragments)
+
+
+class DataStream:
+    """Shows peer bytes as they arrive (`recv all` on screen), in constant memory.
+
+    `write` gets safe text only: the same escapes and hex dump as data_text.
+    """
+
+    def __init__(self, write, display: str = "text", offset: int = 0):
+        self.write = write
+        self.view = HexDumper(offset) if display == "hex" else TextEscaper()
+        self.last = "\n"
+
+    def feed(self, chunk: bytes) -> None:
+        text = self.view.feed(chunk)
+        if text:
+            self.write(text)
+            self.last = text[-1]
+
+    def close(self) -> None:
+        text = self.view.flush()
+        if text:
+            self.write(text)
+            self.last = text[-1]
+        if self.last != "\n":
+            self.write("\n")

@@ -235,7 +235,7 @@ class Runner:
     # -- the loop --
 
     def _executor(self, cwd: str) -> Executor:
-        return Executor(variables=dict(self.options.variables), cwd=cwd)
+        return Executor(variables=dict(self.options.variables), cwd=cwd, data_writer=self.out.write)
 
     def _run_checked(self, ex: Executor, script: Script) -> int:
         if script.problems:
@@ -263,9 +263,12 @@ class Runner:
         """Run one command and write its transcript: "ok", "failed" or "exit"."""
         self._pace(parsed.text)
         outcome = "ok"
+        if not self.options.quiet:  # before it runs: `recv all` streams its data as it arrives
+            self.out.write(safe(f"netrepl> {parsed.text}") + "\n")
+            self.out.flush()
         for step in ex.run_parsed(parsed, source, number):
-            if not self.options.quiet:
-                self.out.write(safe(f"netrepl> {step.text}") + "\n")
+            if not self.options.quiet and (step.source, step.line) != (source, number):
+                self.out.write(safe(f"netrepl> {step.text}") + "\n")  # a command of a sourced script
             self.out.write(plain(render(step.result, ex.session.display, self.options.stable)))
             self.out.flush()
             if step.result.exit:

@@ -335,9 +335,7 @@ class Session:
 
     def _got(self, data: bytes) -> None:
         self.received += len(data)
-        self.inbox += data
-        if len(self.inbox) > INBOX_LIMIT:
-            del self.inbox[:len(self.inbox) - INBOX_LIMIT]
+        self._keep_for_expect(data)
 
     def recv(self, size: int) -> Result:
         if self.sock is None:
@@ -380,8 +378,11 @@ class Session:
         return Result(data=data, data_offset=offset, state=self.state()).say(
             f"received {_plural(len(data))} from ", source)
 
-    def recv_all(self, sink: BinaryIO | None = None, path: str | None = None) -> Result:
-        """recv until end of stream; into `sink` (constant memory) or kept for display."""
+    def recv_all(self, sink: BinaryIO | None = None, path: str | None = None,
+                 on_data: Callable[[bytes], object] | None = None) -> Result:
+        """recv until end of stream: into `sink` (a file), handed chunk by chunk to
+        `on_data` (a front end showing it as it arrives), or kept for the Result.
+        The first two run in constant memory."""
         if self.sock is None:
             return self._no_socket("recv all")
         offset = self.received
@@ -391,20 +392,25 @@ class Session:
         total = 0
         started = time.perf_counter()
         recv_into = self.sock.recv_into
-        write: Callable | None = sink.write if sink is not None else None
+        if sink is not None:
+            write: Callable = sink.write
+        elif on_data is not None:
+            def write(chunk, show=on_data):
+                data = bytes(chunk)
+                self._keep_for_expect(data)
+                show(data)
+        else:
+            write = kept.extend
         try:
             while True:
                 n = recv_into(buffer)
                 if not n:
                     break
                 total += n
-                if write is not None:
-                    write(view[:n])
-                else:
-                    kept += view[:n]
+                write(view[:n])
         except (OSError, KeyboardInterrupt) as exc:
             self._count_all(kept, total)
-            result = Result(data=bytes(kept) if sink is None else None, data_offset=offset)
+            result = Result(data=bytes(kept) or None, data_offset=offset)
             where = f" (written to {path})" if path else ""
             result.say(f"received {_plural(total)} before the error{where}")
             return self._recv_error(exc, "recv all", result)
@@ -412,7 +418,7 @@ class Session:
         self._count_all(kept, total)
         if self.sock.type == socket.SOCK_STREAM:
             self.peer_eof = True
-        result = Result(data=bytes(kept) if sink is None else None, data_offset=offset)
+        result = Result(data=bytes(kept) or None, data_offset=offset)
         where = f" into {path}" if path else ""
         result.say(f"received {_plural(total)} in total{where} until end of stream, in ", Elapsed(elapsed))
         result.state = self.state()
@@ -421,7 +427,10 @@ class Session:
     def _count_all(self, kept: bytearray, total: int) -> None:
         # A stream redirected to a file is not kept for `expect`: constant memory.
         self.received += total
-        self.inbox += kept[-INBOX_LIMIT:]
+        self._keep_for_expect(kept[-INBOX_LIMIT:])
+
+    def _keep_for_expect(self, data) -> None:
+        self.inbox += data
         if len(self.inbox) > INBOX_LIMIT:
             del self.inbox[:len(self.inbox) - INBOX_LIMIT]
 

@@ -73,6 +73,7 @@ class Shell:
         self.style = make_style()
         self.out = out  # a plain text stream (tests); None: print to the terminal with styles
         self.seen_hosts: dict[str, None] = {}
+        self.ex.data_writer = lambda text: self.show([("class:data", text)])
         self.ctrl_c = CtrlC()
         self.prompt = PromptSession(
             history=history,
