@@ -7,7 +7,7 @@ typed, so scripts report FILE:LINE:COL and the shell can point at it.
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from netrepl.errors import FAILURE_NAMES, errname_known
 from netrepl.record import field, record
@@ -23,6 +23,7 @@ _SUBWORD_RE = re.compile(r"[ \t]*([^ \t]+)")
 _BLANKS_RE = re.compile(r"[ \t]*")
 _PLAIN_TOKEN_RE = re.compile(r"[ \t]*([^ \t\"'$]+)(?![^ \t])")  # a whole token without quotes or $
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+_UNSEEN = object()  # Parser._parse_args: no token looked at yet
 
 
 class ParseError(Exception):
@@ -70,8 +71,10 @@ def expand(text: str, variables: Mapping[str, str], col: int = 1) -> str:
     return VAR_RE.sub(sub, text)
 
 
-def expand_mapped(text: str, variables: Mapping[str, str], col: int = 1) -> tuple[str, list[int]]:
+def expand_mapped(text: str, variables: Mapping[str, str], col: int = 1) -> tuple[str, Sequence[int]]:
     """expand(), plus the column each character of the result was typed at (a value's: its `$`)."""
+    if "$" not in text:  # nothing to expand: every character is where it was typed
+        return text, range(col, col + len(text))
     out, cols, last = [], [], 0
     for m in VAR_RE.finditer(text):
         value = expand(m.group(), variables, col + m.start())
@@ -124,22 +127,25 @@ def tokenize(line: str, variables: Mapping[str, str], pos: int = 0) -> list[Toke
     return tokens
 
 
+def _expected(arg: Arg) -> str:
+    return arg.usage().strip("[]")  # built only for an error: _convert runs for every argument
+
+
 def _convert(arg: Arg, tok: Token) -> Any:
     """Token -> the value a handler receives; ParseError when it does not fit."""
     text = tok.text
     if text in arg.choices:
         return arg.values.get(text, text)
-    what = arg.usage().strip("[]")
     kind = arg.type
     if kind is None:
-        raise ParseError(f"{arg.name}: expected {what}, got {text!r}", tok.col)
+        raise ParseError(f"{arg.name}: expected {_expected(arg)}, got {text!r}", tok.col)
     if kind in ("int", "port"):
         try:
             value: Any = int(text, 10)
         except ValueError:
             if kind == "port" and text and re.fullmatch(r"[A-Za-z][A-Za-z0-9._+-]*", text):
                 return text  # a service name, looked up when the command runs
-            raise ParseError(f"{arg.name}: expected {what}, got {text!r}", tok.col) from None
+            raise ParseError(f"{arg.name}: expected {_expected(arg)}, got {text!r}", tok.col) from None
         if kind == "port" and not 0 <= value <= 65535:
             raise ParseError(f"{arg.name}: port {value} is out of range 0-65535", tok.col)
     elif kind == "float":
@@ -281,19 +287,19 @@ class Parser:
             pos = fm.end()
         args: dict[str, Any] = {}
         nested = None
-        pending: tuple[Token, int] | None = None  # a token looked at but not taken
+        pending: tuple[Token, int] | None | object = _UNSEEN  # a token looked at but not taken (None: the end)
         deferred: ParseError | None = None  # why an optional argument was skipped
 
         def peek():
             nonlocal pending
-            if pending is None:
+            if pending is _UNSEEN:
                 pending = next_token(line, pos, variables)
             return pending
 
         def take():
             nonlocal pending, pos
             tok, pos = peek()
-            pending = None
+            pending = _UNSEEN
             return tok
 
         for arg in cmd.args:
