@@ -293,7 +293,7 @@ def _record(ex, a, flags):
         return _state_error(ex, "record", f"already recording to {ex.recorder.path}; `record stop` first")
     try:
         ex.recorder = Recorder(os.path.expanduser(a["path"]), expectations="-e" in flags)
-        ex.recorder.write_setup(ex.variables, ex.session.eol, ex.session.timeout, ex.session.display)
+        ex.recorder.write_setup(ex.variables, ex.session)
     except OSError as exc:
         return Result(error=failure("file", "record", f"{a['path']}: {exc.strerror}", exc.errno),
                       state=ex.session.state())

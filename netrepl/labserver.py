@@ -48,6 +48,7 @@ HTTP_TIMEOUT = 10.0  # seconds to wait for a request head, so a mute client can'
 HTTP_MAX_HEAD = 64 * 1024
 LINGER_TIMEOUT = 2.0  # seconds to drain what the client still sends after our answer (see _finish)
 JOIN_TIMEOUT = 1.0
+RESET_DELAY = 0.1  # seconds the reset kind waits before its RST (see _tcp_reset)
 
 _DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
@@ -340,6 +341,9 @@ class LabServer:
         pass  # _serve_conn closes it
 
     def _tcp_reset(self, conn: socket.socket) -> None:
+        # First let the client's connect() return (or the client speak): an RST that
+        # arrives before connect() has seen the handshake makes connect itself fail.
+        select.select([conn], [], [], RESET_DELAY)
         # Linger on with a zero timeout: close() then aborts with an RST instead of a FIN.
         conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 

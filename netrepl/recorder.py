@@ -55,22 +55,31 @@ class Recorder:
         os.fsync(self.file.fileno())
         self.count += 1
 
-    def write_setup(self, variables: dict[str, str], eol: bytes, timeout: float | None, display: str) -> None:
-        """What the lines to come depend on but were set before `record`: variables and settings.
+    def write_setup(self, variables: dict[str, str], session) -> None:
+        """What the lines to come depend on but was set before `record`: variables,
+        settings, and the socket (so a replay reaches the same state).
 
-        Without these a replay is rejected (`$NAME` undefined) or sends other bytes (`set eol`).
+        Without these a replay is rejected (`$NAME` undefined), sends other bytes
+        (`set eol`), or has no socket for its first `send`.
         """
         for name, value in variables.items():
             if re.search(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]", value) or value != value.rstrip(" \t"):
                 self.write(f"# ${name} not written: its value cannot be a script line; use -D {name}=...")
             else:
                 self.write(f"set var {name} {value.replace('$', '$$')}")
-        if eol != b"\r\n":
-            self.write("set eol " + {b"\n": "lf", b"": "none"}.get(eol, "crlf"))
-        if timeout != DEFAULT_TIMEOUT:
-            self.write("timeout " + ("none" if timeout is None else repr(timeout)))
-        if display != "text":
-            self.write(f"set display {display}")
+        if session.eol != b"\r\n":
+            self.write("set eol " + {b"\n": "lf", b"": "none"}.get(session.eol, "crlf"))
+        if session.timeout != DEFAULT_TIMEOUT:
+            self.write("timeout " + ("none" if session.timeout is None else repr(session.timeout)))
+        if session.display != "text":
+            self.write(f"set display {session.display}")
+        if session.sock is not None:
+            self.write(f"# recording started with a socket open ({session.state()})")
+            self.write(f"socket {session.family} {session.proto}")
+            if session.local is not None and not session.local.ephemeral:
+                self.write(f"bind {session.local.host} {session.local.port}")
+            if session.connected and session.peer is not None:
+                self.write(f"connect {session.peer.host} {session.peer.port}")
 
     def add(self, parsed, result: Result) -> None:
         name = parsed.command.name

@@ -107,8 +107,12 @@ class Session:
 
     def _os_error(self, exc: BaseException, op: str, result: Result | None = None) -> Result:
         err = classify(exc, op)
-        if err.errno in _LOST and self.connected and self.sock is not None and self.sock.type == socket.SOCK_STREAM:
-            self.lost = err.errname
+        stream = self.connected and self.sock is not None and self.sock.type == socket.SOCK_STREAM
+        if stream and err.errno == errno.ENOTCONN and self.wr_shut and self.peer_eof and not self.lost:
+            # Both sides sent their FIN: the connection ended normally, nothing was lost.
+            (result := result or Result()).say("the connection has already closed normally (both sides shut down)")
+        elif stream and err.errno in _LOST and not self.lost:
+            self.lost = err.errname  # the first cause; later errors are its consequences
         return self._fail(err, result)
 
     def _refresh_addresses(self) -> None:

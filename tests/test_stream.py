@@ -54,8 +54,9 @@ def test_recv_all_shows_data_before_its_total_and_keeps_none_of_it():
 
 
 def test_recv_all_to_the_screen_runs_in_constant_memory():
-    """256 MiB shown on (a redirected) screen: peak RSS stays far below the data size."""
-    size = 256 << 20
+    """128 MiB shown on (a redirected) screen: peak RSS stays well below the data size
+    (keeping it all for one rendering at the end took about 7 times the data size)."""
+    size = 128 << 20
     server = socket.create_server(("127.0.0.1", 0))
     port = server.getsockname()[1]
 
@@ -75,4 +76,4 @@ def test_recv_all_to_the_screen_runs_in_constant_memory():
                               stdout=devnull, stderr=subprocess.PIPE, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     peak_kib = int(done.stderr.strip().splitlines()[-1])
-    assert peak_kib < 128 * 1024, f"peak RSS {peak_kib} KiB for {size >> 20} MiB shown"
+    assert peak_kib < 96 * 1024, f"peak RSS {peak_kib} KiB for {size >> 20} MiB shown"
