@@ -199,3 +199,19 @@ def test_defaults_write_no_setup_lines(ex, tmp_path):
     run(ex, f"record {target}")
     run(ex, "record stop")
     assert target.read_text() == ""
+
+
+def test_recording_started_on_an_open_connection_replays(ex, lab, tmp_path):
+    server = lab("echo")
+    assert run(ex, f"connect 127.0.0.1 {server.port}").ok
+    target = tmp_path / "late.nrs"
+    assert run(ex, f"record -e {target}").ok
+    for line in ("send late start", "recv"):
+        assert run(ex, line).ok, line
+    assert run(ex, "record stop").ok
+    lines = body(target)
+    assert lines[0].startswith("# recording started with a socket open (tcp connected)")
+    assert lines[1:5] == ["socket inet tcp", f"connect 127.0.0.1 {server.port}", "send late start", "recv"]
+    assert lines[5].startswith("expect late") and len(lines) == 6
+    replay = run_cli(str(target))
+    assert replay.returncode == 0, replay.stdout + replay.stderr

@@ -910,3 +910,17 @@ def test_no_traceback_anywhere(ex, free_port):
                  "lookup 65535 udp", "source /", "recv all > /"):
         for step in ex.run_line(line):
             assert "Traceback" not in text_of(step.result)
+
+
+def test_enotconn_after_both_sides_shut_down_is_a_normal_close_not_a_lost_connection(ex, lab):
+    server = lab("echo")
+    assert run(ex, f"connect 127.0.0.1 {server.port}").ok
+    assert run(ex, "shutdown 1").ok
+    assert "end of stream" in text_of(run(ex, "recv"))
+    r = run(ex, "shutdown 0")
+    shown = text_of(r)
+    if r.ok:  # some kernels still accept it; then there is nothing to explain
+        return
+    assert "the connection has already closed normally" in shown and "ENOTCONN" in shown
+    assert "lost" not in shown
+    assert ex.session.state() == "tcp connected, write side shut, peer closed"
