@@ -16,6 +16,8 @@ Fragments = list[tuple[str, str]]
 
 def safe(text: str) -> str:
     """One line of our own words that may quote untrusted text."""
+    if text.isascii() and text.isprintable():  # the common case, without the regex
+        return text
     if is_terminal_safe(text) and "\n" not in text and "\t" not in text:
         return text
     return escape_text(text)
@@ -46,6 +48,8 @@ def part_text(part, stable: bool = False) -> str:
 
 
 def line_text(line: Line, stable: bool = False) -> str:
+    if len(line) == 1 and line[0].__class__ is str:  # most lines: one plain message
+        return safe(line[0])
     return safe("".join(part_text(p, stable) for p in line))
 
 
@@ -77,9 +81,10 @@ def render(result: Result, display: str = "text", stable: bool = False) -> Fragm
         out.append(("class:error", error_text(result.error) + state + "\n"))
     elif state and not result.fields:
         out.append(("class:state", state.strip() + "\n"))
-    width = max((len(label) for label, _ in result.fields), default=0)
-    for label, value in result.fields:
-        out.append(("class:field", f"  {label:<{width}}  {safe(part_text(value, stable))}\n"))
+    if result.fields:
+        width = max(len(label) for label, _ in result.fields)
+        for label, value in result.fields:
+            out.append(("class:field", f"  {label:<{width}}  {safe(part_text(value, stable))}\n"))
     if result.text is not None:
         out.append(("class:help", "\n".join(safe_block_line(l) for l in result.text.split("\n")) + "\n"))
     if result.data:
