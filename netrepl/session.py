@@ -483,7 +483,7 @@ class Session:
 
     def expect(self, want: Expectation) -> Result:
         """Wait until received data matches `want` (reading more as needed)."""
-        if self.sock is None and want.kind != "eof":
+        if self.sock is None:
             return self._no_socket("expect")
         offset = self.received
         fresh = bytearray()
@@ -498,7 +498,7 @@ class Session:
                     if want.kind == "eof":
                         return result.say("matched end of stream")
                     return result.say(f"matched '{want.source}' ({_plural(len(shown))} consumed)")
-                if self.peer_eof or self.sock is None:
+                if self.peer_eof:
                     return self._expect_failed(want, fresh, offset, "end of stream came first")
                 if deadline is not None:
                     remaining = deadline - time.monotonic()
