@@ -341,6 +341,14 @@ class Session:
         self.received += len(data)
         self._keep_for_expect(data)
 
+    def _no_more_data(self) -> str:
+        """recv gave no data on a stream: the peer's end of stream, unless our own read
+        side is shut (then recv returns nothing whatever the peer does). Words for it."""
+        if self.rd_shut:
+            return "our read side is shut (shutdown 0): recv returns no data whatever the peer does"
+        self.peer_eof = True
+        return "end of stream: the peer closed its side"
+
     def recv(self, size: int) -> Result:
         if self.sock is None:
             return self._no_socket("recv")
@@ -354,8 +362,8 @@ class Session:
                 return self._result().say(f"no data: the connection was lost earlier ({self.lost}); "
                                           "recv returned no data")
             if self.sock.type == socket.SOCK_STREAM:
-                self.peer_eof = True
-                return self._result().say("end of stream: the peer closed its side (recv returned no data)")
+                words = self._no_more_data()
+                return self._result().say(f"{words} (recv returned no data)")
             return self._result().say("received an empty datagram")
         self._got(data)
         return Result(data=data, data_offset=offset, state=self.state()).say(f"received {_plural(len(data))}")
@@ -420,11 +428,12 @@ class Session:
             return self._recv_error(exc, "recv all", result)
         elapsed = time.perf_counter() - started
         self._count_all(kept, total)
-        if self.sock.type == socket.SOCK_STREAM:
-            self.peer_eof = True
+        until = "until end of stream"
+        if self.sock.type == socket.SOCK_STREAM and self._no_more_data().startswith("our read side"):
+            until = "until recv returned no data (our read side is shut: shutdown 0)"
         result = Result(data=bytes(kept) or None, data_offset=offset)
         where = f" into {path}" if path else ""
-        result.say(f"received {_plural(total)} in total{where} until end of stream, in ", Elapsed(elapsed))
+        result.say(f"received {_plural(total)} in total{where} {until}, in ", Elapsed(elapsed))
         result.state = self.state()
         return result
 
@@ -449,12 +458,12 @@ class Session:
         offset = self.received
         line = bytearray()
         reader = self.sock.makefile("rb", buffering=0)
+        ended = "end of stream"
         try:
             while len(line) < LINE_LIMIT:
                 byte = reader.read(1)
                 if not byte:
-                    if self.sock.type == socket.SOCK_STREAM:
-                        self.peer_eof = True
+                    ended = self._no_more_data() if self.sock.type == socket.SOCK_STREAM else "end of stream"
                     break
                 line += byte
                 if byte == b"\n":
@@ -474,9 +483,9 @@ class Session:
         elif len(line) >= LINE_LIMIT:
             result.say(f"received {_plural(len(line))} with no newline yet (line limit)")
         elif line:
-            result.say(f"received {_plural(len(line))} then end of stream, with no newline")
+            result.say(f"received {_plural(len(line))} with no newline, then {ended}")
         else:
-            result.say("end of stream: the peer closed its side (readline returned no data)")
+            result.say(f"{ended} (readline returned no data)")
         return result
 
     # ----- expect ---------------------------------------------------------------
@@ -507,6 +516,8 @@ class Session:
                     self.sock.settimeout(remaining)
                 data = self.sock.recv(65536)
                 if not data:
+                    if self.rd_shut:
+                        return self._expect_failed(want, fresh, offset, "our read side is shut (shutdown 0)")
                     self.peer_eof = True
                     continue
                 fresh += data

@@ -12,3 +12,19 @@ def test_expect_eof_without_a_socket_is_a_state_error_not_an_early_end_of_stream
     r = run(ex, "expect eof")
     assert r.error is not None and r.error.kind == "state", text_of(r)
     assert "came first" not in text_of(r)
+
+
+def test_recv_after_our_own_shutdown_0_does_not_claim_the_peer_closed(ex, lab):
+    """After shutdown(0) recv returns no data at once, whatever the peer does:
+    that is not the peer's end of stream (the echo server is still there)."""
+    server = lab("echo")
+    run(ex, f"connect 127.0.0.1 {server.port}")
+    run(ex, "shutdown 0")
+    for line in ("recv", "recv all", "recv line"):
+        r = run(ex, line)
+        assert r.ok, text_of(r)
+        assert "peer closed" not in text_of(r) and "peer closed" not in r.state, (line, text_of(r))
+        assert "read side" in text_of(r), (line, text_of(r))
+    r = run(ex, "expect eof")
+    assert r.error is not None and r.error.kind == "expect" and "read side is shut" in text_of(r), text_of(r)
+    assert run(ex, "info").state == "tcp connected, read side shut"
