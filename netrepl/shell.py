@@ -119,6 +119,8 @@ class Shell:
                 self.ctrl_c.armed = True  # the result being shown and the next step can be stopped too
                 if step.result.error and step.result.error.kind == "interrupted":
                     self.show([("", "\n")])  # the terminal echoed ^C: start a fresh line
+                if step.source is not None:  # a command of a `source`d script: echoed as a script run does
+                    self.show([("class:prompt", "netrepl> "), ("", safe(step.text) + "\n")])
                 self.show(render(step.result, self.ex.session.display))
                 m = _HOST_WORDS.match(step.text)
                 if m and step.result.ok:

@@ -28,3 +28,17 @@ def test_recv_after_our_own_shutdown_0_does_not_claim_the_peer_closed(ex, lab):
     r = run(ex, "expect eof")
     assert r.error is not None and r.error.kind == "expect" and "read side is shut" in text_of(r), text_of(r)
     assert run(ex, "info").state == "tcp connected, read side shut"
+
+
+def test_source_in_the_shell_echoes_each_command_before_its_output(tmp_path):
+    from test_shell import Drive
+
+    script = tmp_path / "s.nrs"
+    script.write_text("# comment\nprint one\nset var X 42\nprint two $X\n")
+    d = Drive()
+    try:
+        assert d(f"source {script}\r\x04") == 0
+    finally:
+        d.ex.finish()
+    assert "netrepl> print one\none\nnetrepl> set var X 42\n" in d.text, d.text
+    assert "netrepl> print two $X\ntwo 42\n" in d.text, d.text
