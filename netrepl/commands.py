@@ -240,9 +240,9 @@ def _serve(ex, a, flags):
     kind, port, proto = a["kind"], a["port"], a["proto"]
     if kind is None:
         result = Result(state=ex.session.state())
-        for server in ex.servers.values():  # the port as an Endpoint, so --stable masks it as `serve stop` does
+        for server in ex.servers.values():  # the port as an Endpoint, so --stable masks an OS-chosen one
             head, _, tail = server.describe().partition(f"{server.host}:{server.port}")
-            result.say(head, Endpoint(server.host, server.port, ephemeral=True), tail)
+            result.say(head, Endpoint(server.host, server.port, server.ephemeral), tail)
         if not ex.servers:
             result.say("no lab server running")
         return result
@@ -254,8 +254,8 @@ def _serve(ex, a, flags):
         for key in stopping:
             server = ex.servers.pop(key)
             server.stop()
-            result.say(f"stopped {server.kind} {server.proto} server on ", Endpoint(server.host, server.port,
-                                                                                  ephemeral=not port))
+            result.say(f"stopped {server.kind} {server.proto} server on ",
+                       Endpoint(server.host, server.port, server.ephemeral))
         return result
     try:
         server = LabServer(kind, "127.0.0.1", port, proto).start()
@@ -265,7 +265,7 @@ def _serve(ex, a, flags):
         return Result(error=failure("io", "serve", str(exc), exc.errno), state=ex.session.state())
     ex.servers[(proto, server.port)] = server
     return Result(state=ex.session.state()).say(f"serving {kind} on {proto} ",
-                                                Endpoint(server.host, server.port, ephemeral=port == 0))
+                                                Endpoint(server.host, server.port, server.ephemeral))
 
 
 # ----- scripts, recording, help ----------------------------------------------

@@ -113,6 +113,7 @@ class LabServer:
         if kind == "http" and not self.root.is_dir():
             raise ValueError(f"http root {str(self.root)!r} is not a directory")
         self.kind, self.host, self.port, self.proto = kind, host, port, proto
+        self.ephemeral = port == 0  # the OS picks the port (start() sets self.port)
         self.slow_interval = max(0.0, slow_interval)
         self._sock: socket.socket | None = None
         self._wake: tuple[socket.socket, socket.socket] | None = None  # self-pipe to interrupt select()

@@ -42,3 +42,18 @@ def test_source_in_the_shell_echoes_each_command_before_its_output(tmp_path):
         d.ex.finish()
     assert "netrepl> print one\none\nnetrepl> set var X 42\n" in d.text, d.text
     assert "netrepl> print two $X\ntwo 42\n" in d.text, d.text
+
+
+def test_stable_masks_a_lab_server_port_the_same_way_in_every_message(ex, free_port):
+    """A port given to `serve` is stable and shown; one the OS chose is masked: in
+    `serving`, the listing and `serve stop` alike (`serve stop` used to decide by its
+    own argument, the listing masked every port)."""
+    shown = [text_of(run(ex, line), stable=True)
+             for line in (f"serve echo {free_port}", "serve", "serve stop")]
+    for text in shown:
+        assert f"127.0.0.1:{free_port}" in text and "<port>" not in text, shown
+    run(ex, "serve echo 0")
+    (port,) = [server.port for server in ex.servers.values()]
+    shown = [text_of(run(ex, line), stable=True) for line in ("serve", f"serve stop {port}")]
+    for text in shown:
+        assert "127.0.0.1:<port>" in text and str(port) not in text, shown
