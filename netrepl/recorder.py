@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import re
 
-from netrepl.results import Result
+from netrepl.results import Endpoint, Result
 from netrepl.session import DEFAULT_TIMEOUT
 
 EXPECT_MAX = 120  # bytes of received data turned into one `expect` line
@@ -86,7 +86,7 @@ class Recorder:
         if name in ("help", "exit", "source") or result.error and result.error.kind in ("interrupted", "syntax", "usage"):
             return
         if result.error is None:
-            self.write(parsed.text)
+            self.write(_replayable(parsed, result))
         elif name != "must-fail":
             self.write(f"must-fail {result.error.errname or result.error.kind} {parsed.text}")
         if self.expectations and result.data and result.error is None and name != "expect":
@@ -97,3 +97,14 @@ class Recorder:
     def close(self) -> None:
         if not self.file.closed:
             self.file.close()
+
+
+def _replayable(parsed, result: Result) -> str:
+    """The line to write: `serve KIND 0` is written with the port the OS chose,
+    since the commands recorded after it (`connect localhost PORT`) name that port."""
+    args = parsed.args
+    if parsed.command.name == "serve" and args.get("kind") not in (None, "stop") and args.get("port") == 0:
+        ports = [part.port for line in result.lines for part in line if isinstance(part, Endpoint)]
+        if ports:
+            return f"serve {args['kind']} {ports[0]} {args['proto']}"
+    return parsed.text

@@ -57,3 +57,19 @@ def test_stable_masks_a_lab_server_port_the_same_way_in_every_message(ex, free_p
     shown = [text_of(run(ex, line), stable=True) for line in ("serve", f"serve stop {port}")]
     for text in shown:
         assert "127.0.0.1:<port>" in text and str(port) not in text, shown
+
+
+def test_a_recorded_serve_0_replays_on_the_port_the_session_used(ex, tmp_path):
+    import io
+
+    from netrepl.script import Options, Runner
+
+    path = tmp_path / "rec.nrs"
+    run(ex, f"record {path}")
+    run(ex, "serve echo 0")
+    (port,) = [server.port for server in ex.servers.values()]
+    for line in (f"connect localhost {port}", "send hi", "expect hi", "close", "serve stop", "record stop"):
+        assert run(ex, line).ok, line
+    assert f"serve echo {port} tcp\n" in path.read_text()
+    out, err = io.StringIO(), io.StringIO()
+    assert Runner(Options(), out=out, err=err).run_files([str(path)]) == 0, out.getvalue() + err.getvalue()
