@@ -219,6 +219,13 @@ class Runner:
 
     def run_stream(self, stream: IO[str], source: str = "<stdin>") -> int:
         """Line by line as it arrives (a pipe may be a live conversation)."""
+        if self.options.step and self.pace_input is None:
+            try:  # Enter cannot come from standard input: it holds the commands
+                self.pace_input = open("/dev/tty")
+            except OSError:
+                self.err.write("netrepl: --step reads Enter from the terminal, and there is none "
+                               "(the commands come from standard input)\n")
+                return 2
         ex = self._executor(os.getcwd())
         problems: list[Problem] = []
 

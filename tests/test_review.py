@@ -73,3 +73,17 @@ def test_a_recorded_serve_0_replays_on_the_port_the_session_used(ex, tmp_path):
     assert f"serve echo {port} tcp\n" in path.read_text()
     out, err = io.StringIO(), io.StringIO()
     assert Runner(Options(), out=out, err=err).run_files([str(path)]) == 0, out.getvalue() + err.getvalue()
+
+
+def test_step_with_commands_on_stdin_and_no_terminal_is_refused_not_fed_the_next_command():
+    """--step used to read its Enter from standard input too: it swallowed every second
+    command and still exited 0. Without a controlling terminal it is a usage error."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    p = subprocess.run([sys.executable, "-m", "netrepl", "--step"], input="print a\nprint b\n",
+                       capture_output=True, text=True, timeout=60, cwd=ROOT, start_new_session=True)
+    assert p.returncode == 2, (p.stdout, p.stderr)
+    assert "--step" in p.stderr and "terminal" in p.stderr
