@@ -175,19 +175,13 @@ def _must_fail(ex, a, flags):
         return outcome
     if not matches(outcome.error, a["kind"]):
         got = outcome.error
-        outcome.lines.append(("error: ", _error_words(got)))
+        outcome.lines.append(("error: ", got))
         outcome.error = failure("expect", "must-fail",
                                 f"expected a failure of kind {a['kind']}, got {got.kind} ({got.errname or got.message})")
         return outcome
-    outcome.lines.append(("failed as expected (", a["kind"], "): ", _error_words(outcome.error)))
+    outcome.lines.append(("failed as expected (", a["kind"], "): ", outcome.error))
     outcome.error = None
     return outcome
-
-
-def _error_words(err) -> str:
-    code = f" [{err.errname or ''}{' ' if err.errname and err.errno is not None else ''}" \
-           f"{err.errno if err.errno is not None else ''}]" if err.errname or err.errno is not None else ""
-    return f"{err.op}: {KINDS.get(err.kind, err.kind)}{code}: {err.message}"
 
 
 @command("sleep", Arg("SECONDS", "float", minimum=0, maximum=86400), help="wait (Ctrl-C interrupts)")
@@ -203,13 +197,14 @@ def _print(ex, a, flags):
 # ----- settings --------------------------------------------------------------
 
 EOLS = {"crlf": b"\r\n", "lf": b"\n", "none": b""}
+EOL_SHOWN = {"crlf": "\\r\\n", "lf": "\\n", "none": "nothing"}
 REGISTRY.add(Command("set", (), help="change a setting (eol, display) or set a variable (var)"))
 
 
 @REGISTRY.sub("set", "eol", Arg("EOL", None, tuple(EOLS)), help="line ending `send` adds (default crlf)")
 def _set_eol(ex, a, flags):
     ex.session.eol = EOLS[a["eol"]]
-    return Result().say(f"send adds {a['eol']} ({ex.session.eol!r})")
+    return Result().say(f"send adds {a['eol']} ({EOL_SHOWN[a['eol']]})")
 
 
 @REGISTRY.sub("set", "display", Arg("MODE", None, ("text", "hex")), help="show received data as text or a hex dump")
@@ -278,7 +273,11 @@ def _source(ex, a, flags):
 
 
 @command("record", Arg("PATH", "path", ("stop",)), flags={"-e": "also write received data as expect lines"},
-         help="append every command that runs to PATH (.nrs); `record stop` ends it")
+         help="append every command that runs to PATH (.nrs); `record stop` ends it",
+         details="Each line is flushed as it is written, so a recording survives the shell being killed. "
+                 "A command that failed is written as `must-fail KIND ...`; variables, settings and an open "
+                 "socket from before `record` are written first. With -e, the first line of the data each "
+                 "command received is written as an `expect` line, so a replay checks the replies too.")
 def _record(ex, a, flags):
     from netrepl.recorder import Recorder
 
@@ -301,11 +300,18 @@ def _record(ex, a, flags):
     return Result(state=ex.session.state()).say(f"recording to {a['path']}{extra}")
 
 
-@command("help", Arg("COMMAND", "str", optional=True), Arg("SETTING", "str", optional=True),
-         help="list the commands, or explain one (`help set eol`)")
-def _help(ex, a, flags):
+def _check_help(a):
     from netrepl.parser import suggest
 
+    name = a["command"]
+    if name is not None and REGISTRY.get(name) is None:
+        return f"no command {name!r}{suggest(name, REGISTRY.all_names())}"
+    return None
+
+
+@command("help", Arg("COMMAND", "str", optional=True), Arg("SETTING", "str", optional=True), check=_check_help,
+         help="list the commands, or explain one (`help set eol`)")
+def _help(ex, a, flags):
     name = a["command"]
     if name is None:
         width = max(len(c.name) for c in REGISTRY)
@@ -313,9 +319,7 @@ def _help(ex, a, flags):
         lines.append("\n`help COMMAND` shows its arguments. Lines starting with # are comments; "
                      "$NAME and ${NAME:-default} expand variables.")
         return Result(text="\n".join(lines))
-    cmd = REGISTRY.get(name)
-    if cmd is None:
-        return Result(error=failure("usage", "help", f"no command {name!r}{suggest(name, REGISTRY.all_names())}"))
+    cmd = REGISTRY.get(name)  # known: checked when the line was parsed
     setting = a["setting"]
     if setting is not None:
         if setting not in cmd.subcommands:

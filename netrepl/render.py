@@ -44,6 +44,8 @@ def part_text(part, stable: bool = False) -> str:
         return endpoint(part, stable)
     if isinstance(part, Elapsed):
         return duration(part.seconds, stable)
+    if isinstance(part, ErrorInfo):  # e.g. the failure must-fail expected
+        return error_words(part)
     return str(part)
 
 
@@ -53,12 +55,17 @@ def line_text(line: Line, stable: bool = False) -> str:
     return safe("".join(part_text(p, stable) for p in line))
 
 
-def error_text(err: ErrorInfo) -> str:
+def error_words(err: ErrorInfo) -> str:
+    """`op: kind [ERRNAME errno]: message`, the description every failure gets."""
     code = ""
     if err.errname or err.errno is not None:
         code = " [" + " ".join(str(x) for x in (err.errname, err.errno) if x is not None) + "]"
     op = f"{err.op}: " if err.op else ""
-    return safe(f"error: {op}{KINDS.get(err.kind, err.kind)}{code}: {err.message}")
+    return f"{op}{KINDS.get(err.kind, err.kind)}{code}: {err.message}"
+
+
+def error_text(err: ErrorInfo) -> str:
+    return safe("error: " + error_words(err))
 
 
 def data_text(data: bytes, display: str = "text", offset: int = 0) -> str:

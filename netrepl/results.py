@@ -33,7 +33,7 @@ class Elapsed:
 
 
 # One line of a message: plain strings and typed values, joined by the renderer.
-Part = Union[str, Endpoint, Elapsed, int, float]
+Part = Union[str, Endpoint, Elapsed, "ErrorInfo", int, float]
 Line = tuple[Part, ...]
 
 

@@ -302,7 +302,9 @@ class Runner:
         if self.options.step:
             self.err.write(safe(f"[Enter] {text}"))
             self.err.flush()
-            (self.pace_input or _tty()).readline()
+            if self.pace_input is None:
+                self.pace_input = _tty()  # opened once for the whole run
+            self.pace_input.readline()
 
 
 def _tty() -> IO[str]:

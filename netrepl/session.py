@@ -43,6 +43,7 @@ class Session:
         self.sent = 0
         self.received = 0
         self.inbox = bytearray()  # received, not yet matched by `expect`
+        self.gone: str | None = None  # why there is no socket, when not `close`
         self._reset_flags()
         self.was_closed = False
 
@@ -102,7 +103,7 @@ class Session:
         return result
 
     def _no_socket(self, op: str) -> Result:
-        hint = "it was closed" if self.was_closed else "none was created"
+        hint = "it was closed" if self.was_closed else self.gone or "none was created"
         return self._fail(failure("state", op, f"no socket ({hint}); use `socket` or `connect HOST PORT` first"))
 
     def _os_error(self, exc: BaseException, op: str, result: Result | None = None) -> Result:
@@ -130,15 +131,20 @@ class Session:
             return self._fail(failure("state", "socket",
                                       f"a socket is already open ({self.state()}); `close` it first"))
         try:
-            self.sock = socket.socket(FAMILIES[family], TYPES[kind])
+            self._adopt(socket.socket(FAMILIES[family], TYPES[kind]))
         except OSError as exc:
             return self._fail(classify(exc, "socket"))
-        self.sock.settimeout(self.timeout)
+        return self._result().say(f"created {family} {kind} socket")
+
+    def _adopt(self, sock: socket.socket) -> None:
+        """A new session socket: the timeout set, flags and counters fresh."""
+        sock.settimeout(self.timeout)
+        self.sock = sock
         self._reset_flags()
         self.was_closed = False
+        self.gone = None
         self.sent = self.received = 0
         self.inbox.clear()
-        return self._result().say(f"created {family} {kind} socket")
 
     def lookup(self, what: str | int, proto: str = "tcp") -> Result:
         try:
@@ -195,15 +201,10 @@ class Session:
         for i, (family, socktype, proto, _, address) in enumerate(addresses):
             if created_here:
                 try:
-                    self.sock = socket.socket(family, socktype, proto)
+                    self._adopt(socket.socket(family, socktype, proto))
                 except OSError as exc:
                     last = self._os_error(exc, "socket", result)
                     continue
-                self.sock.settimeout(self.timeout)
-                self._reset_flags()
-                self.was_closed = False
-                self.sent = self.received = 0
-                self.inbox.clear()
                 result.say(f"created {_FAMILY_NAMES.get(family, family)} {_TYPE_NAMES.get(socktype)} socket")
             target = Endpoint.of(address)
             started = time.perf_counter()
@@ -220,8 +221,10 @@ class Session:
                         continue
                     if created_here:
                         result.say("connect to ", target, " failed; closed the socket created for it")
+                        self.gone = "the one `connect` created was closed when the connect failed"
                     if not created_here:
                         result.say("the interrupted socket was closed (its connect state is unknown)")
+                        self.gone = "the one whose connect was interrupted was closed"
                 elif not self.connected:
                     self.connect_failed = err.errname or err.kind
                     if err.kind == "timeout":  # the SYN is still being retransmitted
@@ -323,6 +326,7 @@ class Session:
             result.lines += created.lines
         number, bad = self._port(port, "sendto")
         if bad:
+            bad.lines[:0] = result.lines  # the socket made above stays: say so
             return bad
         try:
             address = self._resolve(host, number, self.sock.type, "sendto")[0][4]
@@ -541,7 +545,8 @@ class Session:
 
     def _expect_failed(self, want: Expectation, fresh: bytearray, offset: int, why: str) -> Result:
         tail = bytes(self.inbox[-200:])
-        shown = repr(tail)[1:] if tail else "nothing"
+        # Decoded as received; the renderer escapes it like any peer text.
+        shown = f"'{tail.decode('utf-8', 'surrogateescape')}'" if tail else "nothing"
         message = f"expected '{want.source}' but {why}; unmatched data received: {shown}"
         return self._fail(failure("expect", "expect", message),
                           Result(data=bytes(fresh) or None, data_offset=offset))

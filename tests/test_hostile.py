@@ -22,7 +22,7 @@ import threading
 import pytest
 
 from conftest import ROOT
-from netrepl.escape import escape_bytes, hexdump, is_terminal_safe
+from netrepl.escape import escape_text, escape_bytes, hexdump, is_terminal_safe
 from netrepl.executor import Executor
 from netrepl.recorder import Recorder
 from netrepl.results import Endpoint
@@ -161,7 +161,8 @@ def test_expect_failure_messages_quote_peer_bytes_safely(tcp_server, pattern, en
     assert_safe(out, err)
     why = "end of stream came first" if ending == "eof" else "nothing matched within 1 s"
     assert f"error: expect: expectation not met: expected '{pattern}' but {why}; unmatched data received: " in out
-    assert repr(PAYLOAD[-200:])[1:] in out  # the peer's last bytes are in the message, quoted
+    # The peer's last bytes are in the message, quoted and escaped like any peer text.
+    assert "'" + escape_text(PAYLOAD[-200:].decode("utf-8", "surrogateescape")) + "'" in out
 
 
 def test_must_fail_output(tcp_server):
@@ -187,13 +188,17 @@ def test_error_messages_with_user_and_dns_chosen_text():
     # A variable can carry control characters a line cannot: they reach host names, paths and messages.
     evil = "\x1b]0;title\x07\x1b[2J\x9b31m\u202e"
     code, out, err = cli("-k", "-D", f"v={evil}", "-D", f"f=/nonexistent-dir/{evil}", "-c",
-                         "print $v; connect $v.invalid 80; record $f; recv all > $f; set var w $v; help $v; "
+                         "print $v; connect $v.invalid 80; record $f; recv all > $f; set var w $v; "
                          "must-fail address connect ${w}.invalid 80; must-fail timeout connect $v.invalid 80; "
                          "lookup 65535 udp")
     assert_safe(out, err)
     assert code == 1
     assert "\\x1b]0;title\\x07\\x1b[2J\\u009b31m\\u202e" in out  # print, set var, record and help quote it
     assert "error: connect: address-related error (socket.gaierror)" in out
+    code, out, err = cli("-D", f"v={evil}", "-c", "help $v")  # a script problem quotes it too
+    assert code == 2 and out == ""
+    assert_safe(err)
+    assert "no command '\\x1b]0;title\\x07\\x1b[2J" in err
 
 
 def test_control_characters_in_a_command_line_are_rejected_before_anything_runs(tmp_path):

@@ -69,6 +69,8 @@ REST_SAMPLES = {  # rest-of-line text, and what it becomes
     "str": ("some  words", "some  words"),
     "command": ("info", lambda got: got.command is REGISTRY.get("info") and got.text == "info"),
 }
+# Arguments whose valid words depend on the registry, not on their type.
+OVERRIDES = {("help", "command"): ("set", "set"), ("help", "setting"): ("eol", "eol")}
 # Bad words for typed arguments (None: anything non-empty is accepted).
 BAD = {"int": "x1", "port": "9z", "float": "abc", "var": "1bad", "failure": "bogus", None: "bogus"}
 
@@ -103,7 +105,7 @@ def example(spec: Command, optional: bool = True) -> tuple[str, dict]:
         if arg.optional and not optional:
             expected[arg.key] = arg.default
             continue
-        word, value = sample(arg)
+        word, value = OVERRIDES.get((spec.name, arg.key)) or sample(arg)
         words.append(word)
         expected[arg.key] = value
     return " ".join(words), expected
