@@ -10,7 +10,7 @@ from typing import Callable, Iterator, Mapping
 
 from netrepl.errors import failure
 from netrepl.parser import ParseError, Parsed, Parser
-from netrepl.record import field, record
+from netrepl.fastdata import field, record
 from netrepl.recorder import Recorder
 from netrepl.results import Result
 from netrepl.session import Session

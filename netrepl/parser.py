@@ -10,7 +10,7 @@ import re
 from typing import Any, Mapping, Sequence
 
 from netrepl.errors import FAILURE_NAMES, errname_known
-from netrepl.record import field, record
+from netrepl.fastdata import field, record
 from netrepl.registry import Arg, Command, Registry
 
 MAX_LINE = 65536

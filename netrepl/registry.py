@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Any, Callable
 
-from netrepl.record import field, record
+from netrepl.fastdata import field, record
 
 
 @record(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Union
 
-from netrepl.record import field, record
+from netrepl.fastdata import field, record
 
 
 @record(frozen=True)

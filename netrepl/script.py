@@ -18,7 +18,7 @@ from typing import IO, Iterable, Iterator, Mapping
 from netrepl.errors import failure
 from netrepl.executor import Executor, Step
 from netrepl.parser import ParseError, Parsed, Parser
-from netrepl.record import field, record
+from netrepl.fastdata import field, record
 from netrepl.render import plain, render, safe
 from netrepl.results import Result
 

@@ -22,7 +22,7 @@ from netrepl.cli import build_parser, simple_args
 # Never on a non-interactive path: the shell's stack, the lab servers (only
 # `serve` needs them), and stdlib modules that cost milliseconds to import:
 # dataclasses pulls in inspect, ast, dis and tokenize (~5 ms) and then execs
-# methods for every class, which is why the core uses netrepl.record; difflib
+# methods for every class, which is why the core uses netrepl.fastdata; difflib
 # only words a "did you mean" hint; argparse (with gettext and locale) is
 # left for the options simple_args does not handle.
 HEAVY = (

@@ -1,6 +1,6 @@
 """`record FILE` / `record stop`: a session written down as a replayable .nrs script.
 
-(tests/test_record.py is about netrepl/record.py, the dataclass stand-in.)
+(tests/test_fastdata.py is about netrepl/fastdata.py, the dataclass stand-in.)
 """
 
 from __future__ import annotations

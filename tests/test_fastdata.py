@@ -1,4 +1,4 @@
-"""netrepl.record behaves as the @dataclass it replaces, for the features netrepl uses."""
+"""netrepl.fastdata behaves as the @dataclass it replaces, for the features netrepl uses."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import ClassVar
 
 import pytest
 
-from netrepl.record import FrozenInstanceError, field, record
+from netrepl.fastdata import FrozenInstanceError, field, record
 
 
 def both(frozen=False):
