@@ -381,3 +381,12 @@ def test_non_interactive_run_does_not_import_prompt_toolkit(tmp_path):
                        env={k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}, stdin=subprocess.DEVNULL)
     assert p.returncode == 0, p.stderr
     assert p.stdout == "x\n"
+
+
+def test_step_with_commands_on_stdin_and_no_terminal_is_refused_not_fed_the_next_command():
+    """--step used to read its Enter from standard input too: it swallowed every second
+    command and still exited 0. Without a controlling terminal it is a usage error."""
+    p = subprocess.run([sys.executable, "-m", "netrepl", "--step"], input="print a\nprint b\n",
+                       capture_output=True, text=True, timeout=60, cwd=ROOT, start_new_session=True)
+    assert p.returncode == 2, (p.stdout, p.stderr)
+    assert "--step" in p.stderr and "terminal" in p.stderr

@@ -215,3 +215,19 @@ def test_recording_started_on_an_open_connection_replays(ex, lab, tmp_path):
     assert lines[5].startswith("expect late") and len(lines) == 6
     replay = run_cli(str(target))
     assert replay.returncode == 0, replay.stdout + replay.stderr
+
+
+def test_a_recorded_serve_0_replays_on_the_port_the_session_used(ex, tmp_path):
+    import io
+
+    from netrepl.script import Options, Runner
+
+    path = tmp_path / "rec.nrs"
+    run(ex, f"record {path}")
+    run(ex, "serve echo 0")
+    (port,) = [server.port for server in ex.servers.values()]
+    for line in (f"connect localhost {port}", "send hi", "expect hi", "close", "serve stop", "record stop"):
+        assert run(ex, line).ok, line
+    assert f"serve echo {port} tcp\n" in path.read_text()
+    out, err = io.StringIO(), io.StringIO()
+    assert Runner(Options(), out=out, err=err).run_files([str(path)]) == 0, out.getvalue() + err.getvalue()

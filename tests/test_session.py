@@ -924,3 +924,43 @@ def test_enotconn_after_both_sides_shut_down_is_a_normal_close_not_a_lost_connec
     assert "the connection has already closed normally" in shown and "ENOTCONN" in shown
     assert "lost" not in shown
     assert ex.session.state() == "tcp connected, write side shut, peer closed"
+
+
+def test_expect_eof_without_a_socket_is_a_state_error_not_an_early_end_of_stream(ex, lab):
+    server = lab("echo")
+    run(ex, f"connect 127.0.0.1 {server.port}")
+    run(ex, "close")
+    r = run(ex, "expect eof")
+    assert r.error is not None and r.error.kind == "state", text_of(r)
+    assert "came first" not in text_of(r)
+
+
+def test_recv_after_our_own_shutdown_0_does_not_claim_the_peer_closed(ex, lab):
+    """After shutdown(0) recv returns no data at once, whatever the peer does:
+    that is not the peer's end of stream (the echo server is still there)."""
+    server = lab("echo")
+    run(ex, f"connect 127.0.0.1 {server.port}")
+    run(ex, "shutdown 0")
+    for line in ("recv", "recv all", "recv line"):
+        r = run(ex, line)
+        assert r.ok, text_of(r)
+        assert "peer closed" not in text_of(r) and "peer closed" not in r.state, (line, text_of(r))
+        assert "read side" in text_of(r), (line, text_of(r))
+    r = run(ex, "expect eof")
+    assert r.error is not None and r.error.kind == "expect" and "read side is shut" in text_of(r), text_of(r)
+    assert run(ex, "info").state == "tcp connected, read side shut"
+
+
+def test_stable_masks_a_lab_server_port_the_same_way_in_every_message(ex, free_port):
+    """A port given to `serve` is stable and shown; one the OS chose is masked: in
+    `serving`, the listing and `serve stop` alike (`serve stop` used to decide by its
+    own argument, the listing masked every port)."""
+    shown = [text_of(run(ex, line), stable=True)
+             for line in (f"serve echo {free_port}", "serve", "serve stop")]
+    for text in shown:
+        assert f"127.0.0.1:{free_port}" in text and "<port>" not in text, shown
+    run(ex, "serve echo 0")
+    (port,) = [server.port for server in ex.servers.values()]
+    shown = [text_of(run(ex, line), stable=True) for line in ("serve", f"serve stop {port}")]
+    for text in shown:
+        assert "127.0.0.1:<port>" in text and str(port) not in text, shown

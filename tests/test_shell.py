@@ -352,3 +352,15 @@ def test_piped_standard_input_does_not_start_the_shell(lab):
     assert "matched 'hi'" in done.stdout
     assert done.stdout.strip().splitlines()[-1] == "PT False"
     assert "not a terminal" not in done.stderr
+
+
+def test_source_in_the_shell_echoes_each_command_before_its_output(tmp_path):
+    script = tmp_path / "s.nrs"
+    script.write_text("# comment\nprint one\nset var X 42\nprint two $X\n")
+    d = Drive()
+    try:
+        assert d(f"source {script}\r\x04") == 0
+    finally:
+        d.ex.finish()
+    assert "netrepl> print one\none\nnetrepl> set var X 42\n" in d.text, d.text
+    assert "netrepl> print two $X\ntwo 42\n" in d.text, d.text
