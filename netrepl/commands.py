@@ -153,7 +153,8 @@ def _recvfrom(ex, a, flags):
 
 @command("expect", Arg("PATTERN", "expect", rest=True),
          help="wait until received data contains TEXT, matches /REGEX/, or reaches eof",
-         details="Checks the data received and not yet matched, reading more until it matches or the timeout "
+         details="Checks the data received and not yet matched by an expect (including what recv already showed), "
+                 "reading more until it matches or the timeout "
                  "runs out. TEXT takes the same escapes as send. A failure shows what was received.")
 def _expect(ex, a, flags):
     return ex.session.expect(a["pattern"])
