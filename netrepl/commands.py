@@ -23,8 +23,9 @@ HOST = Arg("HOST", "host", help="a host name or an IP address")
 PORT = Arg("PORT", "port", help="a port number or a service name such as http")
 
 
-def _state_error(ex, op: str, message: str) -> Result:
-    return Result(error=failure("state", op, message), state=ex.session.state())
+def _error(ex, kind: str, op: str, message: str, code: int | None = None) -> Result:
+    """A failure netrepl reports itself, with the session state after it."""
+    return Result(error=failure(kind, op, message, code), state=ex.session.state())
 
 
 # ----- the socket ------------------------------------------------------------
@@ -139,8 +140,7 @@ def _recv(ex, a, flags):
     try:
         sink = open(path, "wb", buffering=0)
     except OSError as exc:
-        return Result(error=failure("file", "recv all >", f"{path}: {exc.strerror}", exc.errno),
-                      state=ex.session.state())
+        return _error(ex, "file", "recv all >", f"{path}: {exc.strerror}", exc.errno)
     with sink:
         return ex.session.recv_all(sink, path)
 
@@ -169,7 +169,7 @@ def _must_fail(ex, a, flags):
     inner = a["command"]
     outcome = ex.call(inner)
     if not isinstance(outcome, Result):
-        return _state_error(ex, "must-fail", f"`{inner.command.name}` cannot be used inside must-fail")
+        return _error(ex, "state", "must-fail", f"`{inner.command.name}` cannot be used inside must-fail")
     if outcome.error is None:
         outcome.error = failure("expect", "must-fail", f"expected `{inner.text}` to fail with {a['kind']}, "
                                                         "but it succeeded")
@@ -245,7 +245,7 @@ def _serve(ex, a, flags):
     if kind == "stop":
         stopping = [key for key in ex.servers if not port or key[1] == port]
         if not stopping:
-            return _state_error(ex, "serve stop", "no lab server running" + (f" on port {port}" if port else ""))
+            return _error(ex, "state", "serve stop", "no lab server running" + (f" on port {port}" if port else ""))
         result = Result(state=ex.session.state())
         for key in stopping:
             server = ex.servers.pop(key)
@@ -256,9 +256,9 @@ def _serve(ex, a, flags):
     try:
         server = LabServer(kind, "127.0.0.1", port, proto).start()
     except ValueError as exc:
-        return Result(error=failure("usage", "serve", str(exc)), state=ex.session.state())
+        return _error(ex, "usage", "serve", str(exc))
     except LabServerError as exc:
-        return Result(error=failure("io", "serve", str(exc), exc.errno), state=ex.session.state())
+        return _error(ex, "io", "serve", str(exc), exc.errno)
     ex.servers[(proto, server.port)] = server
     return Result(state=ex.session.state()).say(f"serving {kind} on {proto} ",
                                                 Endpoint(server.host, server.port, server.ephemeral))
@@ -284,19 +284,18 @@ def _record(ex, a, flags):
 
     if a["path"] == "stop":
         if ex.recorder is None:
-            return _state_error(ex, "record stop", "not recording")
+            return _error(ex, "state", "record stop", "not recording")
         path, count = ex.recorder.path, ex.recorder.count
         ex.recorder.close()
         ex.recorder = None
         return Result(state=ex.session.state()).say(f"stopped recording: {count} lines in {path}")
     if ex.recorder is not None:
-        return _state_error(ex, "record", f"already recording to {ex.recorder.path}; `record stop` first")
+        return _error(ex, "state", "record", f"already recording to {ex.recorder.path}; `record stop` first")
     try:
         ex.recorder = Recorder(os.path.expanduser(a["path"]), expectations="-e" in flags)
         ex.recorder.write_setup(ex.variables, ex.session)
     except OSError as exc:
-        return Result(error=failure("file", "record", f"{a['path']}: {exc.strerror}", exc.errno),
-                      state=ex.session.state())
+        return _error(ex, "file", "record", f"{a['path']}: {exc.strerror}", exc.errno)
     extra = " with expect lines" if "-e" in flags else ""
     return Result(state=ex.session.state()).say(f"recording to {a['path']}{extra}")
 

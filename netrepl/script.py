@@ -286,10 +286,9 @@ class Runner:
             if step.result.exit:
                 return "exit"
             if not step.result.ok:
-                where = f"{step.source}:{step.line}" if step.source else f"{source}:{number}"
-                note = f"netrepl: {where}: `{step.text}` failed ({step.result.error.kind})"
                 if step.source is None:
                     step.source, step.line = source, number
+                note = f"netrepl: {step.where}: `{step.text}` failed ({step.result.error.kind})"
                 self.failures.append(step)
                 self.err.write(safe(note) + "\n")
                 self.err.flush()

@@ -267,10 +267,7 @@ class Session:
     def close(self) -> Result:
         if self.sock is None:
             return self._no_socket("close")
-        self.sock.close()
-        self.sock = None
-        self._reset_flags()
-        self.was_closed = True
+        self.close_quietly()
         return self._result().say(f"closed (sent {_plural(self.sent)}, received {_plural(self.received)})")
 
     def shutdown(self, how: int) -> Result:
