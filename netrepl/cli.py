@@ -17,7 +17,7 @@ USAGE_EXIT = 2
 def _variable(text: str) -> tuple[str, str]:
     import argparse
 
-    from netrepl.parser import NAME_RE
+    from netrepl.language.parser import NAME_RE
 
     name, sep, value = text.partition("=")
     if not sep or not NAME_RE.match(name):
@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
             args = build_parser().parse_args(argv)
         except SystemExit as exc:
             return int(exc.code or 0) and USAGE_EXIT
-    from netrepl.script import Options, Runner
+    from netrepl.runner import Options, Runner
 
     options = Options(quiet=args.quiet, keep_going=args.keep_going, stable=args.stable, step=args.step,
                       delay=args.delay, variables=dict(args.defines))
@@ -149,6 +149,6 @@ def serve_main(argv: list[str]) -> int:
         args = build_serve_parser().parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0) and USAGE_EXIT
-    from netrepl.labserver import serve_forever
+    from netrepl.lab.server import serve_forever
 
     return serve_forever(args.kind, args.host, args.port, "udp" if args.udp else "tcp", args.root)

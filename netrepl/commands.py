@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import os
 
-from netrepl.errors import FAILURE_NAMES, KINDS, failure, matches
-from netrepl.registry import Arg, Command, Registry
-from netrepl.results import Endpoint, Result
+from netrepl.core.errors import FAILURE_NAMES, KINDS, failure, matches
+from netrepl.language.registry import Arg, Command, Registry
+from netrepl.core.results import Endpoint, Result
 
 REGISTRY = Registry()
 command = REGISTRY.command
@@ -127,7 +127,7 @@ def _recv(ex, a, flags):
     if path is None:
         if ex.data_writer is None:
             return ex.session.recv_all()
-        from netrepl.render import DataStream
+        from netrepl.render.text import DataStream
 
         # A front end shows the stream as it arrives instead of holding all of it.
         stream = DataStream(ex.data_writer, ex.session.display, ex.session.received)
@@ -231,7 +231,7 @@ def _set_var(ex, a, flags):
                  "(accept then close), reset (accept then RST), silent (never answers), slow (a byte at a "
                  "time). `serve stop` stops servers and drops their connections.")
 def _serve(ex, a, flags):
-    from netrepl.labserver import LabServer, LabServerError
+    from netrepl.lab.server import LabServer, LabServerError
 
     kind, port, proto = a["kind"], a["port"], a["proto"]
     if kind is None:
@@ -268,9 +268,7 @@ def _serve(ex, a, flags):
 
 @command("source", Arg("PATH", "path"), help="replay a .nrs script in this session")
 def _source(ex, a, flags):
-    from netrepl.script import run_source
-
-    return run_source(ex, a["path"])
+    return ex.source(a["path"])
 
 
 @command("record", Arg("PATH", "path", ("stop",)), flags={"-e": "also write received data as expect lines"},
@@ -280,7 +278,7 @@ def _source(ex, a, flags):
                  "socket from before `record` are written first. With -e, the first line of the data each "
                  "command received is written as an `expect` line, so a replay checks the replies too.")
 def _record(ex, a, flags):
-    from netrepl.recorder import Recorder
+    from netrepl.core.recorder import Recorder
 
     if a["path"] == "stop":
         if ex.recorder is None:
@@ -301,7 +299,7 @@ def _record(ex, a, flags):
 
 
 def _check_help(a):
-    from netrepl.parser import suggest
+    from netrepl.language.parser import suggest
 
     name = a["command"]
     if name is not None and REGISTRY.get(name) is None:

@@ -7,7 +7,7 @@ from typing import Callable, Iterable
 from prompt_toolkit.completion import Completer, Completion, PathCompleter
 from prompt_toolkit.document import Document
 
-from netrepl.registry import Registry
+from netrepl.language.registry import Registry
 from netrepl.suggest import service_names, suggest
 
 

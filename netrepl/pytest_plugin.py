@@ -37,7 +37,7 @@ class NrsFailure(Exception):
 
 class NrsItem(pytest.Item):
     def runtest(self):
-        from netrepl.script import Options, Runner
+        from netrepl.runner import Options, Runner
 
         variables = {}
         for define in self.config.getoption("nrs_define"):
@@ -53,7 +53,7 @@ class NrsItem(pytest.Item):
         exc = excinfo.value
         if not isinstance(exc, NrsFailure):
             return super().repr_failure(excinfo)
-        from netrepl.render import error_text
+        from netrepl.render.text import error_text
 
         lines = []
         if exc.status == 2:

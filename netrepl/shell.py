@@ -18,11 +18,12 @@ from prompt_toolkit.history import FileHistory, History, InMemoryHistory
 from prompt_toolkit.lexers import PygmentsLexer
 
 from netrepl import __version__
+from netrepl.commands import REGISTRY
 from netrepl.completer import NetreplCompleter
-from netrepl.executor import Executor
+from netrepl.core.executor import Executor
 from netrepl.lexer import NrsLexer
 from netrepl.paths import ensure_private_file, history_path
-from netrepl.render import endpoint, render, safe
+from netrepl.render.text import endpoint, render, safe
 from netrepl.style import make_style
 
 _HOST_WORDS = re.compile(r"^\s*(?:must-fail\s+\S+\s+)?(?:connect|sendto|bind)\s+(\S+)")
@@ -63,7 +64,7 @@ class CtrlC:
 class Shell:
     def __init__(self, executor: Executor | None = None, history: History | None = None,
                  input=None, output=None, out: IO[str] | None = None):
-        self.ex = executor or Executor()
+        self.ex = executor or Executor(REGISTRY)
         if history is None:
             # Not ThreadedHistory: loaded in a thread, it could arrive after an Up pressed right
             # at the first prompt, which then did nothing. Loading in the prompt's first step
@@ -159,7 +160,7 @@ class Shell:
 
 
 def run_shell(variables: Mapping[str, str] | None = None, **kw) -> int:
-    return Shell(Executor(variables=dict(variables or {})), **kw).run()
+    return Shell(Executor(REGISTRY, variables=variables), **kw).run()
 
 
 __all__ = ["Shell", "run_shell", "toolbar_text", "InMemoryHistory"]

@@ -10,8 +10,8 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from netrepl.errors import FAILURE_NAMES
-from netrepl.registry import Command, Registry
+from netrepl.core.errors import FAILURE_NAMES
+from netrepl.language.registry import Command, Registry
 
 SERVICES_FILE = "/etc/services"
 

@@ -557,7 +557,7 @@ def best_of(fn, rounds: int) -> list[float]:
 def bench_render(ctx: Context, size: int) -> None:
     print(f"rendering: text and hex views of {size // MIB} MiB of random bytes vs hexdump -C", flush=True)
     sys.path.insert(0, str(TREE))
-    from netrepl.escape import escape_bytes, hexdump
+    from netrepl.render.escape import escape_bytes, hexdump
 
     data = os.urandom(size)
     path = ctx.tmp / "random.bin"
@@ -575,7 +575,7 @@ def bench_render(ctx: Context, size: int) -> None:
     ctx.raw["render"] = {"bytes": size, "escape_bytes": t_text, "hexdump_fn": t_hex, "hexdump_C": t_ref}
     a, b = med(t_text), med(t_hex)
     ref = med(t_ref) if t_ref else None
-    where = "in-process netrepl.escape call"
+    where = "in-process netrepl.render.escape call"
     ctx.rows.append(Row("render text view", f"{secs(a)} ({size / a / 1e6:.0f} MB/s)",
                         f"hexdump -C: {secs(ref)}" if ref else "-", a / ref if ref else None, "aim <= 2",
                         a / ref <= 2 if ref else None, f"escape_bytes, {where}"))
@@ -642,8 +642,8 @@ def bench_replay(ctx: Context, count: int) -> None:
     print(f"replay: parse and check a {count}-line script", flush=True)
     sys.path.insert(0, str(TREE))
     from netrepl.commands import REGISTRY
-    from netrepl.parser import Parser
-    from netrepl.script import check
+    from netrepl.language.parser import Parser
+    from netrepl.language.nrs import check
 
     lines = [MIXED[i % len(MIXED)] for i in range(count)]
     parser = Parser(REGISTRY)

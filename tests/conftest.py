@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from netrepl.executor import Executor
-from netrepl.labserver import LabServer
-from netrepl.render import plain, render
+from netrepl.commands import REGISTRY
+from netrepl.core.executor import Executor
+from netrepl.lab.server import LabServer
+from netrepl.render.text import plain, render
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -44,7 +45,7 @@ def lab():
 
 @pytest.fixture
 def ex():
-    executor = Executor()
+    executor = Executor(REGISTRY)
     yield executor
     executor.finish()
 

@@ -1,4 +1,4 @@
-"""Tests for netrepl.escape: untrusted bytes must never reach the terminal raw."""
+"""Tests for netrepl.render.escape: untrusted bytes must never reach the terminal raw."""
 
 import os
 import random
@@ -9,7 +9,7 @@ import unicodedata
 
 import pytest
 
-from netrepl.escape import (HexDumper, TextEscaper, escape_bytes, escape_text, hexdump,
+from netrepl.render.escape import (HexDumper, TextEscaper, escape_bytes, escape_text, hexdump,
                             is_terminal_safe)
 
 try:

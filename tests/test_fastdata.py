@@ -152,7 +152,7 @@ def test_unsupported_uses_are_refused_loudly():
 
 def test_netrepl_values_compare_by_value():
     # The classes every command creates: equality and hashing as before.
-    from netrepl.results import Endpoint, ErrorInfo, Result
+    from netrepl.core.results import Endpoint, ErrorInfo, Result
 
     assert Endpoint("127.0.0.1", 80) == Endpoint("127.0.0.1", 80)
     assert len({Endpoint("127.0.0.1", 80), Endpoint("127.0.0.1", 80, False)}) == 1

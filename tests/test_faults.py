@@ -21,8 +21,8 @@ import time
 import pytest
 
 from conftest import ROOT, run_cli
-from netrepl.errors import KINDS
-from netrepl.escape import escape_bytes
+from netrepl.core.errors import KINDS
+from netrepl.render.escape import escape_bytes
 
 BIG = 200 << 20  # bytes a peer pours into `recv all`
 BLOCK = bytes(range(256)) * 4096  # 1 MiB holding every byte value
@@ -494,7 +494,7 @@ def test_udp_unconnected_socket_gets_no_icmp_error(tmp_path):
 # ----- slow and big peers ------------------------------------------------------------------
 
 def test_a_peer_that_drips_one_byte_at_a_time(tmp_path, lab):
-    from netrepl.labserver import _SLOW_TEXT
+    from netrepl.lab.server import _SLOW_TEXT
 
     server = lab("slow", slow_interval=0.01)
     p = run_nrs(tmp_path, ["timeout 5", f"connect 127.0.0.1 {server.port}", "recv", "recv all", "info"])

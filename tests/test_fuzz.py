@@ -27,14 +27,15 @@ from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 from conftest import ROOT
 from netrepl.commands import REGISTRY
-from netrepl.errors import FAILURE_NAMES, KINDS
-from netrepl.escape import is_terminal_safe
-from netrepl.executor import Executor
-from netrepl.parser import MAX_LINE, ParseError, Parsed, Parser
-from netrepl.render import plain, render
-from netrepl.results import Result
-from netrepl.script import Options, Runner, check, load, split_commands
-from netrepl.session import Session
+from netrepl.core.errors import FAILURE_NAMES, KINDS
+from netrepl.render.escape import is_terminal_safe
+from netrepl.core.executor import Executor
+from netrepl.language.parser import MAX_LINE, ParseError, Parsed, Parser
+from netrepl.render.text import plain, render
+from netrepl.core.results import Result
+from netrepl.language.nrs import check, load, split_commands
+from netrepl.runner import Options, Runner
+from netrepl.core.session import Session
 
 EXAMPLES = 400
 FUZZ = settings(max_examples=EXAMPLES, derandomize=True, deadline=None, database=None, print_blob=True,
@@ -262,7 +263,7 @@ def test_executor_any_lines_give_results_never_exceptions():
     @given(st.lists(st.one_of(ANY_LINE, COMMANDS, COMMANDS), min_size=1, max_size=5), VARIABLES)
     def prop(lines, variables):
         COUNTS["sequences"] += 1
-        ex = Executor(session=Session(timeout=FAST), variables=dict(variables), cwd=TMP)
+        ex = Executor(REGISTRY, session=Session(timeout=FAST), variables=dict(variables), cwd=TMP)
         try:
             for line in lines:
                 COUNTS["lines"] += 1
@@ -512,7 +513,7 @@ def test_limits_give_clear_errors_with_a_position(line, col, message):
     with pytest.raises(ParseError) as caught:
         Parser(REGISTRY).parse(line, {})
     assert (caught.value.col, caught.value.message) == (col, message)
-    ex = Executor()
+    ex = Executor(REGISTRY)
     (step,) = ex.run_line(line)
     assert step.result.error.kind == "syntax" and step.result.error.message == message
     assert step.result.lines[-1] == ("  " + " " * (col - 1) + "^",)  # points at the problem

@@ -7,7 +7,7 @@ import pytest
 
 from conftest import run, run_cli, text_of
 from netrepl.commands import REGISTRY
-from netrepl.escape import is_terminal_safe
+from netrepl.render.escape import is_terminal_safe
 
 
 def test_help_lists_every_command_with_its_help_line(ex):

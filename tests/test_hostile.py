@@ -22,10 +22,11 @@ import threading
 import pytest
 
 from conftest import ROOT
-from netrepl.escape import escape_text, escape_bytes, hexdump, is_terminal_safe
-from netrepl.executor import Executor
-from netrepl.recorder import Recorder
-from netrepl.results import Endpoint
+from netrepl.commands import REGISTRY
+from netrepl.render.escape import escape_text, escape_bytes, hexdump, is_terminal_safe
+from netrepl.core.executor import Executor
+from netrepl.core.recorder import Recorder
+from netrepl.core.results import Endpoint
 
 DANGEROUS = {
     "CSI cursor moves": b"\x1b[10;10H\x1b[5A\x1b[3C\x1b[H",
@@ -242,7 +243,7 @@ def test_shell_output_and_bottom_toolbar(tcp_server, tmp_path):
     from netrepl.shell import Shell, toolbar_text
 
     server = tcp_server(sender(PAYLOAD, linger=True))
-    ex = Executor()
+    ex = Executor(REGISTRY)
     ex.variables["f"] = str(tmp_path / "rec\x1b]0;t\x07\x9b2J.nrs")
     shown = io.StringIO()
     with create_pipe_input() as pipe, create_app_session(input=pipe, output=DummyOutput()):
@@ -265,7 +266,7 @@ def test_shell_output_and_bottom_toolbar(tcp_server, tmp_path):
 def test_toolbar_with_hostile_endpoint_and_state_text():
     from netrepl.shell import toolbar_text
 
-    ex = Executor()
+    ex = Executor(REGISTRY)
     s = ex.session
     s.local = Endpoint("\x1b[2J", 1)
     s.peer = Endpoint("evil\x1b]0;t\x07\u202e\n", 2)

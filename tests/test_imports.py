@@ -28,7 +28,7 @@ from netrepl.cli import build_parser, simple_args
 HEAVY = (
     "prompt_toolkit", "pygments", "wcwidth",
     "netrepl.shell", "netrepl.completer", "netrepl.lexer", "netrepl.suggest", "netrepl.style",
-    "netrepl.labserver",
+    "netrepl.lab.server",
     "asyncio", "ssl", "http", "email", "dataclasses", "inspect", "difflib",
     "argparse",
 )
@@ -68,7 +68,7 @@ def heavy_in(added: list[str]) -> list[str]:
 def test_dash_c_imports_nothing_heavy(commands, tmp_path):
     status, added, out = imported_by(["-c", commands], tmp_path)
     assert status == 0, out
-    assert "netrepl.script" in added  # the probe really ran the non-interactive path
+    assert "netrepl.runner" in added  # the probe really ran the non-interactive path
     assert heavy_in(added) == []
 
 
@@ -101,7 +101,7 @@ def test_piped_input_imports_nothing_heavy(tmp_path):
     status, added, out = imported_by([], tmp_path, stdin="lookup 80\nprint piped\n")
     assert status == 0, out
     assert "piped" in out
-    assert "netrepl.script" in added
+    assert "netrepl.runner" in added
     assert heavy_in(added) == []
 
 
@@ -116,7 +116,7 @@ def test_the_probe_sees_heavy_imports(tmp_path):
     # The check itself can fail: `serve` does need the lab servers.
     status, added, out = imported_by(["-c", "serve echo 0; serve stop"], tmp_path)
     assert status == 0, out
-    assert "netrepl.labserver" in heavy_in(added)
+    assert "netrepl.lab.server" in heavy_in(added)
 
 
 @pytest.mark.parametrize("argv", [

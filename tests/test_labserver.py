@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from netrepl import labserver
-from netrepl.labserver import KINDS, UDP_KINDS, LabServer, LabServerError, serve_forever
+from netrepl.lab import server as labserver
+from netrepl.lab.server import KINDS, UDP_KINDS, LabServer, LabServerError, serve_forever
 
 ROOT = Path(__file__).resolve().parent.parent
-INDEX = (ROOT / "netrepl" / "site" / "index.html").read_bytes()
+INDEX = (ROOT / "netrepl" / "lab" / "site" / "index.html").read_bytes()
 DAYTIME = re.compile(rb"[A-Z][a-z]+day, [A-Z][a-z]+ \d\d, \d{4} \d\d:\d\d:\d\d-UTC\r\n")
 
 
@@ -367,7 +367,7 @@ def test_serve_forever_error():
 def test_serve_forever_stops_on_ctrl_c():
     # Restore Python's SIGINT handler in case this runs under a shell that ignores SIGINT.
     code = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
-            "from netrepl.labserver import serve_forever; sys.exit(serve_forever('echo', '127.0.0.1', 0))")
+            "from netrepl.lab.server import serve_forever; sys.exit(serve_forever('echo', '127.0.0.1', 0))")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True, env=env)
     try:

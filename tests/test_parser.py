@@ -14,9 +14,9 @@ import errno
 import pytest
 
 from netrepl.commands import MAX_RECV, REGISTRY
-from netrepl.errors import FAILURE_NAMES
-from netrepl.parser import MAX_LINE, ParseError, Parser
-from netrepl.registry import Arg, Command
+from netrepl.core.errors import FAILURE_NAMES
+from netrepl.language.parser import MAX_LINE, ParseError, Parser
+from netrepl.language.registry import Arg, Command
 
 PARSER = Parser(REGISTRY)
 VARS = {"HOST": "localhost", "PORT": "8080", "EMPTY": "", "SPACED": "a  b", "BS": "\\q"}

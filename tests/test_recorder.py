@@ -220,7 +220,7 @@ def test_recording_started_on_an_open_connection_replays(ex, lab, tmp_path):
 def test_a_recorded_serve_0_replays_on_the_port_the_session_used(ex, tmp_path):
     import io
 
-    from netrepl.script import Options, Runner
+    from netrepl.runner import Options, Runner
 
     path = tmp_path / "rec.nrs"
     run(ex, f"record {path}")

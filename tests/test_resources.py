@@ -24,7 +24,8 @@ import time
 import pytest
 
 from conftest import ROOT, run_cli
-from netrepl.executor import Executor
+from netrepl.commands import REGISTRY
+from netrepl.core.executor import Executor
 from test_faults import Live, failed_notes, rst_close, wait_until
 
 CYCLES = 1000
@@ -78,7 +79,7 @@ def echo_process():
 # ----- file descriptors ---------------------------------------------------------------
 
 def test_1000_connect_close_cycles_leave_no_descriptor(echo_process):
-    ex = Executor()
+    ex = Executor(REGISTRY)
     run_ok(ex, f"connect 127.0.0.1 {echo_process}")  # warm up: imports, resolver files
     run_ok(ex, "close")
     before = open_fds()
@@ -97,7 +98,7 @@ def test_1000_failed_connects_leave_no_descriptor():
     with socket.socket() as closed:  # bound, never listening: every connect is refused
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]
-        ex = Executor()
+        ex = Executor(REGISTRY)
         list(ex.run_line(f"connect 127.0.0.1 {port}"))
         before = open_fds()
         for _ in range(CYCLES):  # connect creates a socket for the attempt and must close it
@@ -116,7 +117,7 @@ def test_1000_failed_connects_leave_no_descriptor():
 
 
 def test_failed_lookups_and_udp_sockets_leave_no_descriptor():
-    ex = Executor()
+    ex = Executor(REGISTRY)
     list(ex.run_line("connect no-such-host.invalid 80"))
     before = open_fds()
     for i in range(CYCLES):
@@ -226,7 +227,7 @@ def test_a_reset_midway_keeps_the_bytes_received_so_far_and_says_how_many(tmp_pa
 
 def test_recv_all_kept_in_memory_equals_the_file_and_the_stream(tmp_path, tcp_server):
     # The same bytes whether shown (hex view, every byte) or written: no view drops or reorders data.
-    from netrepl.escape import hexdump
+    from netrepl.render.escape import hexdump
 
     n = 3 << 20
     peers = [StreamPeer(tcp_server, n, seed=99) for _ in range(2)]
@@ -276,7 +277,7 @@ def test_history_file_is_created_0600_and_holds_each_line_at_once(tmp_path, monk
     old = os.umask(0)  # the mode comes from netrepl, not from a kind umask
     try:
         with create_pipe_input() as pipe, create_app_session(input=pipe, output=DummyOutput()):
-            shell = Shell(Executor(), input=pipe, output=DummyOutput(), out=io.StringIO())
+            shell = Shell(Executor(REGISTRY), input=pipe, output=DummyOutput(), out=io.StringIO())
             assert stat.S_IMODE(history.stat().st_mode) == 0o600
             assert stat.S_IMODE(history.parent.stat().st_mode) == 0o700
             for line in ("print one", "socket", "info"):

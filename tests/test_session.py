@@ -17,7 +17,7 @@ import time
 import pytest
 
 from conftest import has_ipv6_loopback, run, text_of
-from netrepl.session import DEFAULT_TIMEOUT
+from netrepl.core.session import DEFAULT_TIMEOUT
 
 WAIT = 5.0  # generous bound for "the peer got it" (never a timing assertion)
 LOST = {"ENOTCONN", "EPIPE", "ECONNRESET"}
@@ -156,7 +156,7 @@ def test_connect_host_port_creates_socket_and_shows_addresses(ex, tcp_server):
 @pytest.fixture
 def service_server():
     """A lab echo server on the port of a service name from the services database."""
-    from netrepl.labserver import LabServer, LabServerError
+    from netrepl.lab.server import LabServer, LabServerError
 
     for name in ("http-alt", "webcache", "postgresql", "mysql", "svn", "git", "x11"):
         try:

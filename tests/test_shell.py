@@ -18,8 +18,9 @@ from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
 from conftest import ROOT
-from netrepl.escape import is_terminal_safe
-from netrepl.executor import Executor
+from netrepl.commands import REGISTRY
+from netrepl.render.escape import is_terminal_safe
+from netrepl.core.executor import Executor
 from netrepl.paths import ensure_private_file, history_path
 from netrepl.shell import Shell, toolbar_text
 
@@ -30,7 +31,7 @@ class Drive:
     """Type keys into a Shell and run it to its end in a thread (so a hang fails instead of blocking)."""
 
     def __init__(self, executor=None, history=None):
-        self.ex = executor or Executor()
+        self.ex = executor or Executor(REGISTRY)
         self.history = history if history is not None else InMemoryHistory()
         self.out = io.StringIO()
 
@@ -177,7 +178,7 @@ class BuggyExecutor(Executor):
 
 
 def test_an_unexpected_exception_in_a_command_does_not_end_the_shell(drive):
-    d = drive(executor=BuggyExecutor())
+    d = drive(executor=BuggyExecutor(REGISTRY))
     assert d("explode\rprint after\r\x04") == 0
     assert "internal error: RuntimeError: boom" in d.text
     assert "\x1b" not in d.text  # even this message is made terminal-safe
@@ -301,7 +302,7 @@ def test_default_shell_history_goes_to_the_private_xdg_file(drive, monkeypatch, 
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     old = os.umask(0o022)
     try:
-        ex = Executor()
+        ex = Executor(REGISTRY)
         with create_pipe_input() as pipe:
             shell = Shell(ex, input=pipe, output=DummyOutput(), out=io.StringIO())
             pipe.send_text("print into the default history\r\x04")
@@ -327,7 +328,7 @@ def loaded_after(code: str) -> subprocess.CompletedProcess:
     "from netrepl.cli import main; main(['-q', '-c', 'print hi; set var X 1; help; help recv'])",
     "import netrepl.pytest_plugin",
     "import netrepl.lexer",
-    "import netrepl.commands, netrepl.parser, netrepl.executor, netrepl.script",
+    "import netrepl.commands, netrepl.language.parser, netrepl.core.executor, netrepl.runner",
 ], ids=["cli-c", "cli-c-help", "pytest-plugin", "lexer", "core"])
 def test_non_interactive_paths_do_not_import_prompt_toolkit(setup):
     done = loaded_after(f"import sys; {setup}; print('PT', 'prompt_toolkit' in sys.modules)")

@@ -9,9 +9,9 @@ import subprocess
 import sys
 import threading
 
-from netrepl.escape import escape_bytes, hexdump
-from netrepl.render import DataStream
-from netrepl.script import Options, Runner
+from netrepl.render.escape import escape_bytes, hexdump
+from netrepl.render.text import DataStream
+from netrepl.runner import Options, Runner
 
 
 def test_data_stream_equals_one_shot_rendering_for_any_chunking():

@@ -15,8 +15,8 @@ from prompt_toolkit.output import DummyOutput
 
 from netrepl.commands import REGISTRY
 from netrepl.completer import NetreplCompleter
-from netrepl.errors import FAILURE_NAMES
-from netrepl.executor import Executor
+from netrepl.core.errors import FAILURE_NAMES
+from netrepl.core.executor import Executor
 from netrepl.shell import Shell
 from netrepl.suggest import SERVICES_FILE, service_names, suggest
 
@@ -225,7 +225,7 @@ def shell_with_history():
     history = InMemoryHistory(["connect db.invalid 5432", "send hello", "sendto udp.invalid 53 x",
                                "must-fail address connect gone.invalid 80", "connect $HOST 80"])
     with create_pipe_input() as pipe:
-        shell = Shell(Executor(), history=history, input=pipe, output=DummyOutput(), out=io.StringIO())
+        shell = Shell(Executor(REGISTRY), history=history, input=pipe, output=DummyOutput(), out=io.StringIO())
         yield shell
         shell.ex.finish()
 

@@ -1,19 +1,23 @@
 """Runs parsed commands against one session; the loop every front end shares.
 
-The shell, the script runner and the tests all call `Executor.run_line`
-(or `run_parsed`) and render the `Step`s it yields. Nothing here prints.
+The shell, the script runner and the tests call `Executor.run_line` (or
+`run_parsed`) and render the `Step`s it yields. Nothing here prints. The
+executor is given its registry, so a test can build one with a few commands.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Callable, Iterator, Mapping
 
-from netrepl.errors import failure
-from netrepl.parser import ParseError, Parsed, Parser
-from netrepl.fastdata import field, record
-from netrepl.recorder import Recorder
-from netrepl.results import Result
-from netrepl.session import Session
+from netrepl.core.errors import classify, failure
+from netrepl.core.recorder import Recorder
+from netrepl.core.results import Result
+from netrepl.core.session import Session
+from netrepl.fastdata import record
+from netrepl.language.nrs import MAX_DEPTH, Script, load, resolve
+from netrepl.language.parser import ParseError, Parsed, Parser
+from netrepl.language.registry import Registry
 
 
 @record
@@ -30,22 +34,20 @@ class Step:
         return f"{self.source}:{self.line}" if self.source else ""
 
 
-@record
 class Executor:
-    session: Session = field(default_factory=Session)
-    variables: dict[str, str] = field(default_factory=dict)
-    servers: dict = field(default_factory=dict)  # (proto, port) -> LabServer
-    recorder: Recorder | None = None
-    depth: int = 0  # `source` nesting
-    cwd: str | None = None  # where a `source` path is resolved first
-    # Set by a front end to show `recv all` data as it arrives (safe text in, written out).
-    data_writer: Callable[[str], object] | None = None
-
-    def __post_init__(self) -> None:
-        from netrepl.commands import REGISTRY
-
-        self.registry = REGISTRY
-        self.parser = Parser(REGISTRY)
+    def __init__(self, registry: Registry, session: Session | None = None,
+                 variables: Mapping[str, str] | None = None, cwd: str | None = None,
+                 data_writer: Callable[[str], object] | None = None):
+        self.registry = registry
+        self.parser = Parser(registry)
+        self.session = session if session is not None else Session()
+        self.variables: dict[str, str] = dict(variables or {})
+        self.servers: dict = {}  # (proto, port) -> LabServer
+        self.recorder: Recorder | None = None
+        self.depth = 0  # `source` nesting
+        self.cwd = cwd  # where a `source` path is resolved first
+        # Set by a front end to show `recv all` data as it arrives (safe text in, written out).
+        self.data_writer = data_writer
 
     def parse(self, line: str) -> Parsed | None:
         return self.parser.parse(line, self.variables)
@@ -77,9 +79,40 @@ class Executor:
         try:
             return parsed.command.handler(self, parsed.args, parsed.flags)
         except KeyboardInterrupt as exc:
-            from netrepl.errors import classify
-
             return Result(error=classify(exc, parsed.command.name), state=self.session.state())
+
+    # ----- `source` --------------------------------------------------------------
+
+    def source(self, path: str) -> Iterator[Step] | Result:
+        """Check a .nrs file whole, then run its commands here until one fails."""
+        path = resolve(path, self.cwd)
+        if self.depth + 1 >= MAX_DEPTH:
+            return Result(error=failure("usage", "source", f"`source` nested more than {MAX_DEPTH} deep (a loop?)"),
+                          state=self.session.state())
+        try:
+            script = load(path, self.parser, self.variables, self.depth + 1)
+        except OSError as exc:
+            return Result(error=failure("file", "source", f"{path}: {exc.strerror}", exc.errno),
+                          state=self.session.state())
+        if script.problems:
+            text = "\n".join(str(p) for p in script.problems[:20])
+            return Result(error=failure("usage", "source", f"{path} was not run: {len(script.problems)} problem(s)"),
+                          text=text, state=self.session.state())
+        return self._run_script(script)
+
+    def _run_script(self, script: Script) -> Iterator[Step]:
+        saved_cwd = self.cwd
+        self.cwd, self.depth = os.path.dirname(script.source), self.depth + 1
+        try:
+            for number, parsed in script.commands:
+                for step in self.run_parsed(parsed, script.source, number):
+                    yield step
+                    if not step.result.ok:
+                        return
+        finally:
+            self.cwd, self.depth = saved_cwd, self.depth - 1
+
+    # ----- recording and the end -------------------------------------------------
 
     def _record(self, parsed: Parsed, result: Result) -> None:
         if self.recorder is not None and not parsed.command.name.startswith("record"):

@@ -12,8 +12,8 @@ from __future__ import annotations
 import os
 import re
 
-from netrepl.results import Endpoint, Result
-from netrepl.session import DEFAULT_TIMEOUT
+from netrepl.core.results import Endpoint, Result
+from netrepl.core.session import DEFAULT_TIMEOUT
 
 EXPECT_MAX = 120  # bytes of received data turned into one `expect` line
 _PLAIN = re.compile(rb"[\x21-\x23\x25-\x5b\x5d-\x7e]|\x20(?!\Z)")  # kept as is; the rest escaped

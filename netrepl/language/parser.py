@@ -9,9 +9,9 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping, Sequence
 
-from netrepl.errors import FAILURE_NAMES, errname_known
+from netrepl.core.errors import FAILURE_NAMES, errname_known
 from netrepl.fastdata import field, record
-from netrepl.registry import Arg, Command, Registry
+from netrepl.language.registry import Arg, Command, Registry
 
 MAX_LINE = 65536
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"

@@ -12,9 +12,9 @@ import socket
 import time
 from typing import BinaryIO, Callable
 
-from netrepl.errors import classify, failure
-from netrepl.parser import Expectation
-from netrepl.results import Elapsed, Endpoint, ErrorInfo, Result
+from netrepl.core.errors import classify, failure
+from netrepl.language.parser import Expectation
+from netrepl.core.results import Elapsed, Endpoint, ErrorInfo, Result
 
 DEFAULT_TIMEOUT = 10.0
 RECV_ALL_CHUNK = 1 << 20  # recv_into buffer for `recv all`: big reads keep up with loopback

@@ -8,7 +8,7 @@ from __future__ import annotations
 import errno as errno_mod
 import socket
 
-from netrepl.results import ErrorInfo
+from netrepl.core.results import ErrorInfo
 
 # kind -> how it is named to the user.
 KINDS: dict[str, str] = {

@@ -7,9 +7,9 @@ are escaped too. `stable=True` masks what changes from run to run.
 
 from __future__ import annotations
 
-from netrepl.errors import KINDS
-from netrepl.escape import HexDumper, TextEscaper, escape_bytes, escape_text, hexdump, is_terminal_safe
-from netrepl.results import Elapsed, Endpoint, ErrorInfo, Line, Result
+from netrepl.core.errors import KINDS
+from netrepl.render.escape import HexDumper, TextEscaper, escape_bytes, escape_text, hexdump, is_terminal_safe
+from netrepl.core.results import Elapsed, Endpoint, ErrorInfo, Line, Result
 
 Fragments = list[tuple[str, str]]
 

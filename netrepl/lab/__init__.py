@@ -1,0 +1,1 @@
+"""Built-in lab servers on loopback: their lifecycle, the table of kinds, HTTP."""
