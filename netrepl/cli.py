@@ -17,7 +17,7 @@ USAGE_EXIT = 2
 def _variable(text: str) -> tuple[str, str]:
     import argparse
 
-    from netrepl.language.parser import NAME_RE
+    from netrepl.language.tokens import NAME_RE
 
     name, sep, value = text.partition("=")
     if not sep or not NAME_RE.match(name):

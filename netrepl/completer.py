@@ -1,29 +1,39 @@
-"""prompt_toolkit completion from the registry's suggestions (suggest.py)."""
+"""prompt_toolkit completion from the parser's suggestions (suggest.py).
+
+Candidates can come from history (hosts) or the file system (paths), so what
+is shown in the menu goes through the terminal escaper like any other
+untrusted text; what is inserted is the word itself.
+"""
 
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Mapping
 
 from prompt_toolkit.completion import Completer, Completion, PathCompleter
 from prompt_toolkit.document import Document
 
 from netrepl.language.registry import Registry
+from netrepl.render.text import safe
 from netrepl.suggest import service_names, suggest
 
 
 class NetreplCompleter(Completer):
     """Commands, keyword arguments, service names, hosts used earlier, paths."""
 
-    def __init__(self, registry: Registry, hosts: Callable[[], Iterable[str]] = tuple):
+    def __init__(self, registry: Registry, hosts: Callable[[], Iterable[str]] = tuple,
+                 variables: Mapping[str, str] | None = None):
         self.registry = registry
         self.hosts = hosts
+        self.variables = variables  # the session's, so `$NAME` in earlier words parses as it will run
         self.paths = PathCompleter(expanduser=True)
 
     def get_completions(self, document: Document, complete_event):
-        s = suggest(document.text_before_cursor, self.registry)
+        s = suggest(document.text_before_cursor, self.registry, self.variables)
         if s.kind == "path":
             sub = Document(s.word, len(s.word))
-            yield from self.paths.get_completions(sub, complete_event)
+            for c in self.paths.get_completions(sub, complete_event):
+                yield Completion(c.text, c.start_position, display=safe(c.display_text),
+                                 display_meta=safe(c.display_meta_text))
             candidates: Iterable[str] = s.words
         elif s.kind == "host":
             candidates = dict.fromkeys([*self.hosts(), *s.words])
@@ -34,7 +44,8 @@ class NetreplCompleter(Completer):
         meta = s.label or s.kind
         for word in candidates:
             if word.startswith(s.word):
-                yield Completion(word, start_position=-len(s.word), display_meta=self._meta(word, s.kind) or meta)
+                yield Completion(word, start_position=-len(s.word), display=safe(word),
+                                 display_meta=safe(self._meta(word, s.kind) or meta))
 
     def _meta(self, word: str, kind: str) -> str | None:
         if kind == "command":

@@ -13,18 +13,23 @@ from typing import IO, Iterable, Mapping
 
 from prompt_toolkit import PromptSession, print_formatted_text
 from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
+from prompt_toolkit.buffer import ValidationState
+from prompt_toolkit.enums import DEFAULT_BUFFER
+from prompt_toolkit.filters import has_focus
 from prompt_toolkit.formatted_text import FormattedText
 from prompt_toolkit.history import FileHistory, History, InMemoryHistory
+from prompt_toolkit.key_binding import KeyBindings
 from prompt_toolkit.lexers import PygmentsLexer
 
 from netrepl import __version__
 from netrepl.commands import REGISTRY
 from netrepl.completer import NetreplCompleter
 from netrepl.core.executor import Executor
-from netrepl.lexer import NrsLexer
+from netrepl.lexer import session_lexer
 from netrepl.paths import ensure_private_file, history_path
 from netrepl.render.text import endpoint, render, safe
 from netrepl.style import make_style
+from netrepl.validator import LineValidator
 
 _HOST_WORDS = re.compile(r"^\s*(?:must-fail\s+\S+\s+)?(?:connect|sendto|bind)\s+(\S+)")
 
@@ -61,6 +66,21 @@ class CtrlC:
             raise KeyboardInterrupt
 
 
+def _enter_runs_any_line() -> KeyBindings:
+    """Enter runs the line even when the validator marked it: the executor then
+    reports the error with its caret, as for any line (the mark is a warning)."""
+    bindings = KeyBindings()
+
+    @bindings.add("enter", filter=has_focus(DEFAULT_BUFFER))
+    def _accept(event) -> None:
+        buffer = event.current_buffer
+        buffer.validation_error = None
+        buffer.validation_state = ValidationState.VALID
+        buffer.validate_and_handle()
+
+    return bindings
+
+
 class Shell:
     def __init__(self, executor: Executor | None = None, history: History | None = None,
                  input=None, output=None, out: IO[str] | None = None):
@@ -79,8 +99,11 @@ class Shell:
         self.prompt = PromptSession(
             history=history,
             auto_suggest=AutoSuggestFromHistory(),
-            completer=NetreplCompleter(self.ex.registry, self.hosts),
-            lexer=PygmentsLexer(NrsLexer),
+            completer=NetreplCompleter(self.ex.registry, self.hosts, self.ex.variables),
+            lexer=PygmentsLexer(session_lexer(self.ex.variables)),
+            validator=LineValidator(self.ex.parser, self.ex.variables),
+            validate_while_typing=True,
+            key_bindings=_enter_runs_any_line(),
             style=self.style,
             bottom_toolbar=lambda: toolbar_text(self.ex),
             complete_while_typing=True,

@@ -482,7 +482,7 @@ def test_udp_unconnected_socket_gets_no_icmp_error(tmp_path):
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    p = run_nrs(tmp_path, ["timeout 0.5", f"sendto 127.0.0.1 {port} probe", "recvfrom", "info"])
+    p = run_nrs(tmp_path, ["timeout 0.5", f"sendto -l 127.0.0.1 {port} probe", "recvfrom", "info"])
     b = blocks(p.stdout)
     assert f"sent 7 bytes to 127.0.0.1:{port} from 0.0.0.0:" in b[1][1]
     assert b[2][1] == "no data within 0.5 s; the socket is still open\n" + err_line(

@@ -47,7 +47,7 @@ def test_help_usage_names_every_argument_and_choice(ex):
         text = text_of(run(ex, f"help {cmd.name}"))
         for spec in [cmd, *cmd.subcommands.values()]:
             for arg in spec.args:
-                if arg.type == "redirect":
+                if arg.type.name == "redirect":
                     assert "> PATH" in text
                     continue
                 assert arg.name in text or all(c in text for c in arg.choices), (cmd.name, arg.name)

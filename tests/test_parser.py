@@ -72,19 +72,20 @@ REST_SAMPLES = {  # rest-of-line text, and what it becomes
 # Arguments whose valid words depend on the registry, not on their type.
 OVERRIDES = {("help", "command"): ("set", "set"), ("help", "setting"): ("eol", "eol")}
 # Bad words for typed arguments (None: anything non-empty is accepted).
-BAD = {"int": "x1", "port": "9z", "float": "abc", "var": "1bad", "failure": "bogus", None: "bogus"}
+BAD = {"int": "x1", "port": "9z", "float": "abc", "var": "1bad", "failure": "bogus", "choice": "bogus"}
 
 
 def sample(arg: Arg) -> tuple[str, object]:
+    kind = arg.type.name
     if arg.rest:
-        return REST_SAMPLES[arg.type]
-    if arg.type is None or (arg.choices and arg.type not in ("path", "failure", "port")):
+        return REST_SAMPLES[kind]
+    if kind == "choice" or (arg.choices and kind not in ("path", "failure", "port")):
         choice = arg.choices[0]
-        return choice, arg.values.get(choice, choice)
-    word, value = SAMPLES[arg.type]
-    if arg.type in ("int", "float"):
-        low = arg.minimum if arg.minimum is not None else 0
-        high = arg.maximum if arg.maximum is not None else 1e9
+        return choice, arg.type.words[choice]
+    word, value = SAMPLES[kind]
+    if kind in ("int", "float"):
+        low = arg.type.minimum if arg.type.minimum is not None else 0
+        high = arg.type.maximum if arg.type.maximum is not None else 1e9
         if not low <= value <= high:
             value = type(value)(max(low, min(high, 1)))
             word = str(value)
@@ -95,7 +96,7 @@ def example(spec: Command, optional: bool = True) -> tuple[str, dict]:
     """A line using every argument (or only the required ones) and the args it should give."""
     words, expected = [spec.name], {}
     for arg in spec.args:
-        if arg.type == "redirect":
+        if arg.type.name == "redirect":
             if optional:
                 words += [">", "out.bin"]
                 expected[arg.key] = "out.bin"
@@ -151,19 +152,19 @@ def test_every_command_parses_its_full_and_minimal_forms(spec):
 @pytest.mark.parametrize("spec", specs(), ids=SPEC_IDS)
 def test_every_choice_of_every_argument_parses_to_its_value(spec):
     for i, arg in enumerate(spec.args):
-        if arg.type in ("failure", "redirect") or arg.rest:
+        if arg.type.name in ("failure", "redirect") or arg.rest:
             continue
         for choice in arg.choices:
             words = [spec.name]
             for other in spec.args[:i]:
-                if not other.rest and other.type != "redirect":
+                if not other.rest and other.type.name != "redirect":
                     words.append(sample(other)[0])
             words.append(choice)
             for other in spec.args[i + 1:]:
                 if not other.optional:
                     words.append(sample(other)[0])
             parsed = parse(" ".join(words))
-            assert parsed.args[arg.key] == arg.values.get(choice, choice)
+            assert parsed.args[arg.key] == arg.type.words[choice]
 
 
 @pytest.mark.parametrize("spec", [s for s in specs() if s.flags], ids=lambda s: s.name)
@@ -202,11 +203,11 @@ def test_a_surplus_argument_is_reported_at_its_column(spec):
 @pytest.mark.parametrize("spec", specs(), ids=SPEC_IDS)
 def test_a_badly_typed_argument_is_reported_at_its_column(spec):
     for i, arg in enumerate(spec.args):
-        if arg.rest or arg.type not in BAD:
+        if arg.rest or arg.type.name not in BAD:
             continue
-        words = [spec.name] + [sample(a)[0] for a in spec.args[:i] if not a.rest and a.type != "redirect"]
+        words = [spec.name] + [sample(a)[0] for a in spec.args[:i] if not a.rest and a.type.name != "redirect"]
         prefix = " ".join(words) + " "
-        line = prefix + BAD[arg.type]
+        line = prefix + BAD[arg.type.name]
         exc = error(line)
         assert exc.col == len(prefix) + 1, (line, exc.message)
         assert arg.name in exc.message, exc.message

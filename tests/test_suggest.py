@@ -123,7 +123,7 @@ def test_keyword_words_come_from_the_registry():
     for cmd in REGISTRY:
         for spec in [cmd, *cmd.subcommands.values()]:
             for i, arg in enumerate(spec.args):
-                if not arg.choices or arg.type == "failure":
+                if not arg.choices or arg.type.name == "failure":
                     continue
                 head = [spec.name] + [a.choices[0] for a in spec.args[:i] if a.choices]
                 if len(head) != i + 1:

@@ -13,7 +13,7 @@ import time
 from typing import BinaryIO, Callable
 
 from netrepl.core.errors import classify, failure
-from netrepl.language.parser import Expectation
+from netrepl.language.texttypes import Expectation
 from netrepl.core.results import Elapsed, Endpoint, ErrorInfo, Result
 
 DEFAULT_TIMEOUT = 10.0

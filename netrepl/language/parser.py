@@ -1,43 +1,32 @@
 """One line of text -> a command with typed arguments.
 
-Errors carry the 1-based column of the offending text in the line as
-typed, so scripts report FILE:LINE:COL and the shell can point at it.
+Every argument is converted by its argument type (argtypes.py). Errors
+carry the 1-based column of the offending text in the line as typed, so
+scripts report FILE:LINE:COL and the shell can point at it.
+
+The same walk over a line also serves the lexer and completion: given a
+`Trace`, the parser notes what each word was (command, flag, which argument)
+and, for the text before the cursor, which arguments could come next. So
+highlighting and completion see quotes, variables, flags and optional
+arguments exactly as the parser does.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
-from netrepl.core.errors import FAILURE_NAMES, errname_known
 from netrepl.fastdata import field, record
+from netrepl.language.argtypes import ArgError, Mismatch, did_you_mean
 from netrepl.language.registry import Arg, Command, Registry
+from netrepl.language.tokens import NAME_RE, ParseError, Token, expand_mapped, next_token  # noqa: F401
 
 MAX_LINE = 65536
-_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
-VAR_RE = re.compile(r"\$(?:(\$)|\{(" + _NAME + r")(?::-([^}]*))?\}|(" + _NAME + r")|(\{))")
-NAME_RE = re.compile(_NAME + r"\Z")
 _FLAG_RE = re.compile(r"[ \t]+(-[A-Za-z])(?=[ \t]|$)")
 _WORD_RE = re.compile(r"[^ \t]+")
 _SUBWORD_RE = re.compile(r"[ \t]*([^ \t]+)")
-_BLANKS_RE = re.compile(r"[ \t]*")
-_PLAIN_TOKEN_RE = re.compile(r"[ \t]*([^ \t\"'$]+)(?![^ \t])")  # a whole token without quotes or $
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
 _UNSEEN = object()  # Parser._parse_args: no token looked at yet
-
-
-class ParseError(Exception):
-    def __init__(self, message: str, col: int = 1):
-        super().__init__(message)
-        self.message = message
-        self.col = col
-
-
-@record
-class Token:
-    text: str  # after quote removal and variable expansion
-    col: int  # 1-based column of its first character in the line
-    raw: str  # as typed
 
 
 @record
@@ -50,200 +39,39 @@ class Parsed:
     vars_used: tuple[str, ...] = field(default_factory=tuple)
 
 
-def expand(text: str, variables: Mapping[str, str], col: int = 1) -> str:
-    """Replace $NAME, ${NAME}, ${NAME:-default}; `$$` is a literal `$`."""
-    if "$" not in text:
-        return text
+class Trace:
+    """What the parser saw, for the lexer (`spans`) and completion (`expected`).
 
-    def sub(m: re.Match) -> str:
-        if m.group(1):
-            return "$"
-        if m.group(5):
-            raise ParseError("unterminated or malformed ${...}", col + m.start())
-        name = m.group(2) or m.group(4)
-        if name in variables and (variables[name] or m.group(3) is None):  # :- also replaces an empty value
-            return variables[name]
-        if m.group(3) is not None:
-            return m.group(3)
-        raise ParseError(f"undefined variable ${name} (set it with -D {name}=VALUE or `set var {name} VALUE`)",
-                         col + m.start())
-
-    return VAR_RE.sub(sub, text)
-
-
-def expand_mapped(text: str, variables: Mapping[str, str], col: int = 1) -> tuple[str, Sequence[int]]:
-    """expand(), plus the column each character of the result was typed at (a value's: its `$`)."""
-    if "$" not in text:  # nothing to expand: every character is where it was typed
-        return text, range(col, col + len(text))
-    out, cols, last = [], [], 0
-    for m in VAR_RE.finditer(text):
-        value = expand(m.group(), variables, col + m.start())
-        out += [text[last:m.start()], value]
-        cols += [*range(col + last, col + m.start()), *[col + m.start()] * len(value)]
-        last = m.end()
-    out.append(text[last:])
-    cols += range(col + last, col + len(text))
-    return "".join(out), cols
-
-
-def next_token(line: str, pos: int, variables: Mapping[str, str]) -> tuple[Token, int] | None:
-    """The token starting at or after `pos`, and where it ends; None at the end.
-
-    Blanks separate tokens; "double" and 'single' quotes group (variables
-    are expanded except inside single quotes).
+    spans: (start, end, token, arg) with 0-based offsets and a Pygments token
+    name from the argument's type ("Keyword" for command words); `arg` is set
+    for rest-of-line text, which the lexer colours further (escapes).
+    With `partial` (the text before the cursor, its last word removed), the
+    parser stops where the words run out and sets `expected` to what may come
+    next: (command, args so far, candidate arguments, flags still allowed), or
+    ("subcommand", command) or ("command",) for a command name.
+    With `lenient`, a word holding a `$` whose value does not fit is taken as
+    it is (a lexer without the session's variables cannot know their values).
     """
-    plain = _PLAIN_TOKEN_RE.match(line, pos)
-    if plain:  # most tokens: no quotes, no variables, so the text is as typed
-        text = plain.group(1)
-        return Token(text, plain.start(1) + 1, text), plain.end()
-    pos = _BLANKS_RE.match(line, pos).end()
-    n = len(line)
-    if pos >= n:
-        return None
-    begin, parts = pos, []
-    while pos < n and line[pos] not in " \t":
-        ch = line[pos]
-        if ch in "\"'":
-            end = line.find(ch, pos + 1)
-            if end < 0:
-                raise ParseError(f"unterminated {ch} quote", pos + 1)
-            inner = line[pos + 1:end]
-            parts.append(inner if ch == "'" else expand(inner, variables, pos + 2))
-            pos = end + 1
-        else:
-            j = pos
-            while j < n and line[j] not in " \t\"'":
-                j += 1
-            parts.append(expand(line[pos:j], variables, pos + 1))
-            pos = j
-    return Token("".join(parts), begin + 1, line[begin:pos]), pos
+
+    def __init__(self, partial: bool = False, lenient: bool = False):
+        self.partial, self.lenient = partial, lenient
+        self.spans: list[tuple[int, int, str, Arg | None]] = []
+        self.expected: tuple | None = None
 
 
-def tokenize(line: str, variables: Mapping[str, str], pos: int = 0) -> list[Token]:
-    tokens = []
-    while (found := next_token(line, pos, variables)) is not None:
-        tokens.append(found[0])
-        pos = found[1]
-    return tokens
+class _Stop(Exception):
+    """A partial parse ran out of words (Trace.expected says what comes next)."""
 
 
 def _expected(arg: Arg) -> str:
-    return arg.usage().strip("[]")  # built only for an error: _convert runs for every argument
-
-
-def _convert(arg: Arg, tok: Token) -> Any:
-    """Token -> the value a handler receives; ParseError when it does not fit."""
-    text = tok.text
-    if text in arg.choices:
-        return arg.values.get(text, text)
-    kind = arg.type
-    if kind is None:
-        raise ParseError(f"{arg.name}: expected {_expected(arg)}, got {text!r}", tok.col)
-    if kind in ("int", "port"):
-        try:
-            value: Any = int(text, 10)
-        except ValueError:
-            if kind == "port" and text and re.fullmatch(r"[A-Za-z][A-Za-z0-9._+-]*", text):
-                return text  # a service name, looked up when the command runs
-            raise ParseError(f"{arg.name}: expected {_expected(arg)}, got {text!r}", tok.col) from None
-        if kind == "port" and not 0 <= value <= 65535:
-            raise ParseError(f"{arg.name}: port {value} is out of range 0-65535", tok.col)
-    elif kind == "float":
-        try:
-            value = float(text)
-        except ValueError:
-            raise ParseError(f"{arg.name}: expected a number of seconds, got {text!r}", tok.col) from None
-        if value != value or value in (float("inf"), float("-inf")):
-            raise ParseError(f"{arg.name}: expected a finite number, got {text!r}", tok.col)
-    elif kind == "var":
-        if not NAME_RE.match(text):
-            raise ParseError(f"{arg.name}: {text!r} is not a variable name (letters, digits, _)", tok.col)
-        return text
-    elif kind == "failure":
-        if text.lower() not in FAILURE_NAMES and not errname_known(text):
-            raise ParseError(f"{arg.name}: unknown failure kind {text!r}; one of "
-                             + ", ".join(FAILURE_NAMES) + " or an errno name such as ECONNREFUSED", tok.col)
-        return text.lower()
-    else:
-        if not text:
-            raise ParseError(f"{arg.name}: empty value", tok.col)
-        return text
-    if arg.minimum is not None and value < arg.minimum:
-        raise ParseError(f"{arg.name}: {text} is below the minimum {arg.minimum:.15g}", tok.col)
-    if arg.maximum is not None and value > arg.maximum:
-        raise ParseError(f"{arg.name}: {text} is above the maximum {arg.maximum:.15g}", tok.col)
-    return value
-
-
-_ESCAPE_RE = re.compile(r"\\(x[0-9A-Fa-f]{2}|[rnt0\\e]|x.{0,2}|.|$)", re.S)
-_SIMPLE_ESCAPES = {"r": b"\r", "n": b"\n", "t": b"\t", "0": b"\0", "\\": b"\\", "e": b"\x1b"}
-
-
-def decode_escapes(text: str, col: int = 1) -> bytes:
-    """`\\r \\n \\t \\0 \\e \\\\ \\xNN` -> bytes; other text is UTF-8 encoded."""
-    if "\\" not in text:
-        return text.encode("utf-8", "surrogateescape")
-    out = bytearray()
-    last = 0
-    for m in _ESCAPE_RE.finditer(text):
-        out += text[last:m.start()].encode("utf-8", "surrogateescape")
-        code = m.group(1)
-        if code in _SIMPLE_ESCAPES:
-            out += _SIMPLE_ESCAPES[code]
-        elif len(code) == 3 and code[0] == "x" and all(c in "0123456789abcdefABCDEF" for c in code[1:]):
-            out.append(int(code[1:], 16))
-        elif code.startswith("x"):
-            raise ParseError(f"malformed escape \\{code}: \\x takes two hex digits", col + m.start())
-        elif code == "":
-            raise ParseError("a trailing backslash escapes nothing (write \\\\ for a backslash)", col + m.start())
-        else:
-            raise ParseError(f"unknown escape \\{code} (known: \\r \\n \\t \\0 \\e \\\\ \\xNN)", col + m.start())
-        last = m.end()
-    out += text[last:].encode("utf-8", "surrogateescape")
-    return bytes(out)
-
-
-@record(frozen=True)
-class Expectation:
-    """What `expect` waits for: literal bytes, a bytes regex, or end of stream."""
-
-    kind: str  # "text" | "regex" | "eof"
-    source: str
-    literal: bytes = b""
-    pattern: "re.Pattern[bytes] | None" = None
-
-
-def parse_expectation(text: str, col: int = 1) -> Expectation:
-    if text == "eof":
-        return Expectation("eof", text)
-    if len(text) >= 2 and text.startswith("/") and text.endswith("/"):
-        try:
-            return Expectation("regex", text, pattern=re.compile(text[1:-1].encode("utf-8", "surrogateescape")))
-        except re.error as exc:
-            raise ParseError(f"bad regular expression: {exc.msg}", col + 1 + (exc.pos or 0)) from None
-    return Expectation("text", text, literal=decode_escapes(text, col))
-
-
-def _convert_rest(arg: Arg, text: str, col: int) -> Any:
-    if arg.type == "escaped":
-        return decode_escapes(text, col)
-    if arg.type == "expect":
-        return parse_expectation(text, col)
-    return text
-
-
-def suggest(word: str, names: list[str]) -> str:
-    import difflib  # only to word an error: not worth its import on every start
-
-    close = difflib.get_close_matches(word, names, n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    return arg.usage().strip("[]")  # built only for an error: conversion runs for every argument
 
 
 class Parser:
     def __init__(self, registry: Registry):
         self.registry = registry
 
-    def parse(self, line: str, variables: Mapping[str, str]) -> Parsed | None:
+    def parse(self, line: str, variables: Mapping[str, str], trace: Trace | None = None) -> Parsed | None:
         """A line -> Parsed, or None for a blank line or a comment."""
         if len(line) > MAX_LINE:
             raise ParseError(f"line too long ({len(line)} characters, at most {MAX_LINE})", MAX_LINE + 1)
@@ -253,47 +81,90 @@ class Parser:
                              bad.start() + 1)
         stripped = line.strip(" \t")
         if not stripped or stripped.startswith("#"):
+            if trace is not None and stripped:
+                trace.spans.append((line.index("#"), len(line), "Comment.Single", None))
+            if trace is not None and trace.partial:
+                trace.expected = ("command",) if not stripped else None
             return None
-        return self._parse_at(line.rstrip(" \t"), len(line) - len(line.lstrip(" \t")), variables)
+        return self._parse_at(line.rstrip(" \t"), len(line) - len(line.lstrip(" \t")), variables, trace)
 
-    def _parse_at(self, line: str, start: int, variables: Mapping[str, str]) -> Parsed:
+    def analyze(self, line: str, variables: Mapping[str, str], partial: bool = False,
+                lenient: bool = False) -> tuple[Trace, ParseError | None]:
+        """parse() with a Trace; never raises: the error (if any) is returned beside it."""
+        trace = Trace(partial, lenient)
+        try:
+            self.parse(line, variables, trace)
+        except _Stop:
+            return trace, None
+        except ParseError as exc:
+            return trace, exc
+        return trace, None
+
+    def _parse_at(self, line: str, start: int, variables: Mapping[str, str], trace: Trace | None) -> Parsed:
         m = _WORD_RE.match(line, start)
+        if m is None:  # a partial line that ends right after `must-fail KIND `
+            trace.expected = ("command",)
+            raise _Stop()
         word = m.group()
         cmd = self.registry.get(word)
         if cmd is None:
-            raise ParseError(f"unknown command {word!r}{suggest(word, self.registry.all_names())}; "
+            raise ParseError(f"unknown command {word!r}{did_you_mean(word, self.registry.all_names())}; "
                              "`help` lists the commands", start + 1)
+        if trace is not None:
+            trace.spans.append((m.start(), m.end(), "Keyword", None))
         pos = m.end()
         if cmd.subcommands:
             sm = _SUBWORD_RE.match(line, pos)
             if not sm:
+                if trace is not None and trace.partial:
+                    trace.expected = ("subcommand", cmd)
+                    raise _Stop()
+                if trace is not None:  # `set` alone is not a command yet
+                    trace.spans[-1] = (m.start(), m.end(), "Error", None)
                 raise ParseError(f"{cmd.name}: expected one of {', '.join(cmd.subcommands)}", len(line) + 1)
             sub = cmd.subcommands.get(sm.group(1))
             if sub is None:
-                raise ParseError(f"{cmd.name}: unknown setting {sm.group(1)!r}{suggest(sm.group(1), list(cmd.subcommands))}"
+                raise ParseError(f"{cmd.name}: unknown setting {sm.group(1)!r}"
+                                 f"{did_you_mean(sm.group(1), list(cmd.subcommands))}"
                                  f"; one of {', '.join(cmd.subcommands)}", sm.start(1) + 1)
+            if trace is not None:
+                trace.spans[-1] = (m.start(), sm.end(1), "Keyword", None)  # `set eol` is one command word
             cmd, pos = sub, sm.end()
-        parsed = self._parse_args(cmd, line, pos, variables)
-        parsed.text = line[start:].strip(" \t")  # inside must-fail: the inner command only
-        return parsed
+        return self._parse_args(cmd, line, start, pos, variables, trace)
 
-    def _parse_args(self, cmd: Command, line: str, pos: int, variables: Mapping[str, str]) -> Parsed:
-        text = line.strip(" \t")
-        args_col = len(line) - len(line[pos:].lstrip(" \t")) + 1
-        flags: set[str] = set()
-        # Flags come first; a rest-of-line argument starts after them.
+    def _flags(self, cmd: Command, line: str, pos: int, flags: set, trace: Trace | None) -> int:
         while (fm := _FLAG_RE.match(line, pos)) and fm.group(1) in cmd.flags:
             flags.add(fm.group(1))
+            if trace is not None:
+                trace.spans.append((fm.start(1), fm.end(1), "Name.Attribute", None))
             pos = fm.end()
+        return pos
+
+    def _parse_args(self, cmd: Command, line: str, start: int, pos: int, variables: Mapping[str, str],
+                    trace: Trace | None) -> Parsed:
+        """The arguments of `cmd` from `pos` on; `start` is where the command's name begins."""
+        end = len(line)  # where the command's text ends (before a trailing comment)
+        args_col = len(line) - len(line[pos:].lstrip(" \t")) + 1
+        flags: set[str] = set()
+        pos = self._flags(cmd, line, pos, flags, trace)  # flags come first
         args: dict[str, Any] = {}
+        cols: dict[str, int] = {}  # where each argument was typed, for a check pointing at one
         nested = None
         pending: tuple[Token, int] | None | object = _UNSEEN  # a token looked at but not taken (None: the end)
         deferred: ParseError | None = None  # why an optional argument was skipped
+        registry = self.registry
 
         def peek():
-            nonlocal pending
+            nonlocal pending, end
             if pending is _UNSEEN:
-                pending = next_token(line, pos, variables)
+                found = next_token(line, pos, variables)
+                if found is not None and found[0].raw.startswith("#"):
+                    # A trailing comment ends the words (rest-of-line text keeps its `#`).
+                    end = found[0].col - 1
+                    found = None
+                    if trace is not None:
+                        trace.spans.append((end, len(line), "Comment.Single", None))
+                pending = found
             return pending
 
         def take():
@@ -302,56 +173,102 @@ class Parser:
             pending = _UNSEEN
             return tok
 
+        def stop(candidates: list[Arg]):
+            trace.expected = (cmd, args, candidates, tuple(f for f in cmd.flags if f not in flags))
+            raise _Stop()
+
         for arg in cmd.args:
             if arg.rest:
+                if args and cmd.flags:  # flags may also stand right before the text (`sendto H P -n TEXT`)
+                    pos = self._flags(cmd, line, pos, flags, trace)
                 # One blank separates the command from its text; further blanks are data.
-                start = pos + 1 if line[pos:pos + 1] in (" ", "\t") else pos
-                raw = line[start:]
-                if arg.type == "command":
+                begin = pos + 1 if line[pos:pos + 1] in (" ", "\t") else pos
+                raw = line[begin:]
+                if arg.type.name == "command":
                     body = raw.lstrip(" \t")
                     if not body:
+                        if trace is not None and trace.partial:
+                            trace.expected = ("command",)
+                            raise _Stop()
                         raise ParseError(f"{arg.name}: missing command", len(line) + 1)
-                    nested = self._parse_at(line, len(line) - len(body), variables)
-                    args[arg.key] = nested
+                    nested = self._parse_at(line, len(line) - len(body), variables, trace)
+                    args[arg.dest] = nested
+                    end = len(line) - len(body) + len(nested.text)  # the inner command's trailing comment
+                elif trace is not None and trace.partial:
+                    stop([arg] if not raw.strip(" \t") else [])
                 elif raw:
-                    expanded, cols = expand_mapped(raw, variables, start + 1)
+                    if trace is not None:
+                        trace.spans.append((begin, len(line), arg.type.token, arg))
+                    expanded, where = expand_mapped(raw, variables, begin + 1)
                     try:
-                        args[arg.key] = _convert_rest(arg, expanded, 1)
-                    except ParseError as exc:  # point at the text as typed, not as expanded
-                        exc.col = cols[exc.col - 1] if exc.col <= len(cols) else len(line) + 1
-                        raise
+                        args[arg.dest] = arg.type.convert(expanded, args, registry)
+                    except ArgError as exc:  # point at the text as typed, not as expanded
+                        at = exc.offset + 1
+                        col = where[at - 1] if at <= len(where) else len(line) + 1
+                        raise ParseError(exc.message, col) from None
                 elif arg.optional:
-                    args[arg.key] = arg.default
+                    args[arg.dest] = arg.default
                 else:
                     raise ParseError(f"missing {arg.name}; usage: {cmd.usage()}", len(line) + 1)
                 pos = len(line)
+                pending = None
                 break
+            if arg.dest in args:
+                continue  # given already by an earlier word (`connect HOST:PORT`)
             found = peek()
-            if arg.type == "redirect":
+            if arg.type.name == "redirect":
                 if found and found[0].raw.startswith(">"):
                     tok = take()
+                    if trace is not None:
+                        trace.spans.append((tok.col - 1, tok.col, "Operator", None))
                     if tok.raw == ">":
                         if peek() is None:
+                            if trace is not None and trace.partial:
+                                stop([arg])
                             raise ParseError("> needs a file name", tok.col + 1)
-                        args[arg.key] = take().text
+                        target = take()
+                        args[arg.dest] = target.text
+                        if trace is not None:
+                            trace.spans.append((target.col - 1, target.col - 1 + len(target.raw), "String", None))
                     else:
-                        args[arg.key] = tok.text[1:]
+                        args[arg.dest] = tok.text[1:]
+                        if trace is not None:
+                            trace.spans.append((tok.col, tok.col - 1 + len(tok.raw), "String", None))
                 else:
-                    args[arg.key] = None
+                    if found is None and trace is not None and trace.partial:
+                        stop([arg])
+                    args[arg.dest] = None
                 continue
             if found is None:
+                if trace is not None and trace.partial:
+                    stop([arg])
                 if arg.optional:
-                    args[arg.key] = arg.default
+                    args[arg.dest] = arg.default
                     continue
                 raise ParseError(f"missing {arg.name}; usage: {cmd.usage()}", len(line) + 1)
+            tok = found[0]
             try:
-                args[arg.key] = _convert(arg, found[0])
+                value = arg.type.words.get(tok.text, _UNSEEN) if arg.type.words else _UNSEEN
+                args[arg.dest] = arg.type.convert(tok.text, args, registry) if value is _UNSEEN else value
+                cols[arg.dest] = tok.col
                 take()
-            except ParseError as exc:
+                if trace is not None:
+                    trace.spans.append((tok.col - 1, tok.col - 1 + len(tok.raw),
+                                        arg.type.lex(tok.text, args, registry), None))
+            except ArgError as exc:
+                if trace is not None and trace.lenient and "$" in tok.raw:
+                    args[arg.dest] = tok.text  # a variable's value is unknown here: take the word as it is
+                    take()
+                    trace.spans.append((tok.col - 1, tok.col - 1 + len(tok.raw), "Name.Other", None))
+                    continue
+                message = (f"{arg.name}: expected {_expected(arg)}, got {tok.text!r}" if isinstance(exc, Mismatch)
+                           else f"{arg.name}: {exc.message}")
+                # Within the word where it was typed as is (quotes would shift the offset).
+                error = ParseError(message, tok.col + (exc.offset if tok.raw == tok.text else 0))
                 if not arg.optional:
-                    raise
-                deferred = deferred or exc
-                args[arg.key] = arg.default
+                    raise error from None
+                deferred = deferred or error
+                args[arg.dest] = arg.default
         if (found := peek()) is not None:
             if deferred:
                 raise deferred
@@ -359,5 +276,7 @@ class Parser:
         if cmd.check:
             problem = cmd.check(args)
             if problem:
-                raise ParseError(f"{problem}; usage: {cmd.usage()}", args_col)
-        return Parsed(cmd, args, frozenset(flags), text, nested)
+                message, dest = problem if isinstance(problem, tuple) else (problem, None)
+                col = len(line) + 1 if dest == "end" else cols.get(dest, args_col)
+                raise ParseError(f"{message}; usage: {cmd.usage()}", col)
+        return Parsed(cmd, args, frozenset(flags), line[start:end].strip(" \t"), nested)

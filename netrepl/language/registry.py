@@ -1,53 +1,53 @@
 """The command registry: one description of every command.
 
-Parsing, `help`, completion and the lexer's keywords are all derived from
-the `Command`/`Arg` specs held here, so adding a command touches one place.
+A `Command` names its arguments (`Arg`: a display name, an argument type
+from argtypes.py, the key a handler reads, optional/default), its flags, its
+help and a per-command `check`. Parsing, `help`, completion, the lexer and
+the whole-script check all read these specs, so adding a command touches one
+place (its registration in netrepl/commands/).
 """
 
 from __future__ import annotations
 
-from functools import cached_property
 from typing import Any, Callable
 
 from netrepl.fastdata import field, record
+from netrepl.language.argtypes import ArgType
 
 
 @record(frozen=True)
 class Arg:
-    """One positional argument.
-
-    `choices` are words taken verbatim; `type` says what else is accepted
-    (None: only the choices). Types: int, float, str, port (a number or a
-    service name), path, host, var, failure, command, redirect.
-    `rest` takes the rest of the line as raw text (escapes decoded later).
-    """
+    """One positional argument: `name` is shown in usage, `dest` is the key handlers read."""
 
     name: str
-    type: str | None = "str"
-    choices: tuple[str, ...] = ()
+    type: ArgType
+    dest: str
     optional: bool = False
     default: Any = None
-    rest: bool = False
-    minimum: float | None = None
-    maximum: float | None = None
-    # Maps a choice to the value handlers receive (e.g. "wr" -> 1).
-    values: dict[str, Any] = field(default_factory=dict)
     help: str = ""
 
-    @cached_property  # read for every argument of every parsed line
+    # Read for every argument of every parsed line: plain attributes, not properties.
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "rest", self.type.rest)
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        return tuple(self.type.words)
+
+    @property
     def key(self) -> str:
-        return self.name.lower().replace(" ", "_").strip("<>_")
+        return self.dest
 
     def usage(self) -> str:
-        if self.type == "redirect":
-            text = "> PATH"
-        elif self.choices and self.type is None:
-            text = "|".join(self.choices)
-        elif self.choices:
-            text = f"{self.name}|" + "|".join(self.choices)
-        else:
-            text = self.name + ("..." if self.rest else "")
+        text = self.type.usage(self.name)
         return f"[{text}]" if self.optional else text
+
+
+# A per-command rule checked once every argument has parsed: None when the
+# arguments go together, else a message, or (message, dest) to point at one argument
+# (dest "end": just past the line, for something missing).
+# It may also normalise the arguments in place (`connect HOST:PORT`).
+Check = Callable[[dict], "str | tuple[str, str] | None"]
 
 
 @record
@@ -60,8 +60,7 @@ class Command:
     flags: dict[str, str] = field(default_factory=dict)
     # Sub-commands chosen by the first word (e.g. `set eol`, `set var`).
     subcommands: dict[str, "Command"] = field(default_factory=dict)
-    # Extra check at parse time: args -> error message or None.
-    check: Callable[[dict], str | None] | None = None
+    check: Check | None = None
     # Longer explanation shown by `help COMMAND`.
     details: str = ""
 
@@ -74,40 +73,57 @@ class Command:
         return " ".join(parts)
 
 
-class Registry:
+class CommandSet:
+    """The commands of one module of netrepl/commands/, collected by decorators
+    and added to a Registry as a whole (so no module needs a global registry)."""
+
     def __init__(self) -> None:
+        self.commands: list[Command] = []
+        self._subs: list[tuple[str, Command]] = []
+
+    def command(self, name: str, *args: Arg, help: str, **kw: Any):
+        """Decorator: register the decorated function as the handler of `name`."""
+
+        def register(fn):
+            self.commands.append(Command(name, tuple(args), help, handler=fn, **kw))
+            return fn
+
+        return register
+
+    def group(self, name: str, help: str, details: str = "") -> None:
+        """A command made of sub-commands (`set`), each added with `sub`."""
+        self.commands.append(Command(name, (), help, details=details))
+
+    def sub(self, parent: str, name: str, *args: Arg, help: str, **kw: Any):
+        """Decorator: register a sub-command (`set eol ...`) of the group `parent`."""
+
+        def register(fn):
+            self._subs.append((parent, Command(f"{parent} {name}", tuple(args), help, handler=fn, **kw)))
+            return fn
+
+        return register
+
+
+class Registry:
+    def __init__(self, *sets: CommandSet) -> None:
         self._commands: dict[str, Command] = {}
         self._aliases: dict[str, str] = {}
+        for commands in sets:
+            self.extend(commands)
 
     def add(self, command: Command) -> Command:
-        if command.name in self._commands:
+        if command.name in self._commands or command.name in self._aliases:
             raise ValueError(f"command {command.name!r} registered twice")
         self._commands[command.name] = command
         for alias in command.aliases:
             self._aliases[alias] = command.name
         return command
 
-    def command(self, name: str, *args: Arg, help: str, **kw: Any):
-        """Decorator: register the decorated function as the handler."""
-
-        def register(fn):
-            self.add(Command(name, tuple(args), help, handler=fn, **kw))
-            return fn
-
-        return register
-
-    def sub(self, parent: str, name: str, *args: Arg, help: str, **kw: Any):
-        """Decorator: register a sub-command (`set eol ...`) of `parent`."""
-
-        def register(fn):
-            top = self._commands.get(parent)
-            if top is None:
-                top = self.add(Command(parent, (), help=f"{parent} a setting"))
-            sub = Command(f"{parent} {name}", tuple(args), help, handler=fn, **kw)
-            top.subcommands[name] = sub
-            return fn
-
-        return register
+    def extend(self, commands: CommandSet) -> None:
+        for command in commands.commands:
+            self.add(command)
+        for parent, sub in commands._subs:
+            self._commands[parent].subcommands[sub.name.split(" ", 1)[1]] = sub
 
     def get(self, name: str) -> Command | None:
         return self._commands.get(self._aliases.get(name, name))
@@ -120,15 +136,3 @@ class Registry:
 
     def __iter__(self):
         return iter(self._commands.values())
-
-    def keywords(self) -> set[str]:
-        """Every fixed word an argument can take (for the lexer and completion)."""
-        words: set[str] = set()
-        for cmd in self:
-            for sub in [cmd, *cmd.subcommands.values()]:
-                words.update(sub.subcommands)
-                words.update(sub.flags)
-                for arg in sub.args:
-                    if arg.type != "failure":
-                        words.update(arg.choices)
-        return words

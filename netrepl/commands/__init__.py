@@ -1,0 +1,15 @@
+"""Every command netrepl knows, assembled into the one registry.
+
+Each module here registers the commands of one area (a CommandSet) with
+their arguments, help and handlers; adding a command touches only the
+module where it belongs, and a new module is one more name below.
+Handlers take (executor, args, flags) and return a Result (or, for
+`source`, the Steps of the script they run). They never print.
+"""
+
+from netrepl.commands import helptext, labs, receiving, scripting, sending, settings, sockets
+from netrepl.commands.common import LAB_KINDS, MAX_RECV  # noqa: F401 (read by the CLI and tests)
+from netrepl.language.registry import Registry
+
+REGISTRY = Registry(sockets.COMMANDS, sending.COMMANDS, receiving.COMMANDS, scripting.CHECKS,
+                    settings.COMMANDS, labs.COMMANDS, scripting.COMMANDS, helptext.COMMANDS)

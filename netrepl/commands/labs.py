@@ -1,0 +1,60 @@
+"""`serve`: the built-in lab servers on 127.0.0.1 (start, list, stop)."""
+
+from __future__ import annotations
+
+from netrepl.commands.common import LAB_KINDS, LAB_UDP_KINDS, PROTO, error
+from netrepl.core.results import Endpoint, Result
+from netrepl.language.argtypes import Choice, Int
+from netrepl.language.registry import Arg, CommandSet
+
+COMMANDS = CommandSet()
+
+
+def _check_serve(a):
+    if a["proto"] == "udp" and a["kind"] not in (None, "stop") and a["kind"] not in LAB_UDP_KINDS:
+        return (f"{a['kind']} has no UDP variant; kinds that work over UDP: {', '.join(LAB_UDP_KINDS)}", "proto")
+    return None
+
+
+@COMMANDS.command("serve", Arg("KIND", Choice(LAB_KINDS + ("stop",)), "kind", optional=True),
+                  Arg("PORT", Int(minimum=0, maximum=65535), "port", optional=True, default=0),
+                  Arg("PROTO", PROTO, "proto", optional=True, default="tcp"),
+                  check=_check_serve,
+                  help="start a lab server on 127.0.0.1 (echo, http, ...); `serve stop [PORT]`; `serve` lists",
+                  details="Kinds: echo, http (a small built-in site), discard, daytime, chargen, and faults: close "
+                          "(accept then close), reset (accept then RST), silent (never answers), slow (a byte at a "
+                          "time). `serve stop` stops servers and drops their connections.")
+def _serve(ex, a, flags):
+    # Imported here, not at the top: the lab server brings threading, select and the HTTP
+    # machinery, which a script that never serves should not pay for at start-up.
+    from netrepl.lab.server import LabServer, LabServerError
+
+    kind, port, proto = a["kind"], a["port"], a["proto"]
+    if kind is None:
+        result = Result(state=ex.session.state())
+        for server in ex.servers.values():  # the port as an Endpoint, so --stable masks an OS-chosen one
+            head, _, tail = server.describe().partition(f"{server.host}:{server.port}")
+            result.say(head, Endpoint(server.host, server.port, server.ephemeral), tail)
+        if not ex.servers:
+            result.say("no lab server running")
+        return result
+    if kind == "stop":
+        stopping = [key for key in ex.servers if not port or key[1] == port]
+        if not stopping:
+            return error(ex, "state", "serve stop", "no lab server running" + (f" on port {port}" if port else ""))
+        result = Result(state=ex.session.state())
+        for key in stopping:
+            server = ex.servers.pop(key)
+            server.stop()
+            result.say(f"stopped {server.kind} {server.proto} server on ",
+                       Endpoint(server.host, server.port, server.ephemeral))
+        return result
+    try:
+        server = LabServer(kind, "127.0.0.1", port, proto).start()
+    except ValueError as exc:
+        return error(ex, "usage", "serve", str(exc))
+    except LabServerError as exc:
+        return error(ex, "io", "serve", str(exc), exc.errno)
+    ex.servers[(proto, server.port)] = server
+    return Result(state=ex.session.state()).say(f"serving {kind} on {proto} ",
+                                                Endpoint(server.host, server.port, server.ephemeral))

@@ -1,0 +1,34 @@
+"""`set`: the line ending, the display of received data, and variables."""
+
+from __future__ import annotations
+
+from netrepl.core.results import Result
+from netrepl.language.argtypes import Choice, VarName
+from netrepl.language.texttypes import Text
+from netrepl.language.registry import Arg, CommandSet
+
+COMMANDS = CommandSet()
+EOLS = {"crlf": b"\r\n", "lf": b"\n", "none": b""}
+EOL_SHOWN = {"crlf": "\\r\\n", "lf": "\\n", "none": "nothing"}
+COMMANDS.group("set", help="change a setting (eol, display) or set a variable (var)")
+
+
+@COMMANDS.sub("set", "eol", Arg("EOL", Choice(tuple(EOLS)), "eol"), help="line ending `send` adds (default crlf)")
+def _set_eol(ex, a, flags):
+    ex.session.eol = EOLS[a["eol"]]
+    return Result().say(f"send adds {a['eol']} ({EOL_SHOWN[a['eol']]})")
+
+
+@COMMANDS.sub("set", "display", Arg("MODE", Choice(("text", "hex")), "mode"),
+              help="show received data as text or a hex dump")
+def _set_display(ex, a, flags):
+    ex.session.display = a["mode"]
+    return Result().say(f"received data shown as {a['mode']}")
+
+
+@COMMANDS.sub("set", "var", Arg("NAME", VarName(), "name"),
+              Arg("VALUE", Text(rest=True), "value", optional=True, default=""),
+              help="set a variable, used as $NAME or ${NAME:-default}")
+def _set_var(ex, a, flags):
+    ex.variables[a["name"]] = a["value"]
+    return Result().say(f"${a['name']} = {a['value']!r}")

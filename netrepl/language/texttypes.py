@@ -1,0 +1,103 @@
+"""Argument types for rest-of-line text: free text, text with escapes (`send`),
+what `expect` waits for, and a nested command (`must-fail`).
+
+Like the word types in argtypes.py, each owns its conversion, usage,
+completion and highlighting; these also tell the lexer which parts of the
+text to colour (`spans`).
+"""
+
+from __future__ import annotations
+
+import re
+
+from netrepl.fastdata import record
+from netrepl.language.argtypes import ArgError, ArgType, Candidates
+from netrepl.language.escapes import EscapeError, decode_escapes, escape_spans
+
+
+@record(frozen=True)
+class Expectation:
+    """What `expect` waits for: literal bytes, a bytes regex, or end of stream."""
+
+    kind: str  # "text" | "regex" | "eof"
+    source: str
+    literal: bytes = b""
+    pattern: "re.Pattern[bytes] | None" = None
+
+
+def parse_expectation(text: str) -> Expectation:
+    """`eof`, `/REGEX/` or TEXT with escapes; EscapeError with the offset in `text`."""
+    if text == "eof":
+        return Expectation("eof", text)
+    if len(text) >= 2 and text.startswith("/") and text.endswith("/"):
+        try:
+            return Expectation("regex", text, pattern=re.compile(text[1:-1].encode("utf-8", "surrogateescape")))
+        except re.error as exc:
+            raise EscapeError(f"bad regular expression: {exc.msg}", 1 + (exc.pos or 0)) from None
+    return Expectation("text", text, literal=decode_escapes(text))
+
+
+class Text(ArgType):
+    """Free text: one word, or with `rest` the rest of the line as typed (`print`, `set var`)."""
+
+    name = "str"
+    token = "String"
+
+    def __init__(self, rest: bool = False):
+        super().__init__()
+        self.rest = rest
+
+    def convert(self, text, args, registry):
+        return text if self.rest else super().convert(text, args, registry)
+
+    def candidates(self, label, args, registry):
+        return Candidates("none", (), label)
+
+
+class EscapedText(Text):
+    """The rest of the line with `\\r \\n \\t \\0 \\e \\\\ \\xNN` decoded to bytes (`send`)."""
+
+    name = "escaped"
+
+    def __init__(self):
+        super().__init__(rest=True)
+
+    def convert(self, text, args, registry):
+        try:
+            return decode_escapes(text)
+        except EscapeError as exc:
+            raise ArgError(exc.message, exc.offset) from None
+
+    def spans(self, text: str) -> list[tuple[int, int, str]]:
+        """(start, end, token) of the parts the lexer colours within the text: each escape, good or bad."""
+        return [(a, b, "String.Escape" if good else "Error") for a, b, good in escape_spans(text)]
+
+
+class Pattern(EscapedText):
+    """What `expect` waits for: TEXT (escapes as for send), /REGEX/ or eof."""
+
+    name = "expect"
+
+    def spans(self, text):
+        if text == "eof":
+            return [(0, 3, "Keyword.Constant")]
+        if len(text) >= 2 and text.startswith("/") and text.endswith("/"):
+            return [(0, len(text), "String.Regex")]
+        return super().spans(text)
+
+    def convert(self, text, args, registry):
+        try:
+            return parse_expectation(text)
+        except EscapeError as exc:
+            raise ArgError(exc.message, exc.offset) from None
+
+
+class CommandLine(ArgType):
+    """The rest of the line is a command of its own (`must-fail KIND COMMAND...`); the parser parses it."""
+
+    name = "command"
+    rest = True
+    token = "Keyword"
+
+    def usage(self, metavar):
+        return metavar + "..."
