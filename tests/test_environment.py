@@ -55,3 +55,16 @@ def test_the_environment_provides_the_entry_points_the_tests_run():
         # environment's interpreter, so it imports what the tests import.
         head = exe.read_text(errors="replace").splitlines()[:3]
         assert head[0].startswith("#!") and any(str(BIN / "python") in line for line in head), (exe, head)
+
+
+def test_ci_runs_the_readme_test_command_behind_decoys_then_lint():
+    """.ci/run puts decoys of the tools tests must not take from PATH first, then runs
+    the README's test line (tests/test_readme.py checks it is exact), then ruff."""
+    readme = (ROOT / "README.md").read_text().splitlines()
+    test_line = readme[readme.index("```", 1) - 1]
+    ci = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
+    decoys = next(i for i, line in enumerate(ci) if line.startswith("for name in "))
+    names = ci[decoys].removeprefix("for name in ").removesuffix("; do").split()
+    assert {"pygmentize", "pytest", "netrepl", "python"} <= set(names), ci[decoys]
+    assert ci.index('export PATH="$decoys:$PATH"') < ci.index(test_line) < \
+        ci.index(".venv/bin/python -m ruff check netrepl tests scripts")
