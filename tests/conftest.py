@@ -1,6 +1,7 @@
-"""Shared fixtures: real servers on loopback, an executor, and a CLI runner.
+"""Shared fixtures: real servers on loopback, held ports, an executor, and a CLI runner.
 
-Everything talks to 127.0.0.1 / ::1 only. History goes to a temp dir.
+Everything talks to 127.0.0.1 / ::1 only. History goes to a temp dir. The helpers
+the fixtures use (waits, held ports, OneShotServer) live in tests/helpers.py.
 """
 
 from __future__ import annotations
@@ -9,11 +10,11 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
 
+from helpers import OneShotServer, held_port
 from netrepl.commands import REGISTRY
 from netrepl.core.executor import Executor
 from netrepl.lab.server import LabServer
@@ -62,51 +63,17 @@ def text_of(result, display="text", stable=False) -> str:
 
 
 @pytest.fixture
-def free_port():
-    """A loopback TCP port with nothing listening (bound then released)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def closed_port():
+    """A loopback TCP port that refuses connections, held (bound, not listening) for the test."""
+    with held_port() as port:
+        yield port
 
 
-class OneShotServer:
-    """A TCP server that runs `handler(conn)` for each connection, in a thread."""
-
-    def __init__(self, handler, host="127.0.0.1", backlog=16):
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self.sock = socket.socket(family, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind((host, 0))
-        self.sock.listen(backlog)
-        self.port = self.sock.getsockname()[1]
-        self.handler = handler
-        self.conns = []
-        self.thread = threading.Thread(target=self._loop, daemon=True)
-        self.thread.start()
-
-    def _loop(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.conns.append(conn)
-            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
-
-    def _handle(self, conn):
-        try:
-            self.handler(conn)
-        except OSError:
-            pass
-
-    def close(self):
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self.sock.close()
-        for conn in self.conns:
-            conn.close()
+@pytest.fixture
+def server_port():
+    """A loopback TCP port for a lab server (SO_REUSEADDR) to listen on; refused before and after."""
+    with held_port(reusable=True) as port:
+        yield port
 
 
 @pytest.fixture

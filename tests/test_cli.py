@@ -61,8 +61,8 @@ def test_all_commands_succeed_exit_0(tmp_path, lab):
     assert "closed (sent 7 bytes, received 7 bytes)" in out
 
 
-def test_first_failure_exits_1_with_file_line_and_stops(tmp_path, free_port):
-    path = script(tmp_path, f"print before\nprint more\nconnect 127.0.0.1 {free_port}\nprint AFTER\n")
+def test_first_failure_exits_1_with_file_line_and_stops(tmp_path, closed_port):
+    path = script(tmp_path, f"print before\nprint more\nconnect 127.0.0.1 {closed_port}\nprint AFTER\n")
     p = run_cli(path.name, cwd=tmp_path)
     assert p.returncode == 1
     assert "s.nrs:3" in p.stderr and "connect" in p.stderr
@@ -72,8 +72,8 @@ def test_first_failure_exits_1_with_file_line_and_stops(tmp_path, free_port):
     clean_stderr(p.stderr)
 
 
-def test_keep_going_runs_on_and_still_exits_1(tmp_path, free_port):
-    path = script(tmp_path, f"connect 127.0.0.1 {free_port}\nprint middle\nlookup port80\nprint AFTER\n")
+def test_keep_going_runs_on_and_still_exits_1(tmp_path, closed_port):
+    path = script(tmp_path, f"connect 127.0.0.1 {closed_port}\nprint middle\nlookup port80\nprint AFTER\n")
     p = run_cli("--keep-going", path.name, cwd=tmp_path)
     assert p.returncode == 1
     assert "middle\n" in p.stdout and "AFTER\n" in p.stdout
@@ -338,13 +338,13 @@ def test_display_hex_in_the_transcript(tmp_path, lab):
 
 # ----- netrepl serve (foreground) --------------------------------------------------------
 
-def test_serve_foreground_until_sigint(free_port):
-    proc = subprocess.Popen([sys.executable, "-m", "netrepl", "serve", "echo", "--port", str(free_port)],
+def test_serve_foreground_until_sigint(server_port):
+    proc = subprocess.Popen([sys.executable, "-m", "netrepl", "serve", "echo", "--port", str(server_port)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
     try:
         line = readline_within(proc.stderr, 30)
-        assert f"serving echo on tcp 127.0.0.1:{free_port}" in line
-        with socket.create_connection(("127.0.0.1", free_port), timeout=10) as s:
+        assert f"serving echo on tcp 127.0.0.1:{server_port}" in line
+        with socket.create_connection(("127.0.0.1", server_port), timeout=10) as s:
             s.sendall(b"round trip")
             got = b""
             while len(got) < 10:
@@ -364,7 +364,7 @@ def test_serve_foreground_until_sigint(free_port):
         proc.stdout.close()
         proc.stderr.close()
     with pytest.raises(OSError):  # stopped: nothing listens there any more
-        socket.create_connection(("127.0.0.1", free_port), timeout=5).close()
+        socket.create_connection(("127.0.0.1", server_port), timeout=5).close()
 
 
 def test_serve_foreground_port_in_use(lab):

@@ -16,11 +16,11 @@ import struct
 import subprocess
 import sys
 import threading
-import time
 
 import pytest
 
 from conftest import ROOT, run_cli
+from helpers import wait_until
 from netrepl.core.errors import KINDS
 from netrepl.render.escape import escape_bytes
 
@@ -81,15 +81,6 @@ def tcp_entry(local_port: int, remote_port: int) -> str | None:
             if int(local.split(":")[1], 16) == local_port and int(remote.split(":")[1], 16) == remote_port:
                 return parts[3]
     return None
-
-
-def wait_until(predicate, what: str, seconds: float = 30.0) -> None:
-    """Poll `predicate` (a bounded wait, not a timing assertion)."""
-    deadline = time.monotonic() + seconds
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"gave up waiting for {what}")
-        time.sleep(0.01)
 
 
 def rst_close(conn: socket.socket) -> None:
@@ -395,10 +386,10 @@ def test_peer_half_closes_and_keeps_reading(tmp_path, tcp_server):
     assert bytes(got) == b"hello\r\nworld\r\n"
 
 
-def test_peer_dies_between_connect_and_send_the_worksheet_shutdown_case(free_port):
+def test_peer_dies_between_connect_and_send_the_worksheet_shutdown_case(server_port):
     # scripts/shutdown.nrs as the worksheet runs it: the server dies (FIN) after connect;
     # send() does not notice, shutdown(1) does.
-    p = run_cli("-k", "-D", f"lab_port={free_port}", "-D", f"port={free_port}", "-D", "host=127.0.0.1",
+    p = run_cli("-k", "-D", f"lab_port={server_port}", "-D", f"port={server_port}", "-D", "host=127.0.0.1",
                 "-D", "pause=0.2", "-c", "source scripts/shutdown.nrs; info; send more; shutdown 1")
     no_traceback(p)
     b = dict(blocks(p.stdout))
@@ -419,7 +410,7 @@ def test_peer_dies_between_connect_and_send_the_worksheet_shutdown_case(free_por
     assert p.returncode == 1
     assert [kind for _, kind in failed_notes(p.stderr)] == ["io", "io"]
     # The script alone passes: every failure in it is asserted with must-fail.
-    alone = run_cli("-D", f"lab_port={free_port}", "-D", f"port={free_port}", "-D", "host=127.0.0.1",
+    alone = run_cli("-D", f"lab_port={server_port}", "-D", f"port={server_port}", "-D", "host=127.0.0.1",
                     "-D", "pause=0.2", "scripts/shutdown.nrs")
     assert (alone.returncode, alone.stderr) == (0, ""), alone.stdout
 
@@ -440,7 +431,7 @@ def test_send_to_a_reset_connection(live, tcp_server):
     connected.set()
     assert reset.wait(30)
     # The RST has arrived once the kernel dropped our side of the connection.
-    wait_until(lambda: tcp_entry(client_port[0], server.port) is None, "the RST to reach the client")
+    wait_until(lambda: tcp_entry(client_port[0], server.port) is None, what="the RST to reach the client")
     first = nr.run("send first")
     assert first == "netrepl> send first\n" + err_line("send", "io", os.strerror(errno.ECONNRESET),
                                                        "tcp connection lost (ECONNRESET)", errno.ECONNRESET)

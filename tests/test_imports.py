@@ -77,12 +77,12 @@ def echo(conn):
         conn.sendall(data)
 
 
-def test_dash_c_with_socket_io_imports_nothing_heavy(tmp_path, tcp_server, free_port):
+def test_dash_c_with_socket_io_imports_nothing_heavy(tmp_path, tcp_server, closed_port):
     # A real exchange renders peer bytes (escape tables) and an error: still light.
     port = tcp_server(echo).port
     status, added, out = imported_by(
         ["-c", f"connect 127.0.0.1 {port}; send hi\\x1b; recv; close; "
-               f"must-fail refused connect 127.0.0.1 {free_port}"], tmp_path)
+               f"must-fail refused connect 127.0.0.1 {closed_port}"], tmp_path)
     assert status == 0, out
     assert "hi\\x1b\\r" in out
     assert heavy_in(added) == []

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers import wait_for_reset, wait_until
 from netrepl.lab import server as labserver
 from netrepl.lab.server import KINDS, UDP_KINDS, LabServer, LabServerError, serve_forever
 
@@ -47,15 +48,6 @@ def recv_all(sock):
     while chunk := sock.recv(65536):
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-def wait_for(predicate, timeout=2.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 def http(server, request: bytes) -> tuple[int | None, dict, bytes, bytes]:
@@ -96,11 +88,11 @@ def test_echo(serve):
     with connect(server) as sock:
         sock.sendall(b"hello\r\n")
         assert sock.recv(100) == b"hello\r\n"
-        assert wait_for(lambda: server.connections == 1)
+        assert wait_until(lambda: server.connections == 1, what=lambda: f"1 open connection, not {server.connections}")
         assert server.describe() == f"echo tcp 127.0.0.1:{server.port} (1 connection, 1 served)"
         sock.shutdown(socket.SHUT_WR)
         assert sock.recv(100) == b""  # the server closes when we do
-    assert wait_for(lambda: server.connections == 0)
+    assert wait_until(lambda: server.connections == 0, what=lambda: f"0 open connections, not {server.connections}")
 
 
 def test_http_get_index(serve):
@@ -292,7 +284,7 @@ def test_restart_on_same_port(serve):
 def test_stop_drops_connections(serve):
     server = serve("silent")
     socks = [connect(server) for _ in range(3)]
-    assert wait_for(lambda: server.connections == 3)
+    assert wait_until(lambda: server.connections == 3, what=lambda: f"3 open connections, not {server.connections}")
     server.stop()
     server.stop()  # idempotent
     assert server.connections == 0 and server.describe().endswith("(stopped, 3 served)")
@@ -307,10 +299,10 @@ def test_lost_connection_sequence(serve):
     """The classic lab: connect, kill the server, send (works), then shutdown fails."""
     server = serve("echo")
     with connect(server) as sock:
-        assert wait_for(lambda: server.connections == 1)
+        assert wait_until(lambda: server.connections == 1, what=lambda: f"1 open connection, not {server.connections}")
         server.stop()
         sock.sendall(b"GET / HTTP/1.0\r\n\r\n")  # accepted by our kernel; the server's answers RST
-        time.sleep(0.1)
+        wait_for_reset(sock)
         with pytest.raises(OSError) as info:
             sock.shutdown(socket.SHUT_WR)
     code = info.value.errno
@@ -325,12 +317,13 @@ def test_no_thread_leaks():
     servers = [LabServer(kind).start() for kind in KINDS] + [LabServer(k, proto="udp").start() for k in UDP_KINDS]
     socks = {s.kind: connect(s) for s in servers if s.proto == "tcp"}
     socks["http"].sendall(b"GET / HTTP/1.0\r\n")  # keeps http waiting for the rest of its head
-    assert wait_for(lambda: sum(s.served for s in servers) == len(socks))
+    assert wait_until(lambda: sum(s.served for s in servers) == len(socks), what=f"{len(socks)} connections served")
     for server in servers:
         server.stop()
     for sock in socks.values():
         sock.close()
-    assert wait_for(lambda: threading.active_count() == before), threading.enumerate()
+    assert wait_until(lambda: threading.active_count() == before,
+                      what=lambda: f"the threads to end: {threading.enumerate()}")
 
 
 def test_context_manager():

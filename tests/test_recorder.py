@@ -7,24 +7,24 @@ from __future__ import annotations
 
 import os
 import stat
-import time
 
 import pytest
 
 from conftest import run, run_cli, text_of
+from helpers import wait_until
 
 
 def body(path) -> list[str]:
     return path.read_text().splitlines()
 
 
-def test_record_writes_commands_and_failures_as_must_fail(ex, lab, free_port, tmp_path):
+def test_record_writes_commands_and_failures_as_must_fail(ex, lab, closed_port, tmp_path):
     server = lab("echo")
     target = tmp_path / "session.nrs"
     r = run(ex, f"record {target}")
     assert r.ok and f"recording to {target}" in text_of(r)
     for line in (f"connect 127.0.0.1 {server.port}", "send hello", "recv", "lookup port80",
-                 "set var who me", "print hi $who", "close", f"connect 127.0.0.1 {free_port}"):
+                 "set var who me", "print hi $who", "close", f"connect 127.0.0.1 {closed_port}"):
         run(ex, line)
     r = run(ex, "record stop")
     assert r.ok and f"stopped recording: 8 lines in {target}" in text_of(r)
@@ -36,7 +36,7 @@ def test_record_writes_commands_and_failures_as_must_fail(ex, lab, free_port, tm
         "set var who me",
         "print hi $who",
         "close",
-        f"must-fail ECONNREFUSED connect 127.0.0.1 {free_port}",
+        f"must-fail ECONNREFUSED connect 127.0.0.1 {closed_port}",
     ]
     assert ex.recorder is None
 
@@ -68,14 +68,14 @@ def test_record_e_adds_expect_lines(ex, lab, tmp_path):
     assert lines[4:] == ["send -n /slash", "expect /slash", "close"]  # no expect after an expect
 
 
-def test_replay_reproduces_the_session(ex, lab, free_port, tmp_path):
+def test_replay_reproduces_the_session(ex, lab, closed_port, tmp_path):
     server = lab("echo")
     target = tmp_path / "replay.nrs"
     run(ex, f"record -e {target}")
     shown = []
     for line in (f"connect localhost {server.port}", "timeout 5", "send first line", "recv", "send -n a\\tb\\x1b",
                  "expect \\e", "send two\\nthree", "recv line", "recv", "lookup port80", "close",
-                 f"connect 127.0.0.1 {free_port}"):
+                 f"connect 127.0.0.1 {closed_port}"):
         result = run(ex, line)
         if result.data:
             shown.append(text_of(result).splitlines()[-1])
@@ -187,10 +187,8 @@ def test_variables_and_settings_from_before_record_are_written(ex, tcp_server, t
 
 
 def wait_for_bytes(chunks: list, want: bytes) -> bytes:
-    """What a server thread has collected, once it equals `want` or after a generous bound."""
-    deadline = time.monotonic() + 10
-    while b"".join(chunks) != want and time.monotonic() < deadline:
-        time.sleep(0.02)
+    """What a server thread has collected, once it equals `want` (else fail, showing what came)."""
+    wait_until(lambda: b"".join(chunks) == want, what=lambda: f"{want!r}; the server has {b''.join(chunks)!r}")
     return b"".join(chunks)
 
 

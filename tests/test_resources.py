@@ -26,7 +26,8 @@ import pytest
 from conftest import ROOT, run_cli
 from netrepl.commands import REGISTRY
 from netrepl.core.executor import Executor
-from test_faults import Live, failed_notes, rst_close, wait_until
+from helpers import wait_until
+from test_faults import Live, failed_notes, rst_close
 
 CYCLES = 1000
 BIG = 300 << 20  # bytes of the integrity test
@@ -178,8 +179,8 @@ class StreamPeer:
                 self.sent += len(chunk)
             if self.reset:
                 client = conn.getpeername()[1]
-                wait_until(lambda: outq(conn) == 0 and rx_queue(client, self.port) == 0,
-                           "the client to read every byte before the RST", 120)
+                wait_until(lambda: outq(conn) == 0 and rx_queue(client, self.port) == 0, 120,
+                           what="the client to read every byte before the RST")
                 rst_close(conn)
             else:
                 conn.close()

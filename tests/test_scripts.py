@@ -143,9 +143,9 @@ def test_broken_expectation_fails_with_a_clear_report(pytester, tcp_server):
     assert "NEVER-REACHED" not in transcript  # the script stopped at the failure
 
 
-def test_passing_and_failing_scripts_are_separate_tests(pytester, free_port):
+def test_passing_and_failing_scripts_are_separate_tests(pytester, closed_port):
     pytester.makefile(".nrs", good="print fine\nlookup http\n")
-    pytester.makefile(".nrs", refused=f"connect 127.0.0.1 {free_port}\n")
+    pytester.makefile(".nrs", refused=f"connect 127.0.0.1 {closed_port}\n")
     result = pytester.runpytest("-p", "no:cacheprovider", "-v")
     result.assert_outcomes(passed=1, failed=1)
     out = result.stdout.str()

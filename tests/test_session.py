@@ -17,6 +17,7 @@ import time
 import pytest
 
 from conftest import has_ipv6_loopback, run, text_of
+from helpers import wait_for_reset, wait_until
 from netrepl.core.session import DEFAULT_TIMEOUT
 
 WAIT = 5.0  # generous bound for "the peer got it" (never a timing assertion)
@@ -147,9 +148,7 @@ def test_connect_host_port_creates_socket_and_shows_addresses(ex, tcp_server):
     assert re.search(r" in \d+(\.\d+)? (us|ms|s)\b", text), text  # how long it took
     assert r.state == "tcp connected"
     # The server really sees us from that local address.
-    deadline = time.monotonic() + WAIT
-    while not rec.peers and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: rec.peers, WAIT, what="the server to accept the connection")
     assert rec.peers and rec.peers[0][1] == local_port
 
 
@@ -735,16 +734,16 @@ def test_expect_bad_regex_is_a_syntax_error(ex):
 
 # ----- must-fail, print, source, exit -------------------------------------------------
 
-def test_must_fail_passes_on_matching_kind(ex, free_port):
+def test_must_fail_passes_on_matching_kind(ex, closed_port):
     for kind in ("refused", "io", "ECONNREFUSED", "econnrefused", "any"):
-        r = run(ex, f"must-fail {kind} connect 127.0.0.1 {free_port}")
+        r = run(ex, f"must-fail {kind} connect 127.0.0.1 {closed_port}")
         assert r.ok, (kind, text_of(r))
         assert "failed as expected" in text_of(r)
         assert r.state == "no socket"
 
 
-def test_must_fail_fails_on_other_kind(ex, free_port):
-    r = run(ex, f"must-fail timeout connect 127.0.0.1 {free_port}")
+def test_must_fail_fails_on_other_kind(ex, closed_port):
+    r = run(ex, f"must-fail timeout connect 127.0.0.1 {closed_port}")
     assert r.error is not None and r.error.kind == "expect"
     text = text_of(r)
     assert "timeout" in text and "ECONNREFUSED" in text
@@ -810,20 +809,6 @@ def test_exit(ex):
 
 # ----- the worksheet's lost connection --------------------------------------------
 
-def wait_for_reset(sock, bound: float = WAIT) -> None:
-    """Until the kernel has taken the peer's RST (TCP state CLOSE), without consuming the error."""
-    deadline = time.monotonic() + bound
-    while time.monotonic() < deadline:
-        try:
-            state = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)[0]
-        except (OSError, AttributeError):  # no TCP_INFO here: give it a moment instead
-            time.sleep(0.2)
-            return
-        if state == 7:  # TCP_CLOSE
-            return
-        time.sleep(0.01)
-
-
 def test_lost_connection_detected_by_shutdown(ex, lab):
     server = lab("echo")
     run(ex, f"connect localhost {server.port}")
@@ -857,8 +842,8 @@ def test_dns_failure_is_address_error(ex):
     assert fields(run(ex, "info"))["state"] == "no socket"
 
 
-def test_refused_is_io_error(ex, free_port):
-    r = run(ex, f"connect 127.0.0.1 {free_port}")
+def test_refused_is_io_error(ex, closed_port):
+    r = run(ex, f"connect 127.0.0.1 {closed_port}")
     err = r.error
     assert err is not None and err.kind == "io" and err.errname == "ECONNREFUSED"
     assert err.errno == errno.ECONNREFUSED
@@ -868,9 +853,9 @@ def test_refused_is_io_error(ex, free_port):
     assert fields(run(ex, "info"))["state"] == "no socket"
 
 
-def test_refused_on_own_socket_keeps_it(ex, free_port):
+def test_refused_on_own_socket_keeps_it(ex, closed_port):
     run(ex, "socket")
-    r = run(ex, f"connect 127.0.0.1 {free_port}")
+    r = run(ex, f"connect 127.0.0.1 {closed_port}")
     assert r.error.errname == "ECONNREFUSED"
     assert r.state == "tcp created, connect failed (ECONNREFUSED)"
     assert fields(run(ex, "info"))["state"] == "tcp created, connect failed (ECONNREFUSED)"
@@ -907,8 +892,8 @@ def test_service_error_state(ex):
     assert fields(run(ex, "info"))["state"] == "tcp created"
 
 
-def test_no_traceback_anywhere(ex, free_port):
-    for line in ("connect 127.0.0.1 0", "timeout 0.3", f"sendto 127.0.0.1 {free_port} x", "recvfrom",
+def test_no_traceback_anywhere(ex, closed_port):
+    for line in ("connect 127.0.0.1 0", "timeout 0.3", f"sendto 127.0.0.1 {closed_port} x", "recvfrom",
                  "lookup 65535 udp", "source /", "recv all > /"):
         for step in ex.run_line(line):
             assert "Traceback" not in text_of(step.result)
@@ -953,14 +938,14 @@ def test_recv_after_our_own_shutdown_0_does_not_claim_the_peer_closed(ex, lab):
     assert run(ex, "info").state == "tcp connected, read side shut"
 
 
-def test_stable_masks_a_lab_server_port_the_same_way_in_every_message(ex, free_port):
+def test_stable_masks_a_lab_server_port_the_same_way_in_every_message(ex, server_port):
     """A port given to `serve` is stable and shown; one the OS chose is masked: in
     `serving`, the listing and `serve stop` alike (`serve stop` used to decide by its
     own argument, the listing masked every port)."""
     shown = [text_of(run(ex, line), stable=True)
-             for line in (f"serve echo {free_port}", "serve", "serve stop")]
+             for line in (f"serve echo {server_port}", "serve", "serve stop")]
     for text in shown:
-        assert f"127.0.0.1:{free_port}" in text and "<port>" not in text, shown
+        assert f"127.0.0.1:{server_port}" in text and "<port>" not in text, shown
     run(ex, "serve echo 0")
     (port,) = [server.port for server in ex.servers.values()]
     shown = [text_of(run(ex, line), stable=True) for line in ("serve", f"serve stop {port}")]

@@ -149,9 +149,9 @@ def test_a_parse_error_shows_a_caret_and_the_shell_continues(drive):
     assert "still here" in lines
 
 
-def test_socket_errors_are_reported_and_the_shell_continues(drive, free_port):
+def test_socket_errors_are_reported_and_the_shell_continues(drive, closed_port):
     d = drive()
-    assert d(f"connect 127.0.0.1 {free_port}\rconnect nohost.invalid 80\rprint alive\r\x04") == 0
+    assert d(f"connect 127.0.0.1 {closed_port}\rconnect nohost.invalid 80\rprint alive\r\x04") == 0
     assert "ECONNREFUSED" in d.text
     assert "address-related error" in d.text
     assert "alive\n" in d.text
