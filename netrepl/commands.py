@@ -11,12 +11,13 @@ import os
 from netrepl.core.errors import FAILURE_NAMES, KINDS, failure, matches
 from netrepl.language.registry import Arg, Command, Registry
 from netrepl.core.results import Endpoint, Result
+from netrepl.lab import kinds as lab_kinds
 
 REGISTRY = Registry()
 command = REGISTRY.command
 
 MAX_RECV = 64 << 20  # one recv of more than this is a typo, not a plan
-LAB_KINDS = ("echo", "http", "discard", "daytime", "chargen", "close", "reset", "silent", "slow")
+LAB_KINDS = lab_kinds.kind_names()  # the one table: netrepl/lab/kinds.py
 PROTOS = ("tcp", "udp")
 
 HOST = Arg("HOST", "host", help="a host name or an IP address")
@@ -227,9 +228,7 @@ def _set_var(ex, a, flags):
          Arg("PORT", "int", optional=True, default=0, minimum=0, maximum=65535),
          Arg("PROTO", None, PROTOS, optional=True, default="tcp"),
          help="start a lab server on 127.0.0.1 (echo, http, ...); `serve stop [PORT]`; `serve` lists",
-         details="Kinds: echo, http (a small built-in site), discard, daytime, chargen, and faults: close "
-                 "(accept then close), reset (accept then RST), silent (never answers), slow (a byte at a "
-                 "time). `serve stop` stops servers and drops their connections.")
+         details=lab_kinds.details() + " `serve stop` stops servers and drops their connections.")
 def _serve(ex, a, flags):
     from netrepl.lab.server import LabServer, LabServerError
 
