@@ -101,10 +101,24 @@ def slow(conn: socket.socket, server) -> None:
     if conn.family in (socket.AF_INET, socket.AF_INET6):
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     for i in range(len(_SLOW_TEXT)):
-        if i and server.stopping.wait(server.slow_interval):
+        if i and _gone_within(conn, server.slow_interval):
             return
         conn.sendall(_SLOW_TEXT[i:i + 1])
     finish(conn)
+
+
+def _gone_within(conn: socket.socket, seconds: float) -> bool:
+    """Wait `seconds`; True as soon as the client has closed (or stop() shut `conn` down).
+
+    Waiting on the socket rather than on a timer frees the thread of a client
+    that went away at once, instead of at the next byte (or never, for a long
+    interval). What the client sends meanwhile is read and dropped.
+    """
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        if select.select([conn], [], [], left)[0] and not conn.recv(4096):
+            return True
+    return False
 
 
 # ----- UDP: one reply per datagram ---------------------------------------------

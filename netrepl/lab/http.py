@@ -47,11 +47,16 @@ def serve(conn: socket.socket, server) -> None:
 
 
 def busy(conn: socket.socket) -> None:
-    """Over the server's cap: a 503, if the socket buffer takes it at once (it never blocks)."""
+    """Over the server's cap: a 503, if the socket buffer takes it at once (it never blocks).
+
+    What the client already sent is read (without waiting) first: closing
+    with unread data would send an RST, and the client could lose the 503.
+    """
     try:
         conn.setblocking(False)
         conn.send(response(503, SITE, extra="Retry-After: 1\r\n"))
-    except OSError:
+        conn.recv(MAX_HEAD)
+    except OSError:  # BlockingIOError: nothing sent yet
         pass
 
 
