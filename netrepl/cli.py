@@ -146,10 +146,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def serve_main(argv: list[str]) -> int:
+    from netrepl.lab.kinds import check_kind
+
+    parser = build_serve_parser()
     try:
-        args = build_serve_parser().parse_args(argv)
+        args = parser.parse_args(argv)
+        proto = "udp" if args.udp else "tcp"
+        if problem := check_kind(args.kind, proto):  # `serve http --udp` is a usage error, before any bind
+            parser.error(problem)
     except SystemExit as exc:
         return int(exc.code or 0) and USAGE_EXIT
     from netrepl.lab.server import serve_forever
 
-    return serve_forever(args.kind, args.host, args.port, "udp" if args.udp else "tcp", args.root)
+    return serve_forever(args.kind, args.host, args.port, proto, args.root)

@@ -49,6 +49,14 @@ def test_help_serve_lists_the_kinds_and_limits():
     assert "http answers it 503" in p.stdout
 
 
+def test_netrepl_serve_without_a_udp_variant_is_a_usage_error():
+    p = run_cli("serve", "http", "--udp", "--port", "0")
+    assert p.returncode == 2
+    assert p.stderr.endswith("netrepl serve: error: http has no UDP variant (it is TCP-only); "
+                             "kinds that work over UDP: echo, discard, daytime, chargen\n")
+    assert "serving" not in p.stderr
+
+
 def test_foreground_serve_refuses_a_kind_without_udp():
     out = io.StringIO()
     assert serve_forever("http", "127.0.0.1", 0, "udp", out=out) == 1
