@@ -22,7 +22,8 @@ deadline for the request head (http.py).
 
 Extension seam (for TLS, Unix-socket and replay servers, as new modules):
   - `handler=`: any callable(conn, server) (UDP: (data, server) -> reply)
-    instead of the kind's own, e.g. a replay server running a recorded script;
+    instead of the kind's own, e.g. a replay server running a recorded script
+    (the kind's `busy` hook is then not used: over the cap is a plain close);
   - `wrap=`: callable(conn) -> conn, run in the connection's thread before the
     handler (under the idle timeout), e.g. ssl_context.wrap_socket(conn,
     server_side=True) for a TLS kind; the wrapped socket replaces the raw one
