@@ -63,13 +63,14 @@ def build_parser() -> argparse.ArgumentParser:
 def build_serve_parser() -> argparse.ArgumentParser:
     import argparse
 
-    from netrepl.commands import LAB_KINDS
+    from netrepl.lab import kinds
 
-    p = argparse.ArgumentParser(prog="netrepl serve", description="Run a lab server in the foreground until Ctrl+C.")
-    p.add_argument("kind", choices=LAB_KINDS)
+    p = argparse.ArgumentParser(prog="netrepl serve", description="Run a lab server in the foreground until Ctrl+C.",
+                                epilog=kinds.details())
+    p.add_argument("kind", choices=kinds.kind_names())
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0)
-    p.add_argument("--udp", action="store_true", help="UDP instead of TCP (echo, discard, daytime, chargen)")
+    p.add_argument("--udp", action="store_true", help=f"UDP instead of TCP ({', '.join(kinds.udp_kinds())})")
     p.add_argument("--root", help="directory the http server serves (default: a small built-in site)")
     return p
 
@@ -145,10 +146,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def serve_main(argv: list[str]) -> int:
+    from netrepl.lab.kinds import check_kind
+
+    parser = build_serve_parser()
     try:
-        args = build_serve_parser().parse_args(argv)
+        args = parser.parse_args(argv)
+        proto = "udp" if args.udp else "tcp"
+        if problem := check_kind(args.kind, proto):  # `serve http --udp` is a usage error, before any bind
+            parser.error(problem)
     except SystemExit as exc:
         return int(exc.code or 0) and USAGE_EXIT
     from netrepl.lab.server import serve_forever
 
-    return serve_forever(args.kind, args.host, args.port, "udp" if args.udp else "tcp", args.root)
+    return serve_forever(args.kind, args.host, args.port, proto, args.root)

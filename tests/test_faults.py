@@ -485,7 +485,7 @@ def test_udp_unconnected_socket_gets_no_icmp_error(tmp_path):
 # ----- slow and big peers ------------------------------------------------------------------
 
 def test_a_peer_that_drips_one_byte_at_a_time(tmp_path, lab):
-    from netrepl.lab.server import _SLOW_TEXT
+    from netrepl.lab.handlers import _SLOW_TEXT
 
     server = lab("slow", slow_interval=0.01)
     p = run_nrs(tmp_path, ["timeout 5", f"connect 127.0.0.1 {server.port}", "recv", "recv all", "info"])

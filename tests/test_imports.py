@@ -19,8 +19,10 @@ import pytest
 
 from netrepl.cli import build_parser, simple_args
 
-# Never on a non-interactive path: the shell's stack, the lab servers (only
-# `serve` needs them), and stdlib modules that cost milliseconds to import:
+# Never on a non-interactive path: the shell's stack, the lab servers and
+# their handlers (only `serve` needs them; the table of kinds, lab/kinds.py,
+# is imported and imports nothing), what those pull in (threading, mimetypes,
+# urllib), and stdlib modules that cost milliseconds to import:
 # dataclasses pulls in inspect, ast, dis and tokenize (~5 ms) and then execs
 # methods for every class, which is why the core uses netrepl.fastdata; difflib
 # only words a "did you mean" hint; argparse (with gettext and locale) is
@@ -28,7 +30,8 @@ from netrepl.cli import build_parser, simple_args
 HEAVY = (
     "prompt_toolkit", "pygments", "wcwidth",
     "netrepl.shell", "netrepl.completer", "netrepl.lexer", "netrepl.suggest", "netrepl.style",
-    "netrepl.lab.server",
+    "netrepl.lab.server", "netrepl.lab.handlers", "netrepl.lab.http",
+    "threading", "mimetypes", "urllib",
     "asyncio", "ssl", "http", "email", "dataclasses", "inspect", "difflib",
     "argparse",
 )
@@ -116,7 +119,7 @@ def test_the_probe_sees_heavy_imports(tmp_path):
     # The check itself can fail: `serve` does need the lab servers.
     status, added, out = imported_by(["-c", "serve echo 0; serve stop"], tmp_path)
     assert status == 0, out
-    assert "netrepl.lab.server" in heavy_in(added)
+    assert {"netrepl.lab.server", "netrepl.lab.handlers"} <= set(heavy_in(added))
 
 
 @pytest.mark.parametrize("argv", [

@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 
 from helpers import wait_for_reset, wait_until
-from netrepl.lab import server as labserver
-from netrepl.lab.server import KINDS, UDP_KINDS, LabServer, LabServerError, serve_forever
+from netrepl.lab import http as labhttp
+from netrepl.lab.kinds import KINDS, UDP_KINDS
+from netrepl.lab.server import LabServer, LabServerError, serve_forever
 
 ROOT = Path(__file__).resolve().parent.parent
 INDEX = (ROOT / "netrepl" / "lab" / "site" / "index.html").read_bytes()
@@ -146,8 +147,8 @@ def test_http_refuses_traversal(serve, tmp_path, target):
 
 
 def test_http_timeout_and_size_cap(serve, monkeypatch):
-    monkeypatch.setattr(labserver, "HTTP_TIMEOUT", 0.2)
-    monkeypatch.setattr(labserver, "HTTP_MAX_HEAD", 1000)
+    monkeypatch.setattr(labhttp, "HEAD_TIMEOUT", 0.2)
+    monkeypatch.setattr(labhttp, "MAX_HEAD", 1000)
     server = serve("http")
     with connect(server) as sock:
         sock.sendall(b"GET / HTTP/1.0\r\n")  # and never the blank line

@@ -8,7 +8,7 @@ Handlers take (executor, args, flags) and return a Result (or, for
 """
 
 from netrepl.commands import helptext, labs, receiving, scripting, sending, settings, sockets
-from netrepl.commands.common import LAB_KINDS, MAX_RECV  # noqa: F401 (read by the CLI and tests)
+from netrepl.commands.common import MAX_RECV  # noqa: F401 (read by tests)
 from netrepl.language.registry import Registry
 
 REGISTRY = Registry(sockets.COMMANDS, sending.COMMANDS, receiving.COMMANDS, scripting.CHECKS,

@@ -8,8 +8,6 @@ from netrepl.language.argtypes import Choice, Host, HostPort, Port
 from netrepl.language.registry import Arg
 
 MAX_RECV = 64 << 20  # one recv of more than this is a typo, not a plan
-LAB_KINDS = ("echo", "http", "discard", "daytime", "chargen", "close", "reset", "silent", "slow")
-LAB_UDP_KINDS = ("echo", "discard", "daytime", "chargen")
 PROTOS = ("tcp", "udp")
 PROTO = Choice(PROTOS)
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from netrepl.commands.common import LAB_KINDS, LAB_UDP_KINDS, PROTO, error
+from netrepl.commands.common import PROTO, error
 from netrepl.core.results import Endpoint, Result
+from netrepl.lab import kinds as lab_kinds
 from netrepl.language.argtypes import Choice, Int
 from netrepl.language.registry import Arg, CommandSet
 
@@ -11,19 +12,18 @@ COMMANDS = CommandSet()
 
 
 def _check_serve(a):
-    if a["proto"] == "udp" and a["kind"] not in (None, "stop") and a["kind"] not in LAB_UDP_KINDS:
-        return (f"{a['kind']} has no UDP variant; kinds that work over UDP: {', '.join(LAB_UDP_KINDS)}", "proto")
-    return None
+    if a["kind"] in (None, "stop"):
+        return None
+    problem = lab_kinds.check_kind(a["kind"], a["proto"])  # the one table: lab/kinds.py
+    return (problem, "proto") if problem else None
 
 
-@COMMANDS.command("serve", Arg("KIND", Choice(LAB_KINDS + ("stop",)), "kind", optional=True),
+@COMMANDS.command("serve", Arg("KIND", Choice(lab_kinds.kind_names() + ("stop",)), "kind", optional=True),
                   Arg("PORT", Int(minimum=0, maximum=65535), "port", optional=True, default=0),
                   Arg("PROTO", PROTO, "proto", optional=True, default="tcp"),
                   check=_check_serve,
                   help="start a lab server on 127.0.0.1 (echo, http, ...); `serve stop [PORT]`; `serve` lists",
-                  details="Kinds: echo, http (a small built-in site), discard, daytime, chargen, and faults: close "
-                          "(accept then close), reset (accept then RST), silent (never answers), slow (a byte at a "
-                          "time). `serve stop` stops servers and drops their connections.")
+                  details=lab_kinds.details() + " `serve stop` stops servers and drops their connections.")
 def _serve(ex, a, flags):
     # Imported here, not at the top: the lab server brings threading, select and the HTTP
     # machinery, which a script that never serves should not pay for at start-up.

@@ -1,1 +1,2 @@
-"""Built-in lab servers on loopback: their lifecycle, the table of kinds, HTTP."""
+"""Built-in lab servers on loopback: kinds.py (the table of kinds, import-free), server.py
+(lifecycle and concurrency), handlers.py (the classic kinds), http.py (the http kind)."""
