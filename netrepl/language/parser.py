@@ -11,6 +11,7 @@ from typing import Any, Mapping, Sequence
 
 from netrepl.core.errors import FAILURE_NAMES, errname_known
 from netrepl.fastdata import field, record
+from netrepl.language.escapes import EscapeError, decode_escapes as _decode_escapes
 from netrepl.language.registry import Arg, Command, Registry
 
 MAX_LINE = 65536
@@ -175,32 +176,12 @@ def _convert(arg: Arg, tok: Token) -> Any:
     return value
 
 
-_ESCAPE_RE = re.compile(r"\\(x[0-9A-Fa-f]{2}|[rnt0\\e]|x.{0,2}|.|$)", re.S)
-_SIMPLE_ESCAPES = {"r": b"\r", "n": b"\n", "t": b"\t", "0": b"\0", "\\": b"\\", "e": b"\x1b"}
-
-
 def decode_escapes(text: str, col: int = 1) -> bytes:
-    """`\\r \\n \\t \\0 \\e \\\\ \\xNN` -> bytes; other text is UTF-8 encoded."""
-    if "\\" not in text:
-        return text.encode("utf-8", "surrogateescape")
-    out = bytearray()
-    last = 0
-    for m in _ESCAPE_RE.finditer(text):
-        out += text[last:m.start()].encode("utf-8", "surrogateescape")
-        code = m.group(1)
-        if code in _SIMPLE_ESCAPES:
-            out += _SIMPLE_ESCAPES[code]
-        elif len(code) == 3 and code[0] == "x" and all(c in "0123456789abcdefABCDEF" for c in code[1:]):
-            out.append(int(code[1:], 16))
-        elif code.startswith("x"):
-            raise ParseError(f"malformed escape \\{code}: \\x takes two hex digits", col + m.start())
-        elif code == "":
-            raise ParseError("a trailing backslash escapes nothing (write \\\\ for a backslash)", col + m.start())
-        else:
-            raise ParseError(f"unknown escape \\{code} (known: \\r \\n \\t \\0 \\e \\\\ \\xNN)", col + m.start())
-        last = m.end()
-    out += text[last:].encode("utf-8", "surrogateescape")
-    return bytes(out)
+    """escapes.decode_escapes, a malformed escape reported as a ParseError at its column."""
+    try:
+        return _decode_escapes(text, col)
+    except EscapeError as exc:
+        raise ParseError(exc.message, exc.col) from None
 
 
 @record(frozen=True)
