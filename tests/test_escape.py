@@ -164,6 +164,44 @@ def test_unsafe_set_covers_running_unicode_data():
     assert missed == []
 
 
+# Default_Ignorable_Code_Point, DerivedCoreProperties-15.0.0.txt (unchanged in 15.1), merged ranges.
+# The stdlib's unicodedata has no such property, so the list is copied here from the UCD.
+DEFAULT_IGNORABLE_15 = (
+    (0x00AD, 0x00AD), (0x034F, 0x034F), (0x061C, 0x061C), (0x115F, 0x1160), (0x17B4, 0x17B5),
+    (0x180B, 0x180F), (0x200B, 0x200F), (0x202A, 0x202E), (0x2060, 0x206F), (0x3164, 0x3164),
+    (0xFE00, 0xFE0F), (0xFEFF, 0xFEFF), (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8), (0x1BCA0, 0x1BCA3),
+    (0x1D173, 0x1D17A), (0xE0000, 0xE0FFF),
+)
+# Invisible code points that passed unescaped before the default-ignorables were covered.
+INVISIBLE = {
+    "\u034f": "COMBINING GRAPHEME JOINER", "\u115f": "HANGUL CHOSEONG FILLER",
+    "\u3164": "HANGUL FILLER", "\uffa0": "HALFWIDTH HANGUL FILLER", "\ufe0f": "VARIATION SELECTOR-16",
+    "\u2800": "BRAILLE PATTERN BLANK", "\U0001d159": "MUSICAL SYMBOL NULL NOTEHEAD",
+}
+
+
+def test_unsafe_set_covers_default_ignorable_code_points():
+    assert sum(b - a + 1 for a, b in DEFAULT_IGNORABLE_15) == 4174  # the UCD's own total
+    missed = [hex(cp) for a, b in DEFAULT_IGNORABLE_15 for cp in range(a, b + 1) if is_terminal_safe(chr(cp))]
+    assert missed == []
+
+
+def test_invisible_code_points_are_escaped():
+    for ch, name in INVISIBLE.items():
+        if unicodedata.unidata_version >= "13":  # names checked where the running data has them all
+            assert unicodedata.name(ch) == name
+        shown = f"\\u{ord(ch):04x}" if ord(ch) <= 0xFFFF else f"\\U{ord(ch):08x}"
+        assert not is_terminal_safe(ch)
+        assert not is_terminal_safe("name" + ch)
+        assert escape_bytes(("a" + ch + "b").encode()) == "a" + shown + "b"
+        assert escape_text("a" + ch + "b") == "a" + shown + "b"
+        esc = TextEscaper()
+        assert esc.feed(ch.encode()[:1]) + esc.feed(ch.encode()[1:]) + esc.flush() == shown
+    # visible spacing is text, not an escape
+    for ch in ["\u3000", "\u00a0", "\u2003", "\u205f"]:
+        assert is_terminal_safe(ch) and escape_text(ch) == ch
+
+
 def test_every_unsafe_code_point_is_escaped():
     unsafe = [chr(cp) for cp in range(0x110000) if not is_terminal_safe(chr(cp))]
     assert len(unsafe) > 2048 + 60

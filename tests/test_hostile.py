@@ -315,3 +315,33 @@ def test_a_16_mib_line_through_recv_line_a_huge_single_recv_and_expect(tcp_serve
     assert re.search(r"^received \d+ bytes  \[tcp connected\]$", out, re.M)  # one recv, whatever it got
     assert "expected 'NEVER-SENT' but end of stream came first; unmatched data received: " in out
     assert "  received  16777216 bytes" in out
+
+
+# ----- invisible code points ------------------------------------------------------------------
+
+# Each draws nothing (or a blank), so a name or banner holding one reads as something it is not.
+INVISIBLE = "\u034f\u115f\u3164\uffa0\ufe0f\u2800\U0001d159"
+INVISIBLE_SHOWN = "\\u034f\\u115f\\u3164\\uffa0\\ufe0f\\u2800\\U0001d159"
+
+
+def test_invisible_code_points_in_peer_data_messages_and_file_names(tcp_server, tmp_path):
+    server = tcp_server(sender(b"[" + INVISIBLE.encode() + b"]\n" + "ok\u2800\ufe0f".encode()))
+    missing = tmp_path / "no-such-dir" / f"x{INVISIBLE}y.nrs"
+    script = tmp_path / f"s{INVISIBLE}t.nrs"
+    script.write_text("print sourced\n")
+    code, out, err = cli("-k", "-D", f"v={INVISIBLE}", "-D", f"f={missing}", "-c",
+                         f"print $v; connect $v.invalid 80; must-fail address connect x$v.invalid 80; record $f; "
+                         f"source {script}; connect 127.0.0.1 {server.port}; recv all")
+    assert code == 1  # the connect and the record
+    assert_safe(out, err)
+    assert f"[{INVISIBLE_SHOWN}]\nok\\u2800\\ufe0f" in out  # peer data
+    assert f"\n{INVISIBLE_SHOWN}\n" in out  # print
+    assert f"(getaddrinfo '{INVISIBLE_SHOWN}.invalid')" in out  # an error message quoting a host name
+    assert f"(getaddrinfo 'x{INVISIBLE_SHOWN}.invalid')" in out  # and one under must-fail
+    assert f"no-such-dir/x{INVISIBLE_SHOWN}y.nrs: No such file or directory" in out  # a file name
+    assert f"netrepl> source {tmp_path}/s{INVISIBLE_SHOWN}t.nrs\n" in out
+    code, out, err = cli("-D", f"v={INVISIBLE}", "-c", f"source {missing}; lookup $v")  # script problems
+    assert code == 2 and out == ""
+    assert_safe(err)
+    assert f"cannot read {missing.parent}/x{INVISIBLE_SHOWN}y.nrs" in err
+    assert f"got '{INVISIBLE_SHOWN}'" in err

@@ -14,30 +14,9 @@ import re
 
 from netrepl.core.results import Endpoint, Result
 from netrepl.core.session import DEFAULT_TIMEOUT
+from netrepl.language.escapes import expect_text
 
 EXPECT_MAX = 120  # bytes of received data turned into one `expect` line
-_PLAIN = re.compile(rb"[\x21-\x23\x25-\x5b\x5d-\x7e]|\x20(?!\Z)")  # kept as is; the rest escaped
-
-
-def expect_text(data: bytes) -> str:
-    """Bytes -> the text of an `expect` line that matches them literally."""
-    out = []
-    for i in range(len(data)):
-        b = data[i:i + 1]
-        if b == b" " and i == len(data) - 1:
-            out.append("\\x20")  # a trailing blank would be stripped from the script line
-        elif _PLAIN.fullmatch(b):
-            out.append(b.decode("ascii"))
-        elif b == b"\\":
-            out.append("\\\\")
-        elif b == b"$":
-            out.append("$$")
-        else:
-            out.append({b"\r": "\\r", b"\n": "\\n", b"\t": "\\t"}.get(b, f"\\x{data[i]:02x}"))
-    text = "".join(out)
-    if text.startswith("/") or text == "eof" or text.startswith(" "):
-        text = f"\\x{ord(text[0]):02x}" + text[1:]  # not a regex, not `eof`, no lost blank
-    return text
 
 
 class Recorder:

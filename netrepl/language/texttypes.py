@@ -26,14 +26,14 @@ class Expectation:
 
 
 def parse_expectation(text: str) -> Expectation:
-    """`eof`, `/REGEX/` or TEXT with escapes; EscapeError with the offset in `text`."""
+    """`eof`, `/REGEX/` or TEXT with escapes; EscapeError with the 1-based column in `text`."""
     if text == "eof":
         return Expectation("eof", text)
     if len(text) >= 2 and text.startswith("/") and text.endswith("/"):
         try:
             return Expectation("regex", text, pattern=re.compile(text[1:-1].encode("utf-8", "surrogateescape")))
         except re.error as exc:
-            raise EscapeError(f"bad regular expression: {exc.msg}", 1 + (exc.pos or 0)) from None
+            raise EscapeError(f"bad regular expression: {exc.msg}", 2 + (exc.pos or 0)) from None
     return Expectation("text", text, literal=decode_escapes(text))
 
 
@@ -66,7 +66,7 @@ class EscapedText(Text):
         try:
             return decode_escapes(text)
         except EscapeError as exc:
-            raise ArgError(exc.message, exc.offset) from None
+            raise ArgError(exc.message, exc.col - 1) from None
 
     def spans(self, text: str) -> list[tuple[int, int, str]]:
         """(start, end, token) of the parts the lexer colours within the text: each escape, good or bad."""
@@ -89,7 +89,7 @@ class Pattern(EscapedText):
         try:
             return parse_expectation(text)
         except EscapeError as exc:
-            raise ArgError(exc.message, exc.offset) from None
+            raise ArgError(exc.message, exc.col - 1) from None
 
 
 class CommandLine(ArgType):
