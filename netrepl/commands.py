@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 
 from netrepl.core.errors import FAILURE_NAMES, KINDS, failure, matches
+from netrepl.language.nrs import serve_variables, var_value  # the names `serve` sets: the checker knows them too
+from netrepl.language.parser import ParseError
 from netrepl.language.registry import Arg, Command, Registry
 from netrepl.core.results import Endpoint, Result
 
@@ -215,10 +217,17 @@ def _set_display(ex, a, flags):
 
 
 @REGISTRY.sub("set", "var", Arg("NAME", "var"), Arg("VALUE", "str", rest=True, optional=True, default=""),
-              help="set a variable, used as $NAME or ${NAME:-default}")
+              flags={"-x": "VALUE is written with send's escapes (\\xNN: any byte)"},
+              help="set a variable, used as $NAME or ${NAME:-default}",
+              details="With -x, VALUE's escapes are decoded, so any value can be a script line: `record` "
+                      "writes a value holding control characters or bytes that are not UTF-8 that way.")
 def _set_var(ex, a, flags):
-    ex.variables[a["name"]] = a["value"]
-    return Result().say(f"${a['name']} = {a['value']!r}")
+    try:
+        value = var_value(a["value"], flags)
+    except ParseError as exc:
+        return _error(ex, "usage", "set var", exc.message)
+    ex.variables[a["name"]] = value
+    return Result().say(f"${a['name']} = {value!r}")
 
 
 # ----- lab servers ---------------------------------------------------------
@@ -229,7 +238,10 @@ def _set_var(ex, a, flags):
          help="start a lab server on 127.0.0.1 (echo, http, ...); `serve stop [PORT]`; `serve` lists",
          details="Kinds: echo, http (a small built-in site), discard, daytime, chargen, and faults: close "
                  "(accept then close), reset (accept then RST), silent (never answers), slow (a byte at a "
-                 "time). `serve stop` stops servers and drops their connections.")
+                 "time). `serve stop` stops servers and drops their connections. PORT 0 (the default) lets "
+                 "the OS choose a free one: each start sets $lab_port (the last server started) and "
+                 "$lab_KIND_port (e.g. $lab_http_port) to the port, so scripts say `connect localhost $lab_port` "
+                 "and never collide when run in parallel.")
 def _serve(ex, a, flags):
     from netrepl.lab.server import LabServer, LabServerError
 
@@ -260,6 +272,8 @@ def _serve(ex, a, flags):
     except LabServerError as exc:
         return _error(ex, "io", "serve", str(exc), exc.errno)
     ex.servers[(proto, server.port)] = server
+    for name in serve_variables(kind):  # what a script connects to, whatever port the OS chose
+        ex.variables[name] = str(server.port)
     return Result(state=ex.session.state()).say(f"serving {kind} on {proto} ",
                                                 Endpoint(server.host, server.port, server.ephemeral))
 
@@ -290,8 +304,8 @@ def _record(ex, a, flags):
     if ex.recorder is not None:
         return _error(ex, "state", "record", f"already recording to {ex.recorder.path}; `record stop` first")
     try:
-        ex.recorder = Recorder(os.path.expanduser(a["path"]), expectations="-e" in flags)
-        ex.recorder.write_setup(ex.variables, ex.session)
+        ex.recorder = Recorder(os.path.expanduser(a["path"]), expectations="-e" in flags, parse=ex.parse)
+        ex.recorder.write_setup(ex.variables, ex.session, ex.servers.values())
     except OSError as exc:
         return _error(ex, "file", "record", f"{a['path']}: {exc.strerror}", exc.errno)
     extra = " with expect lines" if "-e" in flags else ""

@@ -67,6 +67,9 @@ class Executor:
             yield from self.run_parsed(parsed, source, lineno)
 
     def run_parsed(self, parsed: Parsed, source: str | None = None, lineno: int | None = None) -> Iterator[Step]:
+        if parsed.vars_used:  # checked before a `serve` chose its port: expand the line now
+            yield from self.run_line(parsed.text, source, lineno)
+            return
         outcome = self.call(parsed)
         if isinstance(outcome, Result):
             self._record(parsed, outcome)
