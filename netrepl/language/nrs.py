@@ -134,7 +134,10 @@ def _check(lines: Iterable[str], source: str, parser: Parser, variables: Mapping
             except ParseError as exc:
                 script.problems.append(Problem(source, number, exc.col, exc.message))
                 continue
-            late.discard(parsed.args["name"])
+            if parsed.vars_used:  # its value is only known when it runs, like the lab port it names
+                late.add(parsed.args["name"])
+            else:
+                late.discard(parsed.args["name"])
         elif name == "serve" and parsed.args["kind"] not in (None, "stop"):
             for var in serve_variables(parsed.args["kind"]):
                 known[var] = PORT_PLACEHOLDER
