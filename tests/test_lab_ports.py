@@ -60,3 +60,41 @@ def test_port_variables_keep_the_d_override(tmp_path):
     assert run_cli(str(script)).returncode == 0
     with_daytime = run_cli("-D", "port=$lab_daytime_port", str(script))  # a -D value is text: not expanded
     assert with_daytime.returncode == 2 and "port" in with_daytime.stderr
+
+
+def test_a_variable_set_from_a_lab_port_is_expanded_when_it_runs(tmp_path):
+    script = tmp_path / "kept.nrs"
+    script.write_text("serve echo 0\nset var web $lab_port\nserve daytime 0\nprint [$web]\n"
+                      "connect localhost ${port:-$web}\nsend hi\nexpect hi\n")
+    p = run_cli("-q", str(script))
+    assert p.returncode == 0, p.stdout + p.stderr
+    echo, _ = served_ports(p.stdout)
+    assert f"[{echo}]" in p.stdout
+
+
+SCRIPT = """\
+# {n}: its own lab servers, on ports the OS chooses
+serve echo 0
+serve http 0
+connect localhost $lab_echo_port
+send script {n}
+expect script {n}
+close
+connect localhost $lab_port
+send GET / HTTP/1.0\\r\\n
+expect HTTP/1.0 200 OK
+recv all
+close
+"""
+
+
+def test_scripts_on_os_chosen_ports_pass_under_pytest_xdist(tmp_path):
+    """`pytest -n 4` over .nrs files: no two scripts fight over a port (they used to hard-code them)."""
+    for n in range(8):
+        (tmp_path / f"s{n}.nrs").write_text(SCRIPT.format(n=n))
+    p = subprocess.run([sys.executable, "-m", "pytest", "-q", "-n", "4", "-p", "netrepl",
+                        "-p", "no:cacheprovider", str(tmp_path)],
+                       capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "8 passed" in p.stdout
+    assert "bringing up nodes" in p.stdout  # xdist's workers ran them
