@@ -360,3 +360,20 @@ def test_a_recording_started_after_serve_writes_the_server_first(ex, tmp_path):
     assert lines[-2:] == ["connect localhost $lab_echo_port", "close"]
     replay = run_cli("-q", str(target))  # while the session's servers still hold their ports
     assert replay.returncode == 0, replay.stdout + replay.stderr
+
+
+def test_the_shell_records_with_an_undecodable_variable(tmp_path):
+    """The shell said `internal error: UnicodeEncodeError` at `record` and left the line out."""
+    from netrepl.commands import REGISTRY
+    from netrepl.core.executor import Executor
+    from test_shell import Drive
+
+    target = tmp_path / "shell.nrs"
+    d = Drive(executor=Executor(REGISTRY, variables={"x": "\udcff"}))
+    try:
+        assert d(f"record {target}\rprint [$x]\rrecord stop\r\x04") == 0
+    finally:
+        d.ex.finish()
+    assert "internal error" not in d.text
+    assert "stopped recording: 2 lines" in d.text
+    assert body(target) == ["set var -x x \\xff", "print [$x]"]
