@@ -377,3 +377,16 @@ def test_the_shell_records_with_an_undecodable_variable(tmp_path):
     assert "internal error" not in d.text
     assert "stopped recording: 2 lines" in d.text
     assert body(target) == ["set var -x x \\xff", "print [$x]"]
+
+
+def test_literal_lab_ports_in_sendto_and_must_fail_lines_become_variables(ex, tmp_path):
+    target = tmp_path / "udp.nrs"
+    assert run(ex, f"record {target}").ok
+    assert run(ex, "serve echo 0 udp").ok
+    (udp,) = [server.port for server in ex.servers.values()]
+    for line in (f"sendto -n 127.0.0.1 {udp} {udp}", "recvfrom", "close", f"serve stop {udp}",
+                 f"must-fail refused connect 127.0.0.1 {udp}", "record stop"):
+        run(ex, line)
+    assert body(target) == ["serve echo 0 udp", f"sendto -n 127.0.0.1 $lab_port {udp}", "recvfrom", "close",
+                            "serve stop $lab_port", "must-fail refused connect 127.0.0.1 $lab_port"]
+    # (the data that looks like the port stays data)
