@@ -390,3 +390,15 @@ def test_literal_lab_ports_in_sendto_and_must_fail_lines_become_variables(ex, tm
     assert body(target) == ["serve echo 0 udp", f"sendto -n 127.0.0.1 $lab_port {udp}", "recvfrom", "close",
                             "serve stop $lab_port", "must-fail refused connect 127.0.0.1 $lab_port"]
     # (the data that looks like the port stays data)
+
+
+def test_invalid_utf8_in_c_text_is_recorded_escaped(tcp_server, tmp_path):
+    server, got = collecting_server(tcp_server)
+    target = tmp_path / "c.nrs"
+    p = run_cli("-c", f"record {target}; connect 127.0.0.1 {server.port}; send -n \udc80ok\udcff; close")
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert body(target)[1] == "send -n \\x80ok\\xff"
+    assert wait_for_bytes(got, b"\x80ok\xff") == b"\x80ok\xff"
+    got.clear()
+    assert run_cli(str(target)).returncode == 0
+    assert wait_for_bytes(got, b"\x80ok\xff") == b"\x80ok\xff"
