@@ -215,7 +215,10 @@ def test_recording_started_on_an_open_connection_replays(ex, lab, tmp_path):
     assert replay.returncode == 0, replay.stdout + replay.stderr
 
 
-def test_a_recorded_serve_0_replays_on_the_port_the_session_used(ex, tmp_path):
+def test_a_recorded_serve_0_replays_on_a_port_of_its_own(ex, tmp_path):
+    """`serve echo 0` stays port 0 and the port it got is written as $lab_port: the replay
+    gets its own server and connection, even while the session's server still holds its port
+    (it used to write the literal port, which collides with any other run)."""
     import io
 
     from netrepl.runner import Options, Runner
@@ -224,8 +227,176 @@ def test_a_recorded_serve_0_replays_on_the_port_the_session_used(ex, tmp_path):
     run(ex, f"record {path}")
     run(ex, "serve echo 0")
     (port,) = [server.port for server in ex.servers.values()]
-    for line in (f"connect localhost {port}", "send hi", "expect hi", "close", "serve stop", "record stop"):
+    for line in (f"connect localhost {port}", "send hi", "expect hi", "close", f"serve stop {port}",
+                 "serve echo 0", "record stop"):
         assert run(ex, line).ok, line
-    assert f"serve echo {port} tcp\n" in path.read_text()
+    assert body(path) == ["serve echo 0", "connect localhost $lab_port", "send hi", "expect hi", "close",
+                          "serve stop $lab_port", "serve echo 0"]
     out, err = io.StringIO(), io.StringIO()
     assert Runner(Options(), out=out, err=err).run_files([str(path)]) == 0, out.getvalue() + err.getvalue()
+    (still,) = ex.servers.values()  # the session's second server is still up on its port: no clash
+    assert run(ex, f"connect localhost {still.port}").ok
+
+
+# ----- nothing recorded is lost: text that is not UTF-8 ----------------------------------
+
+def collecting_server(tcp_server):
+    got = []
+
+    def keep(conn):
+        while data := conn.recv(65536):
+            got.append(data)
+
+    return tcp_server(keep), got
+
+
+def run_bytes(*args, stdin: bytes = b"", cwd=None):
+    """netrepl with raw bytes on standard input (run_cli's text mode could not send invalid UTF-8)."""
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "netrepl", *args], input=stdin, capture_output=True,
+                          timeout=60, cwd=cwd)
+
+
+def test_a_variable_holding_a_byte_that_is_not_utf8_is_recorded_and_replays_the_same_bytes(tcp_server, tmp_path):
+    """`-D x=$'\\xff'` then `record` crashed with a traceback and wrote nothing."""
+    server, got = collecting_server(tcp_server)
+    target = tmp_path / "bytes.nrs"
+    p = run_cli("-D", "x=\udcff\x01 ", "-c", f"record {target}; connect 127.0.0.1 {server.port}; send a$x; close")
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "Traceback" not in p.stderr
+    assert body(target) == ["set var -x x \\xff\\x01\\x20", f"connect 127.0.0.1 {server.port}", "send a$x", "close"]
+    wire = b"a\xff\x01 \r\n"
+    assert wait_for_bytes(got, wire) == wire
+    got.clear()
+    replay = run_cli("-q", str(target))
+    assert replay.returncode == 0, replay.stdout + replay.stderr
+    assert wait_for_bytes(got, wire) == wire  # the replay sent exactly the session's bytes
+
+
+def test_invalid_utf8_on_standard_input_no_longer_ends_the_recording(tcp_server, tmp_path):
+    """Each line with a byte that is not UTF-8 used to stop the recording ('surrogates not allowed')."""
+    server, got = collecting_server(tcp_server)
+    target = tmp_path / "stdin.nrs"
+    script = (f"record {target}\nset var z \udcfe\nconnect 127.0.0.1 {server.port}\nsend \udcfe$z\\xfe\n"
+              "print \udcfe ok\nsend -n end\nclose\n").encode("utf-8", "surrogateescape")
+    p = run_bytes(stdin=script)
+    out = p.stdout.decode("utf-8", "replace")
+    assert p.returncode == 0, out + p.stderr.decode()
+    assert "stopped" not in out
+    assert body(target) == ["set var -x z \\xfe", f"connect 127.0.0.1 {server.port}", "send \\xfe$z\\xfe",
+                            "print \\xfe ok", "send -n end", "close"]
+    wire = b"\xfe\xfe\xfe\r\nend"
+    assert wait_for_bytes(got, wire) == wire
+    got.clear()
+    replay = run_cli(str(target))
+    assert replay.returncode == 0, replay.stdout + replay.stderr
+    assert wait_for_bytes(got, wire) == wire
+    assert "\\xfe ok\n" in replay.stdout and "\\xfe ok\n" in out  # print shows the same on replay
+
+
+def test_a_line_that_cannot_be_replayed_is_a_comment_and_the_user_is_told_once(tmp_path):
+    target = tmp_path / "comment.nrs"
+    # print would show `a\\b\xfe` (the backslash escaped beside the byte) but `print a\b\xfe` shows
+    # `a\b\xfe`: no line replays it, so it becomes a comment.
+    line = "print a\\b\udcfe\n"
+    p = run_bytes(stdin=f"record {target}\n{line}print fine\n{line}".encode("utf-8", "surrogateescape"))
+    out = p.stdout.decode()
+    assert p.returncode == 0, out
+    assert out.count("was written as a # comment") == 1
+    lines = body(target)
+    assert lines[1] == "print fine" and len(lines) == 3
+    for line in (lines[0], lines[2]):
+        assert line.startswith("# not written: ") and line.endswith("print a\\\\b\\xfe")
+    assert run_cli(str(target)).returncode == 0  # the comments keep the rest replayable
+
+
+def test_record_in_a_session_with_an_undecodable_variable_starts(ex, tmp_path):
+    """The shell said `internal error` here (write_setup raised UnicodeEncodeError)."""
+    ex.variables["x"] = "\udcff"
+    ex.variables["tab"] = "a\tb"
+    target = tmp_path / "setup.nrs"
+    r = run(ex, f"record {target}")
+    assert r.ok, text_of(r)
+    assert run(ex, "record stop").ok
+    assert body(target) == ["set var -x x \\xff", "set var -x tab a\\x09b"]
+    p = run_cli("-q", "-c", f"source {target}; print [$x] [$tab]")
+    assert p.returncode == 0, p.stderr
+    assert "[\\xff] [a\\tb]" in p.stdout
+
+
+def test_set_var_x_decodes_escapes_and_a_bad_one_is_a_script_error(tmp_path):
+    p = run_cli("-q", "-c", "set var -x v a\\x41\\\\$$; print [$v]")
+    assert p.returncode == 0, p.stderr
+    assert "[aA\\$]" in p.stdout
+    bad = tmp_path / "bad.nrs"
+    bad.write_text("print first\nset var -x v \\q\n")
+    p = run_cli(str(bad))
+    assert p.returncode == 2
+    assert f"{bad}:2:" in p.stderr and "unknown escape \\q" in p.stderr
+    assert "first" not in p.stdout  # checked before anything ran
+
+
+# ----- lab servers: a recording reaches servers it starts itself ---------------------------
+
+def test_a_recording_started_after_serve_writes_the_server_first(ex, tmp_path):
+    """The replay of a recording started after `serve` was refused (ECONNREFUSED): no server."""
+    assert run(ex, "serve echo 0").ok
+    assert run(ex, "serve daytime 0").ok
+    echo = next(s for s in ex.servers.values() if s.kind == "echo")
+    assert run(ex, f"connect localhost {echo.port}").ok
+    target = tmp_path / "after.nrs"
+    assert run(ex, f"record {target}").ok
+    for line in ("send hi", "expect hi", "close", "connect localhost $lab_daytime_port", "recv all", "close",
+                 f"connect localhost {echo.port}", "close", "record stop"):
+        assert run(ex, line).ok, line
+    lines = body(target)
+    assert lines[:2] == ["serve echo 0 tcp", "serve daytime 0 tcp"]
+    assert not any(line.startswith("set var lab_") for line in lines)  # the serve lines set them
+    assert "connect 127.0.0.1 $lab_echo_port" in lines  # the open socket: to the replay's own echo server
+    assert lines[-2:] == ["connect localhost $lab_echo_port", "close"]
+    replay = run_cli("-q", str(target))  # while the session's servers still hold their ports
+    assert replay.returncode == 0, replay.stdout + replay.stderr
+
+
+def test_the_shell_records_with_an_undecodable_variable(tmp_path):
+    """The shell said `internal error: UnicodeEncodeError` at `record` and left the line out."""
+    from netrepl.commands import REGISTRY
+    from netrepl.core.executor import Executor
+    from test_shell import Drive
+
+    target = tmp_path / "shell.nrs"
+    d = Drive(executor=Executor(REGISTRY, variables={"x": "\udcff"}))
+    try:
+        assert d(f"record {target}\rprint [$x]\rrecord stop\r\x04") == 0
+    finally:
+        d.ex.finish()
+    assert "internal error" not in d.text
+    assert "stopped recording: 2 lines" in d.text
+    assert body(target) == ["set var -x x \\xff", "print [$x]"]
+
+
+def test_literal_lab_ports_in_sendto_and_must_fail_lines_become_variables(ex, tmp_path):
+    target = tmp_path / "udp.nrs"
+    assert run(ex, f"record {target}").ok
+    assert run(ex, "serve echo 0 udp").ok
+    (udp,) = [server.port for server in ex.servers.values()]
+    for line in (f"sendto -n 127.0.0.1 {udp} {udp}", "recvfrom", "close", f"serve stop {udp}",
+                 f"must-fail refused connect 127.0.0.1 {udp}", "record stop"):
+        run(ex, line)
+    assert body(target) == ["serve echo 0 udp", f"sendto -n 127.0.0.1 $lab_port {udp}", "recvfrom", "close",
+                            "serve stop $lab_port", "must-fail refused connect 127.0.0.1 $lab_port"]
+    # (the data that looks like the port stays data)
+
+
+def test_invalid_utf8_in_c_text_is_recorded_escaped(tcp_server, tmp_path):
+    server, got = collecting_server(tcp_server)
+    target = tmp_path / "c.nrs"
+    p = run_cli("-c", f"record {target}; connect 127.0.0.1 {server.port}; send -n \udc80ok\udcff; close")
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert body(target)[1] == "send -n \\x80ok\\xff"
+    assert wait_for_bytes(got, b"\x80ok\xff") == b"\x80ok\xff"
+    got.clear()
+    assert run_cli(str(target)).returncode == 0
+    assert wait_for_bytes(got, b"\x80ok\xff") == b"\x80ok\xff"

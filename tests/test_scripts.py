@@ -1,8 +1,8 @@
 """The worksheet scripts in scripts/ and the pytest plugin that runs .nrs files.
 
 Every script runs through the CLI and must exit 0; two `--stable` runs must
-give byte-identical transcripts. The scripts' lab servers are pointed at
-free ports (`-D`) so parallel test runs on one machine do not collide.
+give byte-identical transcripts. The scripts' lab servers listen on ports
+the OS chooses (`serve KIND 0`, `$lab_port`), so parallel runs never collide.
 No .nrs file lives under tests/: the plugin would collect it.
 """
 
@@ -22,12 +22,6 @@ SCRIPTS = sorted((ROOT / "scripts").glob("*.nrs"))
 WORKSHEET = {"connect.nrs", "connect2.nrs", "connect3.nrs", "socketerrors.nrs", "shutdown.nrs"}
 
 
-def _free_tcp_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _port_is_free(port: int) -> bool:
     """Nothing listens there (TIME_WAIT leftovers are fine: lab servers set SO_REUSEADDR too)."""
     with socket.socket() as s:
@@ -41,19 +35,17 @@ def _port_is_free(port: int) -> bool:
 
 @pytest.fixture
 def script_vars():
-    """-D values that move every script's lab servers to free ports.
-
-    socketerrors.nrs also connects by service name: use a service from the
+    """-D values the scripts need. Their own lab servers listen on ports the OS chooses
+    ($lab_port); socketerrors.nrs also connects by service name: use a service from the
     services database whose port is free here (http-alt/8080 by default).
     """
-    port = _free_tcp_port()
-    defines = {"lab_port": str(port), "port": str(port)}
+    defines = {}
     for name in ("http-alt", "webcache", "postgresql", "mysql", "svn", "git", "x11"):
         try:
             number = socket.getservbyname(name, "tcp")
         except OSError:
             continue
-        if number != port and _port_is_free(number):
+        if _port_is_free(number):
             defines.update(service=name, alt_port=str(number))
             return defines
     pytest.skip("no service port from the services database is free for socketerrors.nrs")

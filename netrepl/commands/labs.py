@@ -5,6 +5,7 @@ from __future__ import annotations
 from netrepl.commands.common import PROTO, error
 from netrepl.core.results import Endpoint, Result
 from netrepl.lab import kinds as lab_kinds
+from netrepl.language.nrs import serve_variables  # the names `serve` sets: the checker knows them too
 from netrepl.language.argtypes import Choice, Int
 from netrepl.language.registry import Arg, CommandSet
 
@@ -23,7 +24,10 @@ def _check_serve(a):
                   Arg("PROTO", PROTO, "proto", optional=True, default="tcp"),
                   check=_check_serve,
                   help="start a lab server on 127.0.0.1 (echo, http, ...); `serve stop [PORT]`; `serve` lists",
-                  details=lab_kinds.details() + " `serve stop` stops servers and drops their connections.")
+                  details=lab_kinds.details() + " `serve stop` stops servers and drops their connections. PORT 0 "
+                  "(the default) lets the OS choose a free one: each start sets $lab_port (the last server "
+                  "started) and $lab_KIND_port (e.g. $lab_http_port) to the port, so scripts say "
+                  "`connect localhost $lab_port` and never collide when run in parallel.")
 def _serve(ex, a, flags):
     # Imported here, not at the top: the lab server brings threading, select and the HTTP
     # machinery, which a script that never serves should not pay for at start-up.
@@ -56,5 +60,7 @@ def _serve(ex, a, flags):
     except LabServerError as exc:
         return error(ex, "io", "serve", str(exc), exc.errno)
     ex.servers[(proto, server.port)] = server
+    for name in serve_variables(kind):  # what a script connects to, whatever port the OS chose
+        ex.variables[name] = str(server.port)
     return Result(state=ex.session.state()).say(f"serving {kind} on {proto} ",
                                                 Endpoint(server.host, server.port, server.ephemeral))

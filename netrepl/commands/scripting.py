@@ -76,8 +76,8 @@ def _record(ex, a, flags):
     if ex.recorder is not None:
         return error(ex, "state", "record", f"already recording to {ex.recorder.path}; `record stop` first")
     try:
-        ex.recorder = Recorder(os.path.expanduser(a["path"]), expectations="-e" in flags)
-        ex.recorder.write_setup(ex.variables, ex.session)
+        ex.recorder = Recorder(os.path.expanduser(a["path"]), expectations="-e" in flags, parse=ex.parse)
+        ex.recorder.write_setup(ex.variables, ex.session, ex.servers.values())
     except OSError as exc:
         return error(ex, "file", "record", f"{a['path']}: {exc.strerror}", exc.errno)
     extra = " with expect lines" if "-e" in flags else ""

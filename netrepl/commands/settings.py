@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from netrepl.commands.common import error
 from netrepl.core.results import Result
+from netrepl.language.nrs import var_value
+from netrepl.language.parser import ParseError
 from netrepl.language.argtypes import Choice, VarName
 from netrepl.language.texttypes import Text
 from netrepl.language.registry import Arg, CommandSet
@@ -28,7 +31,14 @@ def _set_display(ex, a, flags):
 
 @COMMANDS.sub("set", "var", Arg("NAME", VarName(), "name"),
               Arg("VALUE", Text(rest=True), "value", optional=True, default=""),
-              help="set a variable, used as $NAME or ${NAME:-default}")
+              flags={"-x": "VALUE is written with send's escapes (\\xNN: any byte)"},
+              help="set a variable, used as $NAME or ${NAME:-default}",
+              details="With -x, VALUE's escapes are decoded, so any value can be a script line: `record` "
+                      "writes a value holding control characters or bytes that are not UTF-8 that way.")
 def _set_var(ex, a, flags):
-    ex.variables[a["name"]] = a["value"]
-    return Result().say(f"${a['name']} = {a['value']!r}")
+    try:
+        value = var_value(a["value"], flags)
+    except ParseError as exc:
+        return error(ex, "usage", "set var", exc.message)
+    ex.variables[a["name"]] = value
+    return Result().say(f"${a['name']} = {value!r}")

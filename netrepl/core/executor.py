@@ -12,7 +12,7 @@ from typing import Callable, Iterator, Mapping
 
 from netrepl.core.errors import classify, failure
 from netrepl.core.recorder import Recorder
-from netrepl.core.results import Result
+from netrepl.core.results import Endpoint, Result
 from netrepl.core.session import Session
 from netrepl.fastdata import record
 from netrepl.language.nrs import MAX_DEPTH, Script, load, resolve
@@ -67,8 +67,13 @@ class Executor:
             yield from self.run_parsed(parsed, source, lineno)
 
     def run_parsed(self, parsed: Parsed, source: str | None = None, lineno: int | None = None) -> Iterator[Step]:
+        if parsed.vars_used:  # checked before a `serve` chose its port: expand the line now
+            yield from self.run_line(parsed.text, source, lineno)
+            return
         outcome = self.call(parsed)
         if isinstance(outcome, Result):
+            if self.servers:
+                self._mark_lab_ports(outcome)
             self._record(parsed, outcome)
             yield Step(parsed.text, outcome, source, lineno)
         else:  # `source` yields the steps of the script it runs
@@ -111,6 +116,21 @@ class Executor:
                         return
         finally:
             self.cwd, self.depth = saved_cwd, self.depth - 1
+
+    def _mark_lab_ports(self, result: Result) -> None:
+        """A peer that is a lab server on a port the OS chose has an ephemeral port too,
+        so --stable masks it (scripts serve on port 0 to run in parallel)."""
+        chosen = {server.port for server in self.servers.values() if server.ephemeral}
+
+        def mark(part):
+            if isinstance(part, Endpoint) and not part.ephemeral and part.port in chosen \
+                    and part.host in ("127.0.0.1", "localhost"):
+                return Endpoint(part.host, part.port, True)
+            return part
+
+        if chosen:
+            result.lines = [tuple(mark(part) for part in line) for line in result.lines]
+            result.fields = [(label, mark(value)) for label, value in result.fields]
 
     # ----- recording and the end -------------------------------------------------
 

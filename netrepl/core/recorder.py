@@ -5,25 +5,71 @@ survives the shell being killed. A command that failed is written as
 `must-fail KIND ...` so replaying it against the same server passes.
 With expectations on, the first line of received data becomes an
 `expect` line.
+
+Nothing that ran is dropped: text that is not UTF-8 (a `-D` value, piped
+input) is written with `\\xNN` escapes where the command takes escapes, and
+checked by parsing the written line again; a line that still cannot be
+replayed becomes a `#` comment saying so. Lab servers on OS-chosen ports are
+written as `serve KIND 0`, and later uses of their port as `$lab_port`
+(or `$lab_KIND_port`), so a replay reaches the servers it starts itself.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from typing import Callable, Iterable
 
 from netrepl.core.results import Endpoint, Result
 from netrepl.core.session import DEFAULT_TIMEOUT
 from netrepl.language.escapes import expect_text
+from netrepl.language.nrs import serve_variables, var_value
+from netrepl.language.parser import ParseError, Parsed
+from netrepl.language.texttypes import Expectation
+from netrepl.render.text import safe
 
 EXPECT_MAX = 120  # bytes of received data turned into one `expect` line
+_SURROGATE = re.compile(r"[\udc80-\udcff]")  # a byte that was not UTF-8, as surrogateescape keeps it
+_NOT_A_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]|[ \t]\Z")  # what a script line cannot hold
+_WORD = re.compile(r"[^ \t]+")
+_PORT_WORD = {"connect": 2, "sendto": 2, "serve stop": 2}  # where the PORT word is in these commands
+
+
+def value_text(value: str) -> str:
+    """A variable's value -> the VALUE of `set var -x`: what a line cannot hold as \\xNN (its UTF-8
+    bytes, or the byte a surrogate stands for), backslashes doubled, `$` as `$$`."""
+    out = []
+    for i, ch in enumerate(value):
+        if ch == "\\":
+            out.append("\\\\")
+        elif ch == "$":
+            out.append("$$")
+        elif _NOT_A_LINE.match(ch) or (ch in " \t" and i == len(value) - 1):
+            out.append("".join(f"\\x{b:02x}" for b in ch.encode("utf-8", "surrogateescape")))
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def _bytes_escaped(text: str) -> str:
+    """Each byte that was not UTF-8 as \\xNN (what send, sendto and expect decode back to it)."""
+    return _SURROGATE.sub(lambda m: f"\\x{ord(m.group()) - 0xdc00:02x}", text)
+
+
+def _writable(text: str) -> bool:
+    return text.isascii() or not re.search(r"[\ud800-\udfff]", text)
 
 
 class Recorder:
-    def __init__(self, path: str, expectations: bool = False):
+    def __init__(self, path: str, expectations: bool = False,
+                 parse: Callable[[str], Parsed | None] | None = None):
         self.path = path
         self.expectations = expectations
+        self.parse = parse  # checks that an escaped line means what ran
         self.count = 0
+        self.told = False  # the user hears once that a line could only be a comment
+        # Lab ports a replay gets from `serve`: variable name -> (port, chosen by the OS).
+        self.lab_vars: dict[str, tuple[int, bool]] = {}
         # Append, created private: recordings may hold what was typed at a service.
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         self.file = os.fdopen(fd, "a", encoding="utf-8", newline="\n")
@@ -34,18 +80,22 @@ class Recorder:
         os.fsync(self.file.fileno())
         self.count += 1
 
-    def write_setup(self, variables: dict[str, str], session) -> None:
-        """What the lines to come depend on but was set before `record`: variables,
-        settings, and the socket (so a replay reaches the same state).
+    def write_setup(self, variables: dict[str, str], session, servers: Iterable = ()) -> None:
+        """What the lines to come depend on but was set before `record`: lab servers,
+        variables, settings, and the socket (so a replay reaches the same state).
 
-        Without these a replay is rejected (`$NAME` undefined), sends other bytes
-        (`set eol`), or has no socket for its first `send`.
+        Without these a replay is refused (no lab server), rejected (`$NAME`
+        undefined), sends other bytes (`set eol`), or has no socket for its first `send`.
         """
+        set_by_serve = set()
+        for server in servers:
+            self.write(f"serve {server.kind} {0 if server.ephemeral else server.port} {server.proto}")
+            self._served(server.kind, server.port, server.ephemeral)
+            set_by_serve.add(str(server.port))
         for name, value in variables.items():
-            if re.search(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]", value) or value != value.rstrip(" \t"):
-                self.write(f"# ${name} not written: its value cannot be a script line; use -D {name}=...")
-            else:
-                self.write(f"set var {name} {value.replace('$', '$$')}")
+            if value in set_by_serve and re.fullmatch(r"lab_(\w+_)?port", name):
+                continue  # the `serve` line above sets it, to the port the replay gets
+            self.write(self._set_var_line(name, value))
         if session.eol != b"\r\n":
             self.write("set eol " + {b"\n": "lf", b"": "none"}.get(session.eol, "crlf"))
         if session.timeout != DEFAULT_TIMEOUT:
@@ -58,16 +108,17 @@ class Recorder:
             if session.local is not None and not session.local.ephemeral:
                 self.write(f"bind {session.local.host} {session.local.port}")
             if session.connected and session.peer is not None:
-                self.write(f"connect {session.peer.host} {session.peer.port}")
+                self.write(self._lab_port_used(f"connect {session.peer.host} {session.peer.port}",
+                                               "connect", session.peer.port))
 
     def add(self, parsed, result: Result) -> None:
         name = parsed.command.name
         if name in ("help", "exit", "source") or result.error and result.error.kind in ("interrupted", "syntax", "usage"):
             return
         if result.error is None:
-            self.write(_replayable(parsed, result))
+            self._write_command("", parsed, result, _replayable(parsed))
         elif name != "must-fail":
-            self.write(f"must-fail {result.error.errname or result.error.kind} {parsed.text}")
+            self._write_command(f"must-fail {result.error.errname or result.error.kind} ", parsed, result, parsed.text)
         if self.expectations and result.data and result.error is None and name != "expect":
             first = result.data.split(b"\n", 1)[0][:EXPECT_MAX]
             if first.strip():
@@ -77,13 +128,93 @@ class Recorder:
         if not self.file.closed:
             self.file.close()
 
+    # ----- lines that replay the same -------------------------------------------------
 
-def _replayable(parsed, result: Result) -> str:
-    """The line to write: `serve KIND 0` is written with the port the OS chose,
-    since the commands recorded after it (`connect localhost PORT`) name that port."""
-    args = parsed.args
-    if parsed.command.name == "serve" and args.get("kind") not in (None, "stop") and args.get("port") == 0:
-        ports = [part.port for line in result.lines for part in line if isinstance(part, Endpoint)]
-        if ports:
-            return f"serve {args['kind']} {ports[0]} {args['proto']}"
+    def _set_var_line(self, name: str, value: str) -> str:
+        if not _NOT_A_LINE.search(value):
+            return f"set var {name} {value.replace('$', '$$')}"
+        text = value_text(value)
+        if var_value(text, {"-x"}) != value:  # cannot happen; if it did, say so rather than replay other bytes
+            return f"# ${name} not written: its value cannot be a script line; use -D {name}=..."
+        return f"set var -x {name} {text}"
+
+    def _write_command(self, prefix: str, parsed, result: Result, text: str) -> None:
+        inner = parsed.nested if parsed.command.name == "must-fail" and parsed.nested else parsed
+        text = self._lab_ports_in(parsed, inner, text)
+        if not _writable(text):
+            text = self._escaped(parsed, text)
+        if text is None:
+            self.write("# not written: this command cannot be a script line that replays it: "
+                       + safe(prefix + parsed.text))
+            if not self.told:
+                self.told = True
+                result.say(f"recording to {self.path}: a command that cannot be replayed (text that is not "
+                           "UTF-8) was written as a # comment")
+        else:
+            self.write(prefix + text)
+        if result.error is None and inner.command.name == "serve" and inner.args.get("kind") not in (None, "stop"):
+            ports = [part.port for line in result.lines for part in line if isinstance(part, Endpoint)]
+            if ports:
+                self._served(inner.args["kind"], ports[0], inner.args["port"] == 0)
+
+    def _escaped(self, parsed, text: str) -> str | None:
+        """The line with what is not UTF-8 escaped, if it parses back to the same command."""
+        if parsed.command.name == "set var":
+            candidate = f"set var -x {parsed.args['name']} {value_text(var_value(parsed.args['value'], parsed.flags))}"
+        else:
+            candidate = _bytes_escaped(text)
+        if self.parse is None or not _writable(candidate):
+            return None
+        try:
+            again = self.parse(candidate)
+        except ParseError:
+            return None
+        return candidate if again is not None and _meaning(again) == _meaning(parsed) else None
+
+    # ----- lab ports -------------------------------------------------------------------
+
+    def _served(self, kind: str, port: int, chosen: bool) -> None:
+        for name in serve_variables(kind):
+            self.lab_vars[name] = (port, chosen)
+
+    def _lab_ports_in(self, parsed, inner, text: str) -> str:
+        port = inner.args.get("port")
+        name = "serve stop" if inner.command.name == "serve" and inner.args.get("kind") == "stop" else inner.command.name
+        if name not in _PORT_WORD or not isinstance(port, int) or not text.endswith(inner.text):
+            return text
+        head = text[:len(text) - len(inner.text)]  # `must-fail KIND `: the port is in the COMMAND after it
+        return head + self._lab_port_used(inner.text, name, port, inner.flags)
+
+    def _lab_port_used(self, text: str, name: str, port: int, flags=()) -> str:
+        """`connect localhost 40123` -> `connect localhost $lab_port` when a lab server the
+        replay starts on port 0 got that port here."""
+        var = next((v for v, got in self.lab_vars.items() if got == (port, True)), None)
+        if var is None:
+            return text
+        words = list(_WORD.finditer(text))
+        at = _PORT_WORD[name] + (1 if "-n" in flags else 0)
+        if len(words) <= at or words[at].group() != str(port):
+            return text  # typed as a variable or a service name: it replays as it is
+        return text[:words[at].start()] + "$" + var + text[words[at].end():]
+
+
+def _replayable(parsed) -> str:
+    """The line to write: as typed (`serve KIND 0` stays port 0: the replay's own lab
+    server gets a port of its own, and the lines using it name $lab_port)."""
     return parsed.text
+
+
+def _meaning(parsed) -> tuple:
+    """What a parsed command does, to compare an escaped line with the one that ran."""
+    args = []
+    for key, value in sorted(parsed.args.items()):
+        if isinstance(value, Parsed):
+            value = _meaning(value)
+        elif isinstance(value, Expectation):
+            value = (value.kind, value.literal, value.pattern.pattern if value.pattern is not None else None)
+        elif parsed.command.name == "set var" and key == "value":
+            value = var_value(value, parsed.flags)
+        elif parsed.command.name == "print" and key == "text":
+            value = safe(value)  # print shows text: the same on screen is the same command
+        args.append((key, value))
+    return parsed.command.name, tuple(args), frozenset(parsed.flags) - {"-x"}

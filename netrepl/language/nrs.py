@@ -9,13 +9,33 @@ from __future__ import annotations
 
 import gc
 import os
+import re
 from contextlib import contextmanager
 from typing import Iterable, Mapping
 
 from netrepl.fastdata import field, record
+from netrepl.language.escapes import EscapeError, decode_escapes
 from netrepl.language.parser import ParseError, Parsed, Parser
 
 MAX_DEPTH = 8  # `source` nesting; deeper is a loop
+PORT_PLACEHOLDER = "0"  # a lab port while checking: the OS chooses the real one when `serve` runs
+_NAMES_RE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")  # every variable a line names, defaults' too
+
+
+def serve_variables(kind: str) -> tuple[str, str]:
+    """The variables `serve KIND` sets to its port: the last server's, and the last of its kind's."""
+    return "lab_port", f"lab_{kind}_port"
+
+
+def var_value(text: str, flags) -> str:
+    """The value `set var [-x] NAME TEXT` gives NAME: with -x, escapes decoded (bytes that are
+    not UTF-8 become the same lone surrogates a -D value or piped input holds)."""
+    if "-x" not in flags:
+        return text
+    try:
+        return decode_escapes(text).decode("utf-8", "surrogateescape")
+    except EscapeError as exc:
+        raise ParseError(exc.message, exc.col) from None
 
 
 @record
@@ -66,10 +86,13 @@ def resolve(path: str, base: str | None) -> str:
 
 
 def check(lines: Iterable[str], source: str, parser: Parser, variables: Mapping[str, str],
-          base: str | None = None, depth: int = 0) -> Script:
-    """Parse every line, following `set var` and `source` as a run would."""
+          base: str | None = None, depth: int = 0, late: set[str] | None = None) -> Script:
+    """Parse every line, following `set var`, `serve` and `source` as a run would.
+
+    A line using a variable only known when the script runs (a lab server's
+    port, `late`) gets Parsed.vars_used: the executor parses it again then."""
     with _gc_paused():
-        return _check(lines, source, parser, variables, base, depth)
+        return _check(lines, source, parser, variables, base, depth, set() if late is None else late)
 
 
 @contextmanager
@@ -93,7 +116,7 @@ def _gc_paused():
 
 
 def _check(lines: Iterable[str], source: str, parser: Parser, variables: Mapping[str, str],
-           base: str | None, depth: int) -> Script:
+           base: str | None, depth: int, late: set[str]) -> Script:
     script = Script(source)
     known = dict(variables)
     for number, line in enumerate(lines, 1):
@@ -104,16 +127,32 @@ def _check(lines: Iterable[str], source: str, parser: Parser, variables: Mapping
             continue
         if parsed is None:
             continue
+        if late and "$" in line:
+            used = tuple(name for name in _NAMES_RE.findall(line) if name in late)
+            if used:
+                parsed.vars_used = used
         name = parsed.command.name
         if name == "set var":
-            known[parsed.args["name"]] = parsed.args["value"]
+            try:
+                known[parsed.args["name"]] = var_value(parsed.args["value"], parsed.flags)
+            except ParseError as exc:
+                script.problems.append(Problem(source, number, exc.col, exc.message))
+                continue
+            if parsed.vars_used:  # its value is only known when it runs, like the lab port it names
+                late.add(parsed.args["name"])
+            else:
+                late.discard(parsed.args["name"])
+        elif name == "serve" and parsed.args["kind"] not in (None, "stop"):
+            for var in serve_variables(parsed.args["kind"]):
+                known[var] = PORT_PLACEHOLDER
+                late.add(var)
         elif name == "source":
-            script.problems += _check_sourced(parsed, parser, known, base, depth, source, number)
+            script.problems += _check_sourced(parsed, parser, known, base, depth, source, number, late)
         script.commands.append((number, parsed))
     return script
 
 
-def _check_sourced(parsed, parser, known, base, depth, source, number) -> list[Problem]:
+def _check_sourced(parsed, parser, known, base, depth, source, number, late) -> list[Problem]:
     path = resolve(parsed.args["path"], base)
     if depth + 1 >= MAX_DEPTH:
         return [Problem(source, number, 1, f"`source` nested more than {MAX_DEPTH} deep (a loop?)")]
@@ -121,10 +160,12 @@ def _check_sourced(parsed, parser, known, base, depth, source, number) -> list[P
         lines, problems = read_lines(path)
     except OSError as exc:
         return [Problem(source, number, 1, f"cannot read {path}: {exc.strerror}")]
-    inner = check(lines, path, parser, known, os.path.dirname(path), depth + 1)
+    inner = check(lines, path, parser, known, os.path.dirname(path), depth + 1, late)
     for _, sub in inner.commands:  # a sourced script can set variables for what follows
         if sub.command.name == "set var":
-            known[sub.args["name"]] = sub.args["value"]
+            known[sub.args["name"]] = var_value(sub.args["value"], sub.flags)
+        elif sub.command.name == "serve" and sub.args["kind"] not in (None, "stop"):
+            known.update(dict.fromkeys(serve_variables(sub.args["kind"]), PORT_PLACEHOLDER))
     return problems + inner.problems
 
 

@@ -33,7 +33,9 @@ class Token:
 
 
 def expand(text: str, variables: Mapping[str, str], col: int = 1) -> str:
-    """Replace $NAME, ${NAME}, ${NAME:-default}; `$$` is a literal `$`."""
+    """Replace $NAME, ${NAME}, ${NAME:-default}; `$$` is a literal `$`.
+
+    The default is expanded too, so `${port:-$lab_port}` falls back to another variable."""
     if "$" not in text:
         return text
 
@@ -46,7 +48,7 @@ def expand(text: str, variables: Mapping[str, str], col: int = 1) -> str:
         if name in variables and (variables[name] or m.group(3) is None):  # :- also replaces an empty value
             return variables[name]
         if m.group(3) is not None:
-            return m.group(3)
+            return expand(m.group(3), variables, col + m.start(3))
         raise ParseError(f"undefined variable ${name} (set it with -D {name}=VALUE or `set var {name} VALUE`)",
                          col + m.start())
 
