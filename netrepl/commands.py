@@ -11,6 +11,7 @@ import os
 from netrepl.core.errors import FAILURE_NAMES, KINDS, failure, matches
 from netrepl.language.registry import Arg, Command, Registry
 from netrepl.core.results import Endpoint, Result
+from netrepl.core.sink import recv_all_to
 
 REGISTRY = Registry()
 command = REGISTRY.command
@@ -135,14 +136,7 @@ def _recv(ex, a, flags):
             return ex.session.recv_all(on_data=stream.feed)
         finally:
             stream.close()
-    if ex.session.sock is None:
-        return ex.session.recv_all()  # reports "no socket" before a file is touched
-    try:
-        sink = open(path, "wb", buffering=0)
-    except OSError as exc:
-        return _error(ex, "file", "recv all >", f"{path}: {exc.strerror}", exc.errno)
-    with sink:
-        return ex.session.recv_all(sink, path)
+    return recv_all_to(ex.session, path)
 
 
 @command("recvfrom", Arg("N", "int", optional=True, default=2048, minimum=1, maximum=MAX_RECV),
@@ -153,9 +147,11 @@ def _recvfrom(ex, a, flags):
 
 @command("expect", Arg("PATTERN", "expect", rest=True),
          help="wait until received data contains TEXT, matches /REGEX/, or reaches eof",
-         details="Checks the data received and not yet matched by an expect (including what recv already showed), "
-                 "reading more until it matches or the timeout "
-                 "runs out. TEXT takes the same escapes as send. A failure shows what was received.")
+         details="Searches only data no earlier command showed or matched (recv, recv line, recv all and "
+                 "expect read one stream, each byte once), reading more until it matches or the timeout runs "
+                 "out. It consumes the data through its match; what it read past the match goes to the next "
+                 "command. A failure consumes nothing and quotes the start and end of what it holds (at most "
+                 "the last 1 MiB). TEXT takes the same escapes as send.")
 def _expect(ex, a, flags):
     return ex.session.expect(a["pattern"])
 

@@ -60,10 +60,12 @@ def test_record_e_adds_expect_lines(ex, lab, tmp_path):
         assert run(ex, line).ok, line
     run(ex, "record stop")
     lines = body(target)
-    assert lines[:3] == [f"connect 127.0.0.1 {server.port}", "send hello \\x01$$ there", "recv"]
-    assert lines[3].startswith("expect ")
+    # The expect line comes BEFORE the recv (one read cursor: it consumes the first line on replay,
+    # the recv then reads the rest, the "\n").
+    assert lines[:2] == [f"connect 127.0.0.1 {server.port}", "send hello \\x01$$ there"]
+    assert lines[2].startswith("expect ") and lines[3] == "recv"
     # The expect line matches exactly the bytes received (up to the newline), escaped for a script.
-    expected = ex.parse(lines[3]).args["pattern"]
+    expected = ex.parse(lines[2]).args["pattern"]
     assert expected.kind == "text" and expected.literal == b"hello \x01$ there\r"
     assert lines[4:] == ["send -n /slash", "expect /slash", "close"]  # no expect after an expect
 
@@ -211,8 +213,8 @@ def test_recording_started_on_an_open_connection_replays(ex, lab, tmp_path):
     assert run(ex, "record stop").ok
     lines = body(target)
     assert lines[0].startswith("# recording started with a socket open (tcp connected)")
-    assert lines[1:5] == ["socket inet tcp", f"connect 127.0.0.1 {server.port}", "send late start", "recv"]
-    assert lines[5].startswith("expect late") and len(lines) == 6
+    assert lines[1:4] == ["socket inet tcp", f"connect 127.0.0.1 {server.port}", "send late start"]
+    assert lines[4].startswith("expect late") and lines[5] == "recv" and len(lines) == 6  # expect first
     replay = run_cli(str(target))
     assert replay.returncode == 0, replay.stdout + replay.stderr
 
