@@ -10,6 +10,7 @@ whatever the peer sends, ends at its deadline (a regex search too: the
 
 from __future__ import annotations
 
+import re
 import time
 
 from netrepl.core.buffer import WINDOW
@@ -95,7 +96,7 @@ class Expecting:
         if want.kind == "eof":
             return len(pending) if self.peer_eof else None
         if want.kind == "regex":
-            if deadline is None or not type(want.pattern).__module__.startswith("regex"):
+            if deadline is None or isinstance(want.pattern, re.Pattern):
                 m = want.pattern.search(pending)  # no deadline, or a stdlib `re` pattern (no timeout)
             else:
                 # The regex module's timeout counts this process's CPU time: on a loaded
