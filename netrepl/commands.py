@@ -115,7 +115,7 @@ def _check_recv(a):
 
 @command("recv", Arg("N", "int", ("all", "line"), optional=True, default=2048, minimum=1, maximum=MAX_RECV),
          Arg("> PATH", "redirect", optional=True),
-         help="one recv(N) (default 2048); `recv all` until end of stream; `recv line` via makefile",
+         help="one recv(N) (default 2048); `recv all` until end of stream; `recv line` one line (UDP: a datagram)",
          check=_check_recv,
          details="`recv all > PATH` streams the raw bytes to a file (or /dev/null) in constant memory and "
                  "prints only the count. Reports data, end of stream (peer closed), timeout or reset distinctly.")
@@ -131,7 +131,7 @@ def _recv(ex, a, flags):
         from netrepl.render.text import DataStream
 
         # A front end shows the stream as it arrives instead of holding all of it.
-        stream = DataStream(ex.data_writer, ex.session.display, ex.session.received)
+        stream = DataStream(ex.data_writer, ex.session.display, ex.session.buffer.offset)
         try:
             return ex.session.recv_all(on_data=stream.feed)
         finally:
@@ -272,7 +272,8 @@ def _source(ex, a, flags):
          details="Each line is flushed as it is written, so a recording survives the shell being killed. "
                  "A command that failed is written as `must-fail KIND ...`; variables, settings and an open "
                  "socket from before `record` are written first. With -e, the first line of the data each "
-                 "command received is written as an `expect` line, so a replay checks the replies too.")
+                 "command received is written as an `expect` line before that command (which follows to read "
+                 "the rest), so a replay checks the replies too.")
 def _record(ex, a, flags):
     from netrepl.core.recorder import Recorder
 
