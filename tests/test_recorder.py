@@ -233,3 +233,22 @@ def test_a_recorded_serve_0_replays_on_the_port_the_session_used(ex, tmp_path):
     assert f"serve echo {port} tcp\n" in path.read_text()
     out, err = io.StringIO(), io.StringIO()
     assert Runner(Options(), out=out, err=err).run_files([str(path)]) == 0, out.getvalue() + err.getvalue()
+
+
+def test_record_e_of_a_keep_alive_exchange_and_udp_replays(ex, lab, tmp_path):
+    """One read cursor: each expect line comes before the command that read the data, and the
+    recording replays (an expect written after its recv would wait for bytes already consumed)."""
+    http, udp = lab("echo"), lab("echo", "udp")
+    target = tmp_path / "both.nrs"
+    assert run(ex, f"record -e {target}").ok
+    for line in (f"connect 127.0.0.1 {http.port}", "timeout 5", "send -n whole", "recv", "send two\\nlines",
+                 "recv line", "recv", "close", f"sendto 127.0.0.1 {udp.port} datagram", "recvfrom", "close"):
+        assert run(ex, line).ok, line
+    run(ex, "record stop")
+    lines = body(target)
+    assert lines[2:4] == ["send -n whole", "expect whole"]  # the expect consumed all the recv showed
+    assert lines[4:8] == ["send two\\nlines", "expect two", "recv line", "expect lines\\r"]
+    # The datagram's first line is all of it but its "\n": the recvfrom follows for that.
+    assert lines[-4:] == [f"sendto 127.0.0.1 {udp.port} datagram", "expect datagram\\r", "recvfrom", "close"]
+    p = run_cli("-q", str(target))
+    assert p.returncode == 0, p.stdout + p.stderr

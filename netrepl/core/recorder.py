@@ -96,7 +96,7 @@ class Recorder:
                 first = result.data.split(b"\n", 1)[0][:EXPECT_MAX]
                 if first.strip():
                     self.write("expect " + expect_text(first))
-                    if len(first) == len(result.data) and name == "recv" and parsed.args.get("n") != "all":
+                    if len(first) == len(result.data) and name in ("recv", "recvfrom") and parsed.args.get("n") != "all":
                         return  # the expect consumed all this recv showed
             self.write(_replayable(parsed, result))
         elif name != "must-fail":
