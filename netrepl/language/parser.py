@@ -217,7 +217,7 @@ def parse_expectation(text: str, col: int = 1) -> Expectation:
     if text == "eof":
         return Expectation("eof", text)
     if len(text) >= 2 and text.startswith("/") and text.endswith("/"):
-        # Imported here, not at the top: ~8-25 ms (measured with -X importtime), and only a
+        # Imported here, not at the top: 10-35 ms (-X importtime, 2-core machine), and only a
         # /REGEX/ needs it. `regex`, not `re`: its search takes a timeout and checks Ctrl-C.
         import regex
 
