@@ -27,7 +27,7 @@ from netrepl.completer import NetreplCompleter
 from netrepl.core.executor import Executor
 from netrepl.lexer import session_lexer
 from netrepl.paths import ensure_private_file, history_path
-from netrepl.render.text import endpoint, render, safe
+from netrepl.render.text import endpoint, progress_text, render, safe
 from netrepl.style import make_style
 from netrepl.validator import LineValidator
 
@@ -94,7 +94,9 @@ class Shell:
         self.style = make_style()
         self.out = out  # a plain text stream (tests); None: print to the terminal with styles
         self.seen_hosts: dict[str, None] = {}
-        self.ex.data_writer = lambda text: self.show([("class:data", text)])
+        self.ex.data_writer = self.show_data
+        self.ex.progress = self.status  # a long `recv all` says how far it got, on one line
+        self.status_shown, self.at_line_start = False, True
         self.ctrl_c = CtrlC()
         self.prompt = PromptSession(
             history=history,
@@ -129,6 +131,29 @@ class Shell:
             print_formatted_text(FormattedText(fragments), style=self.style, end="",
                                  output=self.prompt.output)
 
+    def show_data(self, text: str) -> None:
+        self.clear_status()
+        self.show([("class:data", text)])
+        self.at_line_start = text.endswith("\n")
+
+    def raw(self, text: str) -> None:
+        """Our own cursor controls (prompt_toolkit's write() would escape them)."""
+        out = self.out or self.prompt.output
+        (out.write if self.out is not None else out.write_raw)(text)
+        out.flush()
+
+    def status(self, total: int, seconds: float) -> None:
+        """The live '\r' status line of a running command, cleared before its result.
+        Not over a line of data still being written: it would erase it."""
+        if self.at_line_start:
+            self.raw("\r" + safe(progress_text(total, seconds)) + "\x1b[K")
+            self.status_shown = True
+
+    def clear_status(self) -> None:
+        if self.status_shown:
+            self.status_shown = False
+            self.raw("\r\x1b[K")
+
     def one(self) -> bool:
         """Read and run one line; False when the shell should end."""
         try:
@@ -141,6 +166,8 @@ class Shell:
             self.ctrl_c.armed = True
             for step in self.ex.run_line(line):
                 self.ctrl_c.armed = True  # the result being shown and the next step can be stopped too
+                self.clear_status()
+                self.at_line_start = True
                 if step.result.error and step.result.error.kind == "interrupted":
                     self.show([("", "\n")])  # the terminal echoed ^C: start a fresh line
                 if step.source is not None:  # a command of a `source`d script: echoed as a script run does

@@ -60,10 +60,12 @@ def test_record_e_adds_expect_lines(ex, lab, tmp_path):
         assert run(ex, line).ok, line
     run(ex, "record stop")
     lines = body(target)
-    assert lines[:3] == [f"connect 127.0.0.1 {server.port}", "send hello \\x01$$ there", "recv"]
-    assert lines[3].startswith("expect ")
+    # The expect line comes BEFORE the recv (one read cursor: it consumes the first line on replay,
+    # the recv then reads the rest, the "\n").
+    assert lines[:2] == [f"connect 127.0.0.1 {server.port}", "send hello \\x01$$ there"]
+    assert lines[2].startswith("expect ") and lines[3] == "recv"
     # The expect line matches exactly the bytes received (up to the newline), escaped for a script.
-    expected = ex.parse(lines[3]).args["pattern"]
+    expected = ex.parse(lines[2]).args["pattern"]
     assert expected.kind == "text" and expected.literal == b"hello \x01$ there\r"
     assert lines[4:] == ["send -n /slash", "expect /slash", "close"]  # no expect after an expect
 
@@ -209,8 +211,8 @@ def test_recording_started_on_an_open_connection_replays(ex, lab, tmp_path):
     assert run(ex, "record stop").ok
     lines = body(target)
     assert lines[0].startswith("# recording started with a socket open (tcp connected)")
-    assert lines[1:5] == ["socket inet tcp", f"connect 127.0.0.1 {server.port}", "send late start", "recv"]
-    assert lines[5].startswith("expect late") and len(lines) == 6
+    assert lines[1:4] == ["socket inet tcp", f"connect 127.0.0.1 {server.port}", "send late start"]
+    assert lines[4].startswith("expect late") and lines[5] == "recv" and len(lines) == 6  # expect first
     replay = run_cli(str(target))
     assert replay.returncode == 0, replay.stdout + replay.stderr
 
@@ -400,3 +402,22 @@ def test_invalid_utf8_in_c_text_is_recorded_escaped(tcp_server, tmp_path):
     got.clear()
     assert run_cli(str(target)).returncode == 0
     assert wait_for_bytes(got, b"\x80ok\xff") == b"\x80ok\xff"
+
+
+def test_record_e_of_a_keep_alive_exchange_and_udp_replays(ex, lab, tmp_path):
+    """One read cursor: each expect line comes before the command that read the data, and the
+    recording replays (an expect written after its recv would wait for bytes already consumed)."""
+    http, udp = lab("echo"), lab("echo", "udp")
+    target = tmp_path / "both.nrs"
+    assert run(ex, f"record -e {target}").ok
+    for line in (f"connect 127.0.0.1 {http.port}", "timeout 5", "send -n whole", "recv", "send two\\nlines",
+                 "recv line", "recv", "close", f"sendto 127.0.0.1 {udp.port} datagram", "recvfrom", "close"):
+        assert run(ex, line).ok, line
+    run(ex, "record stop")
+    lines = body(target)
+    assert lines[2:4] == ["send -n whole", "expect whole"]  # the expect consumed all the recv showed
+    assert lines[4:8] == ["send two\\nlines", "expect two", "recv line", "expect lines\\r"]
+    # The datagram's first line is all of it but its "\n": the recvfrom follows for that.
+    assert lines[-4:] == [f"sendto 127.0.0.1 {udp.port} datagram", "expect datagram\\r", "recvfrom", "close"]
+    p = run_cli("-q", str(target))
+    assert p.returncode == 0, p.stdout + p.stderr

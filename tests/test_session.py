@@ -676,7 +676,7 @@ def receive_all(ex, size: int) -> bytes:
 def test_expect_text_regex_and_keeps_the_rest(ex, tcp_server):
     server = tcp_server(Recorder(greeting=b"one two three\r\nfour"))
     run(ex, f"connect 127.0.0.1 {server.port}")
-    receive_all(ex, 18)  # recv keeps what it shows for expect: now everything is here
+    # No recv first: recv and expect read one stream, and expect never matches what recv showed.
     lines(ex, "timeout 0.3")
     r = run(ex, "expect one")
     assert r.ok and "matched 'one'" in text_of(r)
@@ -692,8 +692,7 @@ def test_expect_failure_shows_received_data_escaped(ex, tcp_server):
     greeting = b"hello \x1b[2J\x07 world\r\n"
     server = tcp_server(Recorder(greeting=greeting))
     run(ex, f"connect 127.0.0.1 {server.port}")
-    receive_all(ex, len(greeting))
-    lines(ex, "timeout 0.3")
+    lines(ex, "timeout 0.3")  # no recv first: expect searches only data no command showed yet
     r = run(ex, "expect goodbye")
     assert r.error is not None and r.error.kind == "expect"
     text = text_of(r)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from netrepl.commands.common import MAX_RECV, error
+from netrepl.commands.common import MAX_RECV
+from netrepl.core.sink import recv_all_to
 from netrepl.language.argtypes import Int, Redirect
 from netrepl.language.texttypes import Pattern
 from netrepl.language.registry import Arg, CommandSet
@@ -20,7 +21,7 @@ def _check_recv(a):
 
 @command("recv", Arg("N", Int(("all", "line"), minimum=1, maximum=MAX_RECV), "n", optional=True, default=2048),
          Arg("> PATH", Redirect(), "path", optional=True),
-         help="one recv(N) (default 2048); `recv all` until end of stream; `recv line` via makefile",
+         help="one recv(N) (default 2048); `recv all` until end of stream; `recv line` one line (UDP: a datagram)",
          check=_check_recv,
          details="`recv all > PATH` streams the raw bytes to a file (or /dev/null) in constant memory and "
                  "prints only the count. Reports data, end of stream (peer closed), timeout or reset distinctly.")
@@ -34,19 +35,12 @@ def _recv(ex, a, flags):
         if ex.data_writer is None:
             return ex.session.recv_all()
         # A front end shows the stream as it arrives instead of holding all of it.
-        stream = DataStream(ex.data_writer, ex.session.display, ex.session.received)
+        stream = DataStream(ex.data_writer, ex.session.display, ex.session.buffer.offset)
         try:
             return ex.session.recv_all(on_data=stream.feed)
         finally:
             stream.close()
-    if ex.session.sock is None:
-        return ex.session.recv_all()  # reports "no socket" before a file is touched
-    try:
-        sink = open(path, "wb", buffering=0)
-    except OSError as exc:
-        return error(ex, "file", "recv all >", f"{path}: {exc.strerror}", exc.errno)
-    with sink:
-        return ex.session.recv_all(sink, path)
+    return recv_all_to(ex.session, path)
 
 
 @command("recvfrom", Arg("N", Int(minimum=1, maximum=MAX_RECV), "n", optional=True, default=2048),
@@ -57,8 +51,10 @@ def _recvfrom(ex, a, flags):
 
 @command("expect", Arg("PATTERN", Pattern(), "pattern"),
          help="wait until received data contains TEXT, matches /REGEX/, or reaches eof",
-         details="Checks the data received and not yet matched by an expect (including what recv already showed), "
-                 "reading more until it matches or the timeout "
-                 "runs out. TEXT takes the same escapes as send. A failure shows what was received.")
+         details="Searches only data no earlier command showed or matched (recv, recv line, recv all and "
+                 "expect read one stream, each byte once), reading more until it matches or the timeout runs "
+                 "out. It consumes the data through its match; what it read past the match goes to the next "
+                 "command. A failure consumes nothing and quotes the start and end of what it holds (at most "
+                 "the last 1 MiB). TEXT takes the same escapes as send.")
 def _expect(ex, a, flags):
     return ex.session.expect(a["pattern"])

@@ -63,8 +63,8 @@ def _source(ex, a, flags):
                   details="Each line is flushed as it is written, so a recording survives the shell being killed. "
                           "A command that failed is written as `must-fail KIND ...`; variables, settings and an "
                           "open socket from before `record` are written first. With -e, the first line of the "
-                          "data each command received is written as an `expect` line, so a replay checks the "
-                          "replies too.")
+                          "data each command received is written as an `expect` line before that command (which "
+                          "follows to read the rest), so a replay checks the replies too.")
 def _record(ex, a, flags):
     if a["path"] == "stop":
         if ex.recorder is None:

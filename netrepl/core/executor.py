@@ -49,6 +49,15 @@ class Executor:
         # Set by a front end to show `recv all` data as it arrives (safe text in, written out).
         self.data_writer = data_writer
 
+    @property
+    def progress(self) -> Callable[[int, float], object] | None:
+        """Set by a front end to hear how far a long `recv all` got: (bytes, seconds), at most ~10x/s."""
+        return self.session.progress
+
+    @progress.setter
+    def progress(self, report: Callable[[int, float], object] | None) -> None:
+        self.session.progress = report
+
     def parse(self, line: str) -> Parsed | None:
         return self.parser.parse(line, self.variables)
 

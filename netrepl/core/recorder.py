@@ -4,7 +4,10 @@ Each line is written and flushed as it happens (fsync'd), so a recording
 survives the shell being killed. A command that failed is written as
 `must-fail KIND ...` so replaying it against the same server passes.
 With expectations on, the first line of received data becomes an
-`expect` line.
+`expect` line written BEFORE the command that received it (the expect
+consumes that line on replay; the command, kept when it showed more, reads
+the rest): commands share one read cursor, so an expect written after
+would look for bytes already consumed.
 
 Nothing that ran is dropped: text that is not UTF-8 (a `-D` value, piped
 input) is written with `\\xNN` escapes where the command takes escapes, and
@@ -116,13 +119,18 @@ class Recorder:
         if name in ("help", "exit", "source") or result.error and result.error.kind in ("interrupted", "syntax", "usage"):
             return
         if result.error is None:
+            if self.expectations and result.data and name != "expect":
+                # One read cursor: an `expect` written after the command would look for bytes the
+                # command already consumed. So the expect comes first and consumes the first line;
+                # the command is written after it only when it has more to read (the rest).
+                first = result.data.split(b"\n", 1)[0][:EXPECT_MAX]
+                if first.strip():
+                    self.write("expect " + expect_text(first))
+                    if len(first) == len(result.data) and name in ("recv", "recvfrom") and parsed.args.get("n") != "all":
+                        return  # the expect consumed all this recv showed
             self._write_command("", parsed, result, _replayable(parsed))
         elif name != "must-fail":
             self._write_command(f"must-fail {result.error.errname or result.error.kind} ", parsed, result, parsed.text)
-        if self.expectations and result.data and result.error is None and name != "expect":
-            first = result.data.split(b"\n", 1)[0][:EXPECT_MAX]
-            if first.strip():
-                self.write("expect " + expect_text(first))
 
     def close(self) -> None:
         if not self.file.closed:

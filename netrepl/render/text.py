@@ -131,3 +131,20 @@ class DataStream:
             self.last = text[-1]
         if self.last != "\n":
             self.write("\n")
+
+
+def size_words(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GiB"
+
+
+def progress_text(total: int, seconds: float) -> str:
+    """A live `recv all` status: '12.3 MiB at 1.9 GB/s'."""
+    rate = total / seconds if seconds > 0 else 0.0
+    for unit, scale in (("GB/s", 1e9), ("MB/s", 1e6), ("kB/s", 1e3)):
+        if rate >= scale:
+            return f"received {size_words(total)} at {rate / scale:.1f} {unit}"
+    return f"received {size_words(total)} at {rate:.0f} B/s"

@@ -1,0 +1,122 @@
+"""Resolving names and connecting: getaddrinfo, each address tried in turn, bind.
+
+Functions of the session (a SocketState with `adopt`); each returns a Result
+saying what was tried and the state after it.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+import time
+
+from netrepl.core.errors import classify, failure
+from netrepl.core.results import Elapsed, Endpoint, Result
+from netrepl.core.sockstate import FAMILY_NAMES, TYPE_NAMES
+
+
+def service_port(session, port: int | str, op: str) -> tuple[int | None, Result | None]:
+    if isinstance(port, int):
+        return port, None
+    proto = session.proto or "tcp"
+    try:
+        return socket.getservbyname(port, proto), None
+    except OSError as exc:
+        return None, session._fail(failure("service", op,
+                                           f"couldn't find your port: no service {port!r} for {proto} ({exc})"))
+
+
+def resolve(session, host: str, port: int, kind: int):
+    """getaddrinfo; a failure names the host it was looking up."""
+    family = session.transport.family if session.transport else socket.AF_UNSPEC
+    try:
+        return socket.getaddrinfo(host, port, family, kind)
+    except socket.gaierror as exc:
+        raise socket.gaierror(exc.errno, f"{exc.strerror} (getaddrinfo {host!r})") from None
+    except UnicodeError as exc:  # the IDNA codec refuses the name (e.g. a label over 63 characters)
+        raise socket.gaierror(socket.EAI_NONAME, f"{host!r} is not a valid host name ({exc})") from None
+
+
+def connect(session, host: str, port: int | str) -> Result:
+    s = session
+    if s.transport is not None and s.connected and s.stream:
+        # With a timeout set, CPython's connect() on a connected socket returns
+        # success (EISCONN is swallowed) whatever the address: refuse it here.
+        peer = f"{s.peer.host}:{s.peer.port}" if s.peer else "its peer"
+        now = f"its connection to {peer} was lost ({s.lost})" if s.lost else f"it is connected to {peer}"
+        return s._fail(failure("state", "connect", f"{now}; a TCP socket connects once: `close` it first",
+                               errno.EISCONN))
+    result = s._result()
+    number, bad = service_port(s, port, "connect")
+    if bad:
+        return bad
+    kind = s.transport.type if s.transport else socket.SOCK_STREAM
+    try:
+        addresses = resolve(s, host, number, kind)
+    except OSError as exc:
+        return s._os_error(exc, "connect", result)
+    except KeyboardInterrupt as exc:
+        return s._fail(classify(exc, "connect"), result)
+    created_here = s.transport is None
+    last: Result | None = None
+    for i, (family, socktype, proto, _, address) in enumerate(addresses):
+        if created_here:
+            try:
+                s.adopt(socket.socket(family, socktype, proto))
+            except OSError as exc:
+                last = s._os_error(exc, "socket", result)
+                continue
+            result.say(f"created {FAMILY_NAMES.get(family, family)} {TYPE_NAMES.get(socktype)} socket")
+        target = Endpoint.of(address)
+        started = time.perf_counter()
+        try:
+            s.transport.sock.connect(address)
+        except (OSError, KeyboardInterrupt) as exc:
+            err = classify(exc, "connect")
+            if err.errname == "ECONNRESET":  # a refusal is ECONNREFUSED: this handshake completed first
+                result.say("the peer accepted the connection, then reset it before connect() returned")
+            if created_here or isinstance(exc, KeyboardInterrupt):
+                s._discard_socket()
+                if created_here and i + 1 < len(addresses) and err.kind != "interrupted":
+                    result.say("connect to ", target, f" failed: {err.message}; trying the next address")
+                    continue
+                if created_here:
+                    result.say("connect to ", target, " failed; closed the socket created for it")
+                    s.gone = "the one `connect` created was closed when the connect failed"
+                if not created_here:
+                    result.say("the interrupted socket was closed (its connect state is unknown)")
+                    s.gone = "the one whose connect was interrupted was closed"
+            elif not s.connected:
+                s.connect_failed = err.errname or err.kind
+                if err.kind == "timeout":  # the SYN is still being retransmitted
+                    result.say("the kernel keeps trying to connect this socket in the background "
+                               "(a second connect says EALREADY); `close` it to give up")
+            return s._fail(err, result)
+        elapsed = time.perf_counter() - started
+        s.connected = True
+        s.connect_failed = None
+        s.peer = target
+        s._refresh_addresses()
+        verb = "connected" if s.stream else "default peer set"
+        result.say(f"{verb} ", s.local or "?", " -> ", target, f" ({host}) in ", Elapsed(elapsed))
+        result.state = s.state()
+        return result
+    return last or s._fail(failure("address", "connect", f"no address for {host!r}"), result)
+
+
+def bind(session, host: str, port: int | str) -> Result:
+    s = session
+    if s.transport is None:
+        return s._no_socket("bind")
+    number, bad = service_port(s, port, "bind")
+    if bad:
+        return bad
+    try:
+        address = resolve(s, host, number, s.transport.type)[0][4]
+        s.transport.sock.bind(address)
+    except OSError as exc:
+        return s._os_error(exc, "bind")
+    s._refresh_addresses()
+    if number:
+        s.local = Endpoint(s.local.host, s.local.port, ephemeral=False)
+    return s._result().say("bound to ", s.local)

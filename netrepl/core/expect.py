@@ -1,0 +1,119 @@
+"""`expect`: wait until data no earlier command consumed matches TEXT, /REGEX/ or eof.
+
+It reads through the session's one cursor (core/buffer.py): it searches only
+bytes no earlier command showed or matched, consumes them through the end of
+its match, and leaves what it read past the match for the next command. A
+failure consumes nothing. While it waits it keeps at most buffer.WINDOW bytes,
+whatever the peer sends, ends at its deadline (a regex search too: the
+`regex` module's timeout), and its failure message quotes a bounded excerpt.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+from netrepl.core.buffer import WINDOW
+from netrepl.core.errors import failure
+from netrepl.core.results import Result
+from netrepl.core.sockstate import plural
+from netrepl.language.texttypes import Expectation
+from netrepl.render.escape import escape_text
+
+EXPECT_READ = 1 << 18  # bytes per read while expecting: big reads mean few re-searches of the window
+HEAD, TAIL = 100, 200  # bytes of the start and of the end of the unmatched data quoted in a failure
+
+
+def excerpt(data: bytes) -> str:
+    """The start and the end of `data`, escaped, with a marked gap: bounded whatever its size."""
+    def words(part: bytes) -> str:
+        return escape_text(part.decode("utf-8", "surrogateescape"))
+
+    if not data:
+        return "nothing"
+    if len(data) <= HEAD + TAIL:
+        return f"'{words(data)}'"
+    gap = len(data) - HEAD - TAIL
+    return f"'{words(data[:HEAD])}' … {gap} bytes not shown … '{words(data[-TAIL:])}'"
+
+
+class Expecting:
+    """Mixed into Session."""
+
+    def expect(self, want: Expectation) -> Result:
+        if self.transport is None:
+            return self._no_socket("expect")
+        buf = self.buffer
+        buf.dropped = 0
+        deadline = None if self.timeout is None else time.monotonic() + self.timeout
+        chunk = bytearray(EXPECT_READ)
+        scan = 0  # a literal is searched for only where it could newly end
+        try:
+            while True:
+                end = self._match(want, scan, deadline)
+                if end is not None:
+                    offset = buf.offset
+                    data = buf.take(end)
+                    result = Result(data=data or None, data_offset=offset)
+                    if buf.dropped:
+                        result.say(f"{plural(buf.dropped)} before these were dropped unseen "
+                                   f"(expect keeps the last {WINDOW >> 20} MiB)")
+                    if want.kind == "eof":
+                        result.say("matched end of stream")
+                    else:
+                        result.say(f"matched '{want.source}' ({plural(len(data))} consumed)")
+                    result.state = self.state()
+                    return result
+                if want.kind == "text":
+                    scan = max(0, len(buf) - len(want.literal) + 1)
+                if self.peer_eof:
+                    return self._expect_failed(want, "end of stream came first")
+                if deadline is not None:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return self._expect_failed(want, f"nothing matched within {self.timeout:g} s")
+                    self.transport.settimeout(remaining)
+                n = self.transport.recv_into(chunk)
+                if not n:
+                    if self.rd_shut:
+                        return self._expect_failed(want, "our read side is shut (shutdown 0)")
+                    if self.stream:
+                        self.peer_eof = True
+                    continue
+                self.received += n
+                buf.add(memoryview(chunk)[:n])
+                scan = max(0, scan - buf.trim())
+        except TimeoutError:
+            return self._expect_failed(want, f"nothing matched within {self.timeout:g} s")
+        except (OSError, KeyboardInterrupt) as exc:
+            return self._recv_error(exc, "expect")
+        finally:
+            if self.transport is not None:
+                self.transport.settimeout(self.timeout)
+
+    def _match(self, want: Expectation, scan: int, deadline: float | None) -> int | None:
+        pending = self.buffer.pending
+        if want.kind == "eof":
+            return len(pending) if self.peer_eof else None
+        if want.kind == "regex":
+            if deadline is None or isinstance(want.pattern, re.Pattern):
+                m = want.pattern.search(pending)  # no deadline, or a stdlib `re` pattern (no timeout)
+            else:
+                # The regex module's timeout counts this process's CPU time: on a loaded
+                # machine the search may run a little past the wall-clock deadline.
+                m = want.pattern.search(pending, timeout=max(deadline - time.monotonic(), 0.001))
+            return m.end() if m else None
+        at = pending.find(want.literal, scan)
+        return at + len(want.literal) if at >= 0 else None
+
+    def _expect_failed(self, want: Expectation, why: str) -> Result:
+        buf = self.buffer
+        # Escaped here so the rest of the message (the pattern) is shown as typed.
+        message = f"expected '{want.source}' but {why}; unmatched data received: {excerpt(bytes(buf.pending))}"
+        result = Result()
+        if buf.dropped:
+            result.say(f"{plural(buf.dropped)} received while expecting were dropped unseen "
+                       f"(expect keeps the last {WINDOW >> 20} MiB)")
+        if len(buf):
+            result.say(f"the {plural(len(buf))} not matched are kept for the next command")
+        return self._fail(failure("expect", "expect", message), result)
