@@ -10,12 +10,16 @@ from __future__ import annotations
 import gc
 import os
 from contextlib import contextmanager
-from typing import Iterable, Mapping
+from typing import IO, Iterable, Mapping
 
 from netrepl.fastdata import field, record
 from netrepl.language.parser import ParseError, Parsed, Parser
 
 MAX_DEPTH = 8  # `source` nesting; deeper is a loop
+MAX_BYTES = 64 * 1024 * 1024  # one script file; /dev/zero would otherwise be read until memory runs out
+# Lines checked in all, sourced files included: ten lines that each `source` their own
+# file are 10**8 lines at depth 8, which a depth limit alone lets through.
+MAX_CHECKED_LINES = 1_000_000
 
 
 @record
@@ -36,10 +40,27 @@ class Script:
     problems: list[Problem] = field(default_factory=list)
 
 
-def read_lines(path: str) -> tuple[list[str], list[Problem]]:
+def read_bytes(path: str, stream: IO[bytes] | None = None) -> bytes | Problem:
+    """At most MAX_BYTES of a file (or of `stream`); a Problem if there are more."""
+    if stream is not None:
+        raw = stream.read(MAX_BYTES + 1)
+    else:
+        with open(path, "rb") as f:
+            raw = f.read(MAX_BYTES + 1)
+    if len(raw) > MAX_BYTES:
+        return Problem(path, 1, 1, f"script larger than {MAX_BYTES // (1024 * 1024)} MiB (not read further)")
+    return raw
+
+
+def read_lines(path: str, stream: IO[bytes] | None = None) -> tuple[list[str], list[Problem]]:
     """A file's lines; undecodable bytes are a problem at their line and column."""
-    with open(path, "rb") as f:
-        raw = f.read()
+    raw = read_bytes(path, stream)
+    if isinstance(raw, Problem):
+        return [], [raw]
+    return split_lines(raw, path)
+
+
+def split_lines(raw: bytes, path: str) -> tuple[list[str], list[Problem]]:
     if raw.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte order mark (some Windows editors write one)
         raw = raw[3:]
     lines, problems = [], []
@@ -65,11 +86,39 @@ def resolve(path: str, base: str | None) -> str:
     return path
 
 
+class _Budget:
+    """Lines still allowed in one whole check (a `source` fan-out shares it)."""
+
+    def __init__(self):
+        self.left = MAX_CHECKED_LINES
+
+
+class _OverBudget(Exception):
+    def __init__(self, problem: Problem):
+        super().__init__(problem)
+        self.problem = problem
+
+
 def check(lines: Iterable[str], source: str, parser: Parser, variables: Mapping[str, str],
-          base: str | None = None, depth: int = 0) -> Script:
+          base: str | None = None, depth: int = 0, budget: _Budget | None = None) -> Script:
     """Parse every line, following `set var` and `source` as a run would."""
+    if budget is not None:
+        return _check(lines, source, parser, variables, base, depth, budget)
     with _gc_paused():
-        return _check(lines, source, parser, variables, base, depth)
+        try:
+            return _check(lines, source, parser, variables, base, depth, _Budget())
+        except _OverBudget as exc:  # one problem says it all; the rest is not checked
+            return Script(source, problems=[exc.problem])
+
+
+def check_sourced(parsed: Parsed, parser: Parser, variables: dict[str, str], base: str | None,
+                  source: str, number: int) -> list[Problem]:
+    """The problems of the file a `source` command would run, checked whole (piped
+    input checks each `source` line as it arrives, as a script check would)."""
+    try:
+        return _check_sourced(parsed, parser, dict(variables), base, 0, source, number, _Budget())
+    except _OverBudget as exc:
+        return [exc.problem]
 
 
 @contextmanager
@@ -93,10 +142,14 @@ def _gc_paused():
 
 
 def _check(lines: Iterable[str], source: str, parser: Parser, variables: Mapping[str, str],
-           base: str | None, depth: int) -> Script:
+           base: str | None, depth: int, budget: _Budget) -> Script:
     script = Script(source)
     known = dict(variables)
     for number, line in enumerate(lines, 1):
+        budget.left -= 1
+        if budget.left < 0:
+            raise _OverBudget(Problem(source, number, 1, f"more than {MAX_CHECKED_LINES:,} lines to check, "
+                                                         "sourced files included (a `source` loop?)"))
         try:
             parsed = parser.parse(line, known)
         except ParseError as exc:
@@ -108,12 +161,12 @@ def _check(lines: Iterable[str], source: str, parser: Parser, variables: Mapping
         if name == "set var":
             known[parsed.args["name"]] = parsed.args["value"]
         elif name == "source":
-            script.problems += _check_sourced(parsed, parser, known, base, depth, source, number)
+            script.problems += _check_sourced(parsed, parser, known, base, depth, source, number, budget)
         script.commands.append((number, parsed))
     return script
 
 
-def _check_sourced(parsed, parser, known, base, depth, source, number) -> list[Problem]:
+def _check_sourced(parsed, parser, known, base, depth, source, number, budget) -> list[Problem]:
     path = resolve(parsed.args["path"], base)
     if depth + 1 >= MAX_DEPTH:
         return [Problem(source, number, 1, f"`source` nested more than {MAX_DEPTH} deep (a loop?)")]
@@ -121,19 +174,20 @@ def _check_sourced(parsed, parser, known, base, depth, source, number) -> list[P
         lines, problems = read_lines(path)
     except OSError as exc:
         return [Problem(source, number, 1, f"cannot read {path}: {exc.strerror}")]
-    inner = check(lines, path, parser, known, os.path.dirname(path), depth + 1)
+    inner = check(lines, path, parser, known, os.path.dirname(path), depth + 1, budget)
     for _, sub in inner.commands:  # a sourced script can set variables for what follows
         if sub.command.name == "set var":
             known[sub.args["name"]] = sub.args["value"]
     return problems + inner.problems
 
 
-def load(path: str, parser: Parser, variables: Mapping[str, str], depth: int = 0) -> Script:
-    lines, problems = read_lines(path)
+def load(path: str, parser: Parser, variables: Mapping[str, str], depth: int = 0,
+         stream: IO[bytes] | None = None) -> Script:
+    """Read and check a script file (or, given `stream`, the script it holds, named `path`)."""
+    lines, problems = read_lines(path, stream)
     script = check(lines, path, parser, variables, os.path.dirname(path), depth)
     script.problems[:0] = problems
     return script
-
 
 
 def split_commands(text: str) -> list[str]:

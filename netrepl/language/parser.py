@@ -14,6 +14,7 @@ from netrepl.fastdata import field, record
 from netrepl.language.registry import Arg, Command, Registry
 
 MAX_LINE = 65536
+MAX_VALUE = 1024 * 1024  # characters one token may expand to: `set var b $a$a$a...` doubles at each line
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 VAR_RE = re.compile(r"\$(?:(\$)|\{(" + _NAME + r")(?::-([^}]*))?\}|(" + _NAME + r")|(\{))")
 NAME_RE = re.compile(_NAME + r"\Z")
@@ -55,13 +56,19 @@ def expand(text: str, variables: Mapping[str, str], col: int = 1) -> str:
     if "$" not in text:
         return text
 
+    size = len(text)
+
     def sub(m: re.Match) -> str:
+        nonlocal size
         if m.group(1):
             return "$"
         if m.group(5):
             raise ParseError("unterminated or malformed ${...}", col + m.start())
         name = m.group(2) or m.group(4)
         if name in variables and (variables[name] or m.group(3) is None):  # :- also replaces an empty value
+            size += len(variables[name])
+            if size > MAX_VALUE:
+                raise ParseError(f"expands to more than {MAX_VALUE >> 20} MiB", col + m.start())
             return variables[name]
         if m.group(3) is not None:
             return m.group(3)
@@ -78,6 +85,8 @@ def expand_mapped(text: str, variables: Mapping[str, str], col: int = 1) -> tupl
     out, cols, last = [], [], 0
     for m in VAR_RE.finditer(text):
         value = expand(m.group(), variables, col + m.start())
+        if len(cols) + len(value) > MAX_VALUE:  # the sum of the values, as expand() bounds one
+            raise ParseError(f"expands to more than {MAX_VALUE >> 20} MiB", col + m.start())
         out += [text[last:m.start()], value]
         cols += [*range(col + last, col + m.start()), *[col + m.start()] * len(value)]
         last = m.end()
@@ -100,8 +109,10 @@ def next_token(line: str, pos: int, variables: Mapping[str, str]) -> tuple[Token
     n = len(line)
     if pos >= n:
         return None
-    begin, parts = pos, []
+    begin, parts, size = pos, [], 0
     while pos < n and line[pos] not in " \t":
+        if size > MAX_VALUE:  # each part is bounded by expand(); their sum is bounded here
+            raise ParseError(f"expands to more than {MAX_VALUE >> 20} MiB", pos + 1)
         ch = line[pos]
         if ch in "\"'":
             end = line.find(ch, pos + 1)
@@ -116,6 +127,7 @@ def next_token(line: str, pos: int, variables: Mapping[str, str]) -> tuple[Token
                 j += 1
             parts.append(expand(line[pos:j], variables, pos + 1))
             pos = j
+        size += len(parts[-1])
     return Token("".join(parts), begin + 1, line[begin:pos]), pos
 
 
