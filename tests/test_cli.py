@@ -339,8 +339,11 @@ def test_display_hex_in_the_transcript(tmp_path, lab):
 # ----- netrepl serve (foreground) --------------------------------------------------------
 
 def test_serve_foreground_until_sigint(free_port):
+    # SIGINT restored: a test run started in the background inherits it ignored, and then
+    # Python installs no handler in the child (this test timed out so)
     proc = subprocess.Popen([sys.executable, "-m", "netrepl", "serve", "echo", "--port", str(free_port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         line = readline_within(proc.stderr, 30)
         assert f"serving echo on tcp 127.0.0.1:{free_port}" in line

@@ -111,8 +111,6 @@ def next_token(line: str, pos: int, variables: Mapping[str, str]) -> tuple[Token
         return None
     begin, parts, size = pos, [], 0
     while pos < n and line[pos] not in " \t":
-        if size > MAX_VALUE:  # each part is bounded by expand(); their sum is bounded here
-            raise ParseError(f"expands to more than {MAX_VALUE >> 20} MiB", pos + 1)
         ch = line[pos]
         if ch in "\"'":
             end = line.find(ch, pos + 1)
@@ -128,6 +126,8 @@ def next_token(line: str, pos: int, variables: Mapping[str, str]) -> tuple[Token
             parts.append(expand(line[pos:j], variables, pos + 1))
             pos = j
         size += len(parts[-1])
+        if size > MAX_VALUE:  # each part is bounded by expand(); their sum is bounded here
+            raise ParseError(f"expands to more than {MAX_VALUE >> 20} MiB", begin + 1)
     return Token("".join(parts), begin + 1, line[begin:pos]), pos
 
 
