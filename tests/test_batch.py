@@ -84,6 +84,21 @@ def test_full_stdout_with_nothing_written_until_the_end_still_says_so(tmp_path):
     no_traceback(p.stderr)
 
 
+def test_a_reader_that_goes_away_is_exit_1_silently():
+    """`netrepl ... | head`: a broken pipe is the reader's choice, no note and no
+    "Exception ignored" from the interpreter's own flush at exit."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
+    read, write = os.pipe()
+    os.close(read)  # nobody will read
+    try:
+        p = subprocess.run([sys.executable, "-m", "netrepl", "-c", "print a; print b"], stdout=write,
+                           stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, cwd=ROOT, env=env, timeout=60)
+    finally:
+        os.close(write)
+    assert p.returncode == ExitStatus.FAILED
+    assert p.stderr == b""
+
+
 @pytest.mark.parametrize("how", ["closed", "full"])
 def test_unwritable_stderr_drops_the_notes_and_keep_going_runs_on(how):
     kw = {"preexec_fn": lambda: os.close(2)} if how == "closed" else {}
@@ -274,11 +289,12 @@ def step_run(keys: bytes, *args):
 
 
 def test_step_enter_runs_s_skips_q_quits():
-    p = step_run(b"\ns\n\nq\n", "-q", "-c", "print one; print TWO; print three; print FOUR; print FIVE")
+    p = step_run(b"\nx\ns\n\nq\n", "-q", "-c", "print one; print TWO; print three; print FOUR; print FIVE")
     assert p.returncode == ExitStatus.OK, p.stderr
     assert p.stdout == b"one\nthree\n"
     assert b"[Enter: run, s: skip, q: quit] print one" in p.stderr
-    assert p.stderr.count(b"[Enter: run") == 4  # asked before FOUR, then quit
+    assert p.stderr.count(b"[Enter: run") == 5  # TWO asked twice (x is no key), FOUR quits, FIVE never asked
+    assert b"print FIVE" not in p.stderr
 
 
 def test_step_quit_after_a_failure_with_keep_going_is_1():
