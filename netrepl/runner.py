@@ -53,6 +53,8 @@ class Runner:
 
     def run_files(self, paths: list[str]) -> ExitStatus:
         """Check every file, then run them in order (`-` is standard input); any problem: nothing runs."""
+        if "-" in paths and not self._pace_from_tty():
+            return ExitStatus.REJECTED
         loaded = [self._load(path) for path in paths]
         if any(script is None or script.problems for _, script in loaded):
             for ex, script in loaded:
@@ -90,13 +92,8 @@ class Runner:
         """Line by line as it arrives (a pipe may be a live conversation). A line that
         does not parse, is too long, or `source`s a file with problems stops the run
         there with exit 2: that input is rejected, though the lines before it ran."""
-        if self.options.step and self.pace_input is None:
-            try:  # Enter cannot come from standard input: it holds the commands
-                self.pace_input = open("/dev/tty")
-            except OSError:
-                self.err.write("netrepl: --step reads Enter from the terminal, and there is none "
-                               "(the commands come from standard input)\n")
-                return ExitStatus.REJECTED
+        if not self._pace_from_tty():
+            return ExitStatus.REJECTED
         ex = self._executor(os.getcwd())
         problems: list[Problem] = []
 
@@ -132,6 +129,18 @@ class Runner:
         return ExitStatus.REJECTED if problems and status != ExitStatus.INTERRUPTED else status
 
     # -- the loop --
+
+    def _pace_from_tty(self) -> bool:
+        """With --step and the commands on standard input, Enter comes from /dev/tty; False
+        (said on stderr) if there is none."""
+        if self.options.step and self.pace_input is None:
+            try:
+                self.pace_input = open("/dev/tty")
+            except OSError:
+                self.err.write("netrepl: --step reads Enter from the terminal, and there is none "
+                               "(the commands come from standard input)\n")
+                return False
+        return True
 
     def _executor(self, cwd: str) -> Executor:
         return Executor(REGISTRY, variables=self.options.variables, cwd=cwd, data_writer=self.out.write)

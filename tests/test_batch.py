@@ -334,3 +334,12 @@ def test_undecodable_bytes_in_defines_c_and_stdin_are_never_a_traceback():
     p = netrepl(b"-D", b"\xff=1", b"-c", b"print x", capture_output=True)
     assert p.returncode == ExitStatus.REJECTED and b"\xff" not in p.stderr
     no_traceback(p.stderr)
+
+
+def test_step_with_the_script_on_stdin_and_no_terminal_is_refused():
+    """`--step -`: standard input is the script, so Enter cannot come from it either."""
+    p = netrepl("--step", "-", input=b"print a\nprint b\n", stdin=None, capture_output=True,
+                start_new_session=True)
+    assert p.returncode == ExitStatus.REJECTED and p.stdout == b""
+    assert b"--step" in p.stderr and b"terminal" in p.stderr
+
