@@ -343,3 +343,16 @@ def test_step_with_the_script_on_stdin_and_no_terminal_is_refused():
     assert p.returncode == ExitStatus.REJECTED and p.stdout == b""
     assert b"--step" in p.stderr and b"terminal" in p.stderr
 
+
+
+def test_a_script_of_too_many_lines_is_refused_before_it_is_parsed(tmp_path):
+    """A million parsed commands hold ~740 MB until they run; 64 MiB of them would be 8 million."""
+    script(tmp_path, "# many\n" + "\n" * 1_000_000)
+    started = time.monotonic()
+    p = run_cli("s.nrs", cwd=tmp_path)
+    assert time.monotonic() - started < 20
+    assert p.returncode == ExitStatus.REJECTED
+    assert "s.nrs:1000001:1: script longer than 1,000,000 lines" in p.stderr
+    script(tmp_path, "print fine\n" + "\n" * 999_998)  # 999,999 lines: runs
+    p = run_cli("-q", "s.nrs", cwd=tmp_path)
+    assert p.returncode == ExitStatus.OK and p.stdout == "fine\n"

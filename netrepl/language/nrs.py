@@ -1,6 +1,9 @@
 """.nrs text: read a script file, check it whole (following `set var` and
 `source` as a run would), and split `-c` text into commands.
 
+Every check is bounded (size, lines, sourced lines, nesting): a hostile
+script is refused with FILE:LINE in about a second, whatever it holds.
+
 Only the parser is needed here; running the checked commands is the
 executor's job (Executor.source) and the runner's (runner.py).
 """
@@ -17,6 +20,9 @@ from netrepl.language.parser import ParseError, Parsed, Parser
 
 MAX_DEPTH = 8  # `source` nesting; deeper is a loop
 MAX_BYTES = 64 * 1024 * 1024  # one script file; /dev/zero would otherwise be read until memory runs out
+# Lines of one script file: each command checked is kept until it runs (~0.7 kB each:
+# a million `print x` lines hold 740 MB), and 64 MiB of them would be 8 million.
+MAX_LINES = 1_000_000
 # Lines of sourced files checked in all (a script's own lines are bounded by MAX_BYTES):
 # ten lines that each `source` their own file are 10**8 lines at depth 8, which the depth
 # limit alone lets through. 100k lines take ~1.5 s to check.
@@ -62,6 +68,8 @@ def read_lines(path: str, stream: IO[bytes] | None = None) -> tuple[list[str], l
 
 
 def split_lines(raw: bytes, path: str) -> tuple[list[str], list[Problem]]:
+    if raw.count(b"\n") > MAX_LINES:  # counting first: cheap, and nothing is built
+        return [], [Problem(path, MAX_LINES + 1, 1, f"script longer than {MAX_LINES:,} lines")]
     if raw.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte order mark (some Windows editors write one)
         raw = raw[3:]
     lines, problems = [], []
