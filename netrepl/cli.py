@@ -1,17 +1,23 @@
 """Command line -> mode: the shell, scripts, `-c`, piped input, or `serve`.
 
 Only the interactive shell imports prompt_toolkit, and only when it starts.
+Whatever happens, the user gets a message and an exit status (exitstatus.py),
+never a traceback: a closed or full standard output ends the run with 1, a
+closed or full standard error only loses the notes.
 """
 
 from __future__ import annotations
 
-import os
+import errno
 import sys
 from types import SimpleNamespace
 
 from netrepl import __version__
+from netrepl.exitstatus import ExitStatus
+from netrepl.render.text import safe
+from netrepl.streams import Notes, OutputLost, Transcript, silence_stdout
 
-USAGE_EXIT = 2
+USAGE_EXIT = ExitStatus.REJECTED
 
 
 def _variable(text: str) -> tuple[str, str]:
@@ -37,36 +43,51 @@ def _seconds(text: str) -> float:
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _parser_class():
     import argparse
 
-    p = argparse.ArgumentParser(
+    class SafeParser(argparse.ArgumentParser):
+        """argparse quotes what was typed (an unknown option) as is: escape it."""
+
+        def _print_message(self, message, file=None):
+            if not message:
+                return
+            text = "\n".join(safe(line) for line in message.split("\n"))
+            (Transcript(sys.stdout) if file is sys.stdout else Notes(sys.stderr)).write(text)
+
+    return SafeParser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _parser_class()(
         prog="netrepl",
         description="A scriptable network-diagnostics REPL over one session socket. "
                     "With no arguments on a terminal: the interactive shell.",
         epilog="netrepl serve KIND [--host H] [--port P] [--udp] runs a lab server in the foreground. "
-               "Exit status: 0 all commands succeeded, 1 a command failed, 2 usage or script error.")
-    p.add_argument("scripts", nargs="*", metavar="FILE.nrs", help=".nrs scripts to replay")
-    p.add_argument("-c", dest="commands", metavar="CMDS", help='commands to run, separated by ";"')
+               + ExitStatus.table())
+    p.add_argument("scripts", nargs="*", metavar="FILE.nrs",
+                   help=".nrs scripts to replay (all are checked before the first runs; - is standard input)")
+    p.add_argument("-c", dest="commands", action="append", metavar="CMDS",
+                   help='commands to run, separated by ";" (several -c run in order, as one script)')
     p.add_argument("-D", dest="defines", action="append", type=_variable, default=[], metavar="NAME=VALUE",
                    help="define a script variable")
     p.add_argument("-q", "--quiet", action="store_true", help="do not echo commands")
     p.add_argument("-k", "--keep-going", action="store_true", help="run on after a failing command (still exit 1)")
     p.add_argument("--stable", action="store_true",
                    help="mask ephemeral ports and timings so repeated runs give identical transcripts")
-    p.add_argument("--step", action="store_true", help="wait for Enter before each command (live demos)")
+    p.add_argument("--step", action="store_true",
+                   help="before each command wait for Enter (run it), s + Enter (skip it) or q + Enter "
+                        "(stop: the exit status is that of what ran)")
     p.add_argument("--delay", type=_seconds, default=0.0, metavar="SECONDS", help="pause before each command")
     p.add_argument("--version", action="version", version=f"netrepl {__version__}")
     return p
 
 
 def build_serve_parser() -> argparse.ArgumentParser:
-    import argparse
-
     from netrepl.lab import kinds
 
-    p = argparse.ArgumentParser(prog="netrepl serve", description="Run a lab server in the foreground until Ctrl+C.",
-                                epilog=kinds.details())
+    p = _parser_class()(prog="netrepl serve", description="Run a lab server in the foreground until Ctrl+C.",
+                        epilog=kinds.details())
     p.add_argument("kind", choices=kinds.kind_names())
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0)
@@ -91,11 +112,12 @@ def simple_args(argv: list[str]) -> SimpleNamespace | None:
     for word in words:
         if word in _SWITCHES and not args.scripts:
             setattr(args, _SWITCHES[word], True)
-        elif word == "-c" and args.commands is None and not args.scripts:
-            args.commands = next(words, None)
-            if args.commands is None or args.commands.startswith("-"):
+        elif word == "-c" and args.commands is None and not args.scripts:  # several -c: argparse
+            text = next(words, None)
+            if text is None or text.startswith("-"):
                 return None
-        elif word and not word.startswith("-"):
+            args.commands = [text]
+        elif word and not word.startswith("-"):  # `-` (standard input) too goes to argparse
             args.scripts.append(word)
         else:
             return None
@@ -107,6 +129,22 @@ def main(argv: list[str] | None = None) -> int:
     for stream in (sys.stdout, sys.stderr):  # never die on an unencodable character
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
+    notes = Notes(sys.stderr)
+    try:
+        status = _main(argv, notes)
+        Transcript(sys.stdout).flush()  # here, not at exit, where a failure would be a traceback
+        return status
+    except KeyboardInterrupt:
+        notes.write("\nnetrepl: interrupted\n")
+        return ExitStatus.INTERRUPTED
+    except OutputLost as exc:
+        silence_stdout()
+        if exc.errno != errno.EPIPE:  # a broken pipe is the reader's choice (`| head`): no note
+            notes.write(f"netrepl: cannot write standard output: {exc.strerror}\n")
+        return ExitStatus.FAILED
+
+
+def _main(argv: list[str], notes: Notes) -> int:
     if argv[:1] == ["serve"]:
         return serve_main(argv[1:])
     args = simple_args(argv)
@@ -120,29 +158,22 @@ def main(argv: list[str] | None = None) -> int:
     options = Options(quiet=args.quiet, keep_going=args.keep_going, stable=args.stable, step=args.step,
                       delay=args.delay, variables=dict(args.defines))
     if args.commands is not None and args.scripts:
-        print("netrepl: give scripts or -c, not both", file=sys.stderr)
+        notes.write("netrepl: give scripts or -c, not both\n")
         return USAGE_EXIT
-    try:
-        if args.commands is not None:
-            return Runner(options).run_text(args.commands)
-        if args.scripts:
-            return Runner(options).run_files(args.scripts)
-        if not sys.stdin.isatty():
-            if hasattr(sys.stdin, "reconfigure"):  # undecodable input is not a crash (a strict locale would be)
-                sys.stdin.reconfigure(errors="surrogateescape")
-            return Runner(options).run_stream(sys.stdin)
-        from netrepl.shell import run_shell
+    if args.commands is not None:
+        return Runner(options).run_text(args.commands)
+    if args.scripts:
+        return Runner(options).run_files(args.scripts)
+    if sys.stdin is None:
+        notes.write("netrepl: no script given, and standard input is closed\n")
+        return USAGE_EXIT
+    if not sys.stdin.isatty():
+        if hasattr(sys.stdin, "reconfigure"):  # undecodable input is not a crash (a strict locale would be)
+            sys.stdin.reconfigure(errors="surrogateescape")
+        return Runner(options).run_stream(sys.stdin)
+    from netrepl.shell import run_shell
 
-        return run_shell(variables=options.variables)
-    except KeyboardInterrupt:
-        print("\nnetrepl: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:  # output piped into `head` and the like
-        try:
-            sys.stdout = open(os.devnull, "w")
-        except OSError:
-            pass
-        return 1
+    return run_shell(variables=options.variables)
 
 
 def serve_main(argv: list[str]) -> int:

@@ -11,6 +11,8 @@ import io
 
 import pytest
 
+from netrepl.exitstatus import ExitStatus  # enum only: pytest has imported enum already
+
 
 def pytest_addoption(parser):
     group = parser.getgroup("netrepl", "netrepl .nrs scripts")
@@ -46,7 +48,9 @@ class NrsItem(pytest.Item):
         out, err = io.StringIO(), io.StringIO()
         runner = Runner(Options(variables=variables), out=out, err=err)
         status = runner.run_file(str(self.path))
-        if status != 0:
+        if status == ExitStatus.INTERRUPTED:  # Ctrl-C stopped a command: stop the session, as pytest would
+            raise KeyboardInterrupt
+        if status != ExitStatus.OK:
             raise NrsFailure(status, out.getvalue(), err.getvalue(), runner.failures)
 
     def repr_failure(self, excinfo):
@@ -56,8 +60,8 @@ class NrsItem(pytest.Item):
         from netrepl.render.text import error_text
 
         lines = []
-        if exc.status == 2:
-            lines.append("script rejected before running (exit 2):")
+        if exc.status == ExitStatus.REJECTED:
+            lines.append(f"script rejected before running (exit {int(ExitStatus.REJECTED)}):")
             lines.append(exc.errors.rstrip())
         for step in exc.steps:
             lines.append(f"{step.source}:{step.line}: `{step.text}` failed")

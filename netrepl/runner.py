@@ -2,9 +2,9 @@
 and writes a transcript.
 
 A script is the shell's own language, one command a line, checked whole
-(language/nrs.py) and fed to the same executor the shell uses. Exit codes: 0 every command succeeded, 1 a command
-failed, 2 the script was rejected (syntax, undefined variable) before
-anything ran. Nothing here imports prompt_toolkit.
+(language/nrs.py) and fed to the same executor the shell uses. Several
+files are all checked before the first runs. Exit statuses: exitstatus.py.
+Nothing here imports prompt_toolkit.
 """
 
 from __future__ import annotations
@@ -16,10 +16,15 @@ from typing import IO, Iterable
 
 from netrepl.commands import REGISTRY
 from netrepl.core.executor import Executor, Step
+from netrepl.exitstatus import ExitStatus
 from netrepl.fastdata import field, record
-from netrepl.language.nrs import Problem, Script, check, load, split_commands
-from netrepl.language.parser import ParseError, Parsed
+from netrepl.language.nrs import Problem, Script, check, check_sourced, load, split_commands
+from netrepl.language.parser import MAX_LINE, ParseError, Parsed
 from netrepl.render.text import plain, render, safe
+from netrepl.streams import Notes, Transcript
+
+STDIN_NAME = "<stdin>"
+
 
 @record
 class Options:
@@ -37,92 +42,151 @@ class Runner:
     def __init__(self, options: Options, out: IO[str] | None = None, err: IO[str] | None = None,
                  pace_input: IO[str] | None = None):
         self.options = options
-        self.out = out or sys.stdout
-        self.err = err or sys.stderr
+        # Writes to `out` raise OutputLost when it cannot be written; to `err`, are dropped then.
+        self.out = Transcript(out if out is not None else sys.stdout)
+        self.err = Notes(err if err is not None else sys.stderr)
         self.pace_input = pace_input
         self.failures: list[Step] = []  # the steps that failed, for reports
+        self.stopped = False  # `q` at a --step prompt: nothing more runs
 
     # -- entry points, each returning an exit status --
 
-    def run_files(self, paths: list[str]) -> int:
-        status = 0
-        for path in paths:
-            status = max(status, self.run_file(path))
-            if status == 2 or (status and not self.options.keep_going):
+    def run_files(self, paths: list[str]) -> ExitStatus:
+        """Check every file, then run them in order (`-` is standard input); any problem: nothing runs."""
+        if "-" in paths and not self._pace_from_tty():
+            return ExitStatus.REJECTED
+        loaded = [self._load(path) for path in paths]
+        if any(script is None or script.problems for _, script in loaded):
+            for ex, script in loaded:
+                if script is not None and script.problems:
+                    self._reject(script)
+                ex.finish()
+            return ExitStatus.REJECTED
+        status = ExitStatus.OK
+        for number, (ex, script) in enumerate(loaded):
+            outcome = self._run_commands(ex, script.commands, script.source)
+            status = max(status, outcome)
+            if outcome == ExitStatus.INTERRUPTED or (outcome and not self.options.keep_going) \
+                    or self.stopped:
+                for later, _ in loaded[number + 1:]:
+                    later.finish()
                 break
         return status
 
-    def run_file(self, path: str) -> int:
-        ex = self._executor(os.path.dirname(path))
-        try:
-            script = load(path, ex.parser, ex.variables)
-        except OSError as exc:
-            self.err.write(safe(f"netrepl: cannot read {path}: {exc.strerror}") + "\n")
-            return 2
-        return self._run_checked(ex, script)
+    def run_file(self, path: str) -> ExitStatus:
+        return self.run_files([path])
 
-    def run_text(self, text: str, source: str = "-c") -> int:
+    def run_text(self, text: str | list[str], source: str = "-c") -> ExitStatus:
+        """`-c` text (several: one script, in order), checked whole."""
+        texts = [text] if isinstance(text, str) else text
         ex = self._executor(os.getcwd())
-        lines = split_commands(text)
-        return self._run_checked(ex, check(lines, source, ex.parser, ex.variables, os.getcwd()))
+        lines = [line for piece in texts for line in split_commands(piece)]
+        script = check(lines, source, ex.parser, ex.variables, os.getcwd())
+        if script.problems:
+            self._reject(script)
+            ex.finish()
+            return ExitStatus.REJECTED
+        return self._run_commands(ex, script.commands, script.source)
 
-    def run_stream(self, stream: IO[str], source: str = "<stdin>") -> int:
-        """Line by line as it arrives (a pipe may be a live conversation)."""
-        if self.options.step and self.pace_input is None:
-            try:  # Enter cannot come from standard input: it holds the commands
-                self.pace_input = open("/dev/tty")
-            except OSError:
-                self.err.write("netrepl: --step reads Enter from the terminal, and there is none "
-                               "(the commands come from standard input)\n")
-                return 2
+    def run_stream(self, stream: IO[str], source: str = STDIN_NAME) -> ExitStatus:
+        """Line by line as it arrives (a pipe may be a live conversation). A line that
+        does not parse, is too long, or `source`s a file with problems stops the run
+        there with exit 2: that input is rejected, though the lines before it ran."""
+        if not self._pace_from_tty():
+            return ExitStatus.REJECTED
         ex = self._executor(os.getcwd())
         problems: list[Problem] = []
 
         def commands():
-            for number, line in enumerate(stream, 1):
+            number = 0
+            while True:
+                line = stream.readline(MAX_LINE + 2)  # a huge line is not read whole
+                number += 1
+                if not line:
+                    return
+                if len(line) >= MAX_LINE + 2 and not line.endswith("\n"):
+                    problems.append(Problem(source, number, MAX_LINE + 1, f"line too long (more than {MAX_LINE} "
+                                                                          "characters; not read further)"))
+                    return
                 try:
                     parsed = ex.parse(line.rstrip("\r\n"))
                 except ParseError as exc:  # nothing after a syntax error runs
                     problems.append(Problem(source, number, exc.col, exc.message))
                     return
+                if parsed is not None and parsed.command.name == "source":
+                    found = check_sourced(parsed, ex.parser, ex.variables, ex.cwd, source, number)
+                    if found:  # the file's own problems, then where in the input it was sourced
+                        problems.extend(found)
+                        problems.append(Problem(source, number, 1, f"`source {parsed.args['path']}` not run: "
+                                                                   f"{len(found)} problem(s)"))
+                        return
                 if parsed is not None:
                     yield number, parsed
 
         status = self._run_commands(ex, commands(), source)
         for problem in problems:
             self.err.write(safe(str(problem)) + "\n")
-        return 2 if problems else status
+        return ExitStatus.REJECTED if problems and status != ExitStatus.INTERRUPTED else status
 
     # -- the loop --
+
+    def _pace_from_tty(self) -> bool:
+        """With --step and the commands on standard input, Enter comes from /dev/tty; False
+        (said on stderr) if there is none."""
+        if self.options.step and self.pace_input is None:
+            try:
+                self.pace_input = open("/dev/tty")
+            except OSError:
+                self.err.write("netrepl: --step reads Enter from the terminal, and there is none "
+                               "(the commands come from standard input)\n")
+                return False
+        return True
 
     def _executor(self, cwd: str) -> Executor:
         return Executor(REGISTRY, variables=self.options.variables, cwd=cwd, data_writer=self.out.write)
 
-    def _run_checked(self, ex: Executor, script: Script) -> int:
-        if script.problems:
-            for problem in script.problems:
-                self.err.write(safe(str(problem)) + "\n")
-            self.err.write(f"netrepl: {script.source}: not run, {len(script.problems)} problem(s)\n")
-            ex.finish()
-            return 2
-        return self._run_commands(ex, script.commands, script.source)
+    def _load(self, path: str) -> tuple[Executor, Script | None]:
+        """The executor a file runs in and the file checked (None, said on stderr, if unreadable)."""
+        if path == "-":
+            ex = self._executor(os.getcwd())
+            stdin = getattr(sys.stdin, "buffer", None)
+            if stdin is None:
+                self.err.write("netrepl: cannot read standard input: it is closed\n")
+                return ex, None
+            return ex, load(STDIN_NAME, ex.parser, ex.variables, stream=stdin)
+        ex = self._executor(os.path.dirname(path))
+        try:
+            return ex, load(path, ex.parser, ex.variables)
+        except OSError as exc:
+            self.err.write(safe(f"netrepl: cannot read {path}: {exc.strerror}") + "\n")
+            return ex, None
 
-    def _run_commands(self, ex: Executor, commands: Iterable[tuple[int, Parsed]], source: str) -> int:
-        status = 0
+    def _reject(self, script: Script) -> None:
+        for problem in script.problems:
+            self.err.write(safe(str(problem)) + "\n")
+        self.err.write(safe(f"netrepl: {script.source}: not run, {len(script.problems)} problem(s)") + "\n")
+
+    def _run_commands(self, ex: Executor, commands: Iterable[tuple[int, Parsed]], source: str) -> ExitStatus:
+        status = ExitStatus.OK
         try:
             for number, parsed in commands:
                 outcome = self._run_one(ex, parsed, source, number)
+                if outcome == "interrupted":  # Ctrl-C means stop, -k or not
+                    return ExitStatus.INTERRUPTED
                 if outcome == "failed":
-                    status = 1
-                if outcome == "exit" or (outcome == "failed" and not self.options.keep_going):
+                    status = ExitStatus.FAILED
+                if outcome in ("exit", "quit") or (outcome == "failed" and not self.options.keep_going):
                     break
         finally:
             ex.finish()
         return status
 
     def _run_one(self, ex: Executor, parsed: Parsed, source: str, number: int) -> str:
-        """Run one command and write its transcript: "ok", "failed" or "exit"."""
-        self._pace(parsed.text)
+        """Run one command and write its transcript: "ok", "failed", "interrupted", "exit",
+        or, at a --step prompt, "skipped" or "quit"."""
+        key = self._pace(parsed.text)
+        if key != "run":
+            return key
         outcome = "ok"
         if not self.options.quiet:  # before it runs: `recv all` streams its data as it arrives
             self.out.write(safe(f"netrepl> {parsed.text}") + "\n")
@@ -141,22 +205,36 @@ class Runner:
                 self.failures.append(step)
                 self.err.write(safe(note) + "\n")
                 self.err.flush()
+                if step.result.error.kind == "interrupted":
+                    return "interrupted"
                 outcome = "failed"
         return outcome
 
-    def _pace(self, text: str) -> None:
+    def _pace(self, text: str) -> str:
+        """--delay and --step before a command: "run", "skipped" (`s`) or "quit" (`q`)."""
         if self.options.delay:
             time.sleep(self.options.delay)
-        if self.options.step:
-            self.err.write(safe(f"[Enter] {text}"))
+        if not self.options.step:
+            return "run"
+        if self.pace_input is None:
+            self.pace_input = _tty()  # opened once for the whole run
+        while True:
+            self.err.write(safe(f"[Enter: run, s: skip, q: quit] {text}") + " ")
             self.err.flush()
-            if self.pace_input is None:
-                self.pace_input = _tty()  # opened once for the whole run
-            self.pace_input.readline()
+            answer = self.pace_input.readline()
+            key = answer.strip().lower()
+            if not key:  # Enter; or no more input (as before: run on)
+                return "run"
+            if key in ("s", "skip"):
+                return "skipped"
+            if key in ("q", "quit"):
+                self.stopped = True
+                return "quit"
+            # anything else: ask again
 
 
 def _tty() -> IO[str]:
     try:
         return open("/dev/tty")
     except OSError:
-        return sys.stdin
+        return sys.stdin if sys.stdin is not None else open(os.devnull)

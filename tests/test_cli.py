@@ -1,7 +1,8 @@
 """The command line as a user runs it: `python -m netrepl ...` in a subprocess.
 
 Exit status 0 (every command succeeded), 1 (a command failed; FILE:LINE on
-stderr), 2 (script rejected before anything ran, or a usage error).
+stderr), 2 (script rejected before anything ran, or a usage error), 130 (Ctrl-C):
+netrepl/exitstatus.py. The hostile cases are in test_batch.py.
 """
 
 from __future__ import annotations
@@ -339,8 +340,11 @@ def test_display_hex_in_the_transcript(tmp_path, lab):
 # ----- netrepl serve (foreground) --------------------------------------------------------
 
 def test_serve_foreground_until_sigint(server_port):
+    # SIGINT restored: a test run started in the background inherits it ignored, and then
+    # Python installs no handler in the child (this test timed out so)
     proc = subprocess.Popen([sys.executable, "-m", "netrepl", "serve", "echo", "--port", str(server_port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         line = readline_within(proc.stderr, 30)
         assert f"serving echo on tcp 127.0.0.1:{server_port}" in line

@@ -411,13 +411,13 @@ def test_record_e_of_a_keep_alive_exchange_and_udp_replays(ex, lab, tmp_path):
     target = tmp_path / "both.nrs"
     assert run(ex, f"record -e {target}").ok
     for line in (f"connect 127.0.0.1 {http.port}", "timeout 5", "send -n whole", "recv", "send two\\nlines",
-                 "recv line", "recv", "close", f"sendto 127.0.0.1 {udp.port} datagram", "recvfrom", "close"):
+                 "recv line", "recv", "close", f"sendto -l 127.0.0.1 {udp.port} datagram", "recvfrom", "close"):
         assert run(ex, line).ok, line
     run(ex, "record stop")
     lines = body(target)
     assert lines[2:4] == ["send -n whole", "expect whole"]  # the expect consumed all the recv showed
     assert lines[4:8] == ["send two\\nlines", "expect two", "recv line", "expect lines\\r"]
     # The datagram's first line is all of it but its "\n": the recvfrom follows for that.
-    assert lines[-4:] == [f"sendto 127.0.0.1 {udp.port} datagram", "expect datagram\\r", "recvfrom", "close"]
+    assert lines[-4:] == [f"sendto -l 127.0.0.1 {udp.port} datagram", "expect datagram\\r", "recvfrom", "close"]
     p = run_cli("-q", str(target))
     assert p.returncode == 0, p.stdout + p.stderr

@@ -160,3 +160,34 @@ def test_nrs_define_option(pytester):
     result.assert_outcomes(passed=1)
     result = pytester.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(failed=1)
+
+
+def test_ctrl_c_in_a_script_stops_the_pytest_session(tmp_path, tcp_server):
+    """A command interrupted by Ctrl-C is exit 130, not a failed test: pytest stops as on any
+    Ctrl-C (it used to report the script as failed and run on)."""
+    import signal
+    import threading
+    import time
+
+    accepted = threading.Event()
+
+    def hold(conn):
+        accepted.set()
+        conn.recv(100)  # until the client goes
+
+    server = tcp_server(hold)
+    (tmp_path / "wait.nrs").write_text(f"timeout 30\nconnect 127.0.0.1 {server.port}\nrecv\n")
+    (tmp_path / "later.nrs").write_text("print later\n")
+    proc = subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "wait.nrs", "later.nrs"],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        assert accepted.wait(60)  # the script is in connect or recv
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 2, out  # pytest's "interrupted"
+    assert "KeyboardInterrupt" in out and "failed" not in out and "passed" not in out

@@ -15,6 +15,7 @@ _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 VAR_RE = re.compile(r"\$(?:(\$)|\{(" + _NAME + r")(?::-([^}]*))?\}|(" + _NAME + r")|(\{))")
 NAME_RE = re.compile(_NAME + r"\Z")
 _BLANKS_RE = re.compile(r"[ \t]*")
+MAX_VALUE = 1024 * 1024  # characters one token may expand to: `set var b $a$a$a...` doubles at each line
 _PLAIN_TOKEN_RE = re.compile(r"[ \t]*([^ \t\"'$]+)(?![^ \t])")  # a whole token without quotes or $
 
 
@@ -39,13 +40,19 @@ def expand(text: str, variables: Mapping[str, str], col: int = 1) -> str:
     if "$" not in text:
         return text
 
+    size = len(text)
+
     def sub(m: re.Match) -> str:
+        nonlocal size
         if m.group(1):
             return "$"
         if m.group(5):
             raise ParseError("unterminated or malformed ${...}", col + m.start())
         name = m.group(2) or m.group(4)
         if name in variables and (variables[name] or m.group(3) is None):  # :- also replaces an empty value
+            size += len(variables[name])
+            if size > MAX_VALUE:
+                raise ParseError(f"expands to more than {MAX_VALUE >> 20} MiB", col + m.start())
             return variables[name]
         if m.group(3) is not None:
             return expand(m.group(3), variables, col + m.start(3))
@@ -62,6 +69,8 @@ def expand_mapped(text: str, variables: Mapping[str, str], col: int = 1) -> tupl
     out, cols, last = [], [], 0
     for m in VAR_RE.finditer(text):
         value = expand(m.group(), variables, col + m.start())
+        if len(cols) + len(value) > MAX_VALUE:  # the sum of the values, as expand() bounds one
+            raise ParseError(f"expands to more than {MAX_VALUE >> 20} MiB", col + m.start())
         out += [text[last:m.start()], value]
         cols += [*range(col + last, col + m.start()), *[col + m.start()] * len(value)]
         last = m.end()
@@ -84,7 +93,7 @@ def next_token(line: str, pos: int, variables: Mapping[str, str]) -> tuple[Token
     n = len(line)
     if pos >= n:
         return None
-    begin, parts = pos, []
+    begin, parts, size = pos, [], 0
     while pos < n and line[pos] not in " \t":
         ch = line[pos]
         if ch in "\"'":
@@ -100,6 +109,9 @@ def next_token(line: str, pos: int, variables: Mapping[str, str]) -> tuple[Token
                 j += 1
             parts.append(expand(line[pos:j], variables, pos + 1))
             pos = j
+        size += len(parts[-1])
+        if size > MAX_VALUE:  # each part is bounded by expand(); their sum is bounded here
+            raise ParseError(f"expands to more than {MAX_VALUE >> 20} MiB", begin + 1)
     return Token("".join(parts), begin + 1, line[begin:pos]), pos
 
 

@@ -1,0 +1,86 @@
+"""Standard output and error for a batch run: a failure to write is a message, never a traceback.
+
+Standard output carries the transcript: when it cannot be written (closed,
+full disk, a reader that went away) the run cannot go on, so the write
+raises OutputLost, which the command line turns into exit 1. Standard error
+only carries notes: when it cannot be written the notes are dropped and the
+run goes on (`-k` included).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from typing import IO
+
+
+class OutputLost(BaseException):
+    """Standard output cannot be written. A BaseException, like KeyboardInterrupt,
+    so that no command handler's `except Exception` mistakes it for its own failure
+    when `recv all` streams data through it."""
+
+    def __init__(self, code: int | None, strerror: str):
+        super().__init__(code, strerror)
+        self.errno, self.strerror = code, strerror
+
+
+def _lost(exc: BaseException) -> OutputLost:
+    if isinstance(exc, OSError):
+        return OutputLost(exc.errno, exc.strerror or str(exc))
+    return OutputLost(errno.EBADF, "closed")  # ValueError: I/O operation on closed file
+
+
+class Transcript:
+    """Standard output: write() and flush() raise OutputLost instead of OSError."""
+
+    def __init__(self, stream: IO[str] | None):
+        self.stream = stream
+
+    def write(self, text: str) -> None:
+        if self.stream is None:  # the interpreter found fd 1 closed at start
+            raise OutputLost(errno.EBADF, os.strerror(errno.EBADF))
+        try:
+            self.stream.write(text)
+        except (OSError, ValueError) as exc:
+            raise _lost(exc) from None
+
+    def flush(self) -> None:
+        if self.stream is None:
+            raise OutputLost(errno.EBADF, os.strerror(errno.EBADF))
+        try:
+            self.stream.flush()
+        except (OSError, ValueError) as exc:
+            raise _lost(exc) from None
+
+
+class Notes:
+    """Standard error: what cannot be written is dropped; the run goes on."""
+
+    def __init__(self, stream: IO[str] | None):
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        if self.stream is not None:
+            try:
+                self.stream.write(text)
+            except (OSError, ValueError):
+                self.stream = None  # closed or full: later notes would fail the same way
+        return len(text)
+
+    def flush(self) -> None:
+        if self.stream is not None:
+            try:
+                self.stream.flush()
+            except (OSError, ValueError):
+                self.stream = None
+
+
+def silence_stdout() -> None:
+    """Point fd 1 at /dev/null, so the interpreter's own flush at exit of what is
+    still buffered cannot fail again (and print "Exception ignored ...")."""
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, 1)
+        os.close(null)
+    except OSError:
+        pass
