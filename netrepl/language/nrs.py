@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import gc
 import os
-from contextlib import contextmanager
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 from netrepl.fastdata import field, record
 from netrepl.language.parser import ParseError, Parsed, Parser
@@ -68,23 +67,19 @@ def resolve(path: str, base: str | None) -> str:
 def check(lines: Iterable[str], source: str, parser: Parser, variables: Mapping[str, str],
           base: str | None = None, depth: int = 0) -> Script:
     """Parse every line, following `set var` and `source` as a run would."""
-    with _gc_paused():
-        return _check(lines, source, parser, variables, base, depth)
-
-
-@contextmanager
-def _gc_paused():
-    """No cyclic garbage collection while a script is parsed. Every kept
-    command (objects and dicts, no cycles) would otherwise be rescanned by
-    collections triggered by the very allocations that built them: 40% of
-    the time of checking 100k lines (docs/bench.md). Afterwards the new
-    objects go straight to the oldest generation (freeze + unfreeze does
-    that without a scan), as the collections would have moved them: else
-    the first young collection walks them all once more (another 20%)."""
+    # No cyclic garbage collection while a script is parsed. Every kept
+    # command (objects and dicts, no cycles) would otherwise be rescanned by
+    # collections triggered by the very allocations that built them: 40% of
+    # the time of checking 100k lines (docs/bench.md). Afterwards the new
+    # objects go straight to the oldest generation (freeze + unfreeze does
+    # that without a scan), as the collections would have moved them: else
+    # the first young collection walks them all once more (another 20%).
+    # A plain try/finally, not a contextlib.contextmanager: contextlib is
+    # ~0.4 ms of `netrepl -c` start-up and nothing else there needs it.
     enabled = gc.isenabled()
     gc.disable()
     try:
-        yield
+        return _check(lines, source, parser, variables, base, depth)
     finally:
         gc.freeze()
         gc.unfreeze()
