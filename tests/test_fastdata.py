@@ -171,3 +171,66 @@ class Module:
 class FrozenModule:
     host: str
     port: int
+
+
+# ----- the type-checker stub (fastdata.pyi) --------------------------------------------
+
+def _stub():
+    import ast
+    from pathlib import Path
+
+    import netrepl.fastdata as fastdata
+
+    path = Path(fastdata.__file__).with_suffix(".pyi")
+    assert path.exists(), "fastdata.pyi is missing: type checkers would not see @record as a dataclass transform"
+    return fastdata, ast.parse(path.read_text()), path
+
+
+def test_the_stub_declares_record_a_dataclass_transform_with_field_as_its_specifier():
+    import ast
+
+    _, tree, _ = _stub()
+    decorated = [d for node in tree.body if isinstance(node, ast.FunctionDef) and node.name == "record"
+                 for d in node.decorator_list if isinstance(d, ast.Call)
+                 and getattr(d.func, "id", None) == "dataclass_transform"]
+    assert len(decorated) == 1  # PEP 681: on exactly one overload when there is no implementation
+    specs = {k.arg: ast.unparse(k.value) for k in decorated[0].keywords}
+    assert specs == {"field_specifiers": "(field,)"}
+
+
+def test_the_stub_matches_the_module():
+    import ast
+    import inspect
+
+    fastdata, tree, _ = _stub()
+    names = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef)) and not n.name.startswith("_")}
+    assert names == set(fastdata.__all__)
+    # record's and field's keyword parameters are the module's (the stub's overloads, merged)
+    for name in ("record", "field"):
+        stub_params = {a.arg for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == name
+                       for a in n.args.args + n.args.posonlyargs + n.args.kwonlyargs}
+        real = getattr(fastdata, name)
+        assert stub_params == set(inspect.signature(real).parameters), name
+
+
+def test_the_stub_and_the_typed_marker_are_packaged():
+    import tomllib
+    from pathlib import Path
+
+    fastdata, _, path = _stub()
+    assert (path.parent / "py.typed").exists()  # PEP 561: without it checkers ignore an installed package
+    project = path.parent.parent / "pyproject.toml"
+    if not project.exists():
+        pytest.skip("netrepl is installed, not a source checkout")
+    data = tomllib.loads(project.read_text())
+    shipped = data["tool"]["setuptools"]["package-data"]["netrepl"]
+    assert "py.typed" in shipped and "*.pyi" in shipped
+
+
+def test_fastdata_imports_no_typing_at_run_time():
+    import subprocess
+    import sys
+
+    code = "import sys; import netrepl.fastdata; print('typing' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "False", out.stderr

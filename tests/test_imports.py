@@ -26,14 +26,18 @@ from netrepl.cli import build_parser, simple_args
 # dataclasses pulls in inspect, ast, dis and tokenize (~5 ms) and then execs
 # methods for every class, which is why the core uses netrepl.fastdata; difflib
 # only words a "did you mean" hint; argparse (with gettext and locale) is
-# left for the options simple_args does not handle.
+# left for the options simple_args does not handle. typing (~2 ms, more with a
+# typing.Union of a forward reference, which compiles it) is for annotations
+# only: collections.abc or a `TYPE_CHECKING = False` block instead; contextlib
+# (~0.4 ms) is not needed either (an editable install's finder imports it in
+# site, before the baseline: then it cannot show up here, a normal one can).
 HEAVY = (
     "prompt_toolkit", "pygments", "wcwidth",
     "netrepl.shell", "netrepl.completer", "netrepl.lexer", "netrepl.suggest", "netrepl.style",
     "netrepl.lab.server", "netrepl.lab.handlers", "netrepl.lab.http",
     "threading", "mimetypes", "urllib",
     "asyncio", "ssl", "http", "email", "dataclasses", "inspect", "difflib",
-    "argparse",
+    "argparse", "typing", "contextlib",
 )
 
 PROBE = textwrap.dedent("""

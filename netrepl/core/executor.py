@@ -8,7 +8,7 @@ executor is given its registry, so a test can build one with a few commands.
 from __future__ import annotations
 
 import os
-from typing import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 from netrepl.core.errors import classify, failure
 from netrepl.core.recorder import Recorder

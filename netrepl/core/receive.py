@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import socket
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from netrepl.core.results import Elapsed, Endpoint, Result
 from netrepl.core.sink import SinkError

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from netrepl.core.results import Endpoint, Result
 from netrepl.core.session import DEFAULT_TIMEOUT

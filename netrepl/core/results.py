@@ -7,8 +7,6 @@ typed so a renderer can mask them for stable transcripts.
 
 from __future__ import annotations
 
-from typing import Union
-
 from netrepl.fastdata import field, record
 
 
@@ -32,11 +30,6 @@ class Elapsed:
     seconds: float
 
 
-# One line of a message: plain strings and typed values, joined by the renderer.
-Part = Union[str, Endpoint, Elapsed, "ErrorInfo", int, float]
-Line = tuple[Part, ...]
-
-
 @record(frozen=True)
 class ErrorInfo:
     """A failure, by kind (see errors.KINDS), with errno and message."""
@@ -47,6 +40,12 @@ class ErrorInfo:
     errno: int | None = None
     errname: str | None = None
     exc: str | None = None
+
+
+# One line of a message: plain strings and typed values, joined by the renderer.
+# (A `|` union, not typing.Union: typing is not imported on the `-c` path.)
+Part = str | Endpoint | Elapsed | ErrorInfo | int | float
+Line = tuple[Part, ...]
 
 
 @record

@@ -13,7 +13,7 @@ from __future__ import annotations
 import errno
 import socket
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from netrepl.core import connect as _connect
 from netrepl.core.buffer import RecvBuffer

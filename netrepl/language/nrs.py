@@ -13,8 +13,13 @@ from __future__ import annotations
 import gc
 import os
 import re
-from contextlib import contextmanager
-from typing import IO, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+
+# typing is annotation-only here: `TYPE_CHECKING = False` keeps its ~2 ms import off
+# `netrepl -c` start-up; mypy and pyright treat the name as true (docs/bench.md).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import IO
 
 from netrepl.fastdata import field, record
 from netrepl.language.escapes import EscapeError, decode_escapes
@@ -152,11 +157,24 @@ def check(lines: Iterable[str], source: str, parser: Parser, variables: Mapping[
     late = set() if late is None else late
     if budget is not None:
         return _check(lines, source, parser, variables, base, depth, late, budget)
-    with _gc_paused():
-        try:
-            return _check(lines, source, parser, variables, base, depth, late, _Budget())
-        except _OverBudget as exc:  # one problem says it all; the rest is not checked
-            return Script(source, problems=[exc.problem])
+    # No cyclic garbage collection while a script is parsed. Every kept command (objects
+    # and dicts, no cycles) would otherwise be rescanned by collections triggered by the
+    # very allocations that built them: 40% of the time of checking 100k lines
+    # (docs/bench.md). Afterwards the new objects go straight to the oldest generation
+    # (freeze + unfreeze does that without a scan), as the collections would have moved
+    # them: else the first young collection walks them all once more (another 20%).
+    # A try/finally, not a contextmanager: contextlib would cost start-up 0.4 ms.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _check(lines, source, parser, variables, base, depth, late, _Budget())
+    except _OverBudget as exc:  # one problem says it all; the rest is not checked
+        return Script(source, problems=[exc.problem])
+    finally:
+        gc.freeze()
+        gc.unfreeze()
+        if enabled:
+            gc.enable()
 
 
 def check_sourced(parsed: Parsed, parser: Parser, variables: dict[str, str], base: str | None,
@@ -167,26 +185,6 @@ def check_sourced(parsed: Parsed, parser: Parser, variables: dict[str, str], bas
         return _check_sourced(parsed, parser, dict(variables), base, 0, source, number, set(), _Budget())
     except _OverBudget as exc:
         return [exc.problem]
-
-
-@contextmanager
-def _gc_paused():
-    """No cyclic garbage collection while a script is parsed. Every kept
-    command (objects and dicts, no cycles) would otherwise be rescanned by
-    collections triggered by the very allocations that built them: 40% of
-    the time of checking 100k lines (docs/bench.md). Afterwards the new
-    objects go straight to the oldest generation (freeze + unfreeze does
-    that without a scan), as the collections would have moved them: else
-    the first young collection walks them all once more (another 20%)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.freeze()
-        gc.unfreeze()
-        if enabled:
-            gc.enable()
 
 
 def _check(lines: Iterable[str], source: str, parser: Parser, variables: Mapping[str, str],

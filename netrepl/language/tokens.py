@@ -7,7 +7,7 @@ a quoted word or a variable is one word to each of them.
 from __future__ import annotations
 
 import re
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from netrepl.fastdata import record
 
