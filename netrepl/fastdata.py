@@ -1,10 +1,10 @@
-"""`@record`: the part of `@dataclass` netrepl uses, without its start-up cost.
+"""`@datatype`: the part of `@dataclass` netrepl uses, without its start-up cost.
 
 Importing dataclasses imports inspect (and with it ast, dis, tokenize:
 ~5 ms), and each @dataclass class then execs five or six methods and
 builds an inspect.Signature; over the dozen result, parser and script
 classes every `netrepl -c` loads, that was a quarter of the start-up time
-(docs/bench.md). `record` reads the same class bodies -- annotated fields,
+(docs/bench.md). `datatype` reads the same class bodies -- annotated fields,
 plain defaults, `field(default_factory=...)` -- and adds what dataclass
 would: `__init__` (calling `__post_init__` if defined), `__repr__`,
 `__eq__`, `__match_args__`, and with `frozen=True` assignment that raises
@@ -13,19 +13,19 @@ small exec per class, so construction is as fast as a dataclass's); the
 rest are shared functions.
 
 Not supported (never needed here, and refused loudly rather than
-mis-handled): inheriting fields from another record, and the other
+mis-handled): inheriting fields from another datatype, and the other
 options of dataclass()/field().
 """
 
 from __future__ import annotations
 
-__all__ = ["record", "field", "FrozenInstanceError"]
+__all__ = ["datatype", "field", "FrozenInstanceError"]
 
 _MISSING = object()
 
 
 class FrozenInstanceError(AttributeError):
-    """Assigning to (or deleting) a field of a frozen record."""
+    """Assigning to (or deleting) a field of a frozen datatype."""
 
 
 class _Factory:
@@ -41,12 +41,12 @@ def field(*, default_factory):
 
 
 def _repr(self) -> str:
-    shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__record_fields__)
+    shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__datatype_fields__)
     return f"{type(self).__qualname__}({shown})"
 
 
 def _values(self) -> tuple:
-    return tuple(getattr(self, name) for name in self.__record_fields__)
+    return tuple(getattr(self, name) for name in self.__datatype_fields__)
 
 
 def _eq(self, other):
@@ -72,12 +72,12 @@ def _is_classvar(annotation) -> bool:
     return text.startswith(("ClassVar", "typing.ClassVar"))
 
 
-def record(cls=None, /, *, frozen: bool = False):
-    """Class decorator: `@record` or `@record(frozen=True)`."""
+def datatype(cls=None, /, *, frozen: bool = False):
+    """Class decorator: `@datatype` or `@datatype(frozen=True)`."""
 
     def wrap(cls):
-        if any(hasattr(base, "__record_fields__") for base in cls.__mro__[1:]):
-            raise TypeError(f"{cls.__name__}: records cannot inherit fields from another record")
+        if any(hasattr(base, "__datatype_fields__") for base in cls.__mro__[1:]):
+            raise TypeError(f"{cls.__name__}: datatypes cannot inherit fields from another datatype")
         names = [name for name, ann in cls.__dict__.get("__annotations__", {}).items() if not _is_classvar(ann)]
         env = {"_MISSING": _MISSING, "_setattr": object.__setattr__}
         params, body = [], []
@@ -107,7 +107,7 @@ def record(cls=None, /, *, frozen: bool = False):
         init.__qualname__ = f"{cls.__qualname__}.__init__"
         init.__module__ = cls.__module__
         cls.__init__ = init
-        cls.__record_fields__ = tuple(names)
+        cls.__datatype_fields__ = tuple(names)
         cls.__match_args__ = tuple(names)
         for dunder, method in (("__repr__", _repr), ("__eq__", _eq)):
             if dunder not in cls.__dict__:

@@ -1,6 +1,6 @@
 # Type-checker view of netrepl/fastdata.py (PEP 484 stub, PEP 681 transform).
 #
-# `record` behaves as a dataclass transform: mypy and pyright synthesize
+# `datatype` behaves as a dataclass transform: mypy and pyright synthesize
 # __init__ from the annotated fields, honour `field(default_factory=...)`
 # and `frozen=True`. The declaration lives in this stub, not in
 # fastdata.py, so that the run-time module never imports typing (~2 ms of
@@ -10,13 +10,13 @@ from typing import Callable, TypeVar, dataclass_transform, overload
 
 _T = TypeVar("_T")
 
-__all__ = ["record", "field", "FrozenInstanceError"]
+__all__ = ["datatype", "field", "FrozenInstanceError"]
 
 class FrozenInstanceError(AttributeError): ...
 
 def field(*, default_factory: Callable[[], _T]) -> _T: ...
 @overload
 @dataclass_transform(field_specifiers=(field,))
-def record(cls: type[_T], /) -> type[_T]: ...
+def datatype(cls: type[_T], /) -> type[_T]: ...
 @overload
-def record(*, frozen: bool = False) -> Callable[[type[_T]], type[_T]]: ...
+def datatype(*, frozen: bool = False) -> Callable[[type[_T]], type[_T]]: ...

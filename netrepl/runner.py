@@ -14,25 +14,25 @@ import sys
 import time
 from collections.abc import Iterable
 
+from netrepl.commands import REGISTRY
+from netrepl.core.executor import Executor, Step
+from netrepl.exitstatus import ExitStatus
+from netrepl.fastdata import field, datatype
+from netrepl.language.nrs import Problem, Script, check, check_sourced, load, split_commands
+from netrepl.language.parser import MAX_LINE, ParseError, Parsed
+from netrepl.render.text import plain, render, safe
+from netrepl.streams import Notes, Transcript
+
 # typing is annotation-only here: `TYPE_CHECKING = False` keeps its ~2 ms import off
 # `netrepl -c` start-up; mypy and pyright treat the name as true (docs/bench.md).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import IO
 
-from netrepl.commands import REGISTRY
-from netrepl.core.executor import Executor, Step
-from netrepl.exitstatus import ExitStatus
-from netrepl.fastdata import field, record
-from netrepl.language.nrs import Problem, Script, check, check_sourced, load, split_commands
-from netrepl.language.parser import MAX_LINE, ParseError, Parsed
-from netrepl.render.text import plain, render, safe
-from netrepl.streams import Notes, Transcript
-
 STDIN_NAME = "<stdin>"
 
 
-@record
+@datatype
 class Options:
     quiet: bool = False
     keep_going: bool = False

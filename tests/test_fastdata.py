@@ -8,11 +8,11 @@ from typing import ClassVar
 
 import pytest
 
-from netrepl.fastdata import FrozenInstanceError, field, record
+from netrepl.fastdata import FrozenInstanceError, field, datatype
 
 
 def both(frozen=False):
-    """The same class body decorated by dataclass and by record."""
+    """The same class body decorated by dataclass and by datatype."""
 
     def body(deco, make_field):
         class Thing:
@@ -31,7 +31,7 @@ def both(frozen=False):
         return deco(Thing)
 
     return (body(dataclasses.dataclass(frozen=frozen), dataclasses.field),
-            body(record(frozen=frozen), field))
+            body(datatype(frozen=frozen), field))
 
 
 @pytest.mark.parametrize("frozen", [False, True])
@@ -47,7 +47,7 @@ def test_init_defaults_repr_eq_match_dataclass(frozen):
     assert rc("a", 1) != rc("a", 2)
     assert rc("a", 1) != ("a", 1)  # no equality with other types
     assert rc.__match_args__ == dc.__match_args__ == ("name", "port", "flag", "items", "table")
-    assert rc.shared == 7 and "shared" not in rc.__record_fields__
+    assert rc.shared == 7 and "shared" not in rc.__datatype_fields__
     assert rc.__doc__ == "A test value."
 
 
@@ -95,7 +95,7 @@ def test_frozen_records_refuse_assignment_and_hash_by_value():
 
 
 def test_post_init_runs_after_the_fields_are_set():
-    @record
+    @datatype
     class WithPost:
         a: int
         b: list = field(default_factory=list)
@@ -107,7 +107,7 @@ def test_post_init_runs_after_the_fields_are_set():
 
 
 def test_explicit_methods_are_kept():
-    @record
+    @datatype
     class Custom:
         a: int
 
@@ -135,17 +135,17 @@ def test_copy_and_pickle_work():
 
 def test_unsupported_uses_are_refused_loudly():
     with pytest.raises(TypeError):
-        @record
+        @datatype
         class Bad:
             a: int = 1
             b: int
 
-    @record
+    @datatype
     class Base:
         a: int
 
     with pytest.raises(TypeError):
-        @record
+        @datatype
         class Child(Base):
             b: int
 
@@ -161,13 +161,13 @@ def test_netrepl_values_compare_by_value():
     assert Result() == Result()
 
 
-@record
+@datatype
 class Module:
     a: int
     b: str
 
 
-@record(frozen=True)
+@datatype(frozen=True)
 class FrozenModule:
     host: str
     port: int
@@ -182,7 +182,7 @@ def _stub():
     import netrepl.fastdata as fastdata
 
     path = Path(fastdata.__file__).with_suffix(".pyi")
-    assert path.exists(), "fastdata.pyi is missing: type checkers would not see @record as a dataclass transform"
+    assert path.exists(), "fastdata.pyi is missing: type checkers would not see @datatype as a dataclass transform"
     return fastdata, ast.parse(path.read_text()), path
 
 
@@ -190,7 +190,7 @@ def test_the_stub_declares_record_a_dataclass_transform_with_field_as_its_specif
     import ast
 
     _, tree, _ = _stub()
-    decorated = [d for node in tree.body if isinstance(node, ast.FunctionDef) and node.name == "record"
+    decorated = [d for node in tree.body if isinstance(node, ast.FunctionDef) and node.name == "datatype"
                  for d in node.decorator_list if isinstance(d, ast.Call)
                  and getattr(d.func, "id", None) == "dataclass_transform"]
     assert len(decorated) == 1  # PEP 681: on exactly one overload when there is no implementation
@@ -205,8 +205,8 @@ def test_the_stub_matches_the_module():
     fastdata, tree, _ = _stub()
     names = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef)) and not n.name.startswith("_")}
     assert names == set(fastdata.__all__)
-    # record's and field's keyword parameters are the module's (the stub's overloads, merged)
-    for name in ("record", "field"):
+    # datatype's and field's keyword parameters are the module's (the stub's overloads, merged)
+    for name in ("datatype", "field"):
         stub_params = {a.arg for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == name
                        for a in n.args.args + n.args.posonlyargs + n.args.kwonlyargs}
         real = getattr(fastdata, name)
@@ -215,7 +215,6 @@ def test_the_stub_matches_the_module():
 
 def test_the_stub_and_the_typed_marker_are_packaged():
     import tomllib
-    from pathlib import Path
 
     fastdata, _, path = _stub()
     assert (path.parent / "py.typed").exists()  # PEP 561: without it checkers ignore an installed package

@@ -17,7 +17,7 @@ def test_help_lists_every_command_with_its_help_line(ex):
     listed = {line.split()[0] for line in text.splitlines() if line and not line.startswith((" ", "`"))}
     assert set(REGISTRY.names()) <= listed
     for cmd in REGISTRY:
-        line = next(l for l in text.splitlines() if l.split()[:1] == [cmd.name])
+        line = next(row for row in text.splitlines() if row.split()[:1] == [cmd.name])
         assert cmd.help in line
     assert is_terminal_safe(text.replace("\n", ""))
 

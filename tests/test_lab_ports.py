@@ -7,7 +7,7 @@ import re
 import subprocess
 import sys
 
-from conftest import ROOT, run, run_cli, text_of
+from conftest import run, run_cli, text_of
 
 
 def served_ports(stdout: str) -> list[int]:

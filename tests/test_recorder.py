@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import stat
 
-import pytest
 
 from conftest import run, run_cli, text_of
 from helpers import wait_until

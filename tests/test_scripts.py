@@ -167,7 +167,6 @@ def test_ctrl_c_in_a_script_stops_the_pytest_session(tmp_path, tcp_server):
     Ctrl-C (it used to report the script as failed and run on)."""
     import signal
     import threading
-    import time
 
     accepted = threading.Event()
 

@@ -14,13 +14,13 @@ from netrepl.core.errors import classify, failure
 from netrepl.core.recorder import Recorder
 from netrepl.core.results import Endpoint, Result
 from netrepl.core.session import Session
-from netrepl.fastdata import record
+from netrepl.fastdata import datatype
 from netrepl.language.nrs import MAX_DEPTH, Script, load, resolve
 from netrepl.language.parser import ParseError, Parsed, Parser
 from netrepl.language.registry import Registry
 
 
-@record
+@datatype
 class Step:
     """One command that ran: where it came from, its text and its result."""
 

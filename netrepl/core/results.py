@@ -7,10 +7,10 @@ typed so a renderer can mask them for stable transcripts.
 
 from __future__ import annotations
 
-from netrepl.fastdata import field, record
+from netrepl.fastdata import field, datatype
 
 
-@record(frozen=True)
+@datatype(frozen=True)
 class Endpoint:
     """A socket address. `ephemeral` marks a port the OS chose."""
 
@@ -25,12 +25,12 @@ class Endpoint:
         return cls(str(addr[0]), int(addr[1]), ephemeral)
 
 
-@record(frozen=True)
+@datatype(frozen=True)
 class Elapsed:
     seconds: float
 
 
-@record(frozen=True)
+@datatype(frozen=True)
 class ErrorInfo:
     """A failure, by kind (see errors.KINDS), with errno and message."""
 
@@ -48,7 +48,7 @@ Part = str | Endpoint | Elapsed | ErrorInfo | int | float
 Line = tuple[Part, ...]
 
 
-@record
+@datatype
 class Result:
     lines: list[Line] = field(default_factory=list)
     # Bytes from the peer, untrusted; the renderer escapes or hex-dumps them.

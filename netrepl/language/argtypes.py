@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 
 from netrepl.core.errors import FAILURE_NAMES, errname_known
-from netrepl.fastdata import record
+from netrepl.fastdata import datatype
 
 _SERVICE_RE = re.compile(r"[A-Za-z][A-Za-z0-9._+-]*\Z")
 _VAR_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -38,7 +38,7 @@ class Mismatch(ArgError):
     """A word that is none of the accepted forms: worded by the parser as `expected USAGE, got 'WORD'`."""
 
 
-@record(frozen=True)
+@datatype(frozen=True)
 class Candidates:
     """What completion offers at an argument's position.
 

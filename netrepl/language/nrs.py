@@ -15,15 +15,15 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 
+from netrepl.fastdata import field, datatype
+from netrepl.language.escapes import EscapeError, decode_escapes
+from netrepl.language.parser import ParseError, Parsed, Parser
+
 # typing is annotation-only here: `TYPE_CHECKING = False` keeps its ~2 ms import off
 # `netrepl -c` start-up; mypy and pyright treat the name as true (docs/bench.md).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import IO
-
-from netrepl.fastdata import field, record
-from netrepl.language.escapes import EscapeError, decode_escapes
-from netrepl.language.parser import ParseError, Parsed, Parser
 
 MAX_DEPTH = 8  # `source` nesting; deeper is a loop
 MAX_BYTES = 64 * 1024 * 1024  # one script file; /dev/zero would otherwise be read until memory runs out
@@ -54,7 +54,7 @@ def var_value(text: str, flags) -> str:
         raise ParseError(exc.message, exc.col) from None
 
 
-@record
+@datatype
 class Problem:
     source: str
     line: int
@@ -65,7 +65,7 @@ class Problem:
         return f"{self.source}:{self.line}:{self.col}: {self.message}"  # raw: the renderer escapes it
 
 
-@record
+@datatype
 class Script:
     source: str
     commands: list[tuple[int, Parsed]] = field(default_factory=list)

@@ -16,16 +16,16 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from netrepl.fastdata import field, datatype
+from netrepl.language.argtypes import ArgError, Mismatch, did_you_mean
+from netrepl.language.registry import Arg, Command, Registry
+from netrepl.language.tokens import NAME_RE, ParseError, Token, expand_mapped, next_token  # noqa: F401
+
 # typing is annotation-only here: `TYPE_CHECKING = False` keeps its ~2 ms import off
 # `netrepl -c` start-up; mypy and pyright treat the name as true (docs/bench.md).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
-
-from netrepl.fastdata import field, record
-from netrepl.language.argtypes import ArgError, Mismatch, did_you_mean
-from netrepl.language.registry import Arg, Command, Registry
-from netrepl.language.tokens import NAME_RE, ParseError, Token, expand_mapped, next_token  # noqa: F401
 
 MAX_LINE = 65536
 _FLAG_RE = re.compile(r"[ \t]+(-[A-Za-z])(?=[ \t]|$)")
@@ -35,7 +35,7 @@ _CONTROL_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
 _UNSEEN = object()  # Parser._parse_args: no token looked at yet
 
 
-@record
+@datatype
 class Parsed:
     command: Command
     args: dict[str, Any]

@@ -11,17 +11,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from netrepl.fastdata import field, datatype
+from netrepl.language.argtypes import ArgType
+
 # typing is annotation-only here: `TYPE_CHECKING = False` keeps its ~2 ms import off
 # `netrepl -c` start-up; mypy and pyright treat the name as true (docs/bench.md).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-from netrepl.fastdata import field, record
-from netrepl.language.argtypes import ArgType
 
-
-@record(frozen=True)
+@datatype(frozen=True)
 class Arg:
     """One positional argument: `name` is shown in usage, `dest` is the key handlers read."""
 
@@ -56,7 +56,7 @@ class Arg:
 Check = Callable[[dict], "str | tuple[str, str] | None"]
 
 
-@record
+@datatype
 class Command:
     name: str
     args: tuple[Arg, ...]

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import re
 
-from netrepl.fastdata import record
+from netrepl.fastdata import datatype
 from netrepl.language.argtypes import ArgError, ArgType, Candidates
 from netrepl.language.escapes import EscapeError, decode_escapes, escape_spans
 
 
-@record(frozen=True)
+@datatype(frozen=True)
 class Expectation:
     """What `expect` waits for: literal bytes, a bytes regex, or end of stream."""
 

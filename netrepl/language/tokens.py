@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
-from netrepl.fastdata import record
+from netrepl.fastdata import datatype
 
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 VAR_RE = re.compile(r"\$(?:(\$)|\{(" + _NAME + r")(?::-([^}]*))?\}|(" + _NAME + r")|(\{))")
@@ -26,7 +26,7 @@ class ParseError(Exception):
         self.col = col
 
 
-@record
+@datatype
 class Token:
     text: str  # after quote removal and variable expansion
     col: int  # 1-based column of its first character in the line

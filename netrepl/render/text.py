@@ -93,7 +93,7 @@ def render(result: Result, display: str = "text", stable: bool = False) -> Fragm
         for label, value in result.fields:
             out.append(("class:field", f"  {label:<{width}}  {safe(part_text(value, stable))}\n"))
     if result.text is not None:
-        out.append(("class:help", "\n".join(safe_block_line(l) for l in result.text.split("\n")) + "\n"))
+        out.append(("class:help", "\n".join(safe_block_line(row) for row in result.text.split("\n")) + "\n"))
     if result.data:
         out.append(("class:data", data_text(result.data, display, result.data_offset)))
     return out
