@@ -26,7 +26,7 @@ def ensure_private_file(path: Path) -> Path:
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise IsADirectoryError(errno.EINVAL, "not a regular file", str(path))
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
         if info.st_mode & 0o077:  # an older file readable by others: tighten it
             os.fchmod(fd, 0o600)
     finally:

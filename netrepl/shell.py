@@ -118,9 +118,18 @@ class Shell:
             self.show([("class:error", safe(note) + "\n")])
 
     def read(self) -> str:
-        """The next line: a pasted one still waiting (drawn at a prompt and entered), or what is typed."""
+        """The next line: a pasted one still waiting (shown after a prompt, as if typed), or what is typed.
+
+        Not a prompt with accept_default: keys typed meanwhile would be read into that prompt
+        before it accepts, and join the pasted line. Here they wait for the next real prompt.
+        """
         if self.pasted:
-            return self.prompt.prompt(PROMPT, default=self.pasted.popleft(), accept_default=True)
+            line = self.pasted.popleft()
+            self.show(PROMPT + [("", safe(line) + "\n")])
+            strings = self.history.get_strings()
+            if line.strip() and (not strings or strings[-1] != line):  # as the prompt stores typed lines
+                self.history.append_string(line)
+            return line
         tail, self.pasted_tail = self.pasted_tail, ""
         return self.prompt.prompt(PROMPT, default=tail)
 
