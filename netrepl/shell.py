@@ -58,6 +58,8 @@ class Shell:
         self.ctrl_c = CtrlC()
         self.pasted: deque[str] = deque()  # lines of a multi-line paste still to run
         self.pasted_tail = ""  # the paste after its last newline: the next prompt starts with it
+        self.at_line_start = True  # what was shown last ended its line
+        self.quiet = False  # terminal echo is off: a ^C pressed is not echoed
         self.prompt = PromptSession(
             history=history,
             auto_suggest=AutoSuggestFromHistory(),
@@ -104,6 +106,10 @@ class Shell:
         return list(found)
 
     def show(self, fragments) -> None:
+        for _, text in reversed(fragments):
+            if text:
+                self.at_line_start = text.endswith("\n")
+                break
         if self.out is not None:
             self.out.write("".join(text for _, text in fragments))
             self.out.flush()
@@ -149,25 +155,24 @@ class Shell:
         except EOFError:
             return False  # Ctrl-D
         self.show_notes()
-        with no_echo(self._tty()) as quiet:
-            try:
-                with self.ctrl_c.command():
-                    return self.run_line(line, echoed_ctrl_c=not quiet)
-            except KeyboardInterrupt:
-                self.show([("class:error", "interrupted\n")])
-                self.drop_paste()
-            except Exception as exc:  # a bug in one command must not end the shell with a traceback
-                self.show([("class:error", safe(f"internal error: {type(exc).__name__}: {exc}") + "\n")])
-            finally:
-                self.show_notes()
+        try:
+            with self.ctrl_c.command():
+                return self.run_line(line)
+        except KeyboardInterrupt:
+            self.show([("class:error", "interrupted\n")])
+            self.drop_paste()
+        except Exception as exc:  # a bug in one command must not end the shell with a traceback
+            self.show([("class:error", safe(f"internal error: {type(exc).__name__}: {exc}") + "\n")])
+        finally:
+            self.show_notes()
         return True
 
-    def run_line(self, line: str, echoed_ctrl_c: bool) -> bool:
+    def run_line(self, line: str) -> bool:
         for step in self.ex.run_line(line):
             if step.result.error and step.result.error.kind == "interrupted":
                 self.drop_paste()
-                if echoed_ctrl_c:
-                    self.show([("", "\n")])  # the terminal echoed ^C: start a fresh line
+                if not (self.quiet and self.at_line_start):
+                    self.show([("", "\n")])  # the terminal echoed ^C, or data ended mid-line: a fresh line
             if step.source is not None:  # a command of a `source`d script: echoed as a script run does
                 self.show([("class:prompt", "netrepl> "), ("", safe(step.text) + "\n")])
             self.show(render(step.result, self.ex.session.display))
@@ -185,6 +190,17 @@ class Shell:
         self.pasted.clear()
         self.pasted_tail = ""
 
+    def loop(self) -> None:
+        while True:
+            self.ctrl_c.armed = False  # whatever a press did to the last command's end
+            try:
+                if not self.one():
+                    return
+            except KeyboardInterrupt:
+                # A second Ctrl-C while the first was being reported (or between two
+                # steps) lands outside one(): it must not end the shell and its session.
+                continue
+
     def run(self) -> int:
         self.show([("", f"netrepl {__version__}: one socket, one command at a time. "
                         "`help` lists the commands; Ctrl-D leaves.\n")])
@@ -194,15 +210,11 @@ class Shell:
         except ValueError:  # not the main thread: Python's default handling stays
             previous = None
         try:
-            while True:
-                self.ctrl_c.armed = False  # whatever a press did to the last command's end
-                try:
-                    if not self.one():
-                        break
-                except KeyboardInterrupt:
-                    # A second Ctrl-C while the first was being reported (or between two
-                    # steps) lands outside one(): it must not end the shell and its session.
-                    continue
+            # Echo off for the whole run, not per command: the prompt (raw mode) draws what is
+            # typed anyway, and between a command and the next prompt a late Ctrl-C or typed-ahead
+            # key would otherwise be echoed into the screen the prompt then draws over.
+            with no_echo(self._tty()) as self.quiet:
+                self.loop()
         finally:
             self.ctrl_c.armed = False
             self.ex.finish()
