@@ -47,7 +47,7 @@ class Shell:
         self.ex = executor or Executor(REGISTRY)
         if history is None:
             # Not ThreadedHistory: loaded in a thread, it could arrive after an Up pressed right
-            # at the first prompt, which then did nothing. PrivateHistory reads at most 8 MiB
+            # at the first prompt, which then did nothing. PrivateHistory reads at most 4 MiB
             # here, before the first prompt, and never blocks on a FIFO or device.
             history = PrivateHistory(history_path())
         self.history = history

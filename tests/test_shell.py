@@ -19,7 +19,7 @@ from prompt_toolkit.history import FileHistory, InMemoryHistory
 from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
-from conftest import ROOT
+from conftest import ROOT, text_of
 from netrepl.commands import REGISTRY
 from netrepl.render.escape import is_terminal_safe
 from netrepl.core.executor import Executor
@@ -504,7 +504,7 @@ def test_a_huge_history_file_is_read_only_in_its_newest_part(tmp_path):
     assert sum(len(s) + len(entry) - 14 for s in strings) <= MAX_LOAD  # and no more than the bound was read
     assert all(s.startswith("print entry ") for s in strings)  # no entry cut in two
     notes = history.notes()
-    assert len(notes) == 1 and "only its last 8 MiB are loaded" in notes[0]
+    assert len(notes) == 1 and f"only its last {MAX_LOAD >> 20} MiB are loaded" in notes[0]
     history.close()
 
 
@@ -612,14 +612,14 @@ def test_toolbar_marks_each_kind_of_state_with_its_own_style(ex, tcp_server, lab
     list(ex.run_line("close"))
     assert state_style(ex) == "class:bottom-toolbar.state.closed"
 
-    def reset(conn):  # abortive close: the client's next recv sees ECONNRESET
+    def reset(conn):  # once the client has sent: an abortive close, so its next recv sees ECONNRESET
+        conn.recv(1)
         conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         conn.close()
 
     rst = tcp_server(reset)
-    list(ex.run_line(f"connect 127.0.0.1 {rst.port}"))
-    list(ex.run_line("recv"))
-    assert "lost" in ex.session.state(), ex.session.state()
+    steps = [step for line in (f"connect 127.0.0.1 {rst.port}", "send x", "recv") for step in ex.run_line(line)]
+    assert "lost" in ex.session.state(), [text_of(step.result) for step in steps]
     assert state_style(ex) == "class:bottom-toolbar.state.lost"
     assert "connection lost" in toolbar(ex)
 
@@ -662,3 +662,18 @@ def test_the_input_line_is_drawn_with_unsafe_characters_escaped():
     plain = [("", "print ok")]
     ti = TransformationInput(BufferControl(buffer), buffer.document, 0, lambda i: i, plain, 80, 1)
     assert EscapeUnsafe().apply_transformation(ti).fragments == plain
+
+
+@pytest.mark.parametrize("path, why", [
+    ("/sys/kernel/notes", "earlier entries are loaded, new ones kept in memory"),  # a file that cannot be written
+    ("/sys/netrepl-test/history", "cannot create the directory /sys/netrepl-test"),  # sysfs: no new directories
+], ids=["read-only-file", "no-directory"])
+def test_a_history_file_that_cannot_be_written_is_said_once(monkeypatch, path, why):
+    if not os.path.exists("/sys/kernel"):
+        pytest.skip("no sysfs")
+    monkeypatch.setenv("NETREPL_HISTFILE", path)
+    status, out, shell = run_default_shell("print one\rprint two\r\x04")
+    assert status == 0 and "Traceback" not in out
+    assert out.count(why) == 1, out
+    assert "one\ntwo\n" in out
+    assert not shell.history.persistent and shell.history.get_strings() == ["print one", "print two"]
