@@ -677,3 +677,21 @@ def test_a_history_file_that_cannot_be_written_is_said_once(monkeypatch, path, w
     assert out.count(why) == 1, out
     assert "one\ntwo\n" in out
     assert not shell.history.persistent and shell.history.get_strings() == ["print one", "print two"]
+
+
+class InterruptedExecutor(Executor):
+    """`stop` stands for a command the user interrupts with Ctrl-C."""
+
+    def run_line(self, line, *args, **kw):
+        if line.strip() == "stop":
+            raise KeyboardInterrupt
+        return super().run_line(line, *args, **kw)
+
+
+def test_ctrl_c_during_a_pasted_line_drops_the_rest_of_the_paste(drive):
+    d = drive(executor=InterruptedExecutor(REGISTRY))
+    assert d(PASTE.format("print a\nstop\nprint not-run\nprint tail") + "print typed\r\x04") == 0
+    assert "a\n" in d.text and "interrupted\n" in d.text
+    assert "1 pasted line(s) not run" in d.text
+    assert "not-run\n" not in d.text
+    assert d.text.endswith("\ntyped\n"), d.text  # the next prompt starts empty (no "print tail" left in it)
