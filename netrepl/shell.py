@@ -60,6 +60,7 @@ class Shell:
         self.pasted_tail = ""  # the paste after its last newline: the next prompt starts with it
         self.at_line_start = True  # what was shown last ended its line
         self.quiet = False  # terminal echo is off: a ^C pressed is not echoed
+        self.interrupt_shown = False  # the running command already reported its interruption
         self.prompt = PromptSession(
             history=history,
             auto_suggest=AutoSuggestFromHistory(),
@@ -137,7 +138,11 @@ class Shell:
                 self.history.append_string(line)
             return line
         tail, self.pasted_tail = self.pasted_tail, ""
-        return self.prompt.prompt(PROMPT, default=tail)
+        # handle_sigint=False: prompt_toolkit's own SIGINT handler, installed while the prompt
+        # starts and ends in cooked mode, queued a Ctrl-C key that a storm of presses could deliver
+        # after the prompt had ended, printing a traceback ("Application is not running"). Our
+        # handler (disarmed at the prompt) ignores those presses; in raw mode Ctrl-C is a key.
+        return self.prompt.prompt(PROMPT, default=tail, handle_sigint=False)
 
     def _tty(self) -> int | None:
         try:
@@ -155,11 +160,13 @@ class Shell:
         except EOFError:
             return False  # Ctrl-D
         self.show_notes()
+        self.interrupt_shown = False
         try:
             with self.ctrl_c.command():
                 return self.run_line(line)
         except KeyboardInterrupt:
-            self.show([("class:error", "interrupted\n")])
+            if not self.interrupt_shown:  # a further press while the interruption was being reported: said once
+                self.show([("class:error", "interrupted\n")])
             self.drop_paste()
         except Exception as exc:  # a bug in one command must not end the shell with a traceback
             self.show([("class:error", safe(f"internal error: {type(exc).__name__}: {exc}") + "\n")])
@@ -170,6 +177,10 @@ class Shell:
     def run_line(self, line: str) -> bool:
         for step in self.ex.run_line(line):
             if step.result.error and step.result.error.kind == "interrupted":
+                # Stopped: nothing runs after a failed step, so what is left is showing this result,
+                # which a further press of a storm must not cut off.
+                self.ctrl_c.armed = False
+                self.interrupt_shown = True
                 self.drop_paste()
                 if not (self.quiet and self.at_line_start):
                     self.show([("", "\n")])  # the terminal echoed ^C, or data ended mid-line: a fresh line
