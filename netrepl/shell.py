@@ -134,7 +134,7 @@ class Shell:
             line = self.pasted.popleft()
             self.show(PROMPT + [("", safe(line) + "\n")])
             strings = self.history.get_strings()
-            if line.strip() and (not strings or strings[-1] != line):  # as the prompt stores typed lines
+            if line and (not strings or strings[-1] != line):  # as prompt_toolkit stores a typed line
                 self.history.append_string(line)
             return line
         tail, self.pasted_tail = self.pasted_tail, ""
