@@ -139,7 +139,7 @@ class Executor:
 
         def mark(part):
             if isinstance(part, Endpoint) and not part.ephemeral and part.port in chosen \
-                    and part.host in ("127.0.0.1", "localhost"):
+                    and part.host in ("127.0.0.1", "::1", "localhost"):
                 return Endpoint(part.host, part.port, True)
             return part
 
