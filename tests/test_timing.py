@@ -5,6 +5,7 @@ before IPv4 connects (both attempts shown)."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -175,3 +176,30 @@ def test_two_address_fallback_figures_are_real():
     chart = proc.stdout.split("netrepl> timing\n", 1)[1]
     refused = next(line for line in chart.splitlines() if "refused" in line)
     assert refused.lstrip().startswith("connect [::1]:") and " ms  |" in refused and "#" in refused
+
+
+def _shape(text: str) -> list[str]:
+    """A transcript with what varies taken out: ports, figures, rates, bars, column padding."""
+    text = re.sub(r"(127\.0\.0\.1|\[::1\]):\d+", r"\1:P", text)
+    text = re.sub(r"\d+(?:\.\d+)? (?:us|ms|s|kB/s|MB/s|GB/s|B/s)\b", "T", text)
+    text = re.sub(r"\|[# ]+\|", "|bar|", text)
+    return [" ".join(line.split()) for line in text.splitlines()]
+
+
+def test_the_readme_waterfall_is_what_netrepl_prints():
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("## Timing", 1)[1].split("```\n", 2)[1]
+    command, shown = block.split("\n", 1)
+    assert command.startswith("$ netrepl -c '") and command.endswith("'")
+    proc = run_with_dual_localhost("-c", command[len("$ netrepl -c '"):-1].replace("\\\\", "\\"))
+    assert proc.returncode == 0, proc.stderr
+    assert _shape(proc.stdout) == _shape(shown)
+
+
+def test_record_writes_timing_lines_that_replay(tmp_path):
+    path = tmp_path / "r.nrs"
+    proc = run_cli("-q", "-k", "-c", f"record {path}; timing; serve echo 0; connect localhost $lab_port; timing; "
+                                     "record stop")
+    assert proc.returncode == 1  # the first `timing` had nothing to show
+    assert path.read_text() == "must-fail state timing\nserve echo 0\nconnect localhost $lab_port\ntiming\n"
+    assert run_cli("-q", str(path)).returncode == 0
