@@ -203,3 +203,16 @@ def test_record_writes_timing_lines_that_replay(tmp_path):
     assert proc.returncode == 1  # the first `timing` had nothing to show
     assert path.read_text() == "must-fail state timing\nserve echo 0\nconnect localhost $lab_port\ntiming\n"
     assert run_cli("-q", str(path)).returncode == 0
+
+
+def test_a_long_conversation_keeps_a_bounded_number_of_phases(ex, lab):
+    from netrepl.core.timing import MAX_PHASES
+
+    server = lab("echo")
+    run(ex, f"connect 127.0.0.1 {server.port}")
+    for _ in range(MAX_PHASES + 10):
+        run(ex, "send x")
+        run(ex, "recv line")
+    timing = ex.session.timing
+    assert len(timing.phases) == MAX_PHASES and timing.dropped == 12  # resolve and connect came first
+    assert f"... and {timing.dropped} later phase(s), not kept" in text_of(run(ex, "timing"))

@@ -28,7 +28,8 @@ def _timing(ex, a, flags):
         timing.rtt = kernel_rtt(transport.sock) or timing.rtt  # the estimate now, after the traffic
     chosen = {server.port for server in ex.servers.values() if server.ephemeral}
     if chosen:  # a lab server's port the OS chose: --stable masks it, as in the connect line
-        timing = Timing(timing.host, timing.began, [_marked(p, chosen) for p in timing.phases], timing.rtt)
+        timing = Timing(timing.host, timing.began, [_marked(p, chosen) for p in timing.phases], timing.rtt,
+                        dropped=timing.dropped)
     result = Result(state=session.state(), waterfall=timing)
     attempts = sum(p.name == "connect" for p in timing.phases)
     return result.say(f"timing of the connection to {timing.host} ({plural(attempts, 'connect attempt')}): ",

@@ -28,6 +28,9 @@ from netrepl.fastdata import field, datatype
 TCP_INFO_SIZE = 104
 _RTT = struct.Struct("=II")
 _RTT_OFFSET = 68
+# A connection of a million send/recv pairs would time a million first bytes: the first
+# MAX_PHASES phases are kept, the rest only counted (`dropped`), so memory stays bounded.
+MAX_PHASES = 200
 
 
 @datatype(frozen=True)
@@ -52,13 +55,17 @@ class Timing:
     phases: list[Phase] = field(default_factory=list)
     rtt: Elapsed | None = None  # the kernel's smoothed RTT estimate, where available
     waiting: float | None = None  # perf_counter of a send not yet answered by a read
+    dropped: int = 0  # phases past MAX_PHASES, counted, not kept
 
     def add(self, name: str, seconds: float, start: float | None = None, target: Endpoint | None = None,
             outcome: str = "", detail: str = "") -> Phase:
         """Append a phase; `start` is a perf_counter() reading (default: it just ended)."""
         begun = (time.perf_counter() - seconds) if start is None else start
         phase = Phase(name, Elapsed(seconds), max(0.0, begun - self.began), target, outcome, detail)
-        self.phases.append(phase)
+        if len(self.phases) < MAX_PHASES:
+            self.phases.append(phase)
+        else:
+            self.dropped += 1
         return phase
 
     def sent(self) -> None:

@@ -89,6 +89,8 @@ def draw(timing: Timing, width: int = 80, fancy: bool = False, stable: bool = Fa
         else:
             drawn = bar(0.0, 1.0, track, fancy)
         out += [("class:field", row + "  " + edge[0]), (style, drawn), ("class:field", edge[1] + "\n")]
+    if timing.dropped:
+        out.append(("class:message", _fit(f"  ... and {timing.dropped} later phase(s), not kept", width) + "\n"))
     if timing.rtt is not None:
         out.append(("class:message", _fit(f"  kernel RTT estimate (TCP_INFO): {ms(timing.rtt.seconds, stable)}",
                                           width) + "\n"))
