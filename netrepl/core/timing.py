@@ -15,18 +15,17 @@ start=t0)` with `t0 = time.perf_counter()` taken before the handshake.
 from __future__ import annotations
 
 import socket
-import struct
 import sys
 import time
 
 from netrepl.core.results import Elapsed, Endpoint
 from netrepl.fastdata import field, datatype
 
-# struct tcp_info (linux/tcp.h): tcpi_rtt and tcpi_rttvar, in microseconds, are the
-# 16th and 17th u32 after 8 u8 fields: byte offset 8 + 15 * 4 = 68. 104 bytes is the
+# struct tcp_info (linux/tcp.h): tcpi_rtt, in microseconds, is the 16th u32 after 8 u8
+# fields: byte offset 8 + 15 * 4 = 68, in the host's byte order (read with int.from_bytes:
+# the struct module would be one more import on every run's start-up). 104 bytes is the
 # size every Linux since 2.6 returns at least.
 TCP_INFO_SIZE = 104
-_RTT = struct.Struct("=II")
 _RTT_OFFSET = 68
 # A connection of a million send/recv pairs would time a million first bytes: the first
 # MAX_PHASES phases are kept, the rest only counted (`dropped`), so memory stays bounded.
@@ -110,7 +109,7 @@ def kernel_rtt(sock) -> Elapsed | None:
         raw = sock.getsockopt(socket.IPPROTO_TCP, option, TCP_INFO_SIZE)
     except (OSError, AttributeError, ValueError):  # AttributeError: a wrapped socket without it
         return None
-    if len(raw) < _RTT_OFFSET + _RTT.size:
+    if len(raw) < _RTT_OFFSET + 4:
         return None
-    rtt, _ = _RTT.unpack_from(raw, _RTT_OFFSET)
+    rtt = int.from_bytes(raw[_RTT_OFFSET:_RTT_OFFSET + 4], sys.byteorder)
     return Elapsed(rtt / 1e6) if rtt else None
