@@ -183,6 +183,7 @@ def _shape(text: str) -> list[str]:
     text = re.sub(r"(127\.0\.0\.1|\[::1\]):\d+", r"\1:P", text)
     text = re.sub(r"\d+(?:\.\d+)? (?:us|ms|s|kB/s|MB/s|GB/s|B/s)\b", "T", text)
     text = re.sub(r"\|[# ]+\|", "|bar|", text)
+    text = text.replace(" (at most: already there when read)", "")  # a race between the answer and the read
     return [" ".join(line.split()) for line in text.splitlines()]
 
 
@@ -216,3 +217,34 @@ def test_a_long_conversation_keeps_a_bounded_number_of_phases(ex, lab):
     timing = ex.session.timing
     assert len(timing.phases) == MAX_PHASES and timing.dropped == 12  # resolve and connect came first
     assert f"... and {timing.dropped} later phase(s), not kept" in text_of(run(ex, "timing"))
+
+
+def test_first_byte_says_when_the_answer_was_already_there(ex, lab, tcp_server):
+    server = lab("echo")
+    run(ex, f"connect 127.0.0.1 {server.port}")
+    run(ex, "send hi")
+    from helpers import wait_until
+
+    wait_until(lambda: ex.session.sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT))  # the echo is back
+    phase = run(ex, "recv line").phases[0]
+    assert phase.name == "first byte" and phase.detail == "(at most: already there when read)"
+
+
+def test_first_byte_waited_for_is_the_real_figure(ex, tcp_server):
+    import threading
+
+    go = threading.Event()
+
+    def late(conn):
+        conn.recv(100)
+        go.wait(10)  # answers only when the client is already blocked in recv
+        conn.sendall(b"late\n")
+
+    port = tcp_server(late).port
+    run(ex, f"connect 127.0.0.1 {port}")
+    run(ex, "send hi")
+    timer = threading.Timer(0.2, go.set)
+    timer.start()
+    phase = run(ex, "recv line").phases[0]
+    timer.join()
+    assert phase.name == "first byte" and phase.detail == "" and phase.elapsed.seconds >= 0.2

@@ -92,6 +92,10 @@ def test_stable_masks_figures_and_bars():
     assert plain(draw(other, width=80, stable=True)) == text
     assert "<time>" in text and "<bar>" in text and "#" not in text
     assert ms(0.5, stable=True) == "<time>"
+    raced = sample()
+    raced.phases[3] = Phase("first byte", Elapsed(0.004), 0.004, detail="(at most: already there when read)")
+    assert plain(draw(raced, width=80, stable=True)) == text  # whether the answer beat the read is masked
+    assert "(at most: already there when read)" in plain(draw(raced, width=80))
 
 
 def test_nothing_timed_draws_nothing_but_is_no_error():

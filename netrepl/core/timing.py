@@ -14,6 +14,7 @@ start=t0)` with `t0 = time.perf_counter()` taken before the handshake.
 
 from __future__ import annotations
 
+import select
 import socket
 import sys
 import time
@@ -55,6 +56,7 @@ class Timing:
     rtt: Elapsed | None = None  # the kernel's smoothed RTT estimate, where available
     waiting: float | None = None  # perf_counter of a send not yet answered by a read
     dropped: int = 0  # phases past MAX_PHASES, counted, not kept
+    early: bool = False  # the answer was already waiting when the first read began
 
     def add(self, name: str, seconds: float, start: float | None = None, target: Endpoint | None = None,
             outcome: str = "", detail: str = "") -> Phase:
@@ -72,11 +74,20 @@ class Timing:
         if self.waiting is None:
             self.waiting = time.perf_counter()
 
+    def reading(self, sock) -> None:
+        """The first read after a send begins. Typed in the shell, it may come long after
+        the answer did: then the figure is only an upper bound, and the phase says so."""
+        try:
+            self.early = bool(select.select([sock], [], [], 0)[0]) or bool(getattr(sock, "pending", int)())
+        except (OSError, ValueError, TypeError):
+            self.early = False
+
     def received(self, n: int) -> None:
         """A read returned `n` bytes (0: end of stream, which answers the send too)."""
         if self.waiting is not None:
             now = time.perf_counter()
-            self.add("first byte" if n else "end of stream", now - self.waiting, start=self.waiting)
+            self.add("first byte" if n else "end of stream", now - self.waiting, start=self.waiting,
+                     detail="(at most: already there when read)" if self.early else "")
             self.waiting = None
 
     def transfer(self, total: int, seconds: float, start: float) -> None:

@@ -34,21 +34,31 @@ class Transport:
     def settimeout(self, seconds: float | None) -> None:
         self.sock.settimeout(seconds)
 
-    def recv(self, size: int) -> bytes:
-        data = self.sock.recv(size)
+    def _first_read(self) -> bool:
+        """Is this the first read after a send (its first byte to be timed)?"""
         if self.timing is not None and self.timing.waiting is not None:
+            self.timing.reading(self.sock)
+            return True
+        return False
+
+    def recv(self, size: int) -> bytes:
+        timed = self._first_read()
+        data = self.sock.recv(size)
+        if timed:
             self.timing.received(len(data))
         return data
 
     def recv_into(self, buffer, size: int = 0, flags: int = 0) -> int:
+        timed = self._first_read()
         n = self.sock.recv_into(buffer, size, flags)
-        if self.timing is not None and self.timing.waiting is not None:
+        if timed:
             self.timing.received(n)
         return n
 
     def recvfrom_into(self, buffer, size: int = 0, flags: int = 0):
+        timed = self._first_read()
         got = self.sock.recvfrom_into(buffer, size, flags)
-        if self.timing is not None and self.timing.waiting is not None:
+        if timed:
             self.timing.received(got[0] or 1)  # an empty datagram is an answer, not an end
         return got
 

@@ -39,7 +39,10 @@ def label(phase: Phase, stable: bool = False) -> str:
         detail = phase.detail
         if stable and phase.name == "transfer" and " at " in detail:  # the rate varies
             detail = detail.split(" at ")[0] + " at <rate>"
-        words.append(detail)
+        if stable and detail.startswith("(at most"):  # whether the answer beat the read is a race
+            detail = ""
+        if detail:
+            words.append(detail)
     return safe(" ".join(words))
 
 
