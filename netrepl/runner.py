@@ -255,7 +255,13 @@ class Runner:
             self.err.write(safe(f"netrepl: cannot write the cast {path}: {exc.strerror}") + "\n")
             return False
         self.cast_path = path
-        self.cast = CastWriter(stream, stable=self.options.stable, title=title)
+        size = {}
+        if not self.options.stable and getattr(self.out.stream, "isatty", lambda: False)():
+            import shutil  # the player's screen: the terminal the run was cast from
+
+            columns, lines = shutil.get_terminal_size()
+            size = {"width": columns, "height": lines}
+        self.cast = CastWriter(stream, stable=self.options.stable, title=title, **size)
         return True
 
     def end_cast(self, status: ExitStatus) -> ExitStatus:
