@@ -9,7 +9,9 @@ command runs are not echoed into its output but wait for the next prompt.
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import signal
 from collections import deque
 from typing import IO, Iterable, Mapping
@@ -133,6 +135,14 @@ class Shell:
             print_formatted_text(FormattedText(fragments), style=self.style, end="",
                                  output=self.prompt.output)
 
+    def chart(self, result) -> dict:
+        """A waterfall (`timing`) fits the terminal; Unicode bars unless NO_COLOR or not a terminal."""
+        if result.waterfall is None:
+            return {}
+        if self.out is not None:  # tests write to a stream: 80 columns of ASCII
+            return {"width": 80, "fancy": False}
+        return {"width": shutil.get_terminal_size().columns, "fancy": not os.environ.get("NO_COLOR")}
+
     def show_data(self, text: str) -> None:
         self.clear_status()
         self.show([("class:data", text)])
@@ -224,7 +234,7 @@ class Shell:
                     self.show([("", "\n")])  # the terminal echoed ^C, or data ended mid-line: a fresh line
             if step.source is not None:  # a command of a `source`d script: echoed as a script run does
                 self.show([("class:prompt", "netrepl> "), ("", safe(step.text) + "\n")])
-            self.show(render(step.result, self.ex.session.display))
+            self.show(render(step.result, self.ex.session.display, **self.chart(step.result)))
             m = _HOST_WORDS.match(step.text)
             if m and step.result.ok:
                 self.seen_hosts[m.group(1)] = None

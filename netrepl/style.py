@@ -14,6 +14,8 @@ UI = {
     "field": "",
     "data": "",
     "help": "",
+    "bar": "ansigreen",  # a `timing` waterfall's bars; a failed connect attempt's in red
+    "bar.failed": "ansired",
     "bottom-toolbar": "noreverse bg:#222222 #aaaaaa",
     "bottom-toolbar.state": "bold #ffffff",
     # One look per kind of state (toolbar.STATE_CLASSES): trouble must not look like "connected".
