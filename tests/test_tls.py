@@ -369,6 +369,56 @@ def test_a_second_handshake_resumes_the_session(ex, certs, serve_tls):
 
 
 def test_bad_tls_settings_are_refused_when_parsed(ex):
-    for line in ("set tls min 1.1", "set tls sni maybe", "set tls alpn a,,b", "set tls ca x y", "set tls alpn"):
+    for line in ("set tls min 1.1", "set tls sni maybe", "set tls alpn a,,b", "set tls ca x y"):
         result = run(ex, line)
         assert result.error is not None and result.error.kind == "syntax", line
+
+
+def test_a_recording_of_a_tls_session_replays(certs, serve_tls, tmp_path):
+    from conftest import run_cli
+
+    server = serve_tls(certs.context())
+    bad = serve_tls(certs.context(certs.wrong_name()))
+    script = tmp_path / "rec.nrs"
+    lines = [f"set tls ca {certs.ca_file}", "set tls alpn http/1.1", "set tls min 1.2",
+             f"connect localhost {server.port}", f"record {script}", "tls", "send hi", "recv line", "close",
+             f"connect localhost {bad.port}", "tls", "record stop"]
+    done = run_cli("-k", "-c", "; ".join(lines))
+    text = script.read_text()
+    assert "set tls ca" in text and "set tls alpn http/1.1" in text and "set tls min 1.2" in text, text
+    assert "\ntls\n" in text and "must-fail X509_V_ERR_HOSTNAME_MISMATCH tls" in text, text
+    again = run_cli(str(script))
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "echo: hi" in again.stdout, done.stdout
+
+
+def test_recording_started_on_a_tls_connection_writes_the_handshake(ex, certs, serve_tls, tmp_path):
+    server = serve_tls(certs.context())
+    trusting(ex, certs)
+    connect(ex, server.port)
+    assert run(ex, "tls -k localhost").ok
+    script = tmp_path / "late.nrs"
+    assert run(ex, f"record {script}").ok
+    run(ex, "record stop")
+    text = script.read_text()
+    assert f"set tls ca {certs.ca_file}\n" in text and "tls -k localhost\n" in text, text
+
+
+def test_stable_masks_the_handshake_time_and_days_left(certs, serve_tls):
+    from conftest import run_cli
+
+    server = serve_tls(certs.context())
+    line = f"set tls ca {certs.ca_file}; connect localhost {server.port}; tls; info"
+    runs = [run_cli("--stable", "-c", line) for _ in range(2)]
+    assert all(r.returncode == 0 for r in runs), runs[0].stdout + runs[0].stderr
+    out = runs[0].stdout
+    assert "days left  <days>" in out and "time       <time>" in out and "done in <time>" in out, out
+    assert runs[0].stdout.replace(str(server.port), "P") == runs[1].stdout.replace(str(server.port), "P")
+
+
+def test_tls_settings_do_not_import_ssl(tmp_path):
+    from test_imports import heavy_in, imported_by
+
+    status, added, out = imported_by(["-c", "set tls alpn h2; set tls min 1.3; set tls; help tls"], tmp_path)
+    assert status == 0, out
+    assert "ssl" not in added and heavy_in(added) == []
