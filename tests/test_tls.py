@@ -422,3 +422,34 @@ def test_tls_settings_do_not_import_ssl(tmp_path):
     status, added, out = imported_by(["-c", "set tls alpn h2; set tls min 1.3; set tls; help tls"], tmp_path)
     assert status == 0, out
     assert "ssl" not in added and heavy_in(added) == []
+
+
+def test_the_shell_toolbar_shows_the_tls_version(ex, certs, serve_tls):
+    from netrepl.shell import toolbar_text
+
+    server = serve_tls(certs.context(max_version=ssl.TLSVersion.TLSv1_2))
+    trusting(ex, certs)
+    connect(ex, server.port)
+    assert run(ex, "tls").ok
+    bar = "".join(text for _, text in toolbar_text(ex))
+    assert "tcp connected, tls 1.2" in bar
+
+
+def test_help_tls_explains_verification_and_k():
+    from conftest import run_cli
+
+    done = run_cli("-c", "help tls; help set tls")
+    assert done.returncode == 0
+    assert "usage: tls [-k] [NAME]" in done.stdout and "SSL_CERT_FILE" in done.stdout
+    assert "usage: set tls [ca|alpn|cert|key|min|max|sni] [VALUE]" in done.stdout
+
+
+def test_tls_over_ipv4_address_checks_the_ip_san_and_sends_no_sni(ex, certs, serve_tls):
+    server = serve_tls(certs.context())
+    trusting(ex, certs)
+    connect(ex, server.port, "127.0.0.1")
+    result = run(ex, "tls")
+    assert result.ok, text_of(result)
+    f = fields(result)
+    assert f["sni"].startswith("not sent (an IP address") and server.sni == [None]
+    assert f["hostname"] == "yes (127.0.0.1 is IP:127.0.0.1)"
