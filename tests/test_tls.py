@@ -453,3 +453,34 @@ def test_tls_over_ipv4_address_checks_the_ip_san_and_sends_no_sni(ex, certs, ser
     f = fields(result)
     assert f["sni"].startswith("not sent (an IP address") and server.sni == [None]
     assert f["hostname"] == "yes (127.0.0.1 is IP:127.0.0.1)"
+
+
+# The child's own peak: VmHWM of its address space (ru_maxrss would count the pytest
+# process it was forked from, which Linux carries across exec).
+MEASURE = ("import sys\nfrom netrepl.cli import main\nstatus = main(sys.argv[1:])\nsys.stdout.flush()\n"
+           "peak = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0]\n"
+           "sys.stderr.write('MAXRSS ' + peak.split()[1] + '\\n')\nsys.exit(status)\n")
+
+
+def send_blocks(count: int, block: bytes = b"\xa5" * (1 << 20)):
+    def handler(server, conn):
+        tls = server.wrap(conn)
+        for _ in range(count):
+            tls.sendall(block)
+        tls.unwrap()
+    return handler
+
+
+def test_recv_all_over_tls_runs_in_constant_memory(certs, serve_tls):
+    import subprocess
+    import sys
+
+    big = 256 << 20
+    server = serve_tls(certs.context(), send_blocks(256))
+    line = f"set tls ca {certs.ca_file}; connect localhost {server.port}; tls; recv all > /dev/null"
+    done = subprocess.run([sys.executable, "-c", MEASURE, "-q", "-c", line], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"received {big} bytes in total into /dev/null until end of stream, with close_notify" in done.stdout
+    peak_kib = int(done.stderr.rsplit("MAXRSS ", 1)[1])
+    assert peak_kib < 64 << 10, f"peak RSS {peak_kib} KiB for {big >> 20} MiB over TLS"
