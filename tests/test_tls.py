@@ -484,3 +484,17 @@ def test_recv_all_over_tls_runs_in_constant_memory(certs, serve_tls):
     assert f"received {big} bytes in total into /dev/null until end of stream, with close_notify" in done.stdout
     peak_kib = int(done.stderr.rsplit("MAXRSS ", 1)[1])
     assert peak_kib < 64 << 10, f"peak RSS {peak_kib} KiB for {big >> 20} MiB over TLS"
+
+
+@pytest.mark.parametrize("name", [".starts.with.dot", "a" * 300, "bad..name"])
+def test_a_name_tls_cannot_use_is_refused_before_anything_is_sent(ex, certs, serve_tls, name):
+    server = serve_tls(certs.context())
+    trusting(ex, certs)
+    connect(ex, server.port)
+    result = run(ex, f"tls {name}")
+    assert result.error is not None, text_of(result)
+    if result.error.kind == "usage":
+        assert "cannot be a TLS server name" in text_of(result) and result.state == "tcp connected"
+        assert run(ex, "tls").ok  # nothing was sent: the connection still takes a handshake
+    else:  # OpenSSL took the name: the certificate does not match it
+        assert result.error.kind == "verify" and result.error.errno == 62, text_of(result)

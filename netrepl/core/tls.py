@@ -148,6 +148,8 @@ def handshake(session, server_name: str | None, insecure: bool, settings: TlsSet
     try:
         sock = tlssock.TlsSocket.start(s.transport.sock, context, name if settings.sni else None,
                                        settings.sessions.get(key), s.timeout)
+    except ValueError as exc:  # the name, refused before anything was sent: the connection is as it was
+        return s._fail(failure("usage", "tls", f"{name!r} cannot be a TLS server name: {exc}"), result)
     except (OSError, KeyboardInterrupt) as exc:
         err = classify(tlssock.converted(exc), "tls")
         refused = getattr(exc, "chain", None)
