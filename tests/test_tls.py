@@ -498,3 +498,39 @@ def test_a_name_tls_cannot_use_is_refused_before_anything_is_sent(ex, certs, ser
         assert run(ex, "tls").ok  # nothing was sent: the connection still takes a handshake
     else:  # OpenSSL took the name: the certificate does not match it
         assert result.error.kind == "verify" and result.error.errno == 62, text_of(result)
+
+
+def test_ctrl_c_during_the_handshake_is_interrupted_and_closes(serve_tls):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import threading
+
+    from conftest import ROOT
+    from helpers import wait_until
+
+    hello = threading.Event()
+
+    def silent(server, conn):  # takes the ClientHello, answers nothing
+        conn.recv(4096)
+        hello.set()
+        conn.recv(1)
+
+    server = serve_tls(None, silent)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
+    proc = subprocess.Popen([sys.executable, "-m", "netrepl", "-c", f"timeout none; connect localhost {server.port}; "
+                             "tls; print AFTER"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL, cwd=ROOT, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        wait_until(hello.is_set, what="the ClientHello to reach the server")
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, (out, err)
+    assert b"interrupted" in out + err and b"[closed]" in out + err and b"AFTER" not in out
+    assert b"Traceback" not in err
