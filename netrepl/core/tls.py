@@ -156,7 +156,7 @@ def handshake(session, server_name: str | None, insecure: bool, settings: TlsSet
         if refused:
             result.lines += tlsfacts.refused_lines(refused)
         s.close_quietly()
-        result.say("the handshake failed part-way, so the connection can carry neither plaintext nor TLS: "
+        result.say("the handshake did not finish, so the connection can carry neither plaintext nor TLS: "
                    "closed it")
         return s._fail(err, result)
     elapsed = time.perf_counter() - started
