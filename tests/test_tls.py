@@ -183,7 +183,7 @@ def test_k_on_a_good_certificate_would_pass(ex, certs, serve_tls):
     assert fields(run(ex, "tls -k"))["verify"].startswith("would pass")
 
 
-def test_the_system_store_does_not_know_the_test_ca(ex, certs, serve_tls, monkeypatch):
+def test_ssl_cert_file_is_honoured_as_the_system_store(ex, certs, serve_tls, monkeypatch):
     server = serve_tls(certs.context())
     monkeypatch.setenv("SSL_CERT_FILE", certs.ca_file)  # what OpenSSL honours: so does `tls`
     connect(ex, server.port)
@@ -534,3 +534,30 @@ def test_ctrl_c_during_the_handshake_is_interrupted_and_closes(serve_tls):
     assert proc.returncode == 130, (out, err)
     assert b"interrupted" in out + err and b"[closed]" in out + err and b"AFTER" not in out
     assert b"Traceback" not in err
+
+
+@pytest.mark.parametrize("key_type", ["ECDSA", "RSA"])
+def test_k_replays_the_whole_chain_with_an_intermediate_and_either_key_type(ex, certs, serve_tls, key_type):
+    import trustme
+
+    kind = getattr(trustme.KeyType, key_type)
+    intermediate = certs.ca.create_child_ca(key_type=kind)
+    leaf = intermediate.issue_cert("localhost", key_type=kind)  # its chain: leaf, intermediate
+    server = serve_tls(certs.context(leaf))
+    trusting(ex, certs)
+    connect(ex, server.port)
+    verified = run(ex, "tls")
+    assert verified.ok and fields(verified)["chain"] == "2 certificates sent by the peer", text_of(verified)
+    run(ex, "close")
+    connect(ex, server.port)
+    assert fields(run(ex, "tls -k"))["verify"].startswith("would pass")  # needs the intermediate replayed too
+    run(ex, "close")
+    connect(ex, server.port)
+    assert "verify code 62 " in fields(run(ex, "tls -k other.test"))["verify"]
+    run(ex, "close")
+    assert run(ex, "set tls ca system").ok  # the system store does not know the test CA
+    connect(ex, server.port)
+    refused = run(ex, "tls")
+    assert refused.error.kind == "verify", text_of(refused)
+    connect(ex, server.port)
+    assert f"verify code {refused.error.errno} " in fields(run(ex, "tls -k"))["verify"]
