@@ -248,3 +248,4 @@ def test_first_byte_waited_for_is_the_real_figure(ex, tcp_server):
     phase = run(ex, "recv line").phases[0]
     timer.join()
     assert phase.name == "first byte" and phase.detail == "" and phase.elapsed.seconds >= 0.2
+
