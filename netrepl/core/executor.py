@@ -11,6 +11,7 @@ import os
 from collections.abc import Callable, Iterator, Mapping
 
 from netrepl.core.errors import classify, failure
+from netrepl.core.listener import stop_quietly as stop_listening
 from netrepl.core.recorder import Recorder
 from netrepl.core.results import Endpoint, Result
 from netrepl.core.session import Session
@@ -158,6 +159,7 @@ class Executor:
     def finish(self) -> None:
         """Close the socket, stop lab servers and recording (end of a script or the shell)."""
         self.session.close_quietly()
+        stop_listening(self.session)  # the listener too (a Unix socket file is removed)
         for server in list(self.servers.values()):
             server.stop()
         self.servers.clear()

@@ -26,6 +26,24 @@ class Endpoint:
 
 
 @datatype(frozen=True)
+class UnixName:
+    """An AF_UNIX address: a file path, or a Linux abstract name (shown `@name`).
+    `ephemeral` marks a name the kernel chose (autobind: `listen @`); "" is an unnamed socket."""
+
+    name: str
+    abstract: bool = False
+    ephemeral: bool = False
+
+
+@datatype(frozen=True)
+class Volatile:
+    """A value that differs from run to run (a peer's pid): `mask` stands for it in --stable output."""
+
+    text: str
+    mask: str
+
+
+@datatype(frozen=True)
 class Elapsed:
     seconds: float
 
@@ -44,7 +62,7 @@ class ErrorInfo:
 
 # One line of a message: plain strings and typed values, joined by the renderer.
 # (A `|` union, not typing.Union: typing is not imported on the `-c` path.)
-Part = str | Endpoint | Elapsed | ErrorInfo | int | float
+Part = str | Endpoint | UnixName | Volatile | Elapsed | ErrorInfo | int | float
 Line = tuple[Part, ...]
 
 

@@ -1,0 +1,74 @@
+"""The server side: listen, accept, reply (core/listener.py does the work)."""
+
+from __future__ import annotations
+
+from netrepl.commands.common import BIND_ADDRESS, PORT
+from netrepl.commands.sending import TEXT
+from netrepl.core import listener
+from netrepl.core.results import UnixName
+from netrepl.language.registry import Arg, CommandSet
+from netrepl.render.text import unix_name
+
+COMMANDS = CommandSet()
+command = COMMANDS.command
+DEFAULT_HOST = "127.0.0.1"  # loopback unless told otherwise: a test server is not for the whole network
+# The variables `listen` sets (the checker knows them too: language/nrs.py late_variables).
+PORT_VAR, PATH_VAR = "listen_port", "listen_path"
+
+
+def _check_listen(a):
+    if isinstance(a["host"], UnixName) or a["port"] is not None:
+        return None
+    word = a["host"]  # one word: it is the PORT (`listen 0`, `listen 8080`)
+    if not word.isdigit():
+        return (f"one word is the PORT (a number; 0: the OS picks a free port), got {word!r}; "
+                "`listen HOST PORT` for another address", "host")
+    port = int(word, 10)
+    if port > 65535:
+        return (f"port {port} is out of range 0-65535", "host")
+    a["host"], a["port"] = DEFAULT_HOST, port
+    return None
+
+
+@command("listen", BIND_ADDRESS, Arg("PORT", PORT.type, "port", optional=True, help=PORT.help),
+         check=_check_listen,
+         help="listen on [HOST] PORT (default 127.0.0.1; 0: a free port) or a Unix socket PATH / @NAME",
+         details="Opens a listening socket beside the session socket; `accept` then waits for one client and "
+                 "makes that connection the session socket. The listener stays open for the next `accept` "
+                 "until `close listener`, a new `listen` or the end. `listen 0` lets the OS pick a free port "
+                 "and sets $listen_port to it; `listen ::1 0` listens on IPv6. `listen PATH` (a path holds a /) "
+                 "makes a Unix stream socket file: a stale one (nothing listening) is replaced, a live one or "
+                 "a file that is not a socket is refused, and the file is removed when the listener closes. "
+                 "`listen @NAME` uses the Linux abstract namespace (no file); `listen @` lets the kernel pick a "
+                 "name. A Unix listener sets $listen_path.")
+def _listen(ex, a, flags):
+    host = a["host"]
+    if isinstance(host, UnixName):
+        result = listener.listen(ex.session, None, None, host)
+        if result.ok:
+            ex.variables[PATH_VAR] = unix_name(ex.session.listener.address)
+        return result
+    result = listener.listen(ex.session, host, a["port"])
+    if result.ok:
+        ex.variables[PORT_VAR] = str(ex.session.listener.address.port)
+    return result
+
+
+@command("accept",
+         help="wait for one client on the listener; its connection becomes the session socket",
+         details="Waits at most the timeout (`timeout`; Ctrl-C stops it) and says who connected (on a Unix "
+                 "socket also the client's pid/uid/gid, SO_PEERCRED). Refused while the session socket is "
+                 "open: `close` the connection first; the listener stays open for the next `accept`.")
+def _accept(ex, a, flags):
+    return listener.accept(ex.session)
+
+
+@command("reply", TEXT,
+         flags={"-l": "add the line ending (`set eol`)", "-n": "send no line ending (the default, as sendto)"},
+         help="send one datagram back to the sender of the last datagram `recvfrom` received",
+         details="The UDP (or Unix datagram) server side: `bind HOST PORT`, `recvfrom`, then `reply TEXT`. "
+                 "TEXT takes the escapes of send; no line ending is added unless -l is given. Before any "
+                 "`recvfrom` there is nobody to reply to: a state error.")
+def _reply(ex, a, flags):
+    data = a["text"] + ex.session.eol if "-l" in flags and "-n" not in flags else a["text"]
+    return listener.reply(ex.session, data)
