@@ -16,17 +16,17 @@ DEFAULT_HOST = "127.0.0.1"  # loopback unless told otherwise: a test server is n
 PORT_VAR, PATH_VAR = "listen_port", "listen_path"
 
 
+def _one_word(a) -> tuple[str, int]:
+    """`listen WORD`: a number is the PORT on 127.0.0.1 (`listen 8080`), else the HOST on a free port."""
+    word = a["host"]
+    return (DEFAULT_HOST, int(word, 10)) if word.isdigit() else (word, 0)
+
+
 def _check_listen(a):
     if isinstance(a["host"], UnixName) or a["port"] is not None:
         return None
-    word = a["host"]  # one word: it is the PORT (`listen 0`, `listen 8080`)
-    if not word.isdigit():
-        return (f"one word is the PORT (a number; 0: the OS picks a free port), got {word!r}; "
-                "`listen HOST PORT` for another address", "host")
-    port = int(word, 10)
-    if port > 65535:
-        return (f"port {port} is out of range 0-65535", "host")
-    a["host"], a["port"] = DEFAULT_HOST, port
+    if a["host"].isdigit() and int(a["host"], 10) > 65535:
+        return (f"port {a['host']} is out of range 0-65535", "host")
     return None
 
 
@@ -36,7 +36,8 @@ def _check_listen(a):
          details="Opens a listening socket beside the session socket; `accept` then waits for one client and "
                  "makes that connection the session socket. The listener stays open for the next `accept` "
                  "until `close listener`, a new `listen` or the end. `listen 0` lets the OS pick a free port "
-                 "and sets $listen_port to it; `listen ::1 0` listens on IPv6. `listen PATH` (a path holds a /) "
+                 "and sets $listen_port to it; one word that is not a number is the HOST, on a free port "
+                 "(`listen ::1` listens on IPv6). `listen PATH` (a path holds a /) "
                  "makes a Unix stream socket file: a stale one (nothing listening) is replaced, a live one or "
                  "a file that is not a socket is refused, and the file is removed when the listener closes. "
                  "`listen @NAME` uses the Linux abstract namespace (no file); `listen @` lets the kernel pick a "
@@ -48,7 +49,8 @@ def _listen(ex, a, flags):
         if result.ok:
             ex.variables[PATH_VAR] = unix_name(ex.session.listener.address)
         return result
-    result = listener.listen(ex.session, host, a["port"])
+    host, port = (host, a["port"]) if a["port"] is not None else _one_word(a)
+    result = listener.listen(ex.session, host, port)
     if result.ok:
         ex.variables[PORT_VAR] = str(ex.session.listener.address.port)
     return result

@@ -6,33 +6,49 @@ from netrepl.commands.common import BIND_ADDRESS, CONNECT_ADDRESS, PORT, PROTO, 
 from netrepl.core import listener, unix
 from netrepl.core.results import Result, UnixName
 from netrepl.core.sockstate import UNIX_TYPES
-from netrepl.language.argtypes import Choice, Port, Seconds
+from netrepl.language.argtypes import Candidates, Choice, Mismatch, Port, Seconds
 from netrepl.language.registry import Arg, CommandSet
 
 COMMANDS = CommandSet()
 command = COMMANDS.command
 
 
-def _check_socket(a):
-    unix = a["family"] == "unix"
-    if a["type"] is None:
-        a["type"] = "stream" if unix else "tcp"
-    elif unix and a["type"] in PROTOS:
-        return (f"a unix socket is stream or dgram, not {a['type']}", "type")
-    elif not unix and a["type"] in UNIX_TYPES:
-        return (f"an {a['family']} socket is tcp or udp ({a['type']} is for unix sockets)", "type")
-    return None
+class SocketType(Choice):
+    """tcp|udp, and their unix names stream|dgram: completion offers the names of the family
+    given before it (`socket unix ` -> stream, dgram)."""
+
+    def convert(self, text, args, registry):
+        if text in UNIX_TYPES:
+            return text
+        raise Mismatch()
+
+    def usage(self, metavar):
+        return "|".join((*self.words, *UNIX_TYPES))
+
+    def lex(self, text, args, registry):
+        return "Keyword.Constant" if text in UNIX_TYPES else super().lex(text, args, registry)
+
+    def candidates(self, label, args, registry):
+        words = tuple(UNIX_TYPES) if args.get("family") == "unix" else tuple(self.words)
+        return Candidates("words", words, label)
+
+
+# The same two types under both names: unix tcp is a unix stream socket, inet dgram a udp one.
+SAME_TYPE = {"tcp": "stream", "udp": "dgram", "stream": "tcp", "dgram": "udp"}
 
 
 @command("socket", Arg("FAMILY", Choice(("inet", "inet6", "unix")), "family", optional=True, default="inet"),
-         Arg("TYPE", Choice(PROTOS + tuple(UNIX_TYPES)), "type", optional=True),
-         check=_check_socket,
+         Arg("TYPE", SocketType(PROTOS), "type", optional=True, default="tcp"),
          help="create the session socket (default inet tcp; unix: stream or dgram)",
-         details="socket.socket(AF_INET|AF_INET6|AF_UNIX, SOCK_STREAM|SOCK_DGRAM). Refused while one is open. "
+         details="socket.socket(AF_INET|AF_INET6|AF_UNIX, SOCK_STREAM|SOCK_DGRAM): tcp and stream are one type, "
+                 "udp and dgram the other (unix tcp is a unix stream socket). Refused while one is open. "
                  "`socket unix dgram` then `bind PATH` (or `bind @NAME`), `recvfrom` and `reply` is a Unix "
                  "datagram server.")
 def _socket(ex, a, flags):
-    return ex.session.create(a["family"], a["type"])
+    kind = a["type"]
+    if (a["family"] == "unix") != (kind in UNIX_TYPES):
+        kind = SAME_TYPE[kind]
+    return ex.session.create(a["family"], kind)
 
 
 @command("lookup", Arg("SERVICE", Port(), "service", help="a service name (getservbyname) or a port number (getservbyport)"),
