@@ -47,7 +47,10 @@ def _listen(ex, a, flags):
     if isinstance(host, UnixName):
         result = listener.listen(ex.session, None, None, host)
         if result.ok:
-            ex.variables[PATH_VAR] = unix_name(ex.session.listener.address)
+            bound = ex.session.listener.address
+            ex.variables[PATH_VAR] = unix_name(bound)
+            if bound.ephemeral:
+                ex.chosen_names.add(bound.name)
         return result
     host, port = (host, a["port"]) if a["port"] is not None else _one_word(a)
     result = listener.listen(ex.session, host, port)

@@ -14,6 +14,7 @@ from netrepl.core.errors import classify, failure
 from netrepl.core.listener import stop_quietly as stop_listening
 from netrepl.core.recorder import Recorder
 from netrepl.core.results import Endpoint, Result
+from netrepl.core.unix import mark_chosen
 from netrepl.core.session import Session
 from netrepl.fastdata import datatype
 from netrepl.language.nrs import MAX_DEPTH, Script, load, resolve
@@ -44,6 +45,7 @@ class Executor:
         self.session = session if session is not None else Session()
         self.variables: dict[str, str] = dict(variables or {})
         self.servers: dict = {}  # (proto, port) -> LabServer
+        self.chosen_names: set[str] = set()  # abstract Unix names the kernel chose (`listen @`): masked
         self.recorder: Recorder | None = None
         self.depth = 0  # `source` nesting
         self.cwd = cwd  # where a `source` path is resolved first
@@ -84,6 +86,8 @@ class Executor:
         if isinstance(outcome, Result):
             if self.servers:
                 self._mark_lab_ports(outcome)
+            if self.chosen_names:
+                mark_chosen(outcome, self.chosen_names)
             self._record(parsed, outcome)
             yield Step(parsed.text, outcome, source, lineno)
         else:  # `source` yields the steps of the script it runs

@@ -271,3 +271,15 @@ def bind(session, name: UnixName) -> Result:
     s.local = name_of(s.transport.sock.getsockname(), ephemeral=name.ephemeral)
     s.bound_file = (s.local, file_identity(s.local))
     return s._result().say("bound to ", s.local)
+
+
+def mark_chosen(result: Result, chosen: set[str]) -> None:
+    """Abstract names the kernel chose (`listen @`, `serve KIND @`) are ephemeral wherever they
+    appear later (`connect $lab_path`, info), so --stable masks them as it masks OS-chosen ports."""
+    def mark(part):
+        if isinstance(part, UnixName) and part.abstract and not part.ephemeral and part.name in chosen:
+            return UnixName(part.name, True, True)
+        return part
+
+    result.lines = [tuple(mark(part) for part in line) for line in result.lines]
+    result.fields = [(label, mark(value)) for label, value in result.fields]

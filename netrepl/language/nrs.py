@@ -50,6 +50,8 @@ def late_variables(parsed: Parsed) -> dict[str, str]:
     chose, a Unix socket name the kernel chose), each with a stand-in to check later lines with."""
     name = parsed.command.name
     if name == "serve" and parsed.args["kind"] not in (None, "stop"):
+        if isinstance(parsed.args["port"], UnixName):  # commands/labs.py unix_variables
+            return dict.fromkeys(("lab_path", f"lab_{parsed.args['kind']}_path"), PATH_PLACEHOLDER)
         return dict.fromkeys(serve_variables(parsed.args["kind"]), PORT_PLACEHOLDER)
     if name == "listen":  # commands/listening.py sets one of them
         if isinstance(parsed.args.get("host"), UnixName):
