@@ -1,13 +1,22 @@
-"""The server side: listen, accept, reply (core/listener.py does the work)."""
+"""The server side: listen, accept, reply (core/listener.py does the work), and lab clients to try it on."""
 
 from __future__ import annotations
 
-from netrepl.commands.common import BIND_ADDRESS, PORT
+import socket
+
+from netrepl.commands.common import BIND_ADDRESS, PORT, error
+from netrepl.commands.labs import LabPort
 from netrepl.commands.sending import TEXT
-from netrepl.core import listener
-from netrepl.core.results import UnixName
+from netrepl.core import listener, unix
+from netrepl.core.errors import classify
+from netrepl.core.results import Endpoint, Result, UnixName
+from netrepl.lab.kinds import CLIENTS
+from netrepl.language.argtypes import Choice
 from netrepl.language.registry import Arg, CommandSet
+from netrepl.render.escape import escape_bytes
 from netrepl.render.text import unix_name
+
+CLIENT_KINDS = tuple(CLIENTS)
 
 COMMANDS = CommandSet()
 command = COMMANDS.command
@@ -77,3 +86,60 @@ def _accept(ex, a, flags):
 def _reply(ex, a, flags):
     data = a["text"] + ex.session.eol if "-l" in flags and "-n" not in flags else a["text"]
     return listener.reply(ex.session, data)
+
+
+def _check_client(a):
+    if a["kind"] not in (None, "stop") and a["port"] is None:
+        return ("give the PORT (or Unix PATH) the client connects to, e.g. `client http $listen_port`", "end")
+    return None
+
+
+@command("client", Arg("KIND", Choice(CLIENT_KINDS + ("stop",)), "kind", optional=True),
+         Arg("PORT", LabPort(minimum=0, maximum=65535), "port", optional=True),
+         check=_check_client,
+         help="start a lab client that connects to 127.0.0.1 PORT (or a Unix PATH): `client`, `client stop`",
+         details="For trying the server side offline: `listen 0`, `client http $listen_port`, `accept`, then "
+                 "answer it. Kinds: " + "; ".join(f"{k}: {v[0]}" for k, v in CLIENTS.items())
+                 + ". The client connects at once (the listener's backlog holds it until `accept`), talks in the "
+                 "background, and `client` lists what each received (its first line, escaped). `client stop` "
+                 "(and the end of the session) closes them.")
+def _client(ex, a, flags):
+    from netrepl.lab.client import LabClient  # threading: off the start-up path of scripts that never use it
+
+    kind, port = a["kind"], a["port"]
+    clients = ex.clients
+    if kind is None:
+        result = Result(state=ex.session.state())
+        for client in clients:
+            head, tail = client.describe()
+            result.say(head, client.shown, tail)
+            if client.kept:
+                result.say("  first line received: " + escape_bytes(client.first_line()).rstrip("\n"))
+        if not clients:
+            result.say("no lab client started")
+        return result
+    if kind == "stop":
+        if not clients:
+            return error(ex, "state", "client stop", "no lab client started")
+        for client in clients:
+            client.stop()
+        result = Result(state=ex.session.state()).say(f"stopped {len(clients)} lab client(s)")
+        clients.clear()
+        return result
+    if port == 0:  # (0 parses: it stands for $listen_port while a script is checked)
+        return error(ex, "usage", "client", "a client connects to a port: 1-65535, not 0")
+    if isinstance(port, UnixName):
+        family, address, shown = unix.UNIX, unix.sockaddr(port), port
+    else:
+        family, address = socket.AF_INET, (DEFAULT_HOST, port)
+        shown = Endpoint(DEFAULT_HOST, port, ex.session.listener is not None
+                         and getattr(ex.session.listener.address, "ephemeral", False)
+                         and getattr(ex.session.listener.address, "port", None) == port)
+    try:
+        client = LabClient(kind, family, address, shown).start()
+    except OSError as exc:
+        return Result(error=classify(exc, "client"), state=ex.session.state()).say("the lab client could not "
+                                                                                   "connect to ", shown)
+    clients.append(client)
+    return Result(state=ex.session.state()).say(f"started a lab {kind} client connected to ", shown,
+                                                "; `accept` takes its connection")

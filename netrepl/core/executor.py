@@ -45,6 +45,7 @@ class Executor:
         self.session = session if session is not None else Session()
         self.variables: dict[str, str] = dict(variables or {})
         self.servers: dict = {}  # (proto, port) -> LabServer
+        self.clients: list = []  # lab clients (lab/client.py) started by `client`
         self.chosen_names: set[str] = set()  # abstract Unix names the kernel chose (`listen @`): masked
         self.recorder: Recorder | None = None
         self.depth = 0  # `source` nesting
@@ -167,6 +168,9 @@ class Executor:
         for server in list(self.servers.values()):
             server.stop()
         self.servers.clear()
+        for client in self.clients:
+            client.stop()
+        self.clients.clear()
         if self.recorder is not None:
             self.recorder.close()
             self.recorder = None
