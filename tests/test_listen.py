@@ -18,7 +18,7 @@ import time
 import pytest
 
 from conftest import ROOT, has_ipv6_loopback, run, run_cli, text_of
-from helpers import held_port, wait_until
+from helpers import held_port
 from netrepl.exitstatus import ExitStatus
 
 

@@ -112,7 +112,8 @@ class Receiving:
             data, real, address = self._datagram(size, "recvfrom")
         except (OSError, KeyboardInterrupt) as exc:
             return self._recv_error(exc, "recvfrom")
-        self.last_sender = address  # what `reply` answers (core/listener.py)
+        self.last_sender = "" if address is None else address  # what `reply` answers (core/listener.py);
+        # "" : an unbound Unix datagram socket sent it (Python gives None): it cannot be answered
         result = Result(data=data or None, data_offset=offset, state=self.state())
         return self._say_datagram(result, data, real, _sender(address))
 
