@@ -44,8 +44,26 @@ def unix_server(path, handler=None):
                 except OSError:  # the client went away first: normal here
                     pass
 
-    threading.Thread(target=loop, daemon=True).start()
-    return sock
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    return Stopper(sock, thread)
+
+
+class Stopper:
+    """close(): wake the thread blocked in accept (shutdown), close, and wait for it: until then the
+    kernel still holds the socket, and its name stays live."""
+
+    def __init__(self, sock, thread):
+        self.sock, self.thread = sock, thread
+
+    def close(self):
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+        self.thread.join(10)
+        assert not self.thread.is_alive()
 
 
 def test_connect_path_talks_and_shows_the_peer_credentials(ex, tmp_path):
@@ -99,9 +117,9 @@ def test_abstract_names(ex):
         result = ok(ex, f"connect @{name}")
         assert f"connected to @{name}" in text_of(result)
         assert f"peer          @{name}" in text_of(ok(ex, "info"))
+        ok(ex, "close")  # first: the server's thread echoes until our end closes
     finally:
         server.close()
-    ok(ex, "close")
     result = run(ex, f"connect @{name}")
     assert result.error.errname == "ECONNREFUSED" and "nothing listens on the abstract name" in text_of(result)
 
