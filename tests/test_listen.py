@@ -298,3 +298,24 @@ def test_script_listen_port_variable_is_known_when_checked():
     p = run_cli("-c", "listen 0; client line $listen_port; accept; expect hello; close; close listener")
     assert p.returncode == 0, p.stdout + p.stderr
     assert "stopped listening" in p.stdout
+
+
+def test_record_writes_listen_accept_and_chosen_ports_and_names_that_replay(ex, tmp_path):
+    target = tmp_path / "server.nrs"
+    ok(ex, "serve echo @")
+    ok(ex, "listen 0")
+    ok(ex, f"record {target}")  # started with a lab server and a listener: both written first
+    port, path = ex.variables["listen_port"], ex.variables["lab_path"]
+    ok(ex, f"client line {port}")
+    ok(ex, "accept")
+    ok(ex, "expect hello")
+    ok(ex, "close")
+    ok(ex, f"connect {path}")
+    ok(ex, "close")
+    assert run(ex, "reply x").error.kind == "state"
+    ok(ex, "record stop")
+    lines = target.read_text().splitlines()
+    assert lines == ["serve echo @", "listen 127.0.0.1 0", "client line $listen_port", "accept", "expect hello",
+                     "close", "connect $lab_path", "close", "must-fail state reply x"]
+    replay = run_cli(str(target))
+    assert replay.returncode == 0, replay.stdout + replay.stderr
