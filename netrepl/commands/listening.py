@@ -88,17 +88,11 @@ def _reply(ex, a, flags):
     return listener.reply(ex.session, data)
 
 
-def _check_client(a):
-    if a["kind"] not in (None, "stop") and a["port"] is None:
-        return ("give the PORT (or Unix PATH) the client connects to, e.g. `client http $listen_port`", "end")
-    return None
-
-
 @command("client", Arg("KIND", Choice(CLIENT_KINDS + ("stop",)), "kind", optional=True),
          Arg("PORT", LabPort(minimum=0, maximum=65535), "port", optional=True),
-         check=_check_client,
-         help="start a lab client that connects to 127.0.0.1 PORT (or a Unix PATH): `client`, `client stop`",
-         details="For trying the server side offline: `listen 0`, `client http $listen_port`, `accept`, then "
+         help="start a lab client that connects to the listener (or 127.0.0.1 PORT, a Unix PATH); `client` lists",
+         details="For trying the server side offline: `listen 0`, `client http` (it connects to the session's "
+                 "listener; or `client http PORT|PATH`), `accept`, then "
                  "answer it. Kinds: " + "; ".join(f"{k}: {v[0]}" for k, v in CLIENTS.items())
                  + ". The client connects at once (the listener's backlog holds it until `accept`), talks in the "
                  "background, and `client` lists what each received (its first line, escaped). `client stop` "
@@ -126,15 +120,21 @@ def _client(ex, a, flags):
         result = Result(state=ex.session.state()).say(f"stopped {len(clients)} lab client(s)")
         clients.clear()
         return result
+    where = ex.session.listener.address if ex.session.listener is not None else None
+    if port is None:  # the session's own listener
+        if where is None:
+            return error(ex, "state", "client", "no listener to connect to: `listen 0` first, or give the PORT "
+                                                "(or Unix PATH)")
+        port = where if isinstance(where, UnixName) else where.port
     if port == 0:  # (0 parses: it stands for $listen_port while a script is checked)
         return error(ex, "usage", "client", "a client connects to a port: 1-65535, not 0")
     if isinstance(port, UnixName):
         family, address, shown = unix.UNIX, unix.sockaddr(port), port
+    elif isinstance(where, Endpoint) and where.port == port:  # our listener, IPv6 (`listen ::1 0`) too
+        family = socket.AF_INET6 if ":" in where.host else socket.AF_INET
+        address, shown = (where.host, port), where
     else:
-        family, address = socket.AF_INET, (DEFAULT_HOST, port)
-        shown = Endpoint(DEFAULT_HOST, port, ex.session.listener is not None
-                         and getattr(ex.session.listener.address, "ephemeral", False)
-                         and getattr(ex.session.listener.address, "port", None) == port)
+        family, address, shown = socket.AF_INET, (DEFAULT_HOST, port), Endpoint(DEFAULT_HOST, port)
     try:
         client = LabClient(kind, family, address, shown).start()
     except OSError as exc:
