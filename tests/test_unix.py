@@ -358,3 +358,20 @@ def test_redis_over_its_unix_socket(ex, tmp_path):
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+def test_completion_offers_files_for_a_unix_path_and_the_toolbar_shows_the_listener(ex, tmp_path):
+    from prompt_toolkit.completion import CompleteEvent
+    from prompt_toolkit.document import Document
+
+    from netrepl.commands import REGISTRY
+    from netrepl.completer import NetreplCompleter
+    from netrepl.shell import toolbar_text
+
+    (tmp_path / "redis.sock").touch()
+    text = f"connect {tmp_path}/re"
+    got = [c.text for c in NetreplCompleter(REGISTRY).get_completions(Document(text, len(text)), CompleteEvent())]
+    assert "dis.sock" in got
+    ok(ex, f"listen {tmp_path}/tb.sock")
+    bar = "".join(part for _, part in toolbar_text(ex))
+    assert f"listening on {tmp_path}/tb.sock" in bar and "no socket, listening" in bar
