@@ -39,7 +39,13 @@ def _check_listen(a):
     return None
 
 
-@command("listen", BIND_ADDRESS, Arg("PORT", PORT.type, "port", optional=True, help=PORT.help),
+# `listen [HOST] PORT`: the first word is a PORT alone, or the HOST (HOST:PORT, a Unix PATH, @NAME).
+LISTEN_ADDRESS = Arg("ADDRESS", BIND_ADDRESS.type, "host",
+                     help="PORT alone (on 127.0.0.1), HOST (a free port), HOST PORT, HOST:PORT, a Unix PATH (it "
+                          "holds a /), @NAME (Linux abstract) or @ (the kernel picks a name)")
+
+
+@command("listen", LISTEN_ADDRESS, Arg("PORT", PORT.type, "port", optional=True, help=PORT.help),
          check=_check_listen,
          help="listen on [HOST] PORT (default 127.0.0.1; 0: a free port) or a Unix socket PATH / @NAME",
          details="Opens a listening socket beside the session socket; `accept` then waits for one client and "
