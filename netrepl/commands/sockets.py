@@ -78,7 +78,10 @@ def _connect(ex, a, flags):
 @command("bind", BIND_ADDRESS, PORT, help="bind the socket to a local address (a Unix socket: PATH or @NAME)")
 def _bind(ex, a, flags):
     if isinstance(a["host"], UnixName):
-        return unix.bind(ex.session, a["host"])
+        result = unix.bind(ex.session, a["host"])
+        if result.ok and a["host"].ephemeral:  # `bind @`: the kernel's name is masked under --stable
+            ex.chosen_names.add(ex.session.local.name)
+        return result
     if ex.session.family == "unix":
         return error(ex, "state", "bind", "the session socket is a unix socket: bind it to a PATH or @NAME")
     return ex.session.bind(a["host"], a["port"])
