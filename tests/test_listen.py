@@ -319,3 +319,65 @@ def test_record_writes_listen_accept_and_chosen_ports_and_names_that_replay(ex, 
                      "close", "connect $lab_path", "close", "must-fail state reply x"]
     replay = run_cli(str(target))
     assert replay.returncode == 0, replay.stdout + replay.stderr
+
+
+def test_lab_clients_list_stop_and_their_errors(ex):
+    result = run(ex, "client http")
+    assert result.error.kind == "state" and "no listener to connect to" in result.error.message
+    with held_port() as refused:
+        result = run(ex, f"client line {refused}")
+        assert result.error.errname == "ECONNREFUSED"
+    ok(ex, "listen 0")
+    ok(ex, "client line")
+    ok(ex, "accept")
+    ok(ex, "expect hello from the netrepl lab client\\r\\n")
+    ok(ex, "send -n reply\\r\\n")
+    ok(ex, "close")
+    client = ex.clients[0]
+    wait_until(lambda: client.outcome.startswith("done"), what="the lab client to see our close")
+    listing = text_of(ok(ex, "client"))
+    assert "line client -> 127.0.0.1:" in listing and "received 7 bytes; done: the server closed" in listing
+    assert "first line received: reply\\r" in listing
+    assert "stopped 1 lab client(s)" in text_of(ok(ex, "client stop"))
+    assert run(ex, "client stop").error.kind == "state"
+
+
+def test_lab_client_reaches_an_ipv6_listener(ex):
+    if not has_ipv6_loopback():
+        pytest.skip("no IPv6 loopback (::1) here")
+    ok(ex, "listen ::1 0")
+    assert "connected to [::1]:" in text_of(ok(ex, "client quiet"))
+    assert "from [::1]:" in text_of(ok(ex, "accept"))
+
+
+def test_the_end_of_a_session_closes_the_listener_and_removes_its_file(tmp_path):
+    path = tmp_path / "end.sock"
+    p = run_cli("-c", f"listen {path}; print $listen_path")
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert f"\n{path}\n" in p.stdout
+    assert not path.exists()
+
+
+def test_socat_and_nc_as_real_unix_clients(ex, tmp_path):
+    tools = [t for t in ("socat", "nc") if shutil.which(t)]
+    if not tools:
+        pytest.skip("neither socat nor nc is installed")
+    path = tmp_path / "real.sock"
+    ok(ex, f"listen {path}")
+    for tool in tools:
+        argv = [tool, "-", f"UNIX-CONNECT:{path}"] if tool == "socat" else [tool, "-U", str(path)]
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            proc.stdin.write(f"hello from {tool}\n".encode())
+            proc.stdin.flush()
+            shown = text_of(ok(ex, "accept"))
+            assert f"pid {proc.pid}" in shown  # SO_PEERCRED: the tool itself
+            ok(ex, f"expect hello from {tool}\\n")
+            ok(ex, "send -n answer\\n")
+            ok(ex, "close")
+            out, _ = proc.communicate(timeout=30)  # our close ends its output; its stdin closes then
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+        assert out == b"answer\n", tool
