@@ -7,6 +7,7 @@ untrusted text; what is inserted is the word itself.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Callable, Iterable, Mapping
 
 from prompt_toolkit.completion import Completer, Completion, PathCompleter
@@ -29,6 +30,8 @@ class NetreplCompleter(Completer):
 
     def get_completions(self, document: Document, complete_event):
         s = suggest(document.text_before_cursor, self.registry, self.variables)
+        if s.kind == "host" and "/" in s.word:  # a Unix socket path (connect, listen, bind take one)
+            s = replace(s, kind="path")
         if s.kind == "path":
             sub = Document(s.word, len(s.word))
             for c in self.paths.get_completions(sub, complete_event):

@@ -34,6 +34,8 @@ def toolbar_text(ex: Executor) -> list[tuple[str, str]]:
         peer = endpoint(s.peer) if s.peer else "-"
         parts.append(("class:bottom-toolbar", f" {local} -> {peer} "))
     parts.append(("class:bottom-toolbar", f" sent {human_bytes(s.sent)}  received {human_bytes(s.received)} "))
+    if s.listener is not None:
+        parts.append(("class:bottom-toolbar", f" listening on {endpoint(s.listener.address)} "))
     if ex.recorder is not None:
         parts.append(("class:bottom-toolbar", f" recording to {ex.recorder.path} "))
     return [(style, safe(text)) for style, text in parts]

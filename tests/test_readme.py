@@ -52,7 +52,13 @@ _PORT = re.compile(r"\b(127\.0\.0\.1|\[::1\]):\d+")
 _TIME = re.compile(r"\b\d+(?:\.\d+)? (?:us|ms|s)\b")
 
 
+# Unix sockets: the peer's credentials and abstract names the kernel chose (5 hex digits).
+_CRED = re.compile(r"\bpid \d+ uid \d+ gid \d+")
+_AUTOBIND = re.compile(r"@[0-9a-f]{5}\b")
+
+
 def masked(text: str) -> str:
+    text = _AUTOBIND.sub("@<name>", _CRED.sub("pid <pid> uid <uid> gid <gid>", text))
     return _TIME.sub("<time>", _PORT.sub(r"\1:<port>", text))
 
 

@@ -87,7 +87,7 @@ def test_unknown_command_gets_nothing_after_it():
 
 @pytest.mark.parametrize("text, expected", [
     ("socket in", ["inet", "inet6"]),
-    ("socket ", ["inet", "inet6"]),
+    ("socket ", ["inet", "inet6", "unix"]),
     ("socket inet u", ["udp"]),
     ("socket inet6 ", ["tcp", "udp"]),
     ("shutdown r", ["rd", "rdwr"]),
@@ -112,7 +112,7 @@ def test_unknown_command_gets_nothing_after_it():
     ("must-fail refused shutdown r", ["rd", "rdwr"]),
     ("must-fail  any   set eol l", ["lf"]),
     ("must-fail any must-fail refused con", ["connect"]),
-    ("help re", ["record", "recv", "recvfrom"]),
+    ("help re", ["record", "recv", "recvfrom", "reply"]),
 ])
 def test_keyword_arguments(text, expected):
     assert words(text) == expected

@@ -6,28 +6,57 @@ from netrepl.commands.common import PROTO, error
 from netrepl.core.results import Endpoint, Result
 from netrepl.lab import kinds as lab_kinds
 from netrepl.language.nrs import serve_variables  # the names `serve` sets: the checker knows them too
-from netrepl.language.argtypes import Choice, Int
+from netrepl.core.results import UnixName
+from netrepl.core.unix import is_unix_word, parse_name
+from netrepl.language.argtypes import ArgError, Choice, Int
+from netrepl.render.text import unix_name
 from netrepl.language.registry import Arg, CommandSet
 
 COMMANDS = CommandSet()
 
 
+class LabPort(Int):
+    """A port number, or (for a lab server on a Unix stream socket) a PATH, @NAME or `@`."""
+
+    def convert(self, text, args, registry):
+        if is_unix_word(text):
+            try:
+                return parse_name(text, allow_autobind=True)
+            except ValueError as exc:
+                raise ArgError(str(exc)) from None
+        return super().convert(text, args, registry)
+
+    def lex(self, text, args, registry):
+        token = super().lex(text, args, registry)
+        return "String" if token != "Error" and is_unix_word(text) else token
+
+
+def unix_variables(kind: str) -> tuple[str, str]:
+    """What `serve KIND PATH` sets to the socket's name (`@` lets the kernel choose one)."""
+    return "lab_path", f"lab_{kind}_path"
+
+
 def _check_serve(a):
     if a["kind"] in (None, "stop"):
         return None
+    if isinstance(a["port"], UnixName) and a["proto"] != "tcp":
+        return ("a lab server on a Unix socket is a stream server: no udp", "proto")
     problem = lab_kinds.check_kind(a["kind"], a["proto"])  # the one table: lab/kinds.py
     return (problem, "proto") if problem else None
 
 
 @COMMANDS.command("serve", Arg("KIND", Choice(lab_kinds.kind_names() + ("stop",)), "kind", optional=True),
-                  Arg("PORT", Int(minimum=0, maximum=65535), "port", optional=True, default=0),
+                  Arg("PORT", LabPort(minimum=0, maximum=65535), "port", optional=True, default=0),
                   Arg("PROTO", PROTO, "proto", optional=True, default="tcp"),
                   check=_check_serve,
                   help="start a lab server on 127.0.0.1 (echo, http, ...); `serve stop [PORT]`; `serve` lists",
                   details=lab_kinds.details() + " `serve stop` stops servers and drops their connections. PORT 0 "
                   "(the default) lets the OS choose a free one: each start sets $lab_port (the last server "
                   "started) and $lab_KIND_port (e.g. $lab_http_port) to the port, so scripts say "
-                  "`connect localhost $lab_port` and never collide when run in parallel.")
+                  "`connect localhost $lab_port` and never collide when run in parallel. On a Unix stream "
+                  "socket: `serve KIND PATH` (a path holds a /), `serve KIND @NAME` (abstract) or `serve KIND @` "
+                  "(the kernel picks a name) set $lab_path and $lab_KIND_path; a stale socket file is replaced, "
+                  "a live one refused, and the file is removed when the server stops.")
 def _serve(ex, a, flags):
     # Imported here, not at the top: the lab server brings threading, select and the HTTP
     # machinery, which a script that never serves should not pay for at start-up.
@@ -37,12 +66,18 @@ def _serve(ex, a, flags):
     if kind is None:
         result = Result(state=ex.session.state())
         for server in ex.servers.values():  # the port as an Endpoint, so --stable masks an OS-chosen one
+            if getattr(server, "name", None) is not None:  # a Unix server: its name as a UnixName part
+                head, _, tail = server.describe().partition(server.where())
+                result.say(head, server.name, tail)
+                continue
             head, _, tail = server.describe().partition(f"{server.host}:{server.port}")
             result.say(head, Endpoint(server.host, server.port, server.ephemeral), tail)
         if not ex.servers:
             result.say("no lab server running")
         return result
     if kind == "stop":
+        if isinstance(port, UnixName):
+            port = unix_name(port)  # `serve stop PATH`: the key of a Unix server
         stopping = [key for key in ex.servers if not port or key[1] == port]
         if not stopping:
             return error(ex, "state", "serve stop", "no lab server running" + (f" on port {port}" if port else ""))
@@ -50,9 +85,11 @@ def _serve(ex, a, flags):
         for key in stopping:
             server = ex.servers.pop(key)
             server.stop()
-            result.say(f"stopped {server.kind} {server.proto} server on ",
-                       Endpoint(server.host, server.port, server.ephemeral))
+            where = getattr(server, "name", None) or Endpoint(server.host, server.port, server.ephemeral)
+            result.say(f"stopped {server.kind} {key[0]} server on ", where)
         return result
+    if isinstance(port, UnixName):
+        return _serve_unix(ex, kind, port)
     try:
         server = LabServer(kind, "127.0.0.1", port, proto).start()
     except ValueError as exc:
@@ -64,3 +101,25 @@ def _serve(ex, a, flags):
         ex.variables[name] = str(server.port)
     return Result(state=ex.session.state()).say(f"serving {kind} on {proto} ",
                                                 Endpoint(server.host, server.port, server.ephemeral))
+
+
+def _serve_unix(ex, kind: str, name: UnixName) -> Result:
+    from netrepl.lab.server import LabServerError  # (as above: off the start-up path)
+    from netrepl.lab.unixserver import UnixLabServer
+
+    try:
+        server = UnixLabServer(kind, name).start()
+    except ValueError as exc:
+        return error(ex, "usage", "serve", str(exc))
+    except LabServerError as exc:
+        return error(ex, "io", "serve", str(exc), exc.errno)
+    shown = unix_name(server.name)
+    if server.name.ephemeral:
+        ex.chosen_names.add(server.name.name)
+    ex.servers[("unix", shown)] = server
+    for var in unix_variables(kind):
+        ex.variables[var] = shown
+    result = Result(state=ex.session.state())
+    if server.replaced:
+        result.say(server.replaced)
+    return result.say(f"serving {kind} on unix ", server.name)

@@ -11,8 +11,10 @@ import os
 from collections.abc import Callable, Iterator, Mapping
 
 from netrepl.core.errors import classify, failure
+from netrepl.core.listener import stop_quietly as stop_listening
 from netrepl.core.recorder import Recorder
 from netrepl.core.results import Endpoint, Result
+from netrepl.core.unix import mark_chosen
 from netrepl.core.session import Session
 from netrepl.fastdata import datatype
 from netrepl.language.nrs import MAX_DEPTH, Script, load, resolve
@@ -43,6 +45,8 @@ class Executor:
         self.session = session if session is not None else Session()
         self.variables: dict[str, str] = dict(variables or {})
         self.servers: dict = {}  # (proto, port) -> LabServer
+        self.clients: list = []  # lab clients (lab/client.py) started by `client`
+        self.chosen_names: set[str] = set()  # abstract Unix names the kernel chose (`listen @`): masked
         self.recorder: Recorder | None = None
         self.depth = 0  # `source` nesting
         self.cwd = cwd  # where a `source` path is resolved first
@@ -83,6 +87,8 @@ class Executor:
         if isinstance(outcome, Result):
             if self.servers:
                 self._mark_lab_ports(outcome)
+            if self.chosen_names:
+                mark_chosen(outcome, self.chosen_names)
             self._record(parsed, outcome)
             yield Step(parsed.text, outcome, source, lineno)
         else:  # `source` yields the steps of the script it runs
@@ -164,9 +170,13 @@ class Executor:
     def finish(self) -> None:
         """Close the socket, stop lab servers and recording (end of a script or the shell)."""
         self.session.close_quietly()
+        stop_listening(self.session)  # the listener too (a Unix socket file is removed)
         for server in list(self.servers.values()):
             server.stop()
         self.servers.clear()
+        for client in self.clients:
+            client.stop()
+        self.clients.clear()
         if self.recorder is not None:
             self.recorder.close()
             self.recorder = None

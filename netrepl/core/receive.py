@@ -24,6 +24,15 @@ PROGRESS_EVERY = 0.1  # seconds between progress reports: at most ~10 a second
 _TRUNC = getattr(socket, "MSG_TRUNC", 0)  # Linux: recv returns a datagram's real length
 
 
+def _sender(address):
+    """A datagram's sender as a Part: an inet Endpoint, or a Unix name (unix dgram sockets)."""
+    if isinstance(address, tuple):
+        return Endpoint.of(address)
+    from netrepl.core.unix import name_of  # (only Unix datagram sockets get here)
+
+    return name_of(address)
+
+
 class Receiving:
     """Mixed into Session: needs transport, buffer, timeout, received and the SocketState helpers."""
 
@@ -104,8 +113,10 @@ class Receiving:
             data, real, address = self._datagram(size, "recvfrom")
         except (OSError, KeyboardInterrupt) as exc:
             return self._recv_error(exc, "recvfrom")
+        self.last_sender = "" if address is None else address  # what `reply` answers (core/listener.py);
+        # "" : an unbound Unix datagram socket sent it (Python gives None): it cannot be answered
         result = Result(data=data or None, data_offset=offset, state=self.state())
-        return self._say_datagram(result, data, real, Endpoint.of(address) or str(address))
+        return self._say_datagram(result, data, real, _sender(address))
 
     def recv_line(self) -> Result:
         """One line (through its newline), under one overall deadline; on UDP one datagram."""

@@ -23,19 +23,19 @@ import os
 import re
 from collections.abc import Callable, Iterable
 
-from netrepl.core.results import Endpoint, Result
+from netrepl.core.results import Endpoint, Result, UnixName
 from netrepl.core.session import DEFAULT_TIMEOUT
 from netrepl.language.escapes import expect_text
 from netrepl.language.nrs import serve_variables, var_value
 from netrepl.language.parser import ParseError, Parsed
 from netrepl.language.texttypes import Expectation
-from netrepl.render.text import safe
+from netrepl.render.text import safe, unix_name
 
 EXPECT_MAX = 120  # bytes of received data turned into one `expect` line
 _SURROGATE = re.compile(r"[\udc80-\udcff]")  # a byte that was not UTF-8, as surrogateescape keeps it
 _NOT_A_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]|[ \t]\Z")  # what a script line cannot hold
 _WORD = re.compile(r"[^ \t]+")
-_PORT_WORD = {"connect": 2, "sendto": 2, "serve stop": 2}  # where the PORT word is in these commands
+_PORT_WORD = {"connect": 2, "sendto": 2, "serve stop": 2, "client": 2}  # where the PORT word is in these commands
 
 
 def value_text(value: str) -> str:
@@ -73,6 +73,8 @@ class Recorder:
         self.told = False  # the user hears once that a line could only be a comment
         # Lab ports a replay gets from `serve`: variable name -> (port, chosen by the OS).
         self.lab_vars: dict[str, tuple[int, bool]] = {}
+        # Unix names the kernel chose (`serve KIND @`, `listen @`) -> the variable a replay sets to its own.
+        self.name_vars: dict[str, str] = {}
         # Append, created private: recordings may hold what was typed at a service.
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         self.file = os.fdopen(fd, "a", encoding="utf-8", newline="\n")
@@ -92,11 +94,30 @@ class Recorder:
         """
         set_by_serve = set()
         for server in servers:
+            name = getattr(server, "name", None)  # a lab server on a Unix socket (lab/unixserver.py)
+            if name is not None:
+                self.write(f"serve {server.kind} {'@' if name.ephemeral else unix_name(name)}")
+                set_by_serve.add(unix_name(name))
+                if name.ephemeral:
+                    self._chosen(unix_name(name), ("lab_path", f"lab_{server.kind}_path"))
+                continue
             self.write(f"serve {server.kind} {0 if server.ephemeral else server.port} {server.proto}")
             self._served(server.kind, server.port, server.ephemeral)
             set_by_serve.add(str(server.port))
+        listener = session.listener
+        if listener is not None:  # core/listener.py: `listen` again, on a port (or name) of its own if chosen
+            where = listener.address
+            if isinstance(where, UnixName):
+                self.write(f"listen {'@' if where.ephemeral else unix_name(where)}")
+                set_by_serve.add(unix_name(where))
+                if where.ephemeral:
+                    self._chosen(unix_name(where), ("listen_path",))
+            else:
+                self.write(f"listen {where.host} {0 if where.ephemeral else where.port}")
+                set_by_serve.add(str(where.port))
+                self.lab_vars["listen_port"] = (where.port, where.ephemeral)
         for name, value in variables.items():
-            if value in set_by_serve and re.fullmatch(r"lab_(\w+_)?port", name):
+            if value in set_by_serve and re.fullmatch(r"lab_(\w+_)?(port|path)|listen_(port|path)", name):
                 continue  # the `serve` line above sets it, to the port the replay gets
             self.write(self._set_var_line(name, value))
         if session.eol != b"\r\n":
@@ -107,7 +128,14 @@ class Recorder:
             self.write(f"set display {session.display}")
         for line in session.tls_settings.lines():  # `set tls ...`: the next handshake depends on them
             self.write(line)
-        if session.sock is not None:
+        if session.sock is not None and session.family == "unix":
+            self.write(f"# recording started with a socket open ({session.state()})")
+            self.write(f"socket unix {session.proto}")
+            if session.local is not None and not session.local.ephemeral and session.local.name:
+                self.write(f"bind {unix_name(session.local)}")
+            if session.connected and isinstance(session.peer, UnixName) and session.peer.name:
+                self.write(self._names_in(f"connect {unix_name(session.peer)}"))
+        elif session.sock is not None:
             self.write(f"# recording started with a socket open ({session.state()})")
             self.write(f"socket {session.family} {session.proto}")
             if session.local is not None and not session.local.ephemeral:
@@ -165,9 +193,18 @@ class Recorder:
         else:
             self.write(prefix + text)
         if result.error is None and inner.command.name == "serve" and inner.args.get("kind") not in (None, "stop"):
+            names = [part for line in result.lines for part in line if isinstance(part, UnixName)]
+            if names and names[-1].ephemeral:
+                self._chosen(unix_name(names[-1]), ("lab_path", f"lab_{inner.args['kind']}_path"))
             ports = [part.port for line in result.lines for part in line if isinstance(part, Endpoint)]
-            if ports:
+            if ports and not names:
                 self._served(inner.args["kind"], ports[0], inner.args["port"] == 0)
+        if result.error is None and inner.command.name == "listen":
+            for line in result.lines:  # `listening on ADDRESS`: what a replay's own listen gets instead
+                if line and line[0] == "listening on " and isinstance(line[1], UnixName) and line[1].ephemeral:
+                    self._chosen(unix_name(line[1]), ("listen_path",))
+                elif line and line[0] == "listening on " and isinstance(line[1], Endpoint):
+                    self.lab_vars["listen_port"] = (line[1].port, line[1].ephemeral)
 
     def _escaped(self, parsed, text: str) -> str | None:
         """The line with what is not UTF-8 escaped, if it parses back to the same command."""
@@ -189,7 +226,20 @@ class Recorder:
         for name in serve_variables(kind):
             self.lab_vars[name] = (port, chosen)
 
+    def _chosen(self, name: str, variables: tuple[str, ...]) -> None:
+        """A Unix name the kernel chose (`@1a2b3`): later lines naming it use the variable instead."""
+        self.name_vars[name] = variables[0]
+
+    def _names_in(self, text: str) -> str:
+        """`connect @1a2b3` -> `connect $lab_path` when the replay's own `serve KIND @` gets another name."""
+        if not self.name_vars:
+            return text
+        return _WORD.sub(lambda m: "$" + self.name_vars[m.group()] if m.group() in self.name_vars else m.group(),
+                         text)
+
     def _lab_ports_in(self, parsed, inner, text: str) -> str:
+        if self.name_vars and inner.command.name in ("connect", "bind", "client", "serve"):
+            text = self._names_in(text)  # (only address words: in `send` text the name is data)
         port = inner.args.get("port")
         name = "serve stop" if inner.command.name == "serve" and inner.args.get("kind") == "stop" else inner.command.name
         if name not in _PORT_WORD or not isinstance(port, int) or not text.endswith(inner.text):

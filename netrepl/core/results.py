@@ -26,13 +26,24 @@ class Endpoint:
 
 
 @datatype(frozen=True)
+class UnixName:
+    """An AF_UNIX address: a file path, or a Linux abstract name (shown `@name`).
+    `ephemeral` marks a name the kernel chose (autobind: `listen @`); "" is an unnamed socket."""
+
+    name: str
+    abstract: bool = False
+    ephemeral: bool = False
+
+
+@datatype(frozen=True)
 class Elapsed:
     seconds: float
 
 
 @datatype(frozen=True)
 class Varies:
-    """Text that changes from run to run (a certificate's days left): `stable` shows `mask`."""
+    """Text that changes from run to run (a certificate's days left, a peer's pid): `--stable`
+    output shows `mask` instead."""
 
     text: str
     mask: str
@@ -52,7 +63,7 @@ class ErrorInfo:
 
 # One line of a message: plain strings and typed values, joined by the renderer.
 # (A `|` union, not typing.Union: typing is not imported on the `-c` path.)
-Part = str | Endpoint | Elapsed | Varies | ErrorInfo | int | float
+Part = str | Endpoint | UnixName | Elapsed | Varies | ErrorInfo | int | float
 Line = tuple[Part, ...]
 
 

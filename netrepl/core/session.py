@@ -16,12 +16,13 @@ import time
 from collections.abc import Callable
 
 from netrepl.core import connect as _connect
+from netrepl.core import listener, unix
 from netrepl.core.buffer import RecvBuffer
 from netrepl.core.errors import classify, failure
 from netrepl.core.expect import Expecting
 from netrepl.core.receive import LINE_LIMIT, RECV_ALL_CHUNK, Receiving  # noqa: F401 (re-exported)
 from netrepl.core.results import Endpoint, Result
-from netrepl.core.sockstate import FAMILIES, SHUT_NAMES, TYPES, SocketState, plural
+from netrepl.core.sockstate import FAMILIES, SHUT_NAMES, TYPES, UNIX, UNIX_TYPES, SocketState, plural
 from netrepl.core.tls import TlsSettings
 from netrepl.core.transport import Transport
 
@@ -49,7 +50,7 @@ class Session(SocketState, Receiving, Expecting):
             return self._fail(failure("state", "socket",
                                       f"a socket is already open ({self.state()}); `close` it first"))
         try:
-            self.adopt(socket.socket(FAMILIES[family], TYPES[kind]))
+            self.adopt(socket.socket(FAMILIES[family], UNIX_TYPES[kind] if family == "unix" else TYPES[kind]))
         except OSError as exc:
             return self._fail(classify(exc, "socket"))
         return self._result().say(f"created {family} {kind} socket")
@@ -84,8 +85,11 @@ class Session(SocketState, Receiving, Expecting):
     def close(self) -> Result:
         if self.transport is None:
             return self._no_socket("close")
-        self.close_quietly()
-        return self._result().say(f"closed (sent {plural(self.sent)}, received {plural(self.received)})")
+        removed = self.close_quietly()
+        result = self._result().say(f"closed (sent {plural(self.sent)}, received {plural(self.received)})")
+        if removed:
+            result.say(removed)
+        return result
 
     def shutdown(self, how: int) -> Result:
         if self.transport is None:
@@ -160,19 +164,15 @@ class Session(SocketState, Receiving, Expecting):
         if self.transport is None:
             result.fields = [("state", self.state()), ("timeout", self._timeout_words()),
                              ("sent", plural(self.sent)), ("received", plural(self.received))]
+            result.fields += listener.info_fields(self)
             return result
         sock = self.transport.sock
         local: object = self.local or "(not bound)"
         peer: object = self.peer or "(not connected)"
-        try:
-            name = Endpoint.of(sock.getsockname(), ephemeral=self.local is None or self.local.ephemeral)
-            local = name if name and name.port else f"not bound ({name.host if name else '?'} port 0)"
-        except OSError as exc:
-            local = f"getsockname failed: {exc.strerror}"
-        try:
-            peer = Endpoint.of(sock.getpeername()) or peer
-        except OSError as exc:
-            peer = f"none (getpeername: [{errno.errorcode.get(exc.errno, exc.errno)}] {exc.strerror})"
+        if self.transport.family == UNIX:
+            local, peer = unix.info_names(self)
+        else:
+            local, peer = self._inet_names(sock, local, peer)
         result.fields = [
             ("family", f"{self.family} ({socket.AddressFamily(self.transport.family).name})"),
             ("type", f"{self.proto} ({socket.SocketKind(self.transport.type).name})"),
@@ -183,12 +183,27 @@ class Session(SocketState, Receiving, Expecting):
             ("sent", plural(self.sent)),
             ("received", plural(self.received)),
         ]
+        if self.transport.family == UNIX:
+            result.fields += unix.cred_fields(self)
         if len(self.buffer):
             result.fields.append(("unread", f"{plural(len(self.buffer))} read, not yet consumed"))
         if self.tls is not None:  # the handshake's facts, as `tls` reported them
             result.fields += [("tls " + label if label != "time" else "tls handshake", value)
                               for label, value in self.tls.fields()]
+        result.fields += listener.info_fields(self)
         return result
+
+    def _inet_names(self, sock, local, peer):
+        try:
+            name = Endpoint.of(sock.getsockname(), ephemeral=self.local is None or self.local.ephemeral)
+            local = name if name and name.port else f"not bound ({name.host if name else '?'} port 0)"
+        except OSError as exc:
+            local = f"getsockname failed: {exc.strerror}"
+        try:
+            peer = Endpoint.of(sock.getpeername(), ephemeral=bool(self.peer and self.peer.ephemeral)) or peer
+        except OSError as exc:
+            peer = f"none (getpeername: [{errno.errorcode.get(exc.errno, exc.errno)}] {exc.strerror})"
+        return local, peer
 
     def _timeout_words(self) -> str:
         return "none (blocking)" if self.timeout is None else f"{self.timeout:g} s"

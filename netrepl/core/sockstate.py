@@ -18,6 +18,14 @@ FAMILIES = {"inet": socket.AF_INET, "inet6": socket.AF_INET6}
 TYPES = {"tcp": socket.SOCK_STREAM, "udp": socket.SOCK_DGRAM}
 FAMILY_NAMES = {v: k for k, v in FAMILIES.items()}
 TYPE_NAMES = {v: k for k, v in TYPES.items()}
+# AF_UNIX (core/unix.py): its types are called stream and dgram, not tcp and udp.
+UNIX_TYPES = {"stream": socket.SOCK_STREAM, "dgram": socket.SOCK_DGRAM}
+UNIX_TYPE_NAMES = {v: k for k, v in UNIX_TYPES.items()}
+if hasattr(socket, "AF_UNIX"):
+    UNIX = FAMILIES["unix"] = socket.AF_UNIX
+    FAMILY_NAMES[UNIX] = "unix"
+else:  # pragma: no cover (Windows without AF_UNIX)
+    UNIX = -1
 SHUT_NAMES = {socket.SHUT_RD: "read side", socket.SHUT_WR: "write side", socket.SHUT_RDWR: "both sides"}
 # Errors after which the connection is gone for good.
 LOST = {errno.ECONNRESET, errno.EPIPE, errno.ENOTCONN, errno.ECONNABORTED, errno.ETIMEDOUT}
@@ -35,6 +43,7 @@ class SocketState:
         self.gone: str | None = None  # why there is no socket, when not `close`
         self.reset_flags()
         self.was_closed = False
+        self.listener = None  # core/listener.py: a listening socket beside the session socket
 
     @property
     def sock(self) -> socket.socket | None:
@@ -52,10 +61,16 @@ class SocketState:
         self.connect_failed: str | None = None
         self.peer_name: str | None = None  # the host as given to `connect` (TLS checks it)
         self.tls = None  # core/tlsfacts.TlsFacts once a TLS handshake succeeded
+        self.last_sender = None  # who the last `recvfrom` datagram came from: what `reply` answers
+        self.bound_file = None  # (UnixName, identity) of a socket file `bind` made: removed on close
 
     @property
     def proto(self) -> str | None:
-        return TYPE_NAMES.get(self.transport.type) if self.transport else None
+        if self.transport is None:
+            return None
+        if self.transport.family == UNIX:
+            return UNIX_TYPE_NAMES.get(self.transport.type)
+        return TYPE_NAMES.get(self.transport.type)
 
     @property
     def stream(self) -> bool:
@@ -66,15 +81,18 @@ class SocketState:
         return FAMILY_NAMES.get(self.transport.family) if self.transport else None
 
     def state(self) -> str:
-        """The state in words, e.g. 'tcp connected, write side shut'."""
+        """The state in words, e.g. 'tcp connected, write side shut' (', listening' with a listener)."""
+        listening = ", listening" if self.listener is not None else ""
         if self.transport is None:
-            return "closed" if self.was_closed else "no socket"
+            return ("closed" if self.was_closed else "no socket") + listening
         proto = self.proto
+        if self.transport.family == UNIX:
+            proto = f"unix {proto}"
         words = []
         if self.lost:
             words.append(f"connection lost ({self.lost})")
         elif self.connected:
-            words.append("connected" if proto == "tcp" else "default peer set")
+            words.append("connected" if self.stream else "default peer set")
         elif self.local is not None:
             words.append("bound")
         else:
@@ -91,7 +109,7 @@ class SocketState:
             words.append(self.tls.state_word())
         if self.peer_eof:
             words.append("peer closed")
-        return f"{proto} " + ", ".join(words)
+        return f"{proto} " + ", ".join(words) + listening
 
     def _result(self) -> Result:
         return Result(state=self.state())
@@ -130,13 +148,21 @@ class SocketState:
 
     def _discard_socket(self) -> None:
         if self.transport is not None:
-            self.transport.close()
+            self.close_quietly()
+            self.was_closed = False
         self.transport = None
         self.reset_flags()
 
-    def close_quietly(self) -> None:
+    def close_quietly(self) -> str | None:
+        """Close the session socket; a socket file it was bound to is removed (what was done, in words)."""
+        removed = None
         if self.transport is not None:
             self.transport.close()
             self.transport = None
+            if self.bound_file is not None:
+                from netrepl.core.unix import remove_file  # (unix.py imports this module)
+
+                removed = remove_file(*self.bound_file)
             self.reset_flags()
             self.was_closed = True
+        return removed

@@ -71,6 +71,15 @@ KINDS: dict[str, str] = {kind.name: kind.help for kind in TABLE}
 UDP_KINDS: frozenset[str] = frozenset(kind.name for kind in TABLE if "udp" in kind.handlers)
 
 
+# Lab clients (`client KIND PORT|PATH`, lab/client.py): what each sends to netrepl's own `listen`.
+CLIENTS: dict[str, tuple[str, bytes]] = {
+    "http": ("sends an HTTP/1.0 GET request, then reads the reply until the server closes",
+             b"GET / HTTP/1.0\r\nHost: localhost\r\nUser-Agent: netrepl-lab-client\r\n\r\n"),
+    "line": ("sends one line, then reads until the server closes", b"hello from the netrepl lab client\r\n"),
+    "quiet": ("sends nothing, reads until the server closes", b""),
+}
+
+
 def kind_names() -> tuple[str, ...]:
     return tuple(BY_NAME)
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 
 from netrepl.core.errors import FAILURE_NAMES, errname_known
+from netrepl.core.unix import is_unix_word, parse_name
 from netrepl.fastdata import datatype
 
 _SERVICE_RE = re.compile(r"[A-Za-z][A-Za-z0-9._+-]*\Z")
@@ -186,13 +187,26 @@ class Host(ArgType):
 
 class HostPort(Host):
     """A host that may carry its port (`name:port`, `[v6]:port`): the port then fills the
-    argument `port_dest` too, and a separate PORT word would be surplus."""
+    argument `port_dest` too, and a separate PORT word would be surplus.
 
-    def __init__(self, port_dest: str):
+    With `unix`, a word holding a `/` (a path) or starting with `@` (a Linux abstract
+    name) is a Unix socket address instead: a UnixName, checked against sun_path's size
+    here (before any syscall), and `port_dest` is filled with None (a Unix socket has no
+    port). `autobind` also accepts `@` alone: a name the kernel chooses (listen, bind)."""
+
+    def __init__(self, port_dest: str, unix: bool = False, autobind: bool = False):
         super().__init__()
         self.port_dest = port_dest
+        self.unix, self.autobind = unix, autobind
 
     def convert(self, text, args, registry):
+        if self.unix and is_unix_word(text):
+            try:
+                name = parse_name(text, self.autobind)
+            except ValueError as exc:
+                raise ArgError(str(exc)) from None
+            args[self.port_dest] = None
+            return name
         try:
             joined = split_host_port(text)
         except ArgError as exc:
@@ -202,6 +216,11 @@ class HostPort(Host):
             return super().convert(text, args, registry)
         args[self.port_dest] = joined[1]
         return joined[0]
+
+    def lex(self, text, args, registry):
+        if self.unix and is_unix_word(text):
+            return "Error" if super().lex(text, args, registry) == "Error" else "String"
+        return super().lex(text, args, registry)
 
 
 def split_host_port(host: str) -> tuple[str, int | str] | None:

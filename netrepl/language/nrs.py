@@ -15,6 +15,7 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 
+from netrepl.core.results import UnixName
 from netrepl.fastdata import field, datatype
 from netrepl.language.escapes import EscapeError, decode_escapes
 from netrepl.language.parser import ParseError, Parsed, Parser
@@ -35,12 +36,28 @@ MAX_LINES = 1_000_000
 # limit alone lets through. 100k lines take ~1.5 s to check.
 MAX_SOURCED_LINES = 100_000
 PORT_PLACEHOLDER = "0"  # a lab port while checking: the OS chooses the real one when `serve` runs
+PATH_PLACEHOLDER = "@0"  # a Unix socket name while checking (`listen @`: the kernel chooses it)
 _NAMES_RE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")  # every variable a line names, defaults' too
 
 
 def serve_variables(kind: str) -> tuple[str, str]:
     """The variables `serve KIND` sets to its port: the last server's, and the last of its kind's."""
     return "lab_port", f"lab_{kind}_port"
+
+
+def late_variables(parsed: Parsed) -> dict[str, str]:
+    """The variables a command sets when it runs to what only then is known (a port the OS
+    chose, a Unix socket name the kernel chose), each with a stand-in to check later lines with."""
+    name = parsed.command.name
+    if name == "serve" and parsed.args["kind"] not in (None, "stop"):
+        if isinstance(parsed.args["port"], UnixName):  # commands/labs.py unix_variables
+            return dict.fromkeys(("lab_path", f"lab_{parsed.args['kind']}_path"), PATH_PLACEHOLDER)
+        return dict.fromkeys(serve_variables(parsed.args["kind"]), PORT_PLACEHOLDER)
+    if name == "listen":  # commands/listening.py sets one of them
+        if isinstance(parsed.args.get("host"), UnixName):
+            return {"listen_path": PATH_PLACEHOLDER}
+        return {"listen_port": PORT_PLACEHOLDER}
+    return {}
 
 
 def var_value(text: str, flags) -> str:
@@ -219,9 +236,9 @@ def _check(lines: Iterable[str], source: str, parser: Parser, variables: Mapping
                 late.add(parsed.args["name"])
             else:
                 late.discard(parsed.args["name"])
-        elif name == "serve" and parsed.args["kind"] not in (None, "stop"):
-            for var in serve_variables(parsed.args["kind"]):
-                known[var] = PORT_PLACEHOLDER
+        elif name in ("serve", "listen"):
+            for var, stand_in in late_variables(parsed).items():
+                known[var] = stand_in
                 late.add(var)
         elif name == "source":
             script.problems += _check_sourced(parsed, parser, known, base, depth, source, number, late, budget)
@@ -241,8 +258,8 @@ def _check_sourced(parsed, parser, known, base, depth, source, number, late, bud
     for _, sub in inner.commands:  # a sourced script can set variables for what follows
         if sub.command.name == "set var":
             known[sub.args["name"]] = var_value(sub.args["value"], sub.flags)
-        elif sub.command.name == "serve" and sub.args["kind"] not in (None, "stop"):
-            known.update(dict.fromkeys(serve_variables(sub.args["kind"]), PORT_PLACEHOLDER))
+        elif sub.command.name in ("serve", "listen"):
+            known.update(late_variables(sub))
     return problems + inner.problems
 
 

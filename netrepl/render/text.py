@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from netrepl.core.errors import KINDS
 from netrepl.render.escape import HexDumper, TextEscaper, escape_bytes, escape_text, hexdump, is_terminal_safe
-from netrepl.core.results import Elapsed, Endpoint, ErrorInfo, Line, Result, Varies
+from netrepl.core.results import Elapsed, Endpoint, ErrorInfo, Line, Result, UnixName, Varies
 
 Fragments = list[tuple[str, str]]
 
@@ -23,10 +23,21 @@ def safe(text: str) -> str:
     return escape_text(text)
 
 
-def endpoint(ep: Endpoint, stable: bool = False) -> str:
+def endpoint(ep: Endpoint | UnixName, stable: bool = False) -> str:
+    if isinstance(ep, UnixName):
+        return unix_name(ep, stable)
     host = f"[{ep.host}]" if ":" in ep.host else ep.host
     port = "<port>" if stable and ep.ephemeral else str(ep.port)
     return f"{host}:{port}"
+
+
+def unix_name(name: UnixName, stable: bool = False) -> str:
+    """A path as it is, an abstract name as `@name`, an unnamed socket in words (escaped by the caller)."""
+    if stable and name.ephemeral:
+        return "@<name>" if name.abstract else "<path>"
+    if name.abstract:
+        return "@" + name.name
+    return name.name or "(unnamed)"
 
 
 def duration(seconds: float, stable: bool = False) -> str:
@@ -42,6 +53,8 @@ def duration(seconds: float, stable: bool = False) -> str:
 def part_text(part, stable: bool = False) -> str:
     if isinstance(part, Endpoint):
         return endpoint(part, stable)
+    if isinstance(part, UnixName):
+        return unix_name(part, stable)
     if isinstance(part, Elapsed):
         return duration(part.seconds, stable)
     if isinstance(part, Varies):
