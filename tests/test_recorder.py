@@ -420,3 +420,22 @@ def test_record_e_of_a_keep_alive_exchange_and_udp_replays(ex, lab, tmp_path):
     assert lines[-4:] == [f"sendto -l 127.0.0.1 {udp.port} datagram", "expect datagram\\r", "recvfrom", "close"]
     p = run_cli("-q", str(target))
     assert p.returncode == 0, p.stdout + p.stderr
+
+
+def test_literal_lab_ports_after_flags_and_in_host_port_words_become_variables(ex, tmp_path):
+    """The PORT word is found whatever flags stand before it, and in `connect HOST:PORT`; a
+    literal port left in the recording would reach no server on replay."""
+    target = tmp_path / "flags.nrs"
+    assert run(ex, f"record {target}").ok
+    assert run(ex, "serve echo 0 udp").ok
+    (udp,) = [server.port for server in ex.servers.values()]
+    for line in (f"sendto -l 127.0.0.1 {udp} a", "recvfrom", f"sendto 127.0.0.1 {udp} -n b", "recvfrom", "close",
+                 "serve stop", "serve echo 0"):
+        assert run(ex, line).ok, line
+    (tcp,) = [server.port for server in ex.servers.values()]
+    for line in (f"connect 127.0.0.1:{tcp}", "close", f"must-fail refused connect [::1]:{tcp}", "record stop"):
+        assert run(ex, line).ok, line
+    assert body(target) == ["serve echo 0 udp", "sendto -l 127.0.0.1 $lab_port a", "recvfrom",
+                            "sendto 127.0.0.1 $lab_port -n b", "recvfrom", "close", "serve stop", "serve echo 0",
+                            "connect 127.0.0.1:$lab_port", "close", "must-fail refused connect [::1]:$lab_port"]
+    assert run_cli("-q", str(target)).returncode == 0

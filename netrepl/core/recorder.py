@@ -199,11 +199,15 @@ class Recorder:
         var = next((v for v, got in self.lab_vars.items() if got == (port, True)), None)
         if var is None:
             return text
-        words = list(_WORD.finditer(text))
-        at = _PORT_WORD[name] + (1 if "-n" in flags else 0)
-        if len(words) <= at or words[at].group() != str(port):
-            return text  # typed as a variable or a service name: it replays as it is
-        return text[:words[at].start()] + "$" + var + text[words[at].end():]
+        # Flags may stand anywhere before TEXT (`sendto -l H P`, `sendto H P -n`): they are not counted.
+        words = [w for w in _WORD.finditer(text) if w.group() not in flags]
+        at = _PORT_WORD[name]
+        if len(words) > at and words[at].group() == str(port):
+            return text[:words[at].start()] + "$" + var + text[words[at].end():]
+        joined = words[at - 1] if name == "connect" and len(words) >= at else None
+        if joined and joined.group().endswith(f":{port}"):  # `connect HOST:PORT`, `[v6]:PORT`
+            return text[:joined.end() - len(str(port))] + "$" + var + text[joined.end():]
+        return text  # typed as a variable or a service name: it replays as it is
 
 
 def _replayable(parsed) -> str:
