@@ -204,8 +204,8 @@ class Recorder:
         at = _PORT_WORD[name]
         if len(words) > at and words[at].group() == str(port):
             return text[:words[at].start()] + "$" + var + text[words[at].end():]
-        joined = words[at - 1] if name == "connect" and len(words) >= at else None
-        if joined and joined.group().endswith(f":{port}"):  # `connect HOST:PORT`, `[v6]:PORT`
+        joined = words[at - 1] if name in ("connect", "sendto") and len(words) >= at else None
+        if joined and joined.group().endswith(f":{port}"):  # `connect HOST:PORT`, `sendto [v6]:PORT`
             return text[:joined.end() - len(str(port))] + "$" + var + text[joined.end():]
         return text  # typed as a variable or a service name: it replays as it is
 
