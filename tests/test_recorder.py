@@ -327,6 +327,18 @@ def test_record_in_a_session_with_an_undecodable_variable_starts(ex, tmp_path):
     assert "[\\xff] [a\\tb]" in p.stdout
 
 
+def test_an_undecodable_variable_holding_a_dollar_is_recorded_too(ex, tmp_path):
+    """`$` is written `$$`: the self-check compared the value with the line's text before
+    `$$` became `$`, and wrote `# $x not written` instead."""
+    ex.variables["x"] = "a\udcffb$c\\"
+    target = tmp_path / "dollar.nrs"
+    assert run(ex, f"record {target}").ok and run(ex, "record stop").ok
+    assert body(target) == ["set var -x x a\\xffb$$c\\\\"]
+    p = run_cli("-q", "-c", f"source {target}; print [$x]")
+    assert p.returncode == 0, p.stderr
+    assert "[a\\xffb$c\\\\]" in p.stdout
+
+
 def test_set_var_x_decodes_escapes_and_a_bad_one_is_a_script_error(tmp_path):
     p = run_cli("-q", "-c", "set var -x v a\\x41\\\\$$; print [$v]")
     assert p.returncode == 0, p.stderr

@@ -142,7 +142,8 @@ class Recorder:
         if not _NOT_A_LINE.search(value):
             return f"set var {name} {value.replace('$', '$$')}"
         text = value_text(value)
-        if var_value(text, {"-x"}) != value:  # cannot happen; if it did, say so rather than replay other bytes
+        # The line's `$$` is a `$` before -x decodes escapes, as the replay's parser reads it.
+        if var_value(text.replace("$$", "$"), {"-x"}) != value:  # cannot happen; if it did, say so
             return f"# ${name} not written: its value cannot be a script line; use -D {name}=..."
         return f"set var -x {name} {text}"
 
