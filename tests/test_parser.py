@@ -457,6 +457,13 @@ def test_only_recv_all_redirects(line):
     assert exc.col == 6
 
 
+@pytest.mark.parametrize("line", ["recv all >> f", "recv all >>f"])
+def test_recv_all_append_is_refused_not_a_file_named_after_the_second_angle(line):
+    """`recv all >>f` wrote a file named `>f` (and `>> f` said only 'unexpected argument')."""
+    exc = error(line)
+    assert "`>>` (append) is not supported" in exc.message and exc.col == len("recv all >") + 1
+
+
 def test_redirect_needs_a_file_name():
     exc = error("recv all >")
     assert exc.col == len("recv all >") + 1 and "file name" in exc.message

@@ -227,6 +227,9 @@ class Parser:
                     tok = take()
                     if trace is not None:
                         trace.spans.append((tok.col - 1, tok.col, "Operator", None))
+                    if tok.raw.startswith(">>"):  # a shell's append: it made a file named `>PATH`
+                        raise ParseError("`>>` (append) is not supported: `> PATH` writes the file anew",
+                                         tok.col + 1)
                     if tok.raw == ">":
                         if peek() is None:
                             if trace is not None and trace.partial:
