@@ -286,6 +286,10 @@ class Parser:
             if deferred:
                 raise deferred
             raise ParseError(f"unexpected argument {found[0].raw!r}; usage: {cmd.usage()}", found[0].col)
+        for arg in cmd.args:  # a type's rule on its value once every word is in (`help COMMAND SETTING`)
+            final = getattr(arg.type, "check_parsed", None)
+            if final is not None and (problem := final(args.get(arg.dest), args, registry)):
+                raise ParseError(f"{arg.name}: {problem}", cols.get(arg.dest, args_col))
         if cmd.check:
             problem = cmd.check(args)
             if problem:
