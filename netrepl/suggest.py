@@ -10,7 +10,6 @@ Completion objects, so this part is tested without a terminal.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Mapping
@@ -20,7 +19,6 @@ from netrepl.language.registry import Registry
 from netrepl.language.tokens import UnknownValues
 
 SERVICES_FILE = "/etc/services"
-_WORD_END = re.compile(r"[^ \t]*$")
 
 
 @dataclass(frozen=True)
@@ -54,7 +52,8 @@ def _parser(registry: Registry) -> Parser:
 
 def suggest(line: str, registry: Registry, variables: Mapping[str, str] | None = None) -> Suggestion:
     """For the text before the cursor, what could the word under it be?"""
-    word = _WORD_END.search(line).group()
+    # The word after the last blank (a `[^ \t]*$` search was quadratic: 2 minutes for a 64 kB line).
+    word = line[max(line.rfind(" "), line.rfind("\t")) + 1:]
     head = line[:len(line) - len(word)]
     if word.startswith(('"', "'")) and word.count(word[0]) == 1:
         return Suggestion("none", word)  # inside an unfinished quote: nothing sensible to offer

@@ -142,6 +142,16 @@ def test_sendto_sends_exactly_the_datagram(lab):
     assert "sent 2 bytes" in done.stdout and "sent 3 bytes" in done.stdout
 
 
+def test_sendto_takes_host_port_in_one_word_as_connect_does(lab):
+    """`sendto 127.0.0.1:53 hello` took `hello` for the port (a service lookup error, after
+    creating an inet6 socket for the colon)."""
+    assert PARSER.parse("sendto [::1]:53 -n abc", {}).args == {"host": "::1", "port": 53, "text": b"abc"}
+    server = lab("echo", proto="udp")
+    done = run_cli("-c", f"sendto 127.0.0.1:{server.port} hello; recvfrom")
+    assert done.returncode == 0, done.stderr
+    assert "created inet udp socket" in done.stdout and "sent 5 bytes" in done.stdout
+
+
 # ----- the registry is the executor's, not a global ---------------------------------------------
 
 def test_an_executor_runs_a_small_registry_of_its_own():

@@ -356,3 +356,12 @@ def test_a_script_of_too_many_lines_is_refused_before_it_is_parsed(tmp_path):
     script(tmp_path, "print fine\n" + "\n" * 999_998)  # 999,999 lines: runs
     p = run_cli("-q", "s.nrs", cwd=tmp_path)
     assert p.returncode == ExitStatus.OK and p.stdout == "fine\n"
+
+
+@pytest.mark.parametrize("line", ["must-fail any exit", "must-fail refused quit", "must-fail any must-fail any exit"])
+def test_exit_inside_must_fail_is_rejected_not_a_false_pass(line):
+    """`exit` cannot fail: inside must-fail it stopped the run with status 0, the expectation
+    unmet and the commands after it never run."""
+    p = run_cli("-c", f"{line}; print after")
+    assert p.returncode == ExitStatus.REJECTED, p.stdout + p.stderr
+    assert "cannot be used inside must-fail" in p.stderr and "after" not in p.stdout

@@ -138,6 +138,33 @@ def test_a_backtracking_regex_ends_at_the_deadline(tcp_server):
     assert elapsed < 10, elapsed  # the regex timeout counts CPU time: allow for a loaded machine
 
 
+def test_a_backtracking_regex_ends_at_the_wall_clock_deadline_when_starved_of_cpu(tcp_server):
+    """The regex module's timeout counts CPU time: a process that gets a quarter of a CPU
+    (a loaded CI machine; here SIGSTOP three quarters of the time) ran `timeout 1` for 4 s."""
+    server = tcp_server(backtracking_peer)
+    proc = subprocess.Popen([sys.executable, "-m", "netrepl", "-c",
+                             f"timeout 1; connect 127.0.0.1 {server.port}; print searching; expect /(a|aa)+b/"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, cwd=ROOT,
+                            text=True)
+    try:
+        while "searching" not in proc.stdout.readline():
+            pass
+        started = time.monotonic()
+        while proc.poll() is None and time.monotonic() - started < 10:
+            proc.send_signal(signal.SIGSTOP)
+            time.sleep(0.03)  # the duty cycle of the starvation, not a wait for something
+            proc.send_signal(signal.SIGCONT)
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGCONT)
+        elapsed = time.monotonic() - started
+        out = proc.communicate(timeout=10)[0]
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 1 and "nothing matched within 1 s" in out, out
+    assert elapsed < 2.5, elapsed
+
+
 def cpu_seconds(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()

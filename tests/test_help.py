@@ -97,3 +97,13 @@ def test_help_through_the_cli():
     done = run_cli("-q", "-c", "help conect")
     assert done.returncode == 2
     assert "did you mean 'connect'" in done.stdout + done.stderr
+
+
+def test_a_setting_the_command_lacks_is_rejected_by_the_whole_script_check():
+    """`help recv 0` passed the check and failed at run time (exit 1, not 2), as `serve http 0
+    udp` did before the argument types: the type's rule now runs once every word is in."""
+    p = run_cli("-c", "print first; help recv 0")
+    assert p.returncode == 2 and "first" not in p.stdout, p.stdout + p.stderr
+    assert "-c:2:11: SETTING: recv has no setting '0' (settings: none)" in p.stderr
+    assert run_cli("-c", "help set bogus").returncode == 2
+    assert run_cli("-q", "-c", "help set eol").returncode == 0

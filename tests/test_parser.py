@@ -17,6 +17,8 @@ from netrepl.commands import MAX_RECV, REGISTRY
 from netrepl.core.errors import FAILURE_NAMES
 from netrepl.language.parser import MAX_LINE, ParseError, Parser
 from netrepl.language.registry import Arg, Command
+from netrepl.lexer import line_tokens
+from netrepl.suggest import suggest
 
 PARSER = Parser(REGISTRY)
 VARS = {"HOST": "localhost", "PORT": "8080", "EMPTY": "", "SPACED": "a  b", "BS": "\\q"}
@@ -457,12 +459,30 @@ def test_only_recv_all_redirects(line):
     assert exc.col == 6
 
 
+@pytest.mark.parametrize("line", ["recv all >> f", "recv all >>f"])
+def test_recv_all_append_is_refused_not_a_file_named_after_the_second_angle(line):
+    """`recv all >>f` wrote a file named `>f` (and `>> f` said only 'unexpected argument')."""
+    exc = error(line)
+    assert "`>>` (append) is not supported" in exc.message and exc.col == len("recv all >") + 1
+
+
 def test_redirect_needs_a_file_name():
     exc = error("recv all >")
     assert exc.col == len("recv all >") + 1 and "file name" in exc.message
 
 
 # ----- must-fail ------------------------------------------------------------------
+
+def test_must_fail_nesting_is_bounded_not_a_recursion_error():
+    """4,000 `must-fail any ` in one line (56 kB, under MAX_LINE) ended every front end, the
+    whole-script check included, in a RecursionError traceback."""
+    line = "must-fail any " * 4000 + "info"
+    exc = error(line)
+    assert "nested more than 8 deep" in exc.message and exc.col == len("must-fail any ") * 9 + 1
+    assert parse("must-fail any " * 8 + "info").nested is not None  # 8 deep is still a command
+    line_tokens(line)
+    suggest("must-fail any " * 4000, REGISTRY)
+
 
 def test_must_fail_nests_a_whole_command():
     parsed = parse("must-fail refused connect localhost 1")

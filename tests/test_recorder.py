@@ -327,6 +327,18 @@ def test_record_in_a_session_with_an_undecodable_variable_starts(ex, tmp_path):
     assert "[\\xff] [a\\tb]" in p.stdout
 
 
+def test_an_undecodable_variable_holding_a_dollar_is_recorded_too(ex, tmp_path):
+    """`$` is written `$$`: the self-check compared the value with the line's text before
+    `$$` became `$`, and wrote `# $x not written` instead."""
+    ex.variables["x"] = "a\udcffb$c\\"
+    target = tmp_path / "dollar.nrs"
+    assert run(ex, f"record {target}").ok and run(ex, "record stop").ok
+    assert body(target) == ["set var -x x a\\xffb$$c\\\\"]
+    p = run_cli("-q", "-c", f"source {target}; print [$x]")
+    assert p.returncode == 0, p.stderr
+    assert "[a\\xffb$c\\\\]" in p.stdout
+
+
 def test_set_var_x_decodes_escapes_and_a_bad_one_is_a_script_error(tmp_path):
     p = run_cli("-q", "-c", "set var -x v a\\x41\\\\$$; print [$v]")
     assert p.returncode == 0, p.stderr
@@ -420,3 +432,22 @@ def test_record_e_of_a_keep_alive_exchange_and_udp_replays(ex, lab, tmp_path):
     assert lines[-4:] == [f"sendto -l 127.0.0.1 {udp.port} datagram", "expect datagram\\r", "recvfrom", "close"]
     p = run_cli("-q", str(target))
     assert p.returncode == 0, p.stdout + p.stderr
+
+
+def test_literal_lab_ports_after_flags_and_in_host_port_words_become_variables(ex, tmp_path):
+    """The PORT word is found whatever flags stand before it, and in `connect HOST:PORT`; a
+    literal port left in the recording would reach no server on replay."""
+    target = tmp_path / "flags.nrs"
+    assert run(ex, f"record {target}").ok
+    assert run(ex, "serve echo 0 udp").ok
+    (udp,) = [server.port for server in ex.servers.values()]
+    for line in (f"sendto -l 127.0.0.1 {udp} a", "recvfrom", f"sendto 127.0.0.1 {udp} -n b", "recvfrom", "close",
+                 "serve stop", "serve echo 0"):
+        assert run(ex, line).ok, line
+    (tcp,) = [server.port for server in ex.servers.values()]
+    for line in (f"connect 127.0.0.1:{tcp}", "close", f"must-fail refused connect [::1]:{tcp}", "record stop"):
+        assert run(ex, line).ok, line
+    assert body(target) == ["serve echo 0 udp", "sendto -l 127.0.0.1 $lab_port a", "recvfrom",
+                            "sendto 127.0.0.1 $lab_port -n b", "recvfrom", "close", "serve stop", "serve echo 0",
+                            "connect 127.0.0.1:$lab_port", "close", "must-fail refused connect [::1]:$lab_port"]
+    assert run_cli("-q", str(target)).returncode == 0

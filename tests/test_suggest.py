@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import time
 
 import pytest
 from prompt_toolkit.completion import CompleteEvent
@@ -288,3 +289,12 @@ def test_completion_menu_shows_history_hosts_escaped():
     assert shown[hostile] == "evil\\u202etxt.invalid"
     assert shown["e\x1b[2Jx.invalid"] == "e\\x1b[2Jx.invalid"
     assert all("\u202e" not in c.display_text and "\x1b" not in c.display_text for c in got)
+
+
+def test_a_long_line_is_suggested_for_at_once():
+    """The word at the cursor was found by a `[^ \\t]*$` search, quadratic in the line: a 64 kB
+    pasted line froze the shell's completion for two minutes (20 kB: 5 s)."""
+    started = time.monotonic()
+    for line in ("send " + "x" * 20000 + " ", "connect " + "x" * 20000):
+        suggest(line, REGISTRY)
+    assert time.monotonic() - started < 2

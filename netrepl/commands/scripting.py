@@ -16,7 +16,15 @@ CHECKS = CommandSet()  # must-fail: listed right after the socket commands in `h
 COMMANDS = CommandSet()
 
 
+def _check_must_fail(a):
+    # `exit` cannot fail: it would end the run with status 0 and the expectation unmet (a false pass).
+    if a["command"].command.name == "exit":
+        return "`exit` cannot fail, so it cannot be used inside must-fail"
+    return None
+
+
 @CHECKS.command("must-fail", Arg("KIND", FailureKind(), "kind"), Arg("COMMAND", CommandLine(), "command"),
+                check=_check_must_fail,
                 help="run COMMAND and succeed only if it fails with KIND (address, timeout, refused, ...)",
                 details="KIND is an error kind (" + ", ".join(KINDS) + "), a short name (refused, reset, pipe, "
                         "notconn, lost, unreachable, inuse, any) or an errno name such as ECONNREFUSED.")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from netrepl.commands.common import HOST, PORT
+from netrepl.commands.common import HOST_PORT, PORT
 from netrepl.language.texttypes import EscapedText
 from netrepl.language.registry import Arg, CommandSet
 
@@ -21,9 +21,9 @@ def _send(ex, a, flags):
     return ex.session.send(data)
 
 
-@command("sendto", HOST, PORT, TEXT,
+@command("sendto", HOST_PORT, PORT, TEXT,
          flags={"-l": "add the line ending (`set eol`)", "-n": "send no line ending (the default for datagrams)"},
-         help="send one datagram to HOST PORT (creates a UDP socket if none is open)",
+         help="send one datagram to HOST PORT (or HOST:PORT; creates a UDP socket if none is open)",
          details="The datagram is TEXT exactly as written (escapes decoded): datagram protocols count every "
                  "byte, so no line ending is added unless -l is given. Flags may stand before HOST or "
                  "right before TEXT.")

@@ -174,7 +174,8 @@ class Recorder:
         if not _NOT_A_LINE.search(value):
             return f"set var {name} {value.replace('$', '$$')}"
         text = value_text(value)
-        if var_value(text, {"-x"}) != value:  # cannot happen; if it did, say so rather than replay other bytes
+        # The line's `$$` is a `$` before -x decodes escapes, as the replay's parser reads it.
+        if var_value(text.replace("$$", "$"), {"-x"}) != value:  # cannot happen; if it did, say so
             return f"# ${name} not written: its value cannot be a script line; use -D {name}=..."
         return f"set var -x {name} {text}"
 
@@ -253,11 +254,15 @@ class Recorder:
         var = next((v for v, got in self.lab_vars.items() if got == (port, True)), None)
         if var is None:
             return text
-        words = list(_WORD.finditer(text))
-        at = _PORT_WORD[name] + (1 if "-n" in flags else 0)
-        if len(words) <= at or words[at].group() != str(port):
-            return text  # typed as a variable or a service name: it replays as it is
-        return text[:words[at].start()] + "$" + var + text[words[at].end():]
+        # Flags may stand anywhere before TEXT (`sendto -l H P`, `sendto H P -n`): they are not counted.
+        words = [w for w in _WORD.finditer(text) if w.group() not in flags]
+        at = _PORT_WORD[name]
+        if len(words) > at and words[at].group() == str(port):
+            return text[:words[at].start()] + "$" + var + text[words[at].end():]
+        joined = words[at - 1] if name in ("connect", "sendto") and len(words) >= at else None
+        if joined and joined.group().endswith(f":{port}"):  # `connect HOST:PORT`, `sendto [v6]:PORT`
+            return text[:joined.end() - len(str(port))] + "$" + var + text[joined.end():]
+        return text  # typed as a variable or a service name: it replays as it is
 
 
 def _replayable(parsed) -> str:

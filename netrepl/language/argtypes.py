@@ -310,8 +310,8 @@ class CommandName(ArgType):
 class SettingOf(ArgType):
     """A setting of the command named by another argument (`help set eol`).
 
-    Any word parses; the command's check says whether that command has such a
-    setting (so a surplus word is reported before a wrong setting).
+    Any word parses; check_parsed, once every word is in, says whether that command has
+    such a setting (so a surplus word is reported before a wrong setting).
     """
 
     name = "setting"
@@ -328,6 +328,12 @@ class SettingOf(ArgType):
     def settings(self, args, registry) -> tuple[str, ...]:
         cmd = registry.get(args.get(self.command_dest) or "")
         return tuple(cmd.subcommands) if cmd is not None else ()
+
+    def check_parsed(self, value, args, registry) -> str | None:
+        known = self.settings(args, registry)
+        if value is None or value in known:
+            return None
+        return f"{args[self.command_dest]} has no setting {value!r} (settings: {', '.join(known) or 'none'})"
 
     def candidates(self, label, args, registry):
         return Candidates("words", self.settings(args, registry), "setting")

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 MAX_LINE = 65536
+MAX_NESTING = 8  # `must-fail K must-fail K ...`: each level is a Python call, and a line may hold 4,000 of them
 _FLAG_RE = re.compile(r"[ \t]+(-[A-Za-z])(?=[ \t]|$)")
 _WORD_RE = re.compile(r"[^ \t]+")
 _SUBWORD_RE = re.compile(r"[ \t]*([^ \t]+)")
@@ -106,7 +107,8 @@ class Parser:
             return trace, exc
         return trace, None
 
-    def _parse_at(self, line: str, start: int, variables: Mapping[str, str], trace: Trace | None) -> Parsed:
+    def _parse_at(self, line: str, start: int, variables: Mapping[str, str], trace: Trace | None,
+                  depth: int = 0) -> Parsed:
         m = _WORD_RE.match(line, start)
         if m is None:  # a partial line that ends right after `must-fail KIND `
             trace.expected = ("command",)
@@ -136,7 +138,7 @@ class Parser:
             if trace is not None:
                 trace.spans[-1] = (m.start(), sm.end(1), "Keyword", None)  # `set eol` is one command word
             cmd, pos = sub, sm.end()
-        return self._parse_args(cmd, line, start, pos, variables, trace)
+        return self._parse_args(cmd, line, start, pos, variables, trace, depth)
 
     def _flags(self, cmd: Command, line: str, pos: int, flags: set, trace: Trace | None) -> int:
         while (fm := _FLAG_RE.match(line, pos)) and fm.group(1) in cmd.flags:
@@ -147,7 +149,7 @@ class Parser:
         return pos
 
     def _parse_args(self, cmd: Command, line: str, start: int, pos: int, variables: Mapping[str, str],
-                    trace: Trace | None) -> Parsed:
+                    trace: Trace | None, depth: int = 0) -> Parsed:
         """The arguments of `cmd` from `pos` on; `start` is where the command's name begins."""
         end = len(line)  # where the command's text ends (before a trailing comment)
         args_col = len(line) - len(line[pos:].lstrip(" \t")) + 1
@@ -197,7 +199,9 @@ class Parser:
                             trace.expected = ("command",)
                             raise _Stop()
                         raise ParseError(f"{arg.name}: missing command", len(line) + 1)
-                    nested = self._parse_at(line, len(line) - len(body), variables, trace)
+                    if depth >= MAX_NESTING:
+                        raise ParseError(f"commands nested more than {MAX_NESTING} deep", len(line) - len(body) + 1)
+                    nested = self._parse_at(line, len(line) - len(body), variables, trace, depth + 1)
                     args[arg.dest] = nested
                     end = len(line) - len(body) + len(nested.text)  # the inner command's trailing comment
                 elif trace is not None and trace.partial:
@@ -227,6 +231,9 @@ class Parser:
                     tok = take()
                     if trace is not None:
                         trace.spans.append((tok.col - 1, tok.col, "Operator", None))
+                    if tok.raw.startswith(">>"):  # a shell's append: it made a file named `>PATH`
+                        raise ParseError("`>>` (append) is not supported: `> PATH` writes the file anew",
+                                         tok.col + 1)
                     if tok.raw == ">":
                         if peek() is None:
                             if trace is not None and trace.partial:
@@ -279,6 +286,10 @@ class Parser:
             if deferred:
                 raise deferred
             raise ParseError(f"unexpected argument {found[0].raw!r}; usage: {cmd.usage()}", found[0].col)
+        for arg in cmd.args:  # a type's rule on its value once every word is in (`help COMMAND SETTING`)
+            final = getattr(arg.type, "check_parsed", None)
+            if final is not None and (problem := final(args.get(arg.dest), args, registry)):
+                raise ParseError(f"{arg.name}: {problem}", cols.get(arg.dest, args_col))
         if cmd.check:
             problem = cmd.check(args)
             if problem:
