@@ -1,3 +1,5 @@
-from netrepl.cli import main
+"""`python -m netrepl`: the same entry point as the console script."""
+
+from netrepl.entry import main
 
 raise SystemExit(main())

@@ -365,3 +365,27 @@ def test_exit_inside_must_fail_is_rejected_not_a_false_pass(line):
     p = run_cli("-c", f"{line}; print after")
     assert p.returncode == ExitStatus.REJECTED, p.stdout + p.stderr
     assert "cannot be used inside must-fail" in p.stderr and "after" not in p.stdout
+
+
+
+def test_ctrl_c_during_start_up_is_130_not_a_traceback():
+    """A Ctrl-C while the CLI's modules are still being imported (the first ~30 ms) ends the run
+    with 130 and one line, not a traceback. The child raises it in the import of netrepl.cli, as a
+    SIGINT landing there would (the real signal is test_ctrl_c_during_a_command_ends_the_run_with_130)."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    code = ("import builtins, sys\n"
+            "real = builtins.__import__\n"
+            "def interrupted(name, *a, **k):\n"
+            "    if name == 'netrepl.cli':\n"
+            "        raise KeyboardInterrupt\n"
+            "    return real(name, *a, **k)\n"
+            "builtins.__import__ = interrupted\n"
+            "import netrepl.entry\n"
+            "raise SystemExit(netrepl.entry.main())\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert done.returncode == 130, done.stderr
+    assert done.stderr == "\nnetrepl: interrupted\n"
