@@ -65,6 +65,7 @@ SAMPLES = {
 }
 REST_SAMPLES = {  # rest-of-line text, and what it becomes
     "escaped": ("a b\\r\\n", b"a b\r\n"),
+    "hex": ("16 03 01", b"\x16\x03\x01"),
     "expect": ("200 OK", lambda got: got.kind == "text" and got.literal == b"200 OK"),
     "str": ("some  words", "some  words"),
     "command": ("info", lambda got: got.command is REGISTRY.get("info") and got.text == "info"),
@@ -92,14 +93,21 @@ def sample(arg: Arg) -> tuple[str, object]:
     return word, value
 
 
-def example(spec: Command, optional: bool = True) -> tuple[str, dict]:
-    """A line using every argument (or only the required ones) and the args it should give."""
+def example(spec: Command, optional: bool = True, flags=frozenset()) -> tuple[str, dict]:
+    """A line using every argument (or only the required ones) and the args it should give
+    (with `flags`: as those flags make the arguments read, e.g. `send -x HEX`)."""
     words, expected = [spec.name], {}
+    from_file = False  # `send < PATH`: the file is the payload, so the TEXT after it is left out
     for arg in spec.args:
+        arg = arg.for_flags(flags)
+        if arg.rest and from_file:
+            expected[arg.key] = arg.default
+            continue
         if arg.type.name == "redirect":
-            if optional:
-                words += [">", "out.bin"]
+            if optional and not (flags and arg.type.symbol == "<"):  # a file payload takes no flags
+                words += [arg.type.symbol, "out.bin"]
                 expected[arg.key] = "out.bin"
+                from_file = arg.type.symbol == "<"
             else:
                 expected[arg.key] = None
             continue
@@ -169,9 +177,9 @@ def test_every_choice_of_every_argument_parses_to_its_value(spec):
 
 @pytest.mark.parametrize("spec", [s for s in specs() if s.flags], ids=lambda s: s.name)
 def test_every_flag_parses(spec):
-    line, expected = example(spec)
     name_len = len(spec.name)
     for flag in spec.flags:
+        line, expected = example(spec, flags={flag})
         parsed = parse(line[:name_len] + " " + flag + line[name_len:])
         assert parsed.flags == frozenset({flag})
         check_args(parsed, expected)
@@ -364,8 +372,8 @@ def test_send_with_no_text_and_flag_only():
     # -n is a flag only in flag position; later it is data.
     later = parse("send hi -n")
     assert later.args["text"] == b"hi -n" and later.flags == frozenset()
-    # Other dash words are data too.
-    assert parse("send -x").args["text"] == b"-x"
+    # Other dash words are data too (-x is a flag now: `send -x HEX`).
+    assert parse("send -q").args["text"] == b"-q"
 
 
 def test_one_blank_separates_command_and_text_further_blanks_are_data():

@@ -106,7 +106,7 @@ def test_unknown_command_gets_nothing_after_it():
     ("serve e", ["echo"]),
     ("serve echo 0 ", ["tcp", "udp"]),
     ("record st", ["stop"]),
-    ("send ", ["-n"]),
+    ("send ", ["-n", "-x", "<"]),
     ("must-fail re", ["refused", "reset"]),
     ("must-fail refused con", ["connect"]),
     ("must-fail refused shutdown r", ["rd", "rdwr"]),

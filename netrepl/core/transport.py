@@ -11,6 +11,7 @@ socket is another `Transport` made from another socket.
 
 from __future__ import annotations
 
+import os
 import socket
 
 
@@ -42,6 +43,13 @@ class Transport:
 
     def send(self, data) -> int:
         return self.sock.send(data)
+
+    def can_sendfile(self) -> bool:
+        """Can a file go straight to the socket (os.sendfile)? Not through a layer such as TLS."""
+        return type(self.sock) is socket.socket
+
+    def sendfile(self, fd: int, offset: int, count: int) -> int:
+        return os.sendfile(self.sock.fileno(), fd, offset, count)
 
     def sendto(self, data, address) -> int:
         return self.sock.sendto(data, address)

@@ -261,13 +261,20 @@ class FailureKind(ArgType):
 
 
 class Redirect(ArgType):
-    """`> PATH` (or `>PATH`): where `recv all` writes what it receives."""
+    """`> PATH` (or `>PATH`): where `recv all` writes what it receives; with symbol `<`,
+    `< PATH`: the file `send` reads from (only with the `<` standing alone as a word,
+    so `send <b>` still sends text)."""
 
     name = "redirect"
     token = "String"
 
+    def __init__(self, symbol: str = ">"):
+        super().__init__()
+        self.symbol = symbol
+        self.attached = symbol == ">"  # `>PATH` in one word is a redirect too
+
     def usage(self, metavar):
-        return "> PATH"
+        return f"{self.symbol} PATH"
 
     def candidates(self, label, args, registry):
         return Candidates("path", (), "path")
