@@ -23,6 +23,7 @@ KINDS: dict[str, str] = {
     "interrupted": "interrupted (Ctrl-C)",
     "expect": "expectation not met",
     "file": "file error (OSError)",
+    "eof": "end of stream came first",
 }
 
 # Short names accepted by `must-fail`, each matching a kind or errno names.

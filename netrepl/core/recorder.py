@@ -126,8 +126,12 @@ class Recorder:
                 first = result.data.split(b"\n", 1)[0][:EXPECT_MAX]
                 if first.strip():
                     self.write("expect " + expect_text(first))
-                    if len(first) == len(result.data) and name in ("recv", "recvfrom") and parsed.args.get("n") != "all":
+                    if len(first) == len(result.data) and name in ("recv", "recvfrom") \
+                            and parsed.args.get("n") not in ("all", "quiet"):
                         return  # the expect consumed all this recv showed
+                    if name == "recv" and parsed.args.get("n") == "exactly":  # the rest of the count
+                        self.write(f"recv exactly {len(result.data) - len(first)}")  # (no data: to a file)
+                        return
             self._write_command("", parsed, result, _replayable(parsed))
         elif name != "must-fail":
             self._write_command(f"must-fail {result.error.errname or result.error.kind} ", parsed, result, parsed.text)

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 
 from netrepl.core import connect as _connect
+from netrepl.core.amounts import Amounts
 from netrepl.core.buffer import RecvBuffer
 from netrepl.core.errors import classify, failure
 from netrepl.core.expect import Expecting
@@ -27,7 +28,7 @@ from netrepl.core.transport import Transport
 DEFAULT_TIMEOUT = 10.0
 
 
-class Session(SocketState, Receiving, Expecting):
+class Session(SocketState, Receiving, Amounts, Expecting):
     def __init__(self, timeout: float | None = DEFAULT_TIMEOUT):
         super().__init__()
         self.timeout = timeout

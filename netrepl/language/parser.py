@@ -224,6 +224,8 @@ class Parser:
                 break
             if arg.dest in args:
                 continue  # given already by an earlier word (`connect HOST:PORT`)
+            if not arg.type.applies(args):  # `recv all` has no AMOUNT: it is not in the args at all
+                continue
             found = peek()
             if arg.type.name == "redirect":
                 symbol = arg.type.symbol
