@@ -112,7 +112,7 @@ def test_unknown_command_gets_nothing_after_it():
     ("must-fail refused shutdown r", ["rd", "rdwr"]),
     ("must-fail  any   set eol l", ["lf"]),
     ("must-fail any must-fail refused con", ["connect"]),
-    ("help re", ["record", "recv", "recvfrom"]),
+    ("help re", ["record", "recv", "recvfrom", "resolve", "reverse"]),
 ])
 def test_keyword_arguments(text, expected):
     assert words(text) == expected

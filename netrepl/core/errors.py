@@ -43,11 +43,17 @@ _EAI_NAMES = {
 }
 
 
+# socket.herror carries h_errno (netdb.h), not an errno.
+_H_ERRNO_NAMES = {1: "HOST_NOT_FOUND", 2: "TRY_AGAIN", 3: "NO_RECOVERY", 4: "NO_DATA"}
+
+
 def errname(code: int | None, kind: str = "io") -> str | None:
     if code is None:
         return None
     if kind == "address":
         return _EAI_NAMES.get(code)
+    if kind == "other-address":
+        return _H_ERRNO_NAMES.get(code)
     return errno_mod.errorcode.get(code)
 
 
@@ -91,4 +97,4 @@ def matches(err: ErrorInfo, wanted: str) -> bool:
 def errname_known(name: str) -> bool:
     """Is `name` an errno or EAI_* name (for `must-fail ECONNREFUSED`)?"""
     upper = name.upper()
-    return upper in errno_mod.errorcode.values() or upper in _EAI_NAMES.values()
+    return upper in errno_mod.errorcode.values() or upper in _EAI_NAMES.values() or upper in _H_ERRNO_NAMES.values()

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 
 from netrepl.core import connect as _connect
+from netrepl.core import sockopts
 from netrepl.core.amounts import Amounts
 from netrepl.core.buffer import RecvBuffer
 from netrepl.core.errors import classify, failure
@@ -153,7 +154,7 @@ class Session(SocketState, Receiving, Amounts, Expecting):
 
     # ----- info -----------------------------------------------------------------
 
-    def info(self) -> Result:
+    def info(self, options: bool = False) -> Result:
         result = self._result()
         if self.transport is None:
             result.fields = [("state", self.state()), ("timeout", self._timeout_words()),
@@ -183,6 +184,8 @@ class Session(SocketState, Receiving, Amounts, Expecting):
         ]
         if len(self.buffer):
             result.fields.append(("unread", f"{plural(len(self.buffer))} read, not yet consumed"))
+        if options or sockopts.was_set(self):  # getsockopt of each option `setsockopt` sets
+            result.fields += sockopts.rows(sock)
         return result
 
     def _timeout_words(self) -> str:

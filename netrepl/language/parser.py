@@ -226,7 +226,6 @@ class Parser:
                 continue  # given already by an earlier word (`connect HOST:PORT`)
             if not arg.type.applies(args):  # `recv all` has no AMOUNT: it is not in the args at all
                 continue
-            found = peek()
             if arg.type.name == "redirect":
                 symbol = arg.type.symbol
                 if not arg.type.attached and pending is _UNSEEN:
@@ -260,6 +259,7 @@ class Parser:
                         stop([arg])
                     args[arg.dest] = None
                 continue
+            found = peek()
             if found is None:
                 if trace is not None and trace.partial:
                     stop([arg])
