@@ -60,7 +60,7 @@ def _recv(ex, a, flags):
         read = lambda *args, **kw: s.recv_quiet(quiet, *args, **kw)  # noqa: E731
     if path is not None:
         return _to_file(s, path, read, f"recv {size} >")
-    if ex.data_writer is None:
+    if ex.data_writer is None or size == "exactly":  # exactly N is at most MAX_RECV: a result like recv N's
         return read()
     # A front end shows the stream as it arrives instead of holding all of it.
     stream = DataStream(ex.data_writer, s.display, s.buffer.offset)
