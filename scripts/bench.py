@@ -599,8 +599,8 @@ def bench_sendfile(ctx: Context, size: int) -> None:
     if "nc" in t:
         r = paired(transfer["netrepl"], transfer["nc"])
         ctx.rows.append(Row("bulk `send < FILE`", figure, f"nc -N < FILE: {secs(t['nc'])} ({rate(size, t['nc'])})",
-                            r, "<= 1.1", r <= 1.1, "first byte to end of stream at a recv_into sink; netrepl "
-                            "uses sendfile(2) for a regular file, nc read+write"))
+                            r, "<= 1.1", r <= 1.1, "first byte to end of stream at a recv_into sink (a child "
+                            "process); both read the file and write the socket"))
     else:
         ctx.rows.append(Row("bulk `send < FILE`", figure, "-", None, "report", None))
     peak = max(rss["netrepl"], exact or 0) / 1024

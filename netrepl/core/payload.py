@@ -3,9 +3,8 @@
 The file is opened non-blocking, so a FIFO with no writer cannot hang the
 session: every wait for the file (and for the socket to take more) ends at
 the session timeout, and Ctrl-C stops either. A stream sends the file chunk by
-chunk, a regular file by os.sendfile where the transport is a plain socket (no
-copy through Python); whatever happens, the result says how many bytes went
-out. A datagram carries the whole file, so the file may hold at most one
+chunk through the transport (so a layer such as TLS carries it too); whatever
+happens, the result says how many bytes went out. A datagram carries the whole file, so the file may hold at most one
 datagram's worth. Failures of the file are kind `file`; the socket's keep
 their usual kinds.
 """
@@ -22,8 +21,9 @@ from netrepl.core.errors import failure
 from netrepl.core.results import Elapsed, Result
 from netrepl.core.sockstate import plural
 
-CHUNK = 1 << 20  # bytes read and sent at a time when the file is read through Python
-SENDFILE_CHUNK = 8 << 20  # bytes per os.sendfile call: Ctrl-C and the timeout are looked at between calls
+# Bytes read and sent at a time. Measured on the 2-core gVisor VM (docs/bench.md): a 128 KiB
+# read+send loop kept up with nc and beat os.sendfile (which is not zero-copy there) and 1 MiB.
+CHUNK = 128 << 10
 DATAGRAM_LIMIT = 65507  # the largest UDP payload over IPv4 (65,535 less the IP and UDP headers)
 
 
@@ -48,7 +48,7 @@ class FileSource:
         if stat.S_ISDIR(mode):
             self.close()
             raise FileError(errno.EISDIR, f"{path}: is a directory, not a file to send")
-        # A regular file with a size can go by sendfile; /proc files say size 0 and are read.
+        # A regular file's reads never wait; a FIFO's or a device's may (and /proc's say size 0).
         self.regular = stat.S_ISREG(mode) and os.fstat(self.fd).st_size > 0
 
     def readinto(self, buffer) -> int:
@@ -72,37 +72,13 @@ class FileSource:
             self.fd = -1
 
 
-def _wait_writable(session) -> None:
-    """The socket's send buffer is full: wait until it takes more, at most the timeout."""
-    _, ready, _ = select.select([], [session.transport.sock], [], session.timeout)
-    if not ready:
-        raise TimeoutError("timed out")
-
-
 def _stream(session, source: FileSource) -> int:
     """Send the whole file; returns the count. Adds what went out to `session.sent` as it goes,
     so a failure part-way leaves the count right (the exception carries on)."""
     transport = session.transport
     total = 0
-    if source.regular and transport.can_sendfile():
-        while True:
-            try:
-                n = transport.sendfile(source.fd, total, SENDFILE_CHUNK)
-            except BlockingIOError:
-                _wait_writable(session)
-                continue
-            except OSError as exc:
-                if exc.errno in (errno.EINVAL, errno.ENOSYS) and not total:
-                    break  # this file or socket cannot sendfile: read it instead
-                raise
-            if not n:
-                return total
-            total += n
-            session.sent += n
     buffer = bytearray(CHUNK)
     view = memoryview(buffer)
-    if total:
-        os.lseek(source.fd, total, os.SEEK_SET)
     while True:
         n = source.readinto(buffer)
         if not n:

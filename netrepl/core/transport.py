@@ -11,7 +11,6 @@ socket is another `Transport` made from another socket.
 
 from __future__ import annotations
 
-import os
 import socket
 
 
@@ -43,13 +42,6 @@ class Transport:
 
     def send(self, data) -> int:
         return self.sock.send(data)
-
-    def can_sendfile(self) -> bool:
-        """Can a file go straight to the socket (os.sendfile)? Not through a layer such as TLS."""
-        return type(self.sock) is socket.socket
-
-    def sendfile(self, fd: int, offset: int, count: int) -> int:
-        return os.sendfile(self.sock.fileno(), fd, offset, count)
 
     def sendto(self, data, address) -> int:
         return self.sock.sendto(data, address)
