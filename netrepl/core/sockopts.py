@@ -9,11 +9,10 @@ asked, for its own bookkeeping: the value read back is what is in force).
 from __future__ import annotations
 
 import socket
-import struct
 
 from netrepl.core.results import Result
 
-_LINGER = struct.Struct("ii")  # struct linger {int l_onoff; int l_linger;}
+_LINGER = "ii"  # struct linger {int l_onoff; int l_linger;}; `struct` is imported when one is read or set
 
 # name -> (level, option, constant's name, kind)
 OPTIONS: dict[str, tuple[int, int, str, str]] = {
@@ -31,7 +30,9 @@ def read(sock, name: str) -> str:
     """The option's value as getsockopt reports it, in words."""
     level, option, _, kind = OPTIONS[name]
     if kind == "linger":
-        onoff, seconds = _LINGER.unpack(sock.getsockopt(level, option, _LINGER.size))
+        import struct  # only for SO_LINGER: not on every script's start-up
+
+        onoff, seconds = struct.unpack(_LINGER, sock.getsockopt(level, option, struct.calcsize(_LINGER)))
         if not onoff:
             return "off"
         return f"on, {seconds} s" + (" (close sends a reset)" if seconds == 0 else "")
@@ -66,7 +67,9 @@ def set_option(session, name: str, value) -> Result:
     level, option, constant, kind = OPTIONS[name]
     sock = s.transport.sock
     if kind == "linger":
-        raw: object = _LINGER.pack(0, 0) if value == "off" else _LINGER.pack(1, value)
+        import struct  # only for SO_LINGER: not on every script's start-up
+
+        raw: object = struct.pack(_LINGER, 0, 0) if value == "off" else struct.pack(_LINGER, 1, value)
         asked = "off" if value == "off" else f"on, {value} s"
     elif kind == "bool":
         raw, asked = int(value), "on" if value else "off"
