@@ -30,7 +30,7 @@ def test_resolve_lists_what_getaddrinfo_returns_in_order(ex):
     assert result.ok
     expected = socket.getaddrinfo("localhost", 80, socket.AF_UNSPEC, socket.SOCK_STREAM)
     text = text_of(result, stable=True)
-    assert f"getaddrinfo('localhost', 80, AF_UNSPEC, tcp): {len(expected)} address" in text
+    assert f"getaddrinfo localhost:80 (AF_UNSPEC, tcp): {len(expected)} address" in text
     assert "in <time>" in text
     rows = [line.split() for line in text.splitlines() if line.startswith("  ") and line.split()[0].isdigit()]
     shown = [row[3].rsplit(":", 1)[0].strip("[]") for row in rows]
@@ -70,6 +70,12 @@ def test_reverse_of_an_address_with_no_name_is_herror_assertable_with_must_fail(
         assert ok.returncode == 0, ok.stdout + ok.stderr
     wrong = run_cli("-c", f"must-fail address reverse {NO_NAME}")
     assert wrong.returncode == 1 and "got other-address" in wrong.stdout
+
+
+def test_stable_masks_a_lab_port_asked_for(lab):
+    p = run_cli("--stable", "-c", "serve echo 0; resolve localhost $lab_port")
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "getaddrinfo localhost:<port> (AF_UNSPEC, tcp)" in p.stdout and "127.0.0.1:<port>" in p.stdout
 
 
 def test_stable_masks_the_lookup_time():

@@ -45,8 +45,9 @@ def forward(session, host: str, port: int | str | None) -> Result:
     s = session
     family = s.transport.family if s.transport else socket.AF_UNSPEC
     kind = s.transport.type if s.transport else socket.SOCK_STREAM
-    shown_port = f", {port!r}" if port is not None else ""
-    call = f"getaddrinfo({host!r}{shown_port}, {socket.AddressFamily(family).name}, {TYPE_NAMES.get(kind, kind)})"
+    # The name asked as an Endpoint (a lab server's OS-chosen port is masked by --stable), a service by name.
+    target: object = Endpoint(host, port) if isinstance(port, int) else f"{host}:{port}" if port else host
+    how = f" ({socket.AddressFamily(family).name}, {TYPE_NAMES.get(kind, kind)})"
     started = time.perf_counter()
     try:
         answers = _bounded(lambda: socket.getaddrinfo(host, port, family, kind, 0, socket.AI_CANONNAME), s.timeout)
@@ -56,10 +57,13 @@ def forward(session, host: str, port: int | str | None) -> Result:
     except (OSError, KeyboardInterrupt) as exc:
         err = classify(exc, "resolve")
         if err.kind in ("address", "other-address"):
-            err = type(err)(err.kind, err.op, f"{err.message} ({call})", err.errno, err.errname, err.exc)
+            shown = f"{host}:{port}" if port is not None else host
+            err = type(err)(err.kind, err.op, f"{err.message} (getaddrinfo {shown}{how})", err.errno, err.errname,
+                            err.exc)
         return s._fail(err)
     elapsed = time.perf_counter() - started
-    result = s._result().say(f"{call}: {plural(len(answers), 'address')} in ", Elapsed(elapsed))
+    result = s._result().say("getaddrinfo ", target, f"{how}: {plural(len(answers), 'address')} in ",
+                             Elapsed(elapsed))
     canonical = answers[0][3] if answers else ""
     if canonical and canonical != host:
         result.say(f"  canonical name {canonical}")
