@@ -176,3 +176,12 @@ def test_setsockopt_records_and_replays(tmp_path):
     assert "setsockopt nodelay on\nsetsockopt linger 0\ninfo -o\n" in text
     again = run_cli(str(script), cwd=tmp_path)
     assert again.returncode == 0, again.stdout + again.stderr
+
+
+def test_record_writes_a_lab_port_resolved_as_its_variable(tmp_path):
+    script = tmp_path / "rec.nrs"
+    p = run_cli("-c", f"serve echo 0; record {script}; resolve localhost $lab_port; record stop", cwd=tmp_path)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert script.read_text() == "serve echo 0 tcp\nresolve localhost $lab_port\n"
+    again = run_cli(str(script), cwd=tmp_path)
+    assert again.returncode == 0, again.stdout + again.stderr

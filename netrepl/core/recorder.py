@@ -35,7 +35,7 @@ EXPECT_MAX = 120  # bytes of received data turned into one `expect` line
 _SURROGATE = re.compile(r"[\udc80-\udcff]")  # a byte that was not UTF-8, as surrogateescape keeps it
 _NOT_A_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]|[ \t]\Z")  # what a script line cannot hold
 _WORD = re.compile(r"[^ \t]+")
-_PORT_WORD = {"connect": 2, "sendto": 2, "serve stop": 2}  # where the PORT word is in these commands
+_PORT_WORD = {"connect": 2, "sendto": 2, "serve stop": 2, "resolve": 2}  # where the PORT word is in these commands
 
 
 def value_text(value: str) -> str:
