@@ -74,11 +74,14 @@ def suggest(line: str, registry: Registry, variables: Mapping[str, str] | None =
         return Suggestion("words", word, flags) if flags and not args else Suggestion("none", word)
     offered = arg.type.candidates(arg.name, args, registry)
     if arg.type.name == "redirect":
-        if head.rstrip(" \t").endswith(">"):
+        symbol = arg.type.symbol
+        if head.rstrip(" \t").endswith(symbol):
             return Suggestion("path", word, (), "path")
-        if word.startswith(">"):  # `recv all >PATH`, as the parser accepts
+        if word.startswith(symbol) and arg.type.attached:  # `recv all >PATH`, as the parser accepts
             return Suggestion("path", word[1:], (), "path")
-        return Suggestion("words", word, (">",))
+        if not arg.type.attached and word and not symbol.startswith(word) and not word.startswith("-"):
+            return Suggestion("none", word)  # `send hel`: the text has begun
+        return Suggestion("words", word, (flags if not args else ()) + (symbol,))
     extra = flags if not args else ()
     if offered.kind == "words":
         return Suggestion("words", word, extra + offered.words, offered.label or arg.name)

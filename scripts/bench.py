@@ -510,6 +510,177 @@ def bench_bulk(ctx: Context, size: int, sendfile: bool = False) -> None:
                         f"netrepl's VmHWM at exit{'' if exact else ' (no /proc: polled or ru_maxrss)'}; " + extra))
 
 
+# ----- 3b. bulk send of a file (`send < PATH`) and accept to first byte --------------------
+
+SEND_SINK = """\
+import socket, sys, time
+l = socket.socket()
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("127.0.0.1", 0))
+l.listen(4)
+print("port", l.getsockname()[1], flush=True)
+b = bytearray(1 << 20)
+while True:
+    c, _ = l.accept()
+    n = c.recv_into(b)
+    first = time.perf_counter()
+    total = n
+    while n:
+        n = c.recv_into(b)
+        total += n
+    print("done", total, time.perf_counter() - first, flush=True)
+    c.close()
+"""
+
+
+class Sink:
+    """SEND_SINK in a child process: counts each connection's bytes, times first byte to end of stream."""
+
+    def __init__(self, ctx: Context):
+        self.p = subprocess.Popen([PY, "-c", SEND_SINK], stdout=subprocess.PIPE, env=ctx.env)
+        self.port = int(self.readline(30).split()[1])
+
+    def readline(self, timeout: float) -> str:
+        ready, _, _ = select.select([self.p.stdout], [], [], timeout)
+        if not ready:
+            raise RuntimeError("sink: no answer")
+        return self.p.stdout.readline().decode().strip()
+
+    def done(self) -> tuple[int, float]:
+        _, total, seconds = self.readline(120).split()
+        return int(total), float(seconds)
+
+    def stop(self) -> None:
+        self.p.kill()
+        self.p.wait()
+
+
+def bench_sendfile(ctx: Context, size: int) -> None:
+    print(f"bulk send: `send < FILE` of {size / GIB:g} GiB vs nc -N reading the same file", flush=True)
+    path = ctx.tmp / "payload.bin"
+    block = os.urandom(MIB)
+    with open(path, "wb") as f:
+        for _ in range(size // MIB):
+            f.write(block)
+    nc = openbsd_nc()
+    if not nc:
+        ctx.note("OpenBSD nc not found: send < FILE vs nc skipped (apt-get install netcat-openbsd)")
+    sink = Sink(ctx)
+    try:
+        port = sink.port
+        clients = {"netrepl": (ctx.netrepl + ["-q", "-c", f"connect 127.0.0.1 {port}; send < {path}"], False)}
+        if nc:
+            clients["nc"] = (f"{nc} -N 127.0.0.1 {port} < {path}", True)
+        first = run(peak_reporting(["-q", "-c", f"connect 127.0.0.1 {port}; send < {path}"]), ctx, capture=True)
+        check_ok(first, "netrepl send < FILE")
+        got, _ = sink.done()
+        if got != size or f"sent {size} bytes".encode() not in first.out:
+            raise RuntimeError(f"netrepl send < FILE: the sink got {got} of {size} bytes: {first.out[-300:]!r}")
+        exact = reported_peak(first)
+        transfer: dict[str, list[float]] = {k: [] for k in clients}
+        rss: dict[str, int] = {k: 0 for k in clients}
+        names = list(clients)
+        for i in range(ctx.n(7, 3)):
+            for name in names[i % len(names):] + names[:i % len(names)]:
+                argv, shell = clients[name]
+                r = run(argv, ctx, shell=shell, peak=True)
+                check_ok(r, name)
+                got, seconds = sink.done()
+                if got != size:
+                    raise RuntimeError(f"{name}: the sink got {got} of {size} bytes")
+                transfer[name].append(seconds)
+                rss[name] = max(rss[name], r.rss_kib)
+    finally:
+        sink.stop()
+        path.unlink()
+    ctx.raw["sendfile"] = {"bytes": size, "transfer": transfer, "rss_kib": rss}
+    t = {k: med(v) for k, v in transfer.items()}
+    figure = f"{secs(t['netrepl'])} ({rate(size, t['netrepl'])})"
+    if "nc" in t:
+        r = paired(transfer["netrepl"], transfer["nc"])
+        ctx.rows.append(Row("bulk `send < FILE`", figure, f"nc -N < FILE: {secs(t['nc'])} ({rate(size, t['nc'])})",
+                            r, "<= 1.1", r <= 1.1, "first byte to end of stream at a recv_into sink (a child "
+                            "process); both read the file and write the socket"))
+    else:
+        ctx.rows.append(Row("bulk `send < FILE`", figure, "-", None, "report", None))
+    peak = max(rss["netrepl"], exact or 0) / 1024
+    ctx.rows.append(Row("bulk send peak RSS", f"{peak:.1f} MiB", f"nc: {rss['nc'] / 1024:.1f} MiB" if "nc" in rss
+                        else "-", None, "< 64 MiB", peak < 64, "netrepl's VmHWM at exit"))
+
+
+ACCEPT_REF = """\
+import socket, sys
+l = socket.socket()
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("127.0.0.1", int(sys.argv[1])))
+l.listen(1)
+c, _ = l.accept()
+c.recv(1)
+c.sendall(b"!")
+c.close()
+"""
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _first_byte(argv: list[str], ctx: Context, port: int) -> float:
+    """Start the listener, connect once it listens; seconds from connect() returning to its reply byte."""
+    import socket
+
+    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                         env=ctx.env)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            c = socket.socket()
+            try:
+                c.connect(("127.0.0.1", port))
+                break
+            except ConnectionRefusedError:
+                c.close()
+                if time.monotonic() > deadline or p.poll() is not None:
+                    raise RuntimeError(f"{argv[0]} did not listen on {port}") from None
+                time.sleep(0.002)
+        started = time.perf_counter()
+        with c:
+            c.settimeout(30)
+            c.sendall(b"x")
+            if c.recv(1) != b"!":
+                raise RuntimeError("no reply byte")
+            elapsed = time.perf_counter() - started
+        p.wait(30)
+        return elapsed
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
+def bench_accept(ctx: Context) -> None:
+    print("accept to first byte: listen, accept, recv 1, send -n ! vs a raw Python listener", flush=True)
+    if run(ctx.netrepl + ["-q", "-c", "help accept"], ctx).rc != 0:
+        ctx.note("accept to first byte skipped: this netrepl has no listen/accept (branch listen)")
+        return
+    t_nr, t_ref = [], []
+    for _ in range(ctx.n(15, 5)):
+        port = _free_port()
+        t_nr.append(_first_byte(ctx.netrepl + ["-q", "-c", f"listen 127.0.0.1 {port}; accept; recv 1; send -n !"],
+                                ctx, port))
+        port = _free_port()
+        t_ref.append(_first_byte([PY, "-c", ACCEPT_REF, str(port)], ctx, port))
+    ctx.raw["accept"] = {"netrepl": t_nr, "python": t_ref}
+    r = paired(t_nr, t_ref)
+    us = lambda x: f"{x * 1e6:.0f} us"  # noqa: E731
+    ctx.rows.append(Row("accept to first byte", us(med(t_nr)), f"raw Python accept+recv+send: {us(med(t_ref))}",
+                        r, "report", None, "from the client's connect() returning to the listener's reply byte"))
+
+
 # ----- 4. per-command overhead ----------------------------------------------------------------
 
 RAW_LOOP = """\
@@ -708,7 +879,7 @@ def table(rows: list[Row], markdown: bool) -> str:
     return "\n".join(out)
 
 
-BENCHES = ("startup", "shell", "bulk", "commands", "render", "replay")
+BENCHES = ("startup", "shell", "bulk", "sendfile", "accept", "commands", "render", "replay")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -719,6 +890,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--bulk-mib", type=int, help="bulk receive size in MiB (default 2048, quick 256)")
     p.add_argument("--sendfile", action="store_true", help="bulk: the old producer (sendfile from tmpfs), "
                    "to compare")
+    p.add_argument("--send-mib", type=int, help="`send < FILE` size in MiB (default 2048, quick 256)")
     p.add_argument("--pairs", type=int, help="send+recv pairs (default 5000, quick 1000)")
     p.add_argument("--render-mib", type=int, help="rendering size in MiB (default 64, quick 8)")
     p.add_argument("--lines", type=int, help="replay script lines (default 100000, quick 20000)")
@@ -751,6 +923,8 @@ def main(argv: list[str] | None = None) -> int:
             "startup": lambda: bench_startup(ctx),
             "shell": lambda: bench_shell(ctx),
             "bulk": lambda: bench_bulk(ctx, (args.bulk_mib or (256 if q else 2048)) * MIB, args.sendfile),
+            "sendfile": lambda: bench_sendfile(ctx, (args.send_mib or (256 if q else 2048)) * MIB),
+            "accept": lambda: bench_accept(ctx),
             "commands": lambda: bench_commands(ctx, args.pairs or (1000 if q else 5000)),
             "render": lambda: bench_render(ctx, (args.render_mib or (8 if q else 64)) * MIB),
             "replay": lambda: bench_replay(ctx, args.lines or (20_000 if q else 100_000)),

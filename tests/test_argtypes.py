@@ -145,7 +145,8 @@ def test_sendto_sends_exactly_the_datagram(lab):
 def test_sendto_takes_host_port_in_one_word_as_connect_does(lab):
     """`sendto 127.0.0.1:53 hello` took `hello` for the port (a service lookup error, after
     creating an inet6 socket for the colon)."""
-    assert PARSER.parse("sendto [::1]:53 -n abc", {}).args == {"host": "::1", "port": 53, "text": b"abc"}
+    args = PARSER.parse("sendto [::1]:53 -n abc", {}).args
+    assert (args["host"], args["port"], args["text"], args["source"]) == ("::1", 53, b"abc", None)
     server = lab("echo", proto="udp")
     done = run_cli("-c", f"sendto 127.0.0.1:{server.port} hello; recvfrom")
     assert done.returncode == 0, done.stderr

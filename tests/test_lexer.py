@@ -94,8 +94,8 @@ def registry_examples() -> str:
     for spec in specs():
         for optional in (True, False):
             lines.append(example(spec, optional)[0])
-        line = example(spec)[0]
         for flag in spec.flags:
+            line = example(spec, flags={flag})[0]
             lines.append(spec.name + " " + flag + line[len(spec.name):])
     return "\n".join(lines) + "\n"
 

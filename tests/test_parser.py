@@ -63,16 +63,19 @@ SAMPLES = {
     "host": ("localhost", "localhost"),
     "path": ("out.nrs", "out.nrs"),
     "var": ("NAME", "NAME"),
+    "amount": ("7", 7),
     "failure": ("refused", "refused"),
 }
 REST_SAMPLES = {  # rest-of-line text, and what it becomes
     "escaped": ("a b\\r\\n", b"a b\r\n"),
+    "hex": ("16 03 01", b"\x16\x03\x01"),
     "expect": ("200 OK", lambda got: got.kind == "text" and got.literal == b"200 OK"),
     "str": ("some  words", "some  words"),
     "command": ("info", lambda got: got.command is REGISTRY.get("info") and got.text == "info"),
 }
 # Arguments whose valid words depend on the registry, not on their type.
-OVERRIDES = {("help", "command"): ("set", "set"), ("help", "setting"): ("eol", "eol")}
+OVERRIDES = {("help", "command"): ("set", "set"), ("help", "setting"): ("eol", "eol"),
+             ("recv", "n"): ("exactly", "exactly")}  # the word that AMOUNT and `> PATH` both follow
 # Bad words for typed arguments (None: anything non-empty is accepted).
 BAD = {"int": "x1", "port": "9z", "float": "abc", "var": "1bad", "failure": "bogus", "choice": "bogus"}
 
@@ -94,14 +97,23 @@ def sample(arg: Arg) -> tuple[str, object]:
     return word, value
 
 
-def example(spec: Command, optional: bool = True) -> tuple[str, dict]:
-    """A line using every argument (or only the required ones) and the args it should give."""
+def example(spec: Command, optional: bool = True, flags=frozenset()) -> tuple[str, dict]:
+    """A line using every argument (or only the required ones) and the args it should give
+    (with `flags`: as those flags make the arguments read, e.g. `send -x HEX`)."""
     words, expected = [spec.name], {}
+    from_file = False  # `send < PATH`: the file is the payload, so the TEXT after it is left out
     for arg in spec.args:
+        arg = arg.for_flags(flags)
+        if not arg.type.applies(expected):  # `recv 2048` has no AMOUNT: it is not in the args
+            continue
+        if arg.rest and from_file:
+            expected[arg.key] = arg.default
+            continue
         if arg.type.name == "redirect":
-            if optional:
-                words += [">", "out.bin"]
+            if optional and not (flags and arg.type.symbol == "<"):  # a file payload takes no flags
+                words += [arg.type.symbol, "out.bin"]
                 expected[arg.key] = "out.bin"
+                from_file = arg.type.symbol == "<"
             else:
                 expected[arg.key] = None
             continue
@@ -171,9 +183,9 @@ def test_every_choice_of_every_argument_parses_to_its_value(spec):
 
 @pytest.mark.parametrize("spec", [s for s in specs() if s.flags], ids=lambda s: s.name)
 def test_every_flag_parses(spec):
-    line, expected = example(spec)
     name_len = len(spec.name)
     for flag in spec.flags:
+        line, expected = example(spec, flags={flag})
         parsed = parse(line[:name_len] + " " + flag + line[name_len:])
         assert parsed.flags == frozenset({flag})
         check_args(parsed, expected)
@@ -366,8 +378,8 @@ def test_send_with_no_text_and_flag_only():
     # -n is a flag only in flag position; later it is data.
     later = parse("send hi -n")
     assert later.args["text"] == b"hi -n" and later.flags == frozenset()
-    # Other dash words are data too.
-    assert parse("send -x").args["text"] == b"-x"
+    # Other dash words are data too (-x is a flag now: `send -x HEX`).
+    assert parse("send -q").args["text"] == b"-q"
 
 
 def test_one_blank_separates_command_and_text_further_blanks_are_data():

@@ -107,13 +107,13 @@ def test_unknown_command_gets_nothing_after_it():
     ("serve e", ["echo"]),
     ("serve echo 0 ", ["tcp", "udp"]),
     ("record st", ["stop"]),
-    ("send ", ["-n"]),
+    ("send ", ["-n", "-x", "<"]),
     ("must-fail re", ["refused", "reset"]),
     ("must-fail refused con", ["connect"]),
     ("must-fail refused shutdown r", ["rd", "rdwr"]),
     ("must-fail  any   set eol l", ["lf"]),
     ("must-fail any must-fail refused con", ["connect"]),
-    ("help re", ["record", "recv", "recvfrom", "reply"]),
+    ("help re", ["record", "recv", "recvfrom", "reply", "resolve", "reverse"]),
 ])
 def test_keyword_arguments(text, expected):
     assert words(text) == expected

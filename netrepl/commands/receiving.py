@@ -1,46 +1,89 @@
-"""Commands that receive: recv (N, all, line), recvfrom and expect."""
+"""Commands that receive: recv (N, all, line, exactly N, quiet SECONDS), recvfrom and expect."""
 
 from __future__ import annotations
 
 from netrepl.commands.common import MAX_RECV
-from netrepl.core.sink import recv_all_to
-from netrepl.language.argtypes import Int, Redirect
+from netrepl.core.sink import FileSink, recv_all_to
+from netrepl.core.errors import classify, failure
+from netrepl.core.results import Result
+from netrepl.language.argtypes import AmountOf, Int, Redirect, Seconds
 from netrepl.language.texttypes import Pattern
 from netrepl.language.registry import Arg, CommandSet
 from netrepl.render.text import DataStream
 
 COMMANDS = CommandSet()
 command = COMMANDS.command
+QUIET_DEFAULT = 1.0  # `recv quiet` alone: a pause of a second ends the reply
+AMOUNT = AmountOf("n", {"exactly": Int(minimum=1, maximum=1 << 50),
+                        "quiet": Seconds(minimum=0.001, maximum=86400)})
 
 
 def _check_recv(a):
-    if a["path"] is not None and a["n"] != "all":
-        return ("only `recv all` can be redirected to a file", "path")
+    if a["path"] is not None and a["n"] not in ("all", "exactly", "quiet"):
+        return ("only `recv all` can be redirected to a file (and `recv exactly N`, `recv quiet SECONDS`)", "path")
+    if a["n"] == "exactly" and (a.get("amount") or 0) > MAX_RECV and a["path"] is None:
+        return (f"at most {MAX_RECV} bytes are read into memory; `recv exactly N > PATH` streams more", "amount")
     return None
 
 
-@command("recv", Arg("N", Int(("all", "line"), minimum=1, maximum=MAX_RECV), "n", optional=True, default=2048),
+@command("recv", Arg("N", Int(("all", "line", "exactly", "quiet"), minimum=1, maximum=MAX_RECV), "n",
+                     optional=True, default=2048),
+         Arg("AMOUNT", AMOUNT, "amount", optional=True,
+             help="after `exactly`: a byte count (default 2048); after `quiet`: seconds (default 1)"),
          Arg("> PATH", Redirect(), "path", optional=True),
-         help="one recv(N) (default 2048); `recv all` until end of stream; `recv line` one line (UDP: a datagram)",
+         help="one recv(N) (default 2048); `recv all` until end of stream; `recv line` one line (UDP: a datagram); "
+              "`recv exactly N`; `recv quiet SECONDS`",
          check=_check_recv,
          details="`recv all > PATH` streams the raw bytes to a file (or /dev/null) in constant memory and "
-                 "prints only the count. Reports data, end of stream (peer closed), timeout or reset distinctly.")
+                 "prints only the count. Reports data, end of stream (peer closed), timeout or reset distinctly. "
+                 "`recv exactly N` reads until it has N bytes, with ONE timeout for the whole read; end of stream "
+                 "first is a failure of kind eof that says how many came (`end of stream after 100 of 500 "
+                 "bytes`). `recv quiet SECONDS` reads until the peer has sent nothing for SECONDS (a keep-alive "
+                 "HTTP reply, a chatty banner), or until end of stream, and says which. Both take what an "
+                 "earlier expect read past its match first, and both may end in `> PATH`.")
 def _recv(ex, a, flags):
     size, path = a["n"], a["path"]
     if size == "line":
         return ex.session.recv_line()
-    if size != "all":
+    if size not in ("all", "exactly", "quiet"):
         return ex.session.recv(size)
-    if path is None:
-        if ex.data_writer is None:
-            return ex.session.recv_all()
-        # A front end shows the stream as it arrives instead of holding all of it.
-        stream = DataStream(ex.data_writer, ex.session.display, ex.session.buffer.offset)
-        try:
-            return ex.session.recv_all(on_data=stream.feed)
-        finally:
-            stream.close()
-    return recv_all_to(ex.session, path)
+    s = ex.session
+    if size == "all":
+        read = s.recv_all
+        if path is not None:
+            return recv_all_to(s, path)
+    elif size == "exactly":
+        count = a["amount"] or 2048
+        read = lambda *args, **kw: s.recv_exactly(count, *args, **kw)  # noqa: E731
+    else:
+        quiet = a["amount"] if a["amount"] is not None else QUIET_DEFAULT
+        read = lambda *args, **kw: s.recv_quiet(quiet, *args, **kw)  # noqa: E731
+    if path is not None:
+        return _to_file(s, path, read, f"recv {size} >")
+    if ex.data_writer is None or size == "exactly":  # exactly N is at most MAX_RECV: a result like recv N's
+        return read()
+    # A front end shows the stream as it arrives instead of holding all of it.
+    stream = DataStream(ex.data_writer, s.display, s.buffer.offset)
+    try:
+        return read(on_data=stream.feed)
+    finally:
+        stream.close()
+
+
+def _to_file(session, path: str, read, op: str) -> Result:
+    """`recv exactly|quiet ... > PATH`: as `recv all > PATH` (no socket: said before a file is touched)."""
+    if session.transport is None:
+        return read()
+    try:
+        sink = FileSink(path, session.timeout)
+    except OSError as exc:
+        return session._fail(failure("file", op, f"{path}: {exc.strerror}", exc.errno))
+    except KeyboardInterrupt as exc:
+        return session._fail(classify(exc, op), Result().say(f"stopped waiting for a reader of {path}"))
+    try:
+        return read(sink, path)
+    finally:
+        sink.close()
 
 
 @command("recvfrom", Arg("N", Int(minimum=1, maximum=MAX_RECV), "n", optional=True, default=2048),

@@ -87,9 +87,12 @@ def _bind(ex, a, flags):
     return ex.session.bind(a["host"], a["port"])
 
 
-@command("info", help="family, type, state, local and peer address, timeout, byte counts")
+@command("info", flags={"-o": "also the socket options (getsockopt), as `setsockopt` sets them"},
+         help="family, type, state, local and peer address, timeout, byte counts",
+         details="With -o, or once `setsockopt` has set one on this socket, the options too: TCP_NODELAY, "
+                 "SO_KEEPALIVE, SO_REUSEADDR, SO_LINGER, SO_RCVBUF, SO_SNDBUF as getsockopt reads them.")
 def _info(ex, a, flags):
-    return ex.session.info()
+    return ex.session.info(options="-o" in flags)
 
 
 @command("shutdown", Arg("HOW", Choice({"0": 0, "1": 1, "2": 2, "rd": 0, "wr": 1, "rdwr": 2}), "how"),

@@ -25,6 +25,7 @@ KINDS: dict[str, str] = {
     "file": "file error (OSError)",
     "verify": "certificate verification failed (ssl.SSLCertVerificationError)",
     "tls": "TLS error (ssl.SSLError)",
+    "eof": "end of stream came first",
 }
 
 # OpenSSL verify codes (X509_V_ERR_*) netrepl names: errname of a `verify` failure, so
@@ -87,11 +88,17 @@ _EAI_NAMES = {
 }
 
 
+# socket.herror carries h_errno (netdb.h), not an errno.
+_H_ERRNO_NAMES = {1: "HOST_NOT_FOUND", 2: "TRY_AGAIN", 3: "NO_RECOVERY", 4: "NO_DATA"}
+
+
 def errname(code: int | None, kind: str = "io") -> str | None:
     if code is None:
         return None
     if kind == "address":
         return _EAI_NAMES.get(code)
+    if kind == "other-address":
+        return _H_ERRNO_NAMES.get(code)
     return errno_mod.errorcode.get(code)
 
 
@@ -148,7 +155,7 @@ def errname_known(name: str) -> bool:
     """Is `name` an errno or EAI_* name (for `must-fail ECONNREFUSED`)?"""
     upper = name.upper()
     return (upper in errno_mod.errorcode.values() or upper in _EAI_NAMES.values()
-            or upper in _VERIFY_NAMES or upper in TLS_REASONS)
+            or upper in _H_ERRNO_NAMES.values() or upper in _VERIFY_NAMES or upper in TLS_REASONS)
 
 
 _VERIFY_NAMES = frozenset(VERIFY_CODES.values())

@@ -35,7 +35,7 @@ EXPECT_MAX = 120  # bytes of received data turned into one `expect` line
 _SURROGATE = re.compile(r"[\udc80-\udcff]")  # a byte that was not UTF-8, as surrogateescape keeps it
 _NOT_A_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]|[ \t]\Z")  # what a script line cannot hold
 _WORD = re.compile(r"[^ \t]+")
-_PORT_WORD = {"connect": 2, "sendto": 2, "serve stop": 2, "client": 2}  # where the PORT word is in these commands
+_PORT_WORD = {"connect": 2, "sendto": 2, "serve stop": 2, "client": 2, "resolve": 2}  # where the PORT word is
 
 
 def value_text(value: str) -> str:
@@ -158,8 +158,12 @@ class Recorder:
                 first = result.data.split(b"\n", 1)[0][:EXPECT_MAX]
                 if first.strip():
                     self.write("expect " + expect_text(first))
-                    if len(first) == len(result.data) and name in ("recv", "recvfrom") and parsed.args.get("n") != "all":
+                    if len(first) == len(result.data) and name in ("recv", "recvfrom") \
+                            and parsed.args.get("n") not in ("all", "quiet"):
                         return  # the expect consumed all this recv showed
+                    if name == "recv" and parsed.args.get("n") == "exactly":  # the rest of the count
+                        self.write(f"recv exactly {len(result.data) - len(first)}")  # (no data: to a file)
+                        return
             self._write_command("", parsed, result, _replayable(parsed))
         elif name != "must-fail":
             self._write_command(f"must-fail {result.error.errname or result.error.kind} ", parsed, result, parsed.text)

@@ -17,6 +17,8 @@ from collections.abc import Callable
 
 from netrepl.core import connect as _connect
 from netrepl.core import listener, unix
+from netrepl.core import sockopts
+from netrepl.core.amounts import Amounts
 from netrepl.core.buffer import RecvBuffer
 from netrepl.core.errors import classify, failure
 from netrepl.core.expect import Expecting
@@ -29,7 +31,7 @@ from netrepl.core.transport import Transport
 DEFAULT_TIMEOUT = 10.0
 
 
-class Session(SocketState, Receiving, Expecting):
+class Session(SocketState, Receiving, Amounts, Expecting):
     def __init__(self, timeout: float | None = DEFAULT_TIMEOUT):
         super().__init__()
         self.timeout = timeout
@@ -159,7 +161,7 @@ class Session(SocketState, Receiving, Expecting):
 
     # ----- info -----------------------------------------------------------------
 
-    def info(self) -> Result:
+    def info(self, options: bool = False) -> Result:
         result = self._result()
         if self.transport is None:
             result.fields = [("state", self.state()), ("timeout", self._timeout_words()),
@@ -191,6 +193,8 @@ class Session(SocketState, Receiving, Expecting):
             result.fields += [("tls " + label if label != "time" else "tls handshake", value)
                               for label, value in self.tls.fields()]
         result.fields += listener.info_fields(self)
+        if options or sockopts.was_set(self):  # getsockopt of each option `setsockopt` sets
+            result.fields += sockopts.rows(sock)
         return result
 
     def _inet_names(self, sock, local, peer):

@@ -88,6 +88,10 @@ class ArgType:
     def candidates(self, label: str, args: dict, registry) -> Candidates:
         return Candidates(self.complete_kind, tuple(self.words), label)
 
+    def applies(self, args: dict) -> bool:
+        """Is there a place for this argument after the arguments so far? (False: it is skipped.)"""
+        return True
+
     def lex(self, text: str, args: dict, registry) -> str:
         """The token for a whole word at this position: Error when it would be rejected."""
         if text in self.words:
@@ -142,6 +146,28 @@ class Seconds(ArgType):
         if value != value or value in (float("inf"), float("-inf")):
             raise ArgError(f"expected a finite number, got {text!r}")
         return self._bounded(value, text)
+
+
+class AmountOf(ArgType):
+    """A number that only follows some words of another argument, each with its own type
+    (`recv exactly N`: an Int, `recv quiet SECONDS`: Seconds); after any other word it
+    has no place, so the parser, completion and the lexer skip it."""
+
+    name = "amount"
+    token = "Number"
+
+    def __init__(self, word_dest: str, kinds: dict):
+        super().__init__()
+        self.word_dest, self.kinds = word_dest, kinds
+
+    def applies(self, args):
+        return args.get(self.word_dest) in self.kinds
+
+    def convert(self, text, args, registry):
+        return self.kinds[args[self.word_dest]].convert(text, args, registry)
+
+    def candidates(self, label, args, registry):
+        return Candidates("none", (), label)
 
 
 class Port(ArgType):
@@ -280,13 +306,20 @@ class FailureKind(ArgType):
 
 
 class Redirect(ArgType):
-    """`> PATH` (or `>PATH`): where `recv all` writes what it receives."""
+    """`> PATH` (or `>PATH`): where `recv all` writes what it receives; with symbol `<`,
+    `< PATH`: the file `send` reads from (only with the `<` standing alone as a word,
+    so `send <b>` still sends text)."""
 
     name = "redirect"
     token = "String"
 
+    def __init__(self, symbol: str = ">"):
+        super().__init__()
+        self.symbol = symbol
+        self.attached = symbol == ">"  # `>PATH` in one word is a redirect too
+
     def usage(self, metavar):
-        return "> PATH"
+        return f"{self.symbol} PATH"
 
     def candidates(self, label, args, registry):
         return Candidates("path", (), "path")

@@ -33,6 +33,7 @@ _FLAG_RE = re.compile(r"[ \t]+(-[A-Za-z])(?=[ \t]|$)")
 _WORD_RE = re.compile(r"[^ \t]+")
 _SUBWORD_RE = re.compile(r"[ \t]*([^ \t]+)")
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+_ALONE_RE = re.compile(r"[ \t]+<(?=[ \t]|$)")  # an input redirect: `<` alone as a word
 _UNSEEN = object()  # Parser._parse_args: no token looked at yet
 
 
@@ -189,9 +190,11 @@ class Parser:
             if arg.rest:
                 if args and cmd.flags:  # flags may also stand right before the text (`sendto H P -n TEXT`)
                     pos = self._flags(cmd, line, pos, flags, trace)
+                arg = arg.for_flags(flags)  # `send -x`: the text is hex
                 # One blank separates the command from its text; further blanks are data.
                 begin = pos + 1 if line[pos:pos + 1] in (" ", "\t") else pos
-                raw = line[begin:]
+                raw = line[begin:end]  # `end`: before a comment only after `< PATH`
+                cols[arg.dest] = begin + 1
                 if arg.type.name == "command":
                     body = raw.lstrip(" \t")
                     if not body:
@@ -225,33 +228,45 @@ class Parser:
                 break
             if arg.dest in args:
                 continue  # given already by an earlier word (`connect HOST:PORT`)
-            found = peek()
+            if not arg.type.applies(args):  # `recv all` has no AMOUNT: it is not in the args at all
+                continue
             if arg.type.name == "redirect":
-                if found and found[0].raw.startswith(">"):
+                symbol = arg.type.symbol
+                if not arg.type.attached and pending is _UNSEEN:
+                    # Only a `<` standing alone redirects; otherwise the words are not looked at
+                    # here, so a `#` in the text after them stays text.
+                    found = peek() if _ALONE_RE.match(line, pos) else None
+                else:
+                    found = peek()
+                if found and (found[0].raw == symbol or (arg.type.attached and found[0].raw.startswith(symbol))):
                     tok = take()
                     if trace is not None:
                         trace.spans.append((tok.col - 1, tok.col, "Operator", None))
-                    if tok.raw.startswith(">>"):  # a shell's append: it made a file named `>PATH`
+                    if symbol == ">" and tok.raw.startswith(">>"):  # a shell's append: it made a file `>PATH`
                         raise ParseError("`>>` (append) is not supported: `> PATH` writes the file anew",
                                          tok.col + 1)
-                    if tok.raw == ">":
+                    if tok.raw == symbol:
                         if peek() is None:
                             if trace is not None and trace.partial:
                                 stop([arg])
-                            raise ParseError("> needs a file name", tok.col + 1)
+                            raise ParseError(f"{symbol} needs a file name", tok.col + 1)
                         target = take()
                         args[arg.dest] = target.text
                         if trace is not None:
                             trace.spans.append((target.col - 1, target.col - 1 + len(target.raw), "String", None))
+                        if not arg.type.attached:
+                            cols[arg.dest] = tok.col
+                            peek()  # a trailing comment after the file name ends the words
                     else:
                         args[arg.dest] = tok.text[1:]
                         if trace is not None:
                             trace.spans.append((tok.col, tok.col - 1 + len(tok.raw), "String", None))
                 else:
-                    if found is None and trace is not None and trace.partial:
+                    if found is None and trace is not None and trace.partial and not line[pos:end].strip(" \t"):
                         stop([arg])
                     args[arg.dest] = None
                 continue
+            found = peek()
             if found is None:
                 if trace is not None and trace.partial:
                     stop([arg])
@@ -290,8 +305,10 @@ class Parser:
             final = getattr(arg.type, "check_parsed", None)
             if final is not None and (problem := final(args.get(arg.dest), args, registry)):
                 raise ParseError(f"{arg.name}: {problem}", cols.get(arg.dest, args_col))
-        if cmd.check:
-            problem = cmd.check(args)
+        for rule in (cmd.check, cmd.flags_check):
+            if rule is None:
+                continue
+            problem = rule(args) if rule is cmd.check else rule(args, frozenset(flags))
             if problem:
                 message, dest = problem if isinstance(problem, tuple) else (problem, None)
                 col = len(line) + 1 if dest == "end" else cols.get(dest, args_col)

@@ -31,6 +31,9 @@ class Arg:
     optional: bool = False
     default: Any = None
     help: str = ""
+    # (flag, type) pairs: with that flag given, a rest-of-line argument is read as that type
+    # instead (`send -x HEX`), so the parser, the lexer and the validator all see the same one.
+    by_flag: tuple = ()
 
     # Read for every argument of every parsed line: plain attributes, not properties.
     def __post_init__(self) -> None:
@@ -48,12 +51,21 @@ class Arg:
         text = self.type.usage(self.name)
         return f"[{text}]" if self.optional else text
 
+    def for_flags(self, flags) -> "Arg":
+        """This argument as the flags given make it read (itself when none changes it)."""
+        for flag, kind in self.by_flag:
+            if flag in flags:
+                return Arg(self.name, kind, self.dest, self.optional, self.default, self.help)
+        return self
+
 
 # A per-command rule checked once every argument has parsed: None when the
 # arguments go together, else a message, or (message, dest) to point at one argument
 # (dest "end": just past the line, for something missing).
 # It may also normalise the arguments in place (`connect HOST:PORT`).
 Check = Callable[[dict], "str | tuple[str, str] | None"]
+# The same, for rules that involve the flags too (`send -x` takes no `< PATH`): (args, flags).
+FlagsCheck = Callable[[dict, frozenset], "str | tuple[str, str] | None"]
 
 
 @datatype
@@ -67,6 +79,7 @@ class Command:
     # Sub-commands chosen by the first word (e.g. `set eol`, `set var`).
     subcommands: dict[str, "Command"] = field(default_factory=dict)
     check: Check | None = None
+    flags_check: FlagsCheck | None = None
     # Longer explanation shown by `help COMMAND`.
     details: str = ""
 

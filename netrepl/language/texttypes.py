@@ -107,3 +107,51 @@ class CommandLine(ArgType):
 
     def usage(self, metavar):
         return metavar + "..."
+
+
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
+
+
+def hex_problem(text: str) -> tuple[str, int] | None:
+    """Why `text` is not bytes written in hex (message, offset in `text`), or None."""
+    digits = 0
+    last = 0
+    for i, ch in enumerate(text):
+        if ch in " \t":
+            continue
+        if ch not in _HEX_DIGITS:
+            return f"{ch!r} is not a hex digit (write bytes as pairs of 0-9 a-f, blanks optional)", i
+        digits += 1
+        last = i
+    if not digits:
+        return "no hex digits (e.g. `send -x 16 03 01`)", 0
+    if digits % 2:
+        return f"an odd number of hex digits ({digits}): each byte is two digits", last
+    return None
+
+
+class HexBytes(Text):
+    """The rest of the line as bytes written in hex, blanks optional (`send -x 16 03 01`, `160301`)."""
+
+    name = "hex"
+    token = "Number.Hex"
+
+    def __init__(self):
+        super().__init__(rest=True)
+
+    def usage(self, metavar):
+        return "HEX..."
+
+    def convert(self, text, args, registry):
+        problem = hex_problem(text)
+        if problem is not None:
+            raise ArgError(*problem)
+        return bytes.fromhex("".join(text.split()))
+
+    def spans(self, text: str) -> list[tuple[int, int, str]]:
+        """Each character that is not a hex digit, and a lone last digit, as Error."""
+        spans = [(i, i + 1, "Error") for i, ch in enumerate(text) if ch not in _HEX_DIGITS and ch not in " \t"]
+        problem = hex_problem(text)
+        if not spans and problem is not None and problem[0].startswith("an odd"):
+            spans.append((problem[1], problem[1] + 1, "Error"))
+        return spans
