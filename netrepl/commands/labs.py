@@ -5,7 +5,7 @@ from __future__ import annotations
 from netrepl.commands.common import PROTO, error
 from netrepl.core.results import Endpoint, Result
 from netrepl.lab import kinds as lab_kinds
-from netrepl.language.nrs import serve_variables  # the names `serve` sets: the checker knows them too
+from netrepl.language.nrs import serve_constants, serve_variables  # the names `serve` sets: the checker knows them too
 from netrepl.language.argtypes import Choice, Int
 from netrepl.language.registry import Arg, CommandSet
 
@@ -27,7 +27,8 @@ def _check_serve(a):
                   details=lab_kinds.details() + " `serve stop` stops servers and drops their connections. PORT 0 "
                   "(the default) lets the OS choose a free one: each start sets $lab_port (the last server "
                   "started) and $lab_KIND_port (e.g. $lab_http_port) to the port, so scripts say "
-                  "`connect localhost $lab_port` and never collide when run in parallel.")
+                  "`connect localhost $lab_port` and never collide when run in parallel. A TLS kind also sets "
+                  "$lab_ca, the lab CA file (`set tls ca $lab_ca` makes its certificates verify).")
 def _serve(ex, a, flags):
     # Imported here, not at the top: the lab server brings threading, select and the HTTP
     # machinery, which a script that never serves should not pay for at start-up.
@@ -62,5 +63,9 @@ def _serve(ex, a, flags):
     ex.servers[(proto, server.port)] = server
     for name in serve_variables(kind):  # what a script connects to, whatever port the OS chose
         ex.variables[name] = str(server.port)
-    return Result(state=ex.session.state()).say(f"serving {kind} on {proto} ",
-                                                Endpoint(server.host, server.port, server.ephemeral))
+    ex.variables.update(serve_constants(kind))  # $lab_ca for a TLS kind
+    result = Result(state=ex.session.state()).say(f"serving {kind} on {proto} ",
+                                                  Endpoint(server.host, server.port, server.ephemeral))
+    if kind in lab_kinds.TLS_KINDS:  # the path itself varies by install: a transcript shows the variable
+        result.say("lab-only certificates; the lab CA is $lab_ca (trust it: set tls ca $lab_ca)")
+    return result

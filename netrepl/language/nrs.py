@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterable, Mapping
 
 from netrepl.fastdata import field, datatype
+from netrepl.lab import kinds as lab_kinds  # the table of kinds: imports nothing but os
 from netrepl.language.escapes import EscapeError, decode_escapes
 from netrepl.language.parser import ParseError, Parsed, Parser
 
@@ -41,6 +42,11 @@ _NAMES_RE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")  # every variable a lin
 def serve_variables(kind: str) -> tuple[str, str]:
     """The variables `serve KIND` sets to its port: the last server's, and the last of its kind's."""
     return "lab_port", f"lab_{kind}_port"
+
+
+def serve_constants(kind: str) -> dict[str, str]:
+    """The variables `serve KIND` sets to a fixed value: $lab_ca, the lab CA file, for a TLS kind."""
+    return {"lab_ca": lab_kinds.LAB_CA} if kind in lab_kinds.TLS_KINDS else {}
 
 
 def var_value(text: str, flags) -> str:
@@ -223,6 +229,7 @@ def _check(lines: Iterable[str], source: str, parser: Parser, variables: Mapping
             for var in serve_variables(parsed.args["kind"]):
                 known[var] = PORT_PLACEHOLDER
                 late.add(var)
+            known.update(serve_constants(parsed.args["kind"]))
         elif name == "source":
             script.problems += _check_sourced(parsed, parser, known, base, depth, source, number, late, budget)
         script.commands.append((number, parsed))
@@ -243,6 +250,7 @@ def _check_sourced(parsed, parser, known, base, depth, source, number, late, bud
             known[sub.args["name"]] = var_value(sub.args["value"], sub.flags)
         elif sub.command.name == "serve" and sub.args["kind"] not in (None, "stop"):
             known.update(dict.fromkeys(serve_variables(sub.args["kind"]), PORT_PLACEHOLDER))
+            known.update(serve_constants(sub.args["kind"]))
     return problems + inner.problems
 
 
