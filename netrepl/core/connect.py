@@ -96,6 +96,7 @@ def connect(session, host: str, port: int | str) -> Result:
         s.connected = True
         s.connect_failed = None
         s.peer = target
+        s.peer_name = host
         s._refresh_addresses()
         verb = "connected" if s.stream else "default peer set"
         result.say(f"{verb} ", s.local or "?", " -> ", target, f" ({host}) in ", Elapsed(elapsed))

@@ -23,7 +23,39 @@ KINDS: dict[str, str] = {
     "interrupted": "interrupted (Ctrl-C)",
     "expect": "expectation not met",
     "file": "file error (OSError)",
+    "verify": "certificate verification failed (ssl.SSLCertVerificationError)",
+    "tls": "TLS error (ssl.SSLError)",
 }
+
+# OpenSSL verify codes (X509_V_ERR_*) netrepl names: errname of a `verify` failure, so
+# `must-fail X509_V_ERR_CERT_HAS_EXPIRED` replays what `record` wrote.
+VERIFY_CODES: dict[int, str] = {
+    2: "X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT",
+    7: "X509_V_ERR_CERT_SIGNATURE_FAILURE",
+    9: "X509_V_ERR_CERT_NOT_YET_VALID",
+    10: "X509_V_ERR_CERT_HAS_EXPIRED",
+    18: "X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT",
+    19: "X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN",
+    20: "X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+    21: "X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+    23: "X509_V_ERR_CERT_REVOKED",
+    24: "X509_V_ERR_INVALID_CA",
+    26: "X509_V_ERR_INVALID_PURPOSE",
+    62: "X509_V_ERR_HOSTNAME_MISMATCH",
+    64: "X509_V_ERR_IP_ADDRESS_MISMATCH",
+    68: "X509_V_ERR_CA_MD_TOO_WEAK",
+}
+# OpenSSL reasons (ssl.SSLError.reason) netrepl names: errname of a `tls` failure.
+TLS_REASONS: frozenset[str] = frozenset({
+    "WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG", "HTTP_REQUEST",
+    "UNEXPECTED_EOF_WHILE_READING", "UNSUPPORTED_PROTOCOL", "NO_PROTOCOLS_AVAILABLE",
+    "TLSV13_ALERT_CERTIFICATE_REQUIRED", "SSLV3_ALERT_HANDSHAKE_FAILURE", "TLSV1_ALERT_PROTOCOL_VERSION",
+    "TLSV1_ALERT_UNKNOWN_CA", "SSLV3_ALERT_BAD_CERTIFICATE", "SSLV3_ALERT_CERTIFICATE_EXPIRED",
+    "TLSV1_ALERT_NO_APPLICATION_PROTOCOL", "TLSV1_ALERT_INTERNAL_ERROR", "TLSV1_ALERT_ACCESS_DENIED",
+    "TLSV1_ALERT_DECRYPT_ERROR", "TLSV1_UNRECOGNIZED_NAME", "SSLV3_ALERT_UNEXPECTED_MESSAGE",
+    "UNSAFE_LEGACY_RENEGOTIATION_DISABLED", "DH_KEY_TOO_SMALL", "NO_SHARED_CIPHER", "DECRYPTION_FAILED_OR_BAD_RECORD_MAC",
+    "CERTIFICATE_VERIFY_FAILED", "CA_MD_TOO_WEAK", "EE_KEY_TOO_SMALL", "KEY_VALUES_MISMATCH",
+})
 
 # Short names accepted by `must-fail`, each matching a kind or errno names.
 FAILURE_ALIASES: dict[str, frozenset[str]] = {
@@ -34,6 +66,19 @@ FAILURE_ALIASES: dict[str, frozenset[str]] = {
     "lost": frozenset({"ENOTCONN", "EPIPE", "ECONNRESET"}),
     "unreachable": frozenset({"EHOSTUNREACH", "ENETUNREACH"}),
     "inuse": frozenset({"EADDRINUSE"}),
+    # TLS: verify reasons and alerts by name.
+    "self-signed": frozenset({"X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT"}),
+    "unknown-ca": frozenset({"X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN", "X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+                             "X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT", "X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE"}),
+    "expired": frozenset({"X509_V_ERR_CERT_HAS_EXPIRED"}),
+    "not-yet-valid": frozenset({"X509_V_ERR_CERT_NOT_YET_VALID"}),
+    "hostname-mismatch": frozenset({"X509_V_ERR_HOSTNAME_MISMATCH"}),
+    "ip-mismatch": frozenset({"X509_V_ERR_IP_ADDRESS_MISMATCH"}),
+    "certificate-required": frozenset({"TLSV13_ALERT_CERTIFICATE_REQUIRED"}),
+    "handshake-failure": frozenset({"SSLV3_ALERT_HANDSHAKE_FAILURE"}),
+    "protocol-version": frozenset({"TLSV1_ALERT_PROTOCOL_VERSION", "UNSUPPORTED_PROTOCOL", "NO_PROTOCOLS_AVAILABLE"}),
+    # What OpenSSL says when the peer's first bytes are no TLS record (netrepl says "plaintext").
+    "plaintext": frozenset({"WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG", "HTTP_REQUEST"}),
 }
 FAILURE_NAMES: tuple[str, ...] = tuple(KINDS) + tuple(FAILURE_ALIASES) + ("any",)
 
@@ -50,8 +95,20 @@ def errname(code: int | None, kind: str = "io") -> str | None:
     return errno_mod.errorcode.get(code)
 
 
+class TlsFailure(OSError):
+    """A TLS failure, kind `tls` or `verify`: core/tlssock.py raises it in place of ssl's
+    exceptions, so this module (on every start-up path) never imports ssl."""
+
+    def __init__(self, kind: str, message: str, code: int | None = None, name: str | None = None,
+                 exc: str = "SSLError"):
+        super().__init__(message)
+        self.kind, self.message, self.code, self.name, self.exc = kind, message, code, name, exc
+
+
 def classify(exc: BaseException, op: str) -> ErrorInfo:
     """An exception from a socket operation -> ErrorInfo with its kind."""
+    if isinstance(exc, TlsFailure):
+        return ErrorInfo(exc.kind, op, exc.message, exc.code, exc.name, exc.exc)
     if isinstance(exc, KeyboardInterrupt):
         return ErrorInfo("interrupted", op, "stopped before it completed", exc="KeyboardInterrupt")
     if isinstance(exc, socket.gaierror):
@@ -90,4 +147,8 @@ def matches(err: ErrorInfo, wanted: str) -> bool:
 def errname_known(name: str) -> bool:
     """Is `name` an errno or EAI_* name (for `must-fail ECONNREFUSED`)?"""
     upper = name.upper()
-    return upper in errno_mod.errorcode.values() or upper in _EAI_NAMES.values()
+    return (upper in errno_mod.errorcode.values() or upper in _EAI_NAMES.values()
+            or upper in _VERIFY_NAMES or upper in TLS_REASONS)
+
+
+_VERIFY_NAMES = frozenset(VERIFY_CODES.values())

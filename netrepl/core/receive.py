@@ -33,7 +33,8 @@ class Receiving:
         if self.rd_shut:
             return "our read side is shut (shutdown 0): recv returns no data whatever the peer does"
         self.peer_eof = True
-        return "end of stream: the peer closed its side"
+        how = getattr(self.transport.sock, "eof_words", None)  # TLS: with close_notify, or truncated
+        return "end of stream: the peer closed its side" + (f" {how()}" if how else "")
 
     def _recv_error(self, exc: BaseException, op: str, result: Result | None = None, what: str = "data") -> Result:
         result = self._os_error(exc, op, result)
@@ -204,8 +205,11 @@ class Receiving:
         elapsed = time.perf_counter() - started
         self.buffer.offset = offset + total
         until = "until end of stream"
-        if self.stream and self._no_more_data().startswith("our read side"):
+        ended = self._no_more_data() if self.stream else ""
+        if ended.startswith("our read side"):
             until = "until recv returned no data (our read side is shut: shutdown 0)"
+        elif (how := getattr(self.transport.sock, "eof_words", None)) is not None:
+            until += f" ({how()})"  # TLS: with close_notify, or truncated
         result = Result(data=bytes(kept) or None, data_offset=offset)
         where = f" into {path}" if path else ""
         result.say(f"received {plural(total)} in total{where} {until}, in ", Elapsed(elapsed))

@@ -31,6 +31,14 @@ class Elapsed:
 
 
 @datatype(frozen=True)
+class Varies:
+    """Text that changes from run to run (a certificate's days left): `stable` shows `mask`."""
+
+    text: str
+    mask: str
+
+
+@datatype(frozen=True)
 class ErrorInfo:
     """A failure, by kind (see errors.KINDS), with errno and message."""
 
@@ -44,7 +52,7 @@ class ErrorInfo:
 
 # One line of a message: plain strings and typed values, joined by the renderer.
 # (A `|` union, not typing.Union: typing is not imported on the `-c` path.)
-Part = str | Endpoint | Elapsed | ErrorInfo | int | float
+Part = str | Endpoint | Elapsed | Varies | ErrorInfo | int | float
 Line = tuple[Part, ...]
 
 

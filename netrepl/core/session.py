@@ -22,6 +22,7 @@ from netrepl.core.expect import Expecting
 from netrepl.core.receive import LINE_LIMIT, RECV_ALL_CHUNK, Receiving  # noqa: F401 (re-exported)
 from netrepl.core.results import Endpoint, Result
 from netrepl.core.sockstate import FAMILIES, SHUT_NAMES, TYPES, SocketState, plural
+from netrepl.core.tls import TlsSettings
 from netrepl.core.transport import Transport
 
 DEFAULT_TIMEOUT = 10.0
@@ -36,6 +37,7 @@ class Session(SocketState, Receiving, Expecting):
         self.sent = 0
         self.received = 0
         self.buffer = RecvBuffer()  # the one read cursor: read, not yet consumed
+        self.tls_settings = TlsSettings()  # `set tls ...`; core/tls.py
         # Set by a front end (Executor.progress): `recv all` reports (bytes, seconds) at most ~10x/s.
         self.progress: Callable[[int, float], object] | None = None
 
@@ -182,6 +184,9 @@ class Session(SocketState, Receiving, Expecting):
         ]
         if len(self.buffer):
             result.fields.append(("unread", f"{plural(len(self.buffer))} read, not yet consumed"))
+        if self.tls is not None:  # the handshake's facts, as `tls` reported them
+            result.fields += [("tls " + label if label != "time" else "tls handshake", value)
+                              for label, value in self.tls.fields()]
         return result
 
     def _timeout_words(self) -> str:

@@ -50,6 +50,8 @@ class SocketState:
         self.peer_eof = False
         self.lost: str | None = None  # errno name once the connection is gone
         self.connect_failed: str | None = None
+        self.peer_name: str | None = None  # the host as given to `connect` (TLS checks it)
+        self.tls = None  # core/tlsfacts.TlsFacts once a TLS handshake succeeded
 
     @property
     def proto(self) -> str | None:
@@ -85,6 +87,8 @@ class SocketState:
             words.append("write side shut")
         elif self.rd_shut:
             words.append("read side shut")
+        if self.tls is not None:
+            words.append(self.tls.state_word())
         if self.peer_eof:
             words.append("peer closed")
         return f"{proto} " + ", ".join(words)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from netrepl.core.errors import KINDS
 from netrepl.render.escape import HexDumper, TextEscaper, escape_bytes, escape_text, hexdump, is_terminal_safe
-from netrepl.core.results import Elapsed, Endpoint, ErrorInfo, Line, Result
+from netrepl.core.results import Elapsed, Endpoint, ErrorInfo, Line, Result, Varies
 
 Fragments = list[tuple[str, str]]
 
@@ -44,6 +44,8 @@ def part_text(part, stable: bool = False) -> str:
         return endpoint(part, stable)
     if isinstance(part, Elapsed):
         return duration(part.seconds, stable)
+    if isinstance(part, Varies):
+        return part.mask if stable else part.text
     if isinstance(part, ErrorInfo):  # e.g. the failure must-fail expected
         return error_words(part)
     return str(part)

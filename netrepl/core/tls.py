@@ -1,0 +1,170 @@
+"""TLS on the session socket: the `set tls` settings and THE handshake (`tls`, `starttls`).
+
+`handshake(session, server_name, insecure, settings)` upgrades the connected
+TCP session socket in place (implicit TLS right after `connect`, or after a
+STARTTLS exchange typed by hand or done by `starttls`) and returns a Result
+with the handshake facts (core/tlsfacts.py says them). The session's
+transport then reads and writes TLS records (core/tlssock.py), so every
+command goes on working over TLS.
+
+ssl is imported inside the functions that need it, never at module level:
+this module is imported with the session, on the start-up path of every
+`netrepl -c` and script, and `ssl` (with its OpenSSL load) costs milliseconds
+there that a script without TLS should not pay (tests/test_imports.py).
+"""
+
+from __future__ import annotations
+
+import time
+
+from netrepl.core.errors import classify, failure
+from netrepl.core.results import Elapsed, Result
+from netrepl.core.sockstate import plural
+
+VERSIONS = ("1.2", "1.3")
+
+
+class TlsSettings:
+    """What `set tls ...` set: CA to trust, ALPN, client certificate, versions, SNI.
+
+    The SSLContext made from them is kept (so a second handshake with the same
+    settings can resume a session: `session reuse` in the report) until a
+    setting changes.
+    """
+
+    def __init__(self) -> None:
+        self.ca: str | None = None  # a CA file or directory trusted instead of the system store
+        self.alpn: tuple[str, ...] = ()
+        self.cert: str | None = None
+        self.key: str | None = None
+        self.min_version: str | None = None  # "1.2" / "1.3"; None: OpenSSL's default
+        self.max_version: str | None = None
+        self.sni = True
+        self._contexts: dict = {}
+        self.sessions: dict = {}  # (host, port, name) -> ssl.SSLSession, for resumption
+
+    def changed(self) -> None:
+        self._contexts.clear()
+        self.sessions.clear()
+
+    def lines(self) -> list[str]:
+        """`set tls` lines that make these settings again (for `record`)."""
+        out = []
+        if self.ca is not None:
+            out.append(f"set tls ca {self.ca}")
+        if self.alpn:
+            out.append("set tls alpn " + ",".join(self.alpn))
+        if self.cert is not None:
+            out.append(f"set tls cert {self.cert}" + (f" {self.key}" if self.key else ""))
+        if self.min_version:
+            out.append(f"set tls min {self.min_version}")
+        if self.max_version:
+            out.append(f"set tls max {self.max_version}")
+        if not self.sni:
+            out.append("set tls sni off")
+        return out
+
+    def context(self, verify: bool, check_hostname: bool = True, replay: bool = False):
+        """The client SSLContext for these settings (cached). Raises OSError / ssl.SSLError / ValueError."""
+        key = (verify, check_hostname, replay)
+        if key not in self._contexts:
+            self._contexts[key] = self._make(verify, check_hostname, replay)
+        return self._contexts[key]
+
+    def _make(self, verify: bool, check_hostname: bool, replay: bool):
+        import os
+        import ssl  # lazily: see the module docstring
+
+        ca = os.path.expanduser(self.ca) if self.ca else None
+        cafile, capath = (None, ca) if ca and os.path.isdir(ca) else (ca, None)
+        # The system trust store (honours SSL_CERT_FILE / SSL_CERT_DIR), or only the CA set.
+        ctx = ssl.create_default_context(cafile=cafile, capath=capath)
+        if replay:  # core/tlsfacts.py replays a chain in a TLS 1.2 handshake over memory: see there
+            ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+            return ctx
+        if not verify or not check_hostname:
+            ctx.check_hostname = False
+        if not verify:
+            ctx.verify_mode = ssl.CERT_NONE
+        if self.alpn:
+            ctx.set_alpn_protocols(list(self.alpn))
+        if self.cert:
+            ctx.load_cert_chain(os.path.expanduser(self.cert), os.path.expanduser(self.key) if self.key else None)
+        names = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
+        if self.min_version:
+            ctx.minimum_version = names[self.min_version]
+        if self.max_version:
+            ctx.maximum_version = names[self.max_version]
+        return ctx
+
+
+def _refuse(session, message: str) -> Result:
+    return session._fail(failure("state", "tls", message))
+
+
+def handshake(session, server_name: str | None, insecure: bool, settings: TlsSettings) -> Result:
+    """The TLS handshake over the session's connected TCP socket, upgrading it in place.
+
+    server_name: sent as SNI and checked against the certificate (None: the host
+    given to `connect`). insecure (`tls -k`): no verification, but the report
+    still says what verification would have said. Never raises.
+    """
+    s = session
+    if s.transport is None:
+        return s._no_socket("tls")
+    if not s.stream:
+        return _refuse(s, "TLS needs a TCP connection (DTLS over UDP is not supported)")
+    if not s.connected:
+        return _refuse(s, "the socket is not connected; `connect HOST PORT` first")
+    if s.tls is not None:
+        return _refuse(s, f"the connection already speaks TLS ({s.tls.version}); one handshake per connection")
+    if s.lost or s.peer_eof or s.wr_shut or s.rd_shut:
+        return _refuse(s, f"the connection cannot start TLS in this state ({s.state()})")
+    import ssl  # lazily: see the module docstring
+
+    from netrepl.core import tlsfacts, tlssock
+
+    name = server_name or s.peer_name or (s.peer.host if s.peer else None)
+    result = s._result()
+    if len(s.buffer):
+        # Bytes that came in plaintext before TLS: an attacker on the path may have
+        # added them (STARTTLS command injection). Never part of the TLS stream.
+        dropped = s.buffer.take()
+        result.say(f"warning: {plural(len(dropped))} received in plaintext before the handshake and not "
+                   "consumed were discarded, not mixed into the TLS stream (a STARTTLS injection?): "
+                   + tlsfacts.quote(dropped))
+    check_name = settings.sni and not insecure
+    try:
+        context = settings.context(not insecure, check_name)
+    except (OSError, ssl.SSLError, ValueError) as exc:
+        what = getattr(exc, "strerror", None) or getattr(exc, "reason", None) or str(exc)
+        return s._fail(failure("file", "tls", f"the TLS settings cannot be used: {what} "
+                                              f"(`set tls` shows them)", getattr(exc, "errno", None)), result)
+    sni = name if settings.sni and name and not tlsfacts.is_ip(name) else None
+    key = (s.peer.host if s.peer else "", s.peer.port if s.peer else 0, name, insecure)
+    started = time.perf_counter()
+    try:
+        sock = tlssock.TlsSocket.start(s.transport.sock, context, name if settings.sni else None,
+                                       settings.sessions.get(key), s.timeout)
+    except (OSError, KeyboardInterrupt) as exc:
+        err = classify(tlssock.converted(exc), "tls")
+        refused = getattr(exc, "chain", None)
+        if refused:
+            result.lines += tlsfacts.refused_lines(refused)
+        s.close_quietly()
+        result.say("the handshake failed part-way, so the connection can carry neither plaintext nor TLS: "
+                   "closed it")
+        return s._fail(err, result)
+    elapsed = time.perf_counter() - started
+    s.transport.wrap(lambda raw: sock)
+    facts = tlsfacts.gather(sock, name, sni, insecure, check_name, settings, Elapsed(elapsed))
+    if not insecure and facts.verify_code is not None:  # SNI off: the name is checked here, as OpenSSL would
+        s.close_quietly()
+        result.lines += tlsfacts.refused_lines(sock.chain())
+        return s._fail(classify(tlssock.verify_failure(facts.verify_code, facts.verify_message), "tls"), result)
+    s.tls = facts
+    sock.on_close = lambda: settings.sessions.__setitem__(key, sock.obj.session) if sock.obj.session else None
+    result.say(f"TLS {facts.short} handshake with {name} done in ", Elapsed(elapsed), f": {facts.cipher}")
+    result.fields = facts.fields()
+    result.state = s.state()
+    return result

@@ -1,0 +1,254 @@
+"""What a TLS handshake established, in facts a person diagnosing TLS reads (and `info` shows).
+
+`gather` reads them off the TlsSocket: version, cipher, ALPN, SNI, the peer's
+certificate (subject, SANs, issuer, validity, SHA-256), chain length, the
+verify result, hostname match, session reuse. All certificate text is the
+peer's choice: it stays plain data here and the renderer escapes it.
+
+What verification WOULD say (`tls -k`, or `set tls sni off`, where OpenSSL
+never checked the name) on Python 3.11, which has no API to verify a chain
+outside a handshake: `replay_verify` hands the chain the peer sent to a
+fresh verifying client over memory BIOs, in a TLS 1.2 ServerHello and
+Certificate message made here. OpenSSL verifies the chain (and the name)
+as soon as it has parsed the Certificate message, before it needs anything
+only the real server (its private key) could give: so it answers with the
+same verify code and message as a verifying handshake against the same
+server, and nothing leaves this process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import ssl
+import time
+
+from netrepl.core.results import Elapsed, Part, Varies
+from netrepl.core.sockstate import plural
+
+
+def quote(data: bytes) -> str:
+    from netrepl.core.expect import excerpt  # bounded and escaped, as expect quotes peer data
+
+    return excerpt(data)
+
+
+def is_ip(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
+def _name(rdns) -> str:
+    return ", ".join(f"{key}={value}" for rdn in rdns or () for key, value in rdn) or "(empty)"
+
+
+def _short_key(key: str) -> str:
+    return {"commonName": "CN", "organizationName": "O", "organizationalUnitName": "OU", "countryName": "C",
+            "localityName": "L", "stateOrProvinceName": "ST", "emailAddress": "email"}.get(key, key)
+
+
+def _dn(rdns) -> str:
+    return ", ".join(f"{_short_key(k)}={v}" for rdn in rdns or () for k, v in rdn) or "(empty)"
+
+
+class Cert:
+    """One certificate's facts from _ssl.Certificate (get_info: OpenSSL's own parse)."""
+
+    def __init__(self, cert):
+        der = cert.public_bytes(ssl._ssl.ENCODING_DER) if not isinstance(cert, bytes) else cert
+        info = cert.get_info() if hasattr(cert, "get_info") else {}
+        self.der = der
+        self.subject = _dn(info.get("subject"))
+        self.issuer = _dn(info.get("issuer"))
+        self.sans = tuple(info.get("subjectAltName", ()))
+        self.not_before = info.get("notBefore")
+        self.not_after = info.get("notAfter")
+        self.sha256 = hashlib.sha256(der).hexdigest().upper()
+
+    def days_left(self) -> int | None:
+        try:
+            return int((ssl.cert_time_to_seconds(self.not_after) - time.time()) // 86400)
+        except (TypeError, ValueError):
+            return None
+
+    def left(self) -> Varies:
+        """Days left: a Varies, so --stable transcripts stay the same from one day to the next."""
+        left = self.days_left()
+        if left is None:
+            return Varies("(no dates)", "(no dates)")
+        if left < 0:
+            return Varies(f"EXPIRED {-left} days ago", "EXPIRED <days> ago")
+        return Varies(f"{left}", "<days>")
+
+    def validity(self) -> list[Part]:
+        return [f"{self.not_before} to {self.not_after} (days left: ", self.left(), ")"]
+
+
+def name_matches(name: str | None, sans) -> str:
+    """Does `name` match a SAN, by RFC 6125 as OpenSSL checks it (no CN fallback: Python never uses it)?"""
+    if not name:
+        return "not checked (no name)"
+    if is_ip(name):
+        wanted = ipaddress.ip_address(name)
+        for kind, value in sans:
+            if kind == "IP Address" and _ip(value) == wanted:
+                return f"yes ({name} is IP:{value})"
+        return f"NO: {name} is not among the certificate's IP addresses"
+    host = name.lower().rstrip(".")
+    for kind, value in sans:
+        if kind != "DNS":
+            continue
+        pattern = value.lower().rstrip(".")
+        if pattern == host:
+            return f"yes ({name} is DNS:{value})"
+        if pattern.startswith("*.") and "." in host and host.split(".", 1)[1] == pattern[2:] and host.split(".", 1)[0]:
+            return f"yes ({name} matches DNS:{value})"
+    return f"NO: {name} is not among the certificate's DNS names"
+
+
+def _ip(value: str):
+    try:
+        return ipaddress.ip_address(value.strip())
+    except ValueError:
+        return None
+
+
+def _len(n: int, size: int) -> bytes:
+    return n.to_bytes(size, "big")
+
+
+def _handshake_msg(kind: int, body: bytes) -> bytes:
+    return bytes([kind]) + _len(len(body), 3) + body
+
+
+def _suite(client_hello: bytes) -> bytes:
+    """A TLS 1.2 cipher suite the ClientHello offered (verification comes before the suite matters)."""
+    at = 5 + 4 + 2 + 32
+    at += 1 + client_hello[at]
+    count = int.from_bytes(client_hello[at:at + 2], "big")
+    suites = client_hello[at + 2:at + 2 + count]
+    for i in range(0, len(suites), 2):
+        if suites[i] != 0x13 and suites[i:i + 2] != b"\x00\xff":  # not a TLS 1.3 suite, not the SCSV
+            return suites[i:i + 2]
+    return b"\xc0\x2f"
+
+
+def replay_verify(ders: list[bytes], name: str | None, context) -> tuple[int, str] | None:
+    """Verify a chain as a handshake with `context` would: None if it passes, else (code, message).
+    Raises ValueError when the replay could not reach the verification (it then says nothing)."""
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = context.wrap_bio(incoming, outgoing, server_hostname=name)
+    try:
+        obj.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    suite = _suite(outgoing.read())
+    renegotiation_info = b"\xff\x01\x00\x01\x00"  # OpenSSL refuses a server without it (RFC 5746)
+    hello = b"\x03\x03" + bytes(32) + b"\x00" + suite + b"\x00" + _len(len(renegotiation_info), 2) + renegotiation_info
+    certs = b"".join(_len(len(der), 3) + der for der in ders)
+    flight = _handshake_msg(2, hello) + _handshake_msg(11, _len(len(certs), 3) + certs)
+    for at in range(0, len(flight), 16384):  # records of at most 2^14 bytes
+        piece = flight[at:at + 16384]
+        incoming.write(b"\x16\x03\x03" + _len(len(piece), 2) + piece)
+    try:
+        obj.do_handshake()
+    except ssl.SSLCertVerificationError as exc:
+        return exc.verify_code, exc.verify_message
+    except ssl.SSLWantReadError:
+        return None  # verified: now it waits for the ServerKeyExchange
+    except ssl.SSLError as exc:
+        if exc.reason == "WRONG_CERTIFICATE_TYPE":  # checked after verification: the chain passed
+            return None
+        raise ValueError(f"the replay stopped before verification: {exc.reason or exc}") from None
+    raise ValueError("the replay handshake completed, which it cannot")
+
+
+class TlsFacts:
+    def __init__(self, **kw):
+        self.__dict__.update(kw)
+
+    @property
+    def short(self) -> str:
+        return self.version.replace("TLSv", "")
+
+    def state_word(self) -> str:
+        return f"tls {self.short}"
+
+    def fields(self) -> list[tuple[str, Part]]:
+        leaf = self.certs[0] if self.certs else None
+        rows: list[tuple[str, Part]] = [
+            ("protocol", self.version),
+            ("cipher", f"{self.cipher} ({self.bits} bits)"),
+            ("alpn", self.alpn_words),
+            ("sni", self.sni or "not sent" + (" (an IP address is never sent as SNI)" if self.name and is_ip(self.name)
+                                               else " (set tls sni off)" if self.name else "")),
+        ]
+        if leaf is None:
+            rows.append(("certificate", "none received"))
+        else:
+            rows += [
+                ("subject", leaf.subject),
+                ("san", ", ".join(f"{'IP' if k == 'IP Address' else k}:{v}" for k, v in leaf.sans) or "none"),
+                ("issuer", leaf.issuer),
+                ("valid", f"{leaf.not_before} to {leaf.not_after}"),
+                ("days left", leaf.left()),
+                ("sha256", ":".join(leaf.sha256[i:i + 2] for i in range(0, len(leaf.sha256), 2))),
+            ]
+        rows += [
+            ("chain", f"{plural(len(self.certs), 'certificate')} sent by the peer"),
+            ("verify", self.verify_words),
+            ("hostname", self.hostname),
+            ("reuse", "resumed an earlier session" if self.reused else "new session"),
+            ("time", self.elapsed),
+        ]
+        return rows
+
+
+def gather(sock, name, sni, insecure: bool, name_checked: bool, settings, elapsed: Elapsed) -> TlsFacts:
+    """The facts of a finished handshake. insecure: nothing was verified (`tls -k`); name_checked:
+    OpenSSL checked the name in the handshake (not with `set tls sni off`). What was not checked
+    is checked by replay_verify."""
+    obj = sock.obj
+    certs = [Cert(c) for c in sock.chain()]
+    if not certs and obj.getpeercert(True):
+        certs = [Cert(obj.getpeercert(True))]
+    cipher = obj.cipher() or ("?", "?", 0)
+    offered = ", ".join(settings.alpn)
+    chosen = obj.selected_alpn_protocol()
+    alpn = (f"{chosen} (offered {offered})" if chosen else f"none chosen by the server (offered {offered})") \
+        if settings.alpn else "none offered (set tls alpn h2,http/1.1)"
+    code, message = None, None
+    if not insecure and name_checked:
+        verify = "ok (chain verified, name checked)"
+    else:
+        try:
+            context = settings.context(True, replay=True)
+            outcome = replay_verify([c.der for c in certs], name, context)
+        except (ValueError, OSError, ssl.SSLError) as exc:
+            outcome, verify = None, f"unknown ({exc})"
+        else:
+            if outcome is not None:
+                code, message = outcome
+            if insecure:
+                verify = ("would pass: verification skipped (tls -k), the chain and name check out" if outcome is None
+                          else f"would FAIL: verify code {code} ({message}); skipped (tls -k)")
+            else:
+                verify = "ok (chain verified; the name checked apart: SNI off)" if outcome is None else \
+                    f"FAILED: verify code {code} ({message})"
+    return TlsFacts(version=obj.version() or "?", cipher=cipher[0], bits=cipher[2], alpn_words=alpn, sni=sni,
+                    name=name, certs=certs, verify_words=verify, verify_code=code, verify_message=message,
+                    hostname=name_matches(name, certs[0].sans if certs else ()), reused=obj.session_reused,
+                    elapsed=elapsed)
+
+
+def refused_lines(chain) -> list:
+    """What the refused certificate says, for a verify failure."""
+    lines = []
+    for depth, cert in enumerate(chain[:4]):
+        facts = Cert(cert)
+        lines.append((f"certificate {depth}: subject {facts.subject}; issuer {facts.issuer}; valid ",
+                      *facts.validity()))
+    return lines
