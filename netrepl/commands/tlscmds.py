@@ -6,7 +6,7 @@ import re
 
 from netrepl.core.results import Result
 from netrepl.core.tls import handshake
-from netrepl.language.argtypes import ArgError, ArgType, Candidates, Choice, Host, Path
+from netrepl.language.argtypes import ArgError, ArgType, Candidates, Choice, Host
 from netrepl.language.registry import Arg, CommandSet
 
 COMMANDS = CommandSet()
@@ -14,24 +14,25 @@ COMMANDS = CommandSet()
 OPTIONS = {
     "ca": "a CA file or directory to trust instead of the system store (`system`: the system store again)",
     "alpn": "protocols to offer with ALPN, comma-separated (h2,http/1.1), or none",
-    "cert": "a client certificate (PEM) and its key, if not in the same file, for mutual TLS; none: no certificate",
+    "cert": "a client certificate (PEM, with its key or with `set tls key`) for mutual TLS; none: no certificate",
+    "key": "the client certificate's key file when it is not in the certificate's file; none: in it",
     "min": "the lowest protocol version to accept: 1.2, 1.3 or default",
     "max": "the highest protocol version to offer: 1.2, 1.3 or default",
     "sni": "send the server name (SNI): on or off (the name is checked against the certificate either way)",
 }
 _ALPN = re.compile(r"[\x21-\x7e]{1,255}\Z")
-_FIXED = {"ca": ("system",), "alpn": ("none", "h2,http/1.1", "http/1.1", "h2"), "cert": ("none",),
+_FIXED = {"ca": ("system",), "alpn": ("none", "h2,http/1.1", "http/1.1", "h2"), "cert": ("none",), "key": ("none",),
           "min": ("1.2", "1.3", "default"), "max": ("1.2", "1.3", "default"), "sni": ("on", "off")}
 
 
 class TlsValue(ArgType):
     """The value of a `set tls OPTION`, checked for the option named before it."""
 
-    name = "tls-value"
+    name = "str"  # a word (what it must be depends on OPTION)
 
     def convert(self, text, args, registry):
         option = args.get("option")
-        if option in ("ca", "cert"):
+        if option in ("ca", "cert", "key"):
             return super().convert(text, args, registry)  # a path: opened when `tls` runs
         if option == "alpn":
             names = text.split(",")
@@ -45,7 +46,7 @@ class TlsValue(ArgType):
 
     def candidates(self, label, args, registry):
         option = args.get("option")
-        kind = "path" if option in ("ca", "cert") else "words"
+        kind = "path" if option in ("ca", "cert", "key") else "words"
         return Candidates(kind, _FIXED.get(option, ()), label)
 
     def lex(self, text, args, registry):
@@ -57,18 +58,9 @@ class TlsValue(ArgType):
         return metavar
 
 
-def _check_set(a):
-    if a["key"] is not None and a["option"] != "cert":
-        return ("only `set tls cert CERT KEY` takes a second value", "key")
-    if a["option"] is not None and a["value"] is None:
-        return (f"`set tls {a['option']}` needs a value: {OPTIONS[a['option']]}", "end")
-    return None
-
-
 COMMANDS.sub("set", "tls", Arg("OPTION", Choice(tuple(OPTIONS)), "option", optional=True),
              Arg("VALUE", TlsValue(), "value", optional=True),
-             Arg("KEY", Path(), "key", optional=True, help="the client certificate's key file"),
-             check=_check_set, help="TLS settings: ca, alpn, cert, min, max, sni (`set tls` shows them)",
+             help="TLS settings: ca, alpn, cert, key, min, max, sni (`set tls [OPTION]` shows them)",
              details="\n".join(f"  {name:<5} {words}" for name, words in OPTIONS.items())
              + "\nThey apply to the next `tls` (or `starttls`).")(lambda ex, a, flags: _set_tls(ex, a))
 
@@ -77,8 +69,8 @@ def _set_tls(ex, a) -> Result:
     settings = ex.session.tls_settings
     option, value = a["option"], a["value"]
     result = Result()
-    if option is None:
-        return _show(settings)
+    if option is None or value is None:
+        return _show(settings, option)
     if option == "ca":
         settings.ca = None if value == "system" else value
         result.say("TLS trusts " + ("the system trust store (SSL_CERT_FILE / SSL_CERT_DIR honoured)"
@@ -86,10 +78,10 @@ def _set_tls(ex, a) -> Result:
     elif option == "alpn":
         settings.alpn = () if value == ("none",) else value
         result.say("ALPN offers " + (", ".join(settings.alpn) or "nothing"))
-    elif option == "cert":
-        settings.cert, settings.key = (None, None) if value == "none" else (value, a["key"])
-        result.say("no client certificate" if settings.cert is None else
-                   f"client certificate {settings.cert}" + (f" with key {settings.key}" if settings.key else ""))
+    elif option in ("cert", "key"):
+        setattr(settings, option, None if value == "none" else value)
+        result.say((f"client certificate {value}" if value != "none" else "no client certificate") if option == "cert"
+                   else (f"client key {value}" if value != "none" else "the client key is in the certificate's file"))
     elif option in ("min", "max"):
         setattr(settings, f"{option}_version", None if value == "default" else value)
         result.say(f"TLS {option}imum version: " + ("OpenSSL's default" if value == "default" else value))
@@ -100,16 +92,17 @@ def _set_tls(ex, a) -> Result:
     return result
 
 
-def _show(settings) -> Result:
+def _show(settings, only: str | None = None) -> Result:
     result = Result()
-    result.fields = [
-        ("ca", settings.ca or "system trust store"),
+    result.fields = [(name, value) for name, value in [
+        ("ca", settings.ca or "system (the system trust store)"),
         ("alpn", ",".join(settings.alpn) or "none"),
-        ("cert", (settings.cert + (f" (key {settings.key})" if settings.key else "")) if settings.cert else "none"),
+        ("cert", settings.cert or "none"),
+        ("key", settings.key or "none (in the certificate's file)"),
         ("min", settings.min_version or "default"),
         ("max", settings.max_version or "default"),
         ("sni", "on" if settings.sni else "off"),
-    ]
+    ] if only in (None, name)]
     return result
 
 

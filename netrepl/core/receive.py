@@ -209,7 +209,7 @@ class Receiving:
         if ended.startswith("our read side"):
             until = "until recv returned no data (our read side is shut: shutdown 0)"
         elif (how := getattr(self.transport.sock, "eof_words", None)) is not None:
-            until += f" ({how()})"  # TLS: with close_notify, or truncated
+            until += f", {how()}"  # TLS: with close_notify, or truncated
         result = Result(data=bytes(kept) or None, data_offset=offset)
         where = f" into {path}" if path else ""
         result.say(f"received {plural(total)} in total{where} {until}, in ", Elapsed(elapsed))

@@ -105,6 +105,8 @@ class Recorder:
             self.write("timeout " + ("none" if session.timeout is None else repr(session.timeout)))
         if session.display != "text":
             self.write(f"set display {session.display}")
+        for line in session.tls_settings.lines():  # `set tls ...`: the next handshake depends on them
+            self.write(line)
         if session.sock is not None:
             self.write(f"# recording started with a socket open ({session.state()})")
             self.write(f"socket {session.family} {session.proto}")
@@ -113,6 +115,8 @@ class Recorder:
             if session.connected and session.peer is not None:
                 self.write(self._lab_port_used(f"connect {session.peer.host} {session.peer.port}",
                                                "connect", session.peer.port))
+            if session.tls is not None:  # the socket was upgraded: so is the replay's
+                self.write("tls" + (" -k" if session.tls.insecure else "") + f" {session.tls.name}")
 
     def add(self, parsed, result: Result) -> None:
         name = parsed.command.name

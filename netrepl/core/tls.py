@@ -55,7 +55,9 @@ class TlsSettings:
         if self.alpn:
             out.append("set tls alpn " + ",".join(self.alpn))
         if self.cert is not None:
-            out.append(f"set tls cert {self.cert}" + (f" {self.key}" if self.key else ""))
+            out.append(f"set tls cert {self.cert}")
+        if self.key is not None:
+            out.append(f"set tls key {self.key}")
         if self.min_version:
             out.append(f"set tls min {self.min_version}")
         if self.max_version:
@@ -146,13 +148,15 @@ def handshake(session, server_name: str | None, insecure: bool, settings: TlsSet
     try:
         sock = tlssock.TlsSocket.start(s.transport.sock, context, name if settings.sni else None,
                                        settings.sessions.get(key), s.timeout)
+    except ValueError as exc:  # the name, refused before anything was sent: the connection is as it was
+        return s._fail(failure("usage", "tls", f"{name!r} cannot be a TLS server name: {exc}"), result)
     except (OSError, KeyboardInterrupt) as exc:
         err = classify(tlssock.converted(exc), "tls")
         refused = getattr(exc, "chain", None)
         if refused:
             result.lines += tlsfacts.refused_lines(refused)
         s.close_quietly()
-        result.say("the handshake failed part-way, so the connection can carry neither plaintext nor TLS: "
+        result.say("the handshake did not finish, so the connection can carry neither plaintext nor TLS: "
                    "closed it")
         return s._fail(err, result)
     elapsed = time.perf_counter() - started
@@ -162,6 +166,7 @@ def handshake(session, server_name: str | None, insecure: bool, settings: TlsSet
         s.close_quietly()
         result.lines += tlsfacts.refused_lines(sock.chain())
         return s._fail(classify(tlssock.verify_failure(facts.verify_code, facts.verify_message), "tls"), result)
+    facts.insecure = insecure
     s.tls = facts
     sock.on_close = lambda: settings.sessions.__setitem__(key, sock.obj.session) if sock.obj.session else None
     result.say(f"TLS {facts.short} handshake with {name} done in ", Elapsed(elapsed), f": {facts.cipher}")

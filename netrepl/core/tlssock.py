@@ -91,6 +91,7 @@ class TlsSocket:
         """Wrap `sock` and handshake under ONE deadline (the session timeout). Raises TlsFailure,
         TimeoutError, OSError, KeyboardInterrupt; a verify failure carries the refused chain."""
         incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        # A ValueError here (a name IDNA refuses, "cannot start with a dot"): nothing was sent yet.
         obj = context.wrap_bio(incoming, outgoing, server_hostname=server_name, session=session)
         self = cls(sock, obj, incoming, outgoing)
         deadline = None if timeout is None else time.monotonic() + timeout
