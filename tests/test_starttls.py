@@ -234,3 +234,27 @@ def test_help_starttls():
     p = run_cli("-c", "help starttls")
     assert p.returncode == 0
     assert "usage: starttls" in p.stdout and "postgres" in p.stdout and "SSLRequest" in p.stdout
+
+
+def test_a_line_longer_than_netrepl_reads_is_refused_not_held(ex, tcp_server):
+    def handle(conn):
+        conn.sendall(b"2" * (1 << 17))  # 128 KiB and no newline
+        conn.recv(10)
+    run(ex, f"connect 127.0.0.1 {tcp_server(handle).port}")
+    result = run(ex, "starttls ftp")
+    assert result.error.kind == "tls" and "a line longer than netrepl reads" in result.error.message
+    assert len(result.error.message) < 1000  # quoted, bounded
+
+
+def test_serve_of_a_tls_kind_sets_lab_ca_and_scripts_are_checked_with_it(tmp_path):
+    p = run_cli("-c", "serve tls-echo 0; print $lab_ca")
+    assert p.returncode == 0 and LAB_CA in p.stdout
+    assert "the lab CA is $lab_ca (trust it: set tls ca $lab_ca)" in p.stdout
+    p = run_cli("-c", "serve echo 0; print $lab_ca")  # only TLS kinds set it: checked before anything runs
+    assert p.returncode == 2 and "lab_ca" in p.stderr + p.stdout
+    inner = tmp_path / "inner.nrs"
+    inner.write_text("serve https 0\n")
+    outer = tmp_path / "outer.nrs"
+    outer.write_text(f"source {inner}\nset tls ca $lab_ca\nconnect localhost $lab_port\ntls\n")
+    p = run_cli("-q", str(outer))
+    assert p.returncode == 0, p.stdout + p.stderr
