@@ -85,6 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--step", action="store_true",
                    help="before each command wait for Enter (run it), s + Enter (skip it) or q + Enter "
                         "(stop: the exit status is that of what ran)")
+    p.add_argument("--cast", metavar="FILE",
+                   help="also write the run as an asciicast v2 recording (asciinema play FILE); "
+                        "with --stable on a virtual clock, byte-identical across runs")
     p.add_argument("--delay", type=_seconds, default=0.0, metavar="SECONDS", help="pause before each command")
     p.add_argument("--version", action="version", version=f"netrepl {__version__}")
     return p
@@ -116,7 +119,7 @@ def simple_args(argv: list[str]) -> SimpleNamespace | None:
     words the errors). Importing argparse and building the parser (gettext,
     locale) cost ~3 ms, a tenth of a `netrepl -c` start."""
     args = SimpleNamespace(scripts=[], commands=None, defines=[], quiet=False, keep_going=False, stable=False,
-                           step=False, delay=0.0)
+                           step=False, delay=0.0, cast=None)
     words = iter(argv)
     for word in words:
         if word in _SWITCHES and not args.scripts:
@@ -169,6 +172,11 @@ def _main(argv: list[str], notes: Notes) -> int:
     if args.commands is not None and args.scripts:
         notes.write("netrepl: give scripts or -c, not both\n")
         return USAGE_EXIT
+    if args.cast is not None:
+        if args.commands is None and not args.scripts:
+            notes.write("netrepl: --cast records a script run: give FILE.nrs or -c\n")
+            return USAGE_EXIT
+        return _cast_run(Runner(options), args)
     if args.commands is not None:
         return Runner(options).run_text(args.commands)
     if args.scripts:
@@ -183,6 +191,19 @@ def _main(argv: list[str], notes: Notes) -> int:
     from netrepl.shell import run_shell
 
     return run_shell(variables=options.variables)
+
+
+def _cast_run(runner, args) -> int:
+    """A script run with --cast: the cast file opened first (exit 2 if it cannot be)."""
+    title = "netrepl " + (" ".join(args.scripts) if args.scripts else "-c")
+    if not runner.start_cast(args.cast, title):
+        return USAGE_EXIT
+    try:
+        status = runner.run_text(args.commands) if args.commands is not None else runner.run_files(args.scripts)
+    except BaseException:  # Ctrl-C, lost standard output: keep what the cast has, then go on out
+        runner.end_cast(ExitStatus.INTERRUPTED)
+        raise
+    return runner.end_cast(status)
 
 
 def serve_main(argv: list[str]) -> int:

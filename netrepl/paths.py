@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from pathlib import Path
 
 
@@ -18,9 +20,14 @@ def history_path() -> Path:
 def ensure_private_file(path: Path) -> Path:
     """Create the file (and its directory) readable by the owner only: history holds what was typed."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    # Never through a symlink (it would chmod its target), never blocking on a FIFO.
+    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    fd = os.open(path, flags, 0o600)
     try:
-        if os.fstat(fd).st_mode & 0o077:  # an older file readable by others: tighten it
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        if info.st_mode & 0o077:  # an older file readable by others: tighten it
             os.fchmod(fd, 0o600)
     finally:
         os.close(fd)

@@ -54,6 +54,7 @@ class Runner:
         self.pace_input = pace_input
         self.failures: list[Step] = []  # the steps that failed, for reports
         self.stopped = False  # `q` at a --step prompt: nothing more runs
+        self.cast = None  # --cast: a render/cast.py CastWriter the transcript is mirrored to
 
     # -- entry points, each returning an exit status --
 
@@ -149,7 +150,7 @@ class Runner:
         return True
 
     def _executor(self, cwd: str) -> Executor:
-        return Executor(REGISTRY, variables=self.options.variables, cwd=cwd, data_writer=self.out.write)
+        return Executor(REGISTRY, variables=self.options.variables, cwd=cwd, data_writer=self._write)
 
     def _load(self, path: str) -> tuple[Executor, Script | None]:
         """The executor a file runs in and the file checked (None, said on stderr, if unreadable)."""
@@ -183,6 +184,9 @@ class Runner:
                     status = ExitStatus.FAILED
                 if outcome in ("exit", "quit") or (outcome == "failed" and not self.options.keep_going):
                     break
+                if self.cast is not None and self.cast.flush():  # it could not be written: end_cast says why
+                    self.stopped = True
+                    return ExitStatus.FAILED
         finally:
             ex.finish()
         return status
@@ -195,12 +199,15 @@ class Runner:
             return key
         outcome = "ok"
         if not self.options.quiet:  # before it runs: `recv all` streams its data as it arrives
-            self.out.write(safe(f"netrepl> {parsed.text}") + "\n")
+            self._echo(parsed.text)
             self.out.flush()
         for step in ex.run_parsed(parsed, source, number):
             if not self.options.quiet and (step.source, step.line) != (source, number):
-                self.out.write(safe(f"netrepl> {step.text}") + "\n")  # a command of a sourced script
-            self.out.write(plain(render(step.result, ex.session.display, self.options.stable)))
+                self._echo(step.text)  # a command of a sourced script
+            chart = self._chart() if step.result.waterfall is not None else {}
+            self._write(plain(render(step.result, ex.session.display, self.options.stable, **chart)))
+            if self.cast is not None and step.text.split(" ", 1)[0] == "print":
+                self.cast.marker(plain(render(step.result)).rstrip("\n"))  # a heading to jump to
             self.out.flush()
             if step.result.exit:
                 return "exit"
@@ -215,6 +222,58 @@ class Runner:
                     return "interrupted"
                 outcome = "failed"
         return outcome
+
+    def _write(self, text: str) -> None:
+        self.out.write(text)
+        if self.cast is not None:
+            self.cast.output(text)
+
+    def _echo(self, command: str) -> None:
+        self.out.write(safe(f"netrepl> {command}") + "\n")
+        if self.cast is not None:
+            self.cast.command(safe(command))
+
+    def _chart(self) -> dict:
+        """A waterfall's width and drawing: the terminal's, or 80 columns of ASCII off a terminal
+        (and under NO_COLOR)."""
+        stream = self.out.stream
+        if stream is None or not getattr(stream, "isatty", lambda: False)():
+            return {"width": 80, "fancy": False}
+        import shutil  # only a waterfall asks the terminal's size
+
+        return {"width": shutil.get_terminal_size().columns, "fancy": not os.environ.get("NO_COLOR")}
+
+    # -- --cast --
+
+    def start_cast(self, path: str, title: str = "") -> bool:
+        """Open the cast file (False, said on stderr, if it cannot be written)."""
+        from netrepl.render.cast import CastWriter  # only --cast needs it (json)
+
+        try:
+            stream = open(path, "w", encoding="utf-8", errors="backslashreplace")
+        except OSError as exc:
+            self.err.write(safe(f"netrepl: cannot write the cast {path}: {exc.strerror}") + "\n")
+            return False
+        self.cast_path = path
+        size = {}
+        if not self.options.stable and getattr(self.out.stream, "isatty", lambda: False)():
+            import shutil  # the player's screen: the terminal the run was cast from
+
+            columns, lines = shutil.get_terminal_size()
+            size = {"width": columns, "height": lines}
+        self.cast = CastWriter(stream, stable=self.options.stable, title=title, **size)
+        return True
+
+    def end_cast(self, status: ExitStatus) -> ExitStatus:
+        """Close the cast; a failure to write it is said and makes the status at least 1."""
+        if self.cast is None:
+            return status
+        self.cast.close()
+        if self.cast.failed is None:
+            return status
+        self.err.write(safe(f"netrepl: cannot write the cast {self.cast_path}: {self.cast.failed}; "
+                            "the run stopped there") + "\n")
+        return max(status, ExitStatus.FAILED)
 
     def _pace(self, text: str) -> str:
         """--delay and --step before a command: "run", "skipped" (`s`) or "quit" (`q`)."""

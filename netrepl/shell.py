@@ -3,12 +3,17 @@
 Input and output are parameters so tests drive it with a pipe input and
 DummyOutput. Ctrl-C cancels the line or interrupts a blocking operation
 (the session catches it and stays accurate); Ctrl-D exits and closes.
+A multi-line paste runs line by line, as if typed; keys typed while a
+command runs are not echoed into its output but wait for the next prompt.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import signal
+from collections import deque
 from typing import IO, Iterable, Mapping
 
 from prompt_toolkit import PromptSession, print_formatted_text
@@ -17,68 +22,27 @@ from prompt_toolkit.buffer import ValidationState
 from prompt_toolkit.enums import DEFAULT_BUFFER
 from prompt_toolkit.filters import has_focus
 from prompt_toolkit.formatted_text import FormattedText
-from prompt_toolkit.history import FileHistory, History, InMemoryHistory
+from prompt_toolkit.history import History, InMemoryHistory
 from prompt_toolkit.key_binding import KeyBindings
+from prompt_toolkit.keys import Keys
 from prompt_toolkit.lexers import PygmentsLexer
 
 from netrepl import __version__
 from netrepl.commands import REGISTRY
 from netrepl.completer import NetreplCompleter
 from netrepl.core.executor import Executor
+from netrepl.history import PrivateHistory
+from netrepl.inputview import EscapeUnsafe
+from netrepl.interrupts import CtrlC, no_echo
 from netrepl.lexer import session_lexer
-from netrepl.paths import ensure_private_file, history_path
-from netrepl.render.text import endpoint, progress_text, render, safe
+from netrepl.paths import history_path
+from netrepl.render.text import progress_text, render, safe
 from netrepl.style import make_style
+from netrepl.toolbar import toolbar_text
 from netrepl.validator import LineValidator
 
 _HOST_WORDS = re.compile(r"^\s*(?:must-fail\s+\S+\s+)?(?:connect|sendto|bind)\s+(\S+)")
-
-
-def toolbar_text(ex: Executor) -> list[tuple[str, str]]:
-    """The bottom toolbar: protocol, state, local -> peer, byte counts."""
-    s = ex.session
-    parts = [("class:bottom-toolbar.state", f" {s.state()} ")]
-    if s.local or s.peer:
-        local = endpoint(s.local) if s.local else "?"
-        peer = endpoint(s.peer) if s.peer else "-"
-        parts.append(("class:bottom-toolbar", f" {local} -> {peer} "))
-    parts.append(("class:bottom-toolbar", f" sent {s.sent} B  received {s.received} B "))
-    if ex.recorder is not None:
-        parts.append(("class:bottom-toolbar", f" recording to {ex.recorder.path} "))
-    return [(style, safe(text)) for style, text in parts]
-
-
-class CtrlC:
-    """The shell's SIGINT handler: KeyboardInterrupt only while a command runs, once per arming.
-
-    With Python's default handler a second quick Ctrl-C could land while the
-    first was being reported, or between two commands, and end the shell with
-    its session. Here a press that finds nothing to stop is ignored (the system
-    call it interrupted is retried).
-    """
-
-    def __init__(self) -> None:
-        self.armed = False
-
-    def __call__(self, signum, frame) -> None:
-        if self.armed:
-            self.armed = False
-            raise KeyboardInterrupt
-
-
-def _enter_runs_any_line() -> KeyBindings:
-    """Enter runs the line even when the validator marked it: the executor then
-    reports the error with its caret, as for any line (the mark is a warning)."""
-    bindings = KeyBindings()
-
-    @bindings.add("enter", filter=has_focus(DEFAULT_BUFFER))
-    def _accept(event) -> None:
-        buffer = event.current_buffer
-        buffer.validation_error = None
-        buffer.validation_state = ValidationState.VALID
-        buffer.validate_and_handle()
-
-    return bindings
+PROMPT = [("class:prompt", "netrepl> ")]
 
 
 class Shell:
@@ -87,17 +51,22 @@ class Shell:
         self.ex = executor or Executor(REGISTRY)
         if history is None:
             # Not ThreadedHistory: loaded in a thread, it could arrive after an Up pressed right
-            # at the first prompt, which then did nothing. Loading in the prompt's first step
-            # takes ~15 ms for 20,000 entries and always precedes the first key.
-            history = FileHistory(str(ensure_private_file(history_path())))
+            # at the first prompt, which then did nothing. PrivateHistory reads at most 4 MiB
+            # here, before the first prompt, and never blocks on a FIFO or device.
+            history = PrivateHistory(history_path())
         self.history = history
         self.style = make_style()
         self.out = out  # a plain text stream (tests); None: print to the terminal with styles
         self.seen_hosts: dict[str, None] = {}
         self.ex.data_writer = self.show_data
         self.ex.progress = self.status  # a long `recv all` says how far it got, on one line
-        self.status_shown, self.at_line_start = False, True
+        self.status_shown = False
         self.ctrl_c = CtrlC()
+        self.pasted: deque[str] = deque()  # lines of a multi-line paste still to run
+        self.pasted_tail = ""  # the paste after its last newline: the next prompt starts with it
+        self.at_line_start = True  # what was shown last ended its line
+        self.quiet = False  # terminal echo is off: a ^C pressed is not echoed
+        self.interrupt_shown = False  # the running command already reported its interruption
         self.prompt = PromptSession(
             history=history,
             auto_suggest=AutoSuggestFromHistory(),
@@ -105,13 +74,44 @@ class Shell:
             lexer=PygmentsLexer(session_lexer(self.ex.variables)),
             validator=LineValidator(self.ex.parser, self.ex.variables),
             validate_while_typing=True,
-            key_bindings=_enter_runs_any_line(),
             style=self.style,
             bottom_toolbar=lambda: toolbar_text(self.ex),
             complete_while_typing=True,
+            key_bindings=self._bindings(),
+            input_processors=[EscapeUnsafe()],  # after the suggestion: history text is escaped on screen
             input=input,
             output=output,
         )
+
+    def _bindings(self) -> KeyBindings:
+        bindings = KeyBindings()
+
+        @bindings.add(Keys.BracketedPaste, filter=has_focus(DEFAULT_BUFFER))
+        def _paste(event) -> None:
+            """Pasted lines run one by one, as if typed (prompt_toolkit would make one line of them)."""
+            data = event.data.replace("\r\n", "\n").replace("\r", "\n")
+            buffer = event.current_buffer
+            if "\n" not in data:
+                buffer.insert_text(data)
+                return
+            doc = buffer.document
+            lines = (doc.text_before_cursor + data + doc.text_after_cursor).split("\n")
+            self.pasted.extend(lines[1:-1])
+            self.pasted_tail = lines[-1]
+            buffer.text = lines[0]
+            buffer.cursor_position = len(lines[0])
+            buffer.validate_and_handle()
+
+        @bindings.add("enter", filter=has_focus(DEFAULT_BUFFER))
+        def _accept(event) -> None:
+            """Enter runs the line even when the validator marked it: the executor then reports
+            the error with its caret, as for any line (the mark is a warning while typing)."""
+            buffer = event.current_buffer
+            buffer.validation_error = None
+            buffer.validation_state = ValidationState.VALID
+            buffer.validate_and_handle()
+
+        return bindings
 
     def hosts(self) -> Iterable[str]:
         """Hosts typed in this session and in the history, newest first."""
@@ -124,6 +124,10 @@ class Shell:
         return list(found)
 
     def show(self, fragments) -> None:
+        for _, text in reversed(fragments):
+            if text:
+                self.at_line_start = text.endswith("\n")
+                break
         if self.out is not None:
             self.out.write("".join(text for _, text in fragments))
             self.out.flush()
@@ -131,10 +135,17 @@ class Shell:
             print_formatted_text(FormattedText(fragments), style=self.style, end="",
                                  output=self.prompt.output)
 
+    def chart(self, result) -> dict:
+        """A waterfall (`timing`) fits the terminal; Unicode bars unless NO_COLOR or not a terminal."""
+        if result.waterfall is None:
+            return {}
+        if self.out is not None:  # tests write to a stream: 80 columns of ASCII
+            return {"width": 80, "fancy": False}
+        return {"width": shutil.get_terminal_size().columns, "fancy": not os.environ.get("NO_COLOR")}
+
     def show_data(self, text: str) -> None:
         self.clear_status()
         self.show([("class:data", text)])
-        self.at_line_start = text.endswith("\n")
 
     def raw(self, text: str) -> None:
         """Our own cursor controls (prompt_toolkit's write() would escape them)."""
@@ -154,56 +165,121 @@ class Shell:
             self.status_shown = False
             self.raw("\r\x1b[K")
 
+    def show_notes(self) -> None:
+        """What the history has to say (a file it cannot use, a failed write): each said once, escaped."""
+        notes = getattr(self.history, "notes", None)
+        for note in notes() if notes else ():
+            self.show([("class:error", safe(note) + "\n")])
+
+    def read(self) -> str:
+        """The next line: a pasted one still waiting (shown after a prompt, as if typed), or what is typed.
+
+        Not a prompt with accept_default: keys typed meanwhile would be read into that prompt
+        before it accepts, and join the pasted line. Here they wait for the next real prompt.
+        """
+        if self.pasted:
+            line = self.pasted.popleft()
+            self.show(PROMPT + [("", safe(line) + "\n")])
+            strings = self.history.get_strings()
+            if line and (not strings or strings[-1] != line):  # as prompt_toolkit stores a typed line
+                self.history.append_string(line)
+            return line
+        tail, self.pasted_tail = self.pasted_tail, ""
+        # handle_sigint=False: prompt_toolkit's own SIGINT handler, installed while the prompt
+        # starts and ends in cooked mode, queued a Ctrl-C key that a storm of presses could deliver
+        # after the prompt had ended, printing a traceback ("Application is not running"). Our
+        # handler (disarmed at the prompt) ignores those presses; in raw mode Ctrl-C is a key.
+        return self.prompt.prompt(PROMPT, default=tail, handle_sigint=False)
+
+    def _tty(self) -> int | None:
+        try:
+            return self.prompt.input.fileno()
+        except Exception:  # pipe inputs of tests, inputs without a descriptor: no echo to turn off
+            return None
+
     def one(self) -> bool:
         """Read and run one line; False when the shell should end."""
         try:
-            line = self.prompt.prompt([("class:prompt", "netrepl> ")])
+            line = self.read()
         except KeyboardInterrupt:
+            self.pasted.clear()
             return True  # Ctrl-C at the prompt clears the line
         except EOFError:
             return False  # Ctrl-D
+        self.show_notes()
+        self.interrupt_shown = False
         try:
-            self.ctrl_c.armed = True
-            for step in self.ex.run_line(line):
-                self.ctrl_c.armed = True  # the result being shown and the next step can be stopped too
-                self.clear_status()
-                self.at_line_start = True
-                if step.result.error and step.result.error.kind == "interrupted":
-                    self.show([("", "\n")])  # the terminal echoed ^C: start a fresh line
-                if step.source is not None:  # a command of a `source`d script: echoed as a script run does
-                    self.show([("class:prompt", "netrepl> "), ("", safe(step.text) + "\n")])
-                self.show(render(step.result, self.ex.session.display))
-                m = _HOST_WORDS.match(step.text)
-                if m and step.result.ok:
-                    self.seen_hosts[m.group(1)] = None
-                if step.result.exit:
-                    return False
+            with self.ctrl_c.command():
+                return self.run_line(line)
         except KeyboardInterrupt:
-            self.show([("class:error", "interrupted\n")])
+            if not self.interrupt_shown:  # a further press while the interruption was being reported: said once
+                self.show([("class:error", "interrupted\n")])
+            self.drop_paste()
         except Exception as exc:  # a bug in one command must not end the shell with a traceback
             self.show([("class:error", safe(f"internal error: {type(exc).__name__}: {exc}") + "\n")])
         finally:
-            self.ctrl_c.armed = False
+            self.show_notes()
         return True
+
+    def run_line(self, line: str) -> bool:
+        for step in self.ex.run_line(line):
+            self.clear_status()
+            if step.result.error and step.result.error.kind == "interrupted":
+                # Stopped: nothing runs after a failed step, so what is left is showing this result,
+                # which a further press of a storm must not cut off.
+                self.ctrl_c.armed = False
+                self.interrupt_shown = True
+                self.drop_paste()
+                if not (self.quiet and self.at_line_start):
+                    self.show([("", "\n")])  # the terminal echoed ^C, or data ended mid-line: a fresh line
+            if step.source is not None:  # a command of a `source`d script: echoed as a script run does
+                self.show([("class:prompt", "netrepl> "), ("", safe(step.text) + "\n")])
+            self.show(render(step.result, self.ex.session.display, **self.chart(step.result)))
+            m = _HOST_WORDS.match(step.text)
+            if m and step.result.ok:
+                self.seen_hosts[m.group(1)] = None
+            if step.result.exit:
+                return False
+        return True
+
+    def drop_paste(self) -> None:
+        """An interrupted paste stops: the lines after the interrupted one are not run."""
+        if self.pasted:
+            self.show([("class:error", f"{len(self.pasted)} pasted line(s) not run\n")])
+        self.pasted.clear()
+        self.pasted_tail = ""
+
+    def loop(self) -> None:
+        while True:
+            self.ctrl_c.armed = False  # whatever a press did to the last command's end
+            try:
+                if not self.one():
+                    return
+            except KeyboardInterrupt:
+                # A second Ctrl-C while the first was being reported (or between two
+                # steps) lands outside one(): it must not end the shell and its session.
+                continue
 
     def run(self) -> int:
         self.show([("", f"netrepl {__version__}: one socket, one command at a time. "
                         "`help` lists the commands; Ctrl-D leaves.\n")])
+        self.show_notes()
         try:
             previous = signal.signal(signal.SIGINT, self.ctrl_c)
         except ValueError:  # not the main thread: Python's default handling stays
             previous = None
         try:
-            while True:
-                try:
-                    if not self.one():
-                        break
-                except KeyboardInterrupt:
-                    # A second Ctrl-C while the first was being reported (or between two
-                    # steps) lands outside one(): it must not end the shell and its session.
-                    continue
+            # Echo off for the whole run, not per command: the prompt (raw mode) draws what is
+            # typed anyway, and between a command and the next prompt a late Ctrl-C or typed-ahead
+            # key would otherwise be echoed into the screen the prompt then draws over.
+            with no_echo(self._tty()) as self.quiet:
+                self.loop()
         finally:
+            self.ctrl_c.armed = False
             self.ex.finish()
+            close = getattr(self.history, "close", None)
+            if close is not None:
+                close()
             if previous is not None:
                 signal.signal(signal.SIGINT, previous)
         return 0
@@ -213,4 +289,4 @@ def run_shell(variables: Mapping[str, str] | None = None, **kw) -> int:
     return Shell(Executor(REGISTRY, variables=variables), **kw).run()
 
 
-__all__ = ["Shell", "run_shell", "toolbar_text", "InMemoryHistory"]
+__all__ = ["Shell", "run_shell", "toolbar_text", "CtrlC", "InMemoryHistory"]

@@ -14,8 +14,17 @@ UI = {
     "field": "",
     "data": "",
     "help": "",
+    "bar": "ansigreen",  # a `timing` waterfall's bars; a failed connect attempt's in red
+    "bar.failed": "ansired",
     "bottom-toolbar": "noreverse bg:#222222 #aaaaaa",
     "bottom-toolbar.state": "bold #ffffff",
+    # One look per kind of state (toolbar.STATE_CLASSES): trouble must not look like "connected".
+    "bottom-toolbar.state.connected": "bg:#005f00 #ffffff",
+    "bottom-toolbar.state.open": "bg:#005f87 #ffffff",
+    "bottom-toolbar.state.peer-closed": "bg:#875f00 #ffffff",
+    "bottom-toolbar.state.lost": "bg:#af0000 #ffffff",
+    "bottom-toolbar.state.closed": "bg:#444444 #ffffff",
+    "bottom-toolbar.state.none": "bg:#303030 #bcbcbc nobold",
 }
 
 

@@ -276,3 +276,15 @@ def test_relative_paths_complete_from_the_working_directory(tree, monkeypatch):
     monkeypatch.chdir(tree)
     assert set(applied("source s")) == {"source script.nrs", "source second.nrs", "source sub"}
     assert applied("source sc") == ["source script.nrs"]
+
+
+def test_completion_menu_shows_history_hosts_escaped():
+    """A host from history holding U+202E (right-to-left override) or ESC is shown escaped in the menu;
+    what Tab inserts is the word itself (it is the user's own history)."""
+    hostile = "evil\u202etxt.invalid"
+    completer = NetreplCompleter(REGISTRY, hosts=lambda: [hostile, "e\x1b[2Jx.invalid"])
+    got = completions("connect e", completer)
+    shown = {c.text: c.display_text for c in got}
+    assert shown[hostile] == "evil\\u202etxt.invalid"
+    assert shown["e\x1b[2Jx.invalid"] == "e\\x1b[2Jx.invalid"
+    assert all("\u202e" not in c.display_text and "\x1b" not in c.display_text for c in got)

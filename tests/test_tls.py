@@ -561,3 +561,13 @@ def test_k_replays_the_whole_chain_with_an_intermediate_and_either_key_type(ex, 
     assert refused.error.kind == "verify", text_of(refused)
     connect(ex, server.port)
     assert f"verify code {refused.error.errno} " in fields(run(ex, "tls -k"))["verify"]
+
+
+def test_timing_shows_the_tls_handshake(ex, certs, serve_tls):
+    """The handshake is a phase of the connection's `timing` waterfall (core/tls.py adds it)."""
+    server = serve_tls(certs.context())
+    trusting(ex, certs)
+    connect(ex, server.port)
+    assert run(ex, "tls").ok
+    shown = text_of(run(ex, "timing"))
+    assert "tls handshake" in shown and "connect 127.0.0.1" in shown

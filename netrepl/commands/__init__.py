@@ -7,10 +7,12 @@ Handlers take (executor, args, flags) and return a Result (or, for
 `source`, the Steps of the script they run). They never print.
 """
 
-from netrepl.commands import helptext, labs, receiving, scripting, sending, settings, sockets, starttls, tlscmds
+from netrepl.commands import (helptext, labs, receiving, scripting, sending, settings, sockets, starttls, timing,
+                              tlscmds)
 from netrepl.commands.common import MAX_RECV  # noqa: F401 (read by tests)
 from netrepl.language.registry import Registry
 
 REGISTRY = Registry(sockets.COMMANDS, sending.COMMANDS, receiving.COMMANDS, scripting.CHECKS,
-                    settings.COMMANDS, tlscmds.COMMANDS, starttls.COMMANDS, labs.COMMANDS, scripting.COMMANDS,
+                    settings.COMMANDS, tlscmds.COMMANDS, starttls.COMMANDS, labs.COMMANDS, timing.COMMANDS,
+                    scripting.COMMANDS,
                     helptext.COMMANDS)

@@ -13,6 +13,7 @@ import time
 from netrepl.core.errors import classify, failure
 from netrepl.core.results import Elapsed, Endpoint, Result
 from netrepl.core.sockstate import FAMILY_NAMES, TYPE_NAMES
+from netrepl.core.timing import Timing, kernel_rtt
 
 
 def service_port(session, port: int | str, op: str) -> tuple[int | None, Result | None]:
@@ -51,12 +52,16 @@ def connect(session, host: str, port: int | str) -> Result:
     if bad:
         return bad
     kind = s.transport.type if s.transport else socket.SOCK_STREAM
+    s.timing = timing = Timing(host)  # the `timing` command shows this connection's phases
+    started = time.perf_counter()
     try:
         addresses = resolve(s, host, number, kind)
     except OSError as exc:
+        timing.add("resolve", time.perf_counter() - started, started, outcome="failed", detail=host)
         return s._os_error(exc, "connect", result)
     except KeyboardInterrupt as exc:
         return s._fail(classify(exc, "connect"), result)
+    timing.add("resolve", time.perf_counter() - started, started, detail=host)
     created_here = s.transport is None
     last: Result | None = None
     for i, (family, socktype, proto, _, address) in enumerate(addresses):
@@ -73,6 +78,7 @@ def connect(session, host: str, port: int | str) -> Result:
             s.transport.sock.connect(address)
         except (OSError, KeyboardInterrupt) as exc:
             err = classify(exc, "connect")
+            timing.add("connect", time.perf_counter() - started, started, target, _outcome(err))
             if err.errname == "ECONNRESET":  # a refusal is ECONNREFUSED: this handshake completed first
                 result.say("the peer accepted the connection, then reset it before connect() returned")
             if created_here or isinstance(exc, KeyboardInterrupt):
@@ -93,6 +99,9 @@ def connect(session, host: str, port: int | str) -> Result:
                                "(a second connect says EALREADY); `close` it to give up")
             return s._fail(err, result)
         elapsed = time.perf_counter() - started
+        timing.add("connect", elapsed, started, target)
+        timing.rtt = kernel_rtt(s.transport.sock) if s.stream else None
+        s.transport.timing = timing  # sends and reads on this connection time the first byte
         s.connected = True
         s.connect_failed = None
         s.peer = target
@@ -103,6 +112,13 @@ def connect(session, host: str, port: int | str) -> Result:
         result.state = s.state()
         return result
     return last or s._fail(failure("address", "connect", f"no address for {host!r}"), result)
+
+
+def _outcome(err) -> str:
+    """A failed attempt in one word: refused, timeout, or the errno name."""
+    if err.errname == "ECONNREFUSED":
+        return "refused"
+    return err.kind if err.kind in ("timeout", "interrupted") else (err.errname or err.kind)
 
 
 def bind(session, host: str, port: int | str) -> Result:

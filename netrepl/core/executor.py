@@ -90,8 +90,14 @@ class Executor:
 
     def call(self, parsed: Parsed):
         """Run a parsed command's handler: a Result, or Steps for `source`."""
+        before = self.session.timing
+        mark = len(before.phases) if before is not None else 0
         try:
-            return parsed.command.handler(self, parsed.args, parsed.flags)
+            outcome = parsed.command.handler(self, parsed.args, parsed.flags)
+            timing = self.session.timing
+            if timing is not None and isinstance(outcome, Result):  # the phases this command timed
+                outcome.phases = timing.phases[mark if timing is before else 0:]
+            return outcome
         except KeyboardInterrupt as exc:
             return Result(error=classify(exc, parsed.command.name), state=self.session.state())
 
@@ -133,7 +139,7 @@ class Executor:
 
         def mark(part):
             if isinstance(part, Endpoint) and not part.ephemeral and part.port in chosen \
-                    and part.host in ("127.0.0.1", "localhost"):
+                    and part.host in ("127.0.0.1", "::1", "localhost"):
                 return Endpoint(part.host, part.port, True)
             return part
 

@@ -203,6 +203,8 @@ class Receiving:
             result.say(f"received {plural(total)} before the error{where}")
             return self._recv_error(exc, "recv all", result)
         elapsed = time.perf_counter() - started
+        if self.transport.timing is not None:  # a long read's duration and rate, for `timing`
+            self.transport.timing.transfer(total, elapsed, started)
         self.buffer.offset = offset + total
         until = "until end of stream"
         ended = self._no_more_data() if self.stream else ""

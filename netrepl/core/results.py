@@ -71,6 +71,10 @@ class Result:
     # Plain text blocks that are not peer data (help output).
     text: str | None = None
     exit: bool = False
+    # Durations measured while the command ran (core/timing.py Phases), as data.
+    phases: list = field(default_factory=list)
+    # A connection's phases to draw as a waterfall (core/timing.py Timing; render/waterfall.py).
+    waterfall: object | None = None
 
     @property
     def ok(self) -> bool:

@@ -40,6 +40,7 @@ class Session(SocketState, Receiving, Expecting):
         self.tls_settings = TlsSettings()  # `set tls ...`; core/tls.py
         # Set by a front end (Executor.progress): `recv all` reports (bytes, seconds) at most ~10x/s.
         self.progress: Callable[[int, float], object] | None = None
+        self.timing = None  # the last `connect`'s core/timing.py Timing (the `timing` command)
 
     # ----- creating and addressing ---------------------------------------------
 

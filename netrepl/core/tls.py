@@ -152,6 +152,9 @@ def handshake(session, server_name: str | None, insecure: bool, settings: TlsSet
         return s._fail(failure("usage", "tls", f"{name!r} cannot be a TLS server name: {exc}"), result)
     except (OSError, KeyboardInterrupt) as exc:
         err = classify(tlssock.converted(exc), "tls")
+        if s.timing is not None:  # the `timing` waterfall shows the handshake that failed too
+            s.timing.add("tls handshake", time.perf_counter() - started, start=started,
+                         outcome=err.errname or err.kind)
         refused = getattr(exc, "chain", None)
         if refused:
             result.lines += tlsfacts.refused_lines(refused)
@@ -160,6 +163,8 @@ def handshake(session, server_name: str | None, insecure: bool, settings: TlsSet
                    "closed it")
         return s._fail(err, result)
     elapsed = time.perf_counter() - started
+    if s.timing is not None:  # a phase of this connection for `timing`
+        s.timing.add("tls handshake", elapsed, start=started)
     s.transport.wrap(lambda raw: sock)
     facts = tlsfacts.gather(sock, name, sni, insecure, check_name, settings, Elapsed(elapsed))
     if not insecure and facts.verify_code is not None:  # SNI off: the name is checked here, as OpenSSL would

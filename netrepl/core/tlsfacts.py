@@ -41,10 +41,6 @@ def is_ip(name: str) -> bool:
     return True
 
 
-def _name(rdns) -> str:
-    return ", ".join(f"{key}={value}" for rdn in rdns or () for key, value in rdn) or "(empty)"
-
-
 def _short_key(key: str) -> str:
     return {"commonName": "CN", "organizationName": "O", "organizationalUnitName": "OU", "countryName": "C",
             "localityName": "L", "stateOrProvinceName": "ST", "emailAddress": "email"}.get(key, key)

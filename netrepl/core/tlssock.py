@@ -48,7 +48,6 @@ def converted(exc: BaseException, seen: bytes = b"") -> BaseException:
     """An ssl exception -> TlsFailure with its kind; anything else as it is."""
     if isinstance(exc, TlsFailure) or not isinstance(exc, ssl.SSLError):
         return exc
-    seen = getattr(exc, "seen", seen)
     if isinstance(exc, ssl.SSLCertVerificationError):
         return verify_failure(exc.verify_code, exc.verify_message or str(exc))
     reason = exc.reason or type(exc).__name__

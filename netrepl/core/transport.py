@@ -15,13 +15,16 @@ import socket
 
 
 class Transport:
-    __slots__ = ("sock", "type", "family")
+    __slots__ = ("sock", "type", "family", "timing")
 
     def __init__(self, sock: socket.socket):
         self.sock = sock
         # Read once: sock.type builds an enum each time, and state() runs for every command.
         self.type = sock.type
         self.family = sock.family
+        # The connection's core/timing.py Timing, once connected: a send starts the clock
+        # that the next read returning stops ("first byte"). One test per call when unset.
+        self.timing = None
 
     def wrap(self, wrapper) -> None:
         """Put a layer in place: `wrapper(sock)` returns the new socket-like object
@@ -31,19 +34,42 @@ class Transport:
     def settimeout(self, seconds: float | None) -> None:
         self.sock.settimeout(seconds)
 
+    def _first_read(self) -> bool:
+        """Is this the first read after a send (its first byte to be timed)?"""
+        if self.timing is not None and self.timing.waiting is not None:
+            self.timing.reading(self.sock)
+            return True
+        return False
+
     def recv(self, size: int) -> bytes:
-        return self.sock.recv(size)
+        timed = self._first_read()
+        data = self.sock.recv(size)
+        if timed:
+            self.timing.received(len(data))
+        return data
 
     def recv_into(self, buffer, size: int = 0, flags: int = 0) -> int:
-        return self.sock.recv_into(buffer, size, flags)
+        timed = self._first_read()
+        n = self.sock.recv_into(buffer, size, flags)
+        if timed:
+            self.timing.received(n)
+        return n
 
     def recvfrom_into(self, buffer, size: int = 0, flags: int = 0):
-        return self.sock.recvfrom_into(buffer, size, flags)
+        timed = self._first_read()
+        got = self.sock.recvfrom_into(buffer, size, flags)
+        if timed:
+            self.timing.received(got[0] or 1)  # an empty datagram is an answer, not an end
+        return got
 
     def send(self, data) -> int:
+        if self.timing is not None:
+            self.timing.sent()
         return self.sock.send(data)
 
     def sendto(self, data, address) -> int:
+        if self.timing is not None:
+            self.timing.sent()
         return self.sock.sendto(data, address)
 
     def shutdown(self, how: int) -> None:

@@ -77,7 +77,9 @@ def data_text(data: bytes, display: str = "text", offset: int = 0) -> str:
     return text if text.endswith("\n") else text + "\n"
 
 
-def render(result: Result, display: str = "text", stable: bool = False) -> Fragments:
+def render(result: Result, display: str = "text", stable: bool = False, width: int = 80,
+           fancy: bool = False) -> Fragments:
+    """`width` and `fancy` (Unicode bars) are the front end's terminal, for a waterfall."""
     out: Fragments = []
     lines = [line_text(line, stable) for line in result.lines]
     state = f"  [{result.state}]" if result.state else ""
@@ -96,6 +98,10 @@ def render(result: Result, display: str = "text", stable: bool = False) -> Fragm
             out.append(("class:field", f"  {label:<{width}}  {safe(part_text(value, stable))}\n"))
     if result.text is not None:
         out.append(("class:help", "\n".join(safe_block_line(row) for row in result.text.split("\n")) + "\n"))
+    if result.waterfall is not None:
+        from netrepl.render.waterfall import draw  # only the `timing` command needs it
+
+        out += draw(result.waterfall, width, fancy, stable)
     if result.data:
         out.append(("class:data", data_text(result.data, display, result.data_offset)))
     return out
