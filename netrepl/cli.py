@@ -69,7 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="netrepl",
         description="A scriptable network-diagnostics REPL over one session socket. "
                     "With no arguments on a terminal: the interactive shell.",
-        epilog="netrepl serve KIND [--host H] [--port P] [--udp] runs a lab server in the foreground. "
+        epilog="netrepl serve KIND [--host H] [--port P] [--udp] runs a lab server in the foreground "
+               "(netrepl serve --ca-path: the lab CA file). "
                + ExitStatus.table())
     p.add_argument("scripts", nargs="*", metavar="FILE.nrs",
                    help=".nrs scripts to replay (all are checked before the first runs; - is standard input)")
@@ -97,7 +98,9 @@ def build_serve_parser() -> argparse.ArgumentParser:
 
     p = _parser_class()(prog="netrepl serve", description="Run a lab server in the foreground until Ctrl+C.",
                         epilog=kinds.details())
-    p.add_argument("kind", choices=kinds.kind_names())
+    p.add_argument("kind", choices=kinds.kind_names(), nargs="?")
+    p.add_argument("--ca-path", action="store_true",
+                   help="print the path of the lab CA file (trust it with `set tls ca PATH`) and exit")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--udp", action="store_true", help=f"UDP instead of TCP ({', '.join(kinds.udp_kinds())})")
@@ -204,11 +207,17 @@ def _cast_run(runner, args) -> int:
 
 
 def serve_main(argv: list[str]) -> int:
+    from netrepl.lab import kinds
     from netrepl.lab.kinds import check_kind
 
     parser = build_serve_parser()
     try:
         args = parser.parse_args(argv)
+        if args.ca_path:
+            print(kinds.LAB_CA)
+            return 0
+        if args.kind is None:
+            parser.error("a server KIND is needed (or --ca-path)")
         proto = "udp" if args.udp else "tcp"
         if problem := check_kind(args.kind, proto):  # `serve http --udp` is a usage error, before any bind
             parser.error(problem)

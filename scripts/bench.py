@@ -10,7 +10,7 @@ interleaved round by round, and the median is kept. The table gives the
 ratio netrepl / reference and the target. Peers are started here, on
 127.0.0.1 only (scripts/producer.py). A reference tool that is not
 installed is skipped with a note (apt-get install socat netcat-openbsd
-ncat bsdextrautils for nc, socat, ncat and hexdump).
+ncat bsdextrautils openssl for nc, socat, ncat, hexdump and s_client).
 
 Child processes run with a private bytecode cache (PYTHONPYCACHEPREFIX in a
 temp dir, PYTHONDONTWRITEBYTECODE and PYTHONUNBUFFERED removed) so that
@@ -100,6 +100,7 @@ class Run:
     rc: int
     out: bytes = b""
     err: bytes = b""
+    cpu: float = 0.0  # user + system seconds of the child (wait4): steadier than wall time on a loaded machine
 
 
 class PeakRSS:
@@ -166,7 +167,8 @@ def run(argv: list[str], ctx: Context, *, stdout_to: str | None = os.devnull, ca
                 sink.close()
         out.seek(0)
         err.seek(0)
-        return Run(wall, rss, p.returncode, out.read() if capture else b"", err.read())
+        return Run(wall, rss, p.returncode, out.read() if capture else b"", err.read(),
+                   usage.ru_utime + usage.ru_stime)
 
 
 def peak_reporting(args: list[str]) -> list[str]:
@@ -681,6 +683,95 @@ def bench_accept(ctx: Context) -> None:
                         r, "report", None, "from the client's connect() returning to the listener's reply byte"))
 
 
+# ----- 3c. bulk receive over TLS -------------------------------------------------------------
+# A local TLS producer (scripts/producer.py tls: the lab certificate, TLS 1.3 as every client
+# here offers it) sends SIZE bytes then close_notify; netrepl `tls -k` + `recv all > /dev/null`
+# against socat OPENSSL: (verify=0) and openssl s_client -quiet, none of them verifying. The
+# producer times each connection from accept(), and its handshake as the server saw it.
+
+SSLSOCKET_SINK = ("import socket, ssl, sys\n"
+                  "c = ssl.create_default_context(); c.check_hostname = False; c.verify_mode = ssl.CERT_NONE\n"
+                  "s = c.wrap_socket(socket.create_connection(('127.0.0.1', int(sys.argv[1]))))\n"
+                  "b = bytearray(1 << 20); r = s.recv_into\n"
+                  "while r(b): pass\n")
+
+
+def bench_tls(ctx: Context, size: int) -> None:
+    print(f"bulk receive over TLS: {size / GIB:g} GiB from a local TLS producer to /dev/null", flush=True)
+    script = "connect 127.0.0.1 {port}; tls -k; recv all > /dev/null"
+    clients: dict[str, list[str]] = {}
+    with Producer(ctx, "tls", "--bytes", str(size)) as prod:
+        port = prod.port
+        clients["netrepl"] = ctx.netrepl + ["-q", "-c", script.format(port=port)]
+        socat, openssl = shutil.which("socat"), shutil.which("openssl")
+        if socat:
+            clients["socat"] = [socat, "-u", f"OPENSSL:127.0.0.1:{port},verify=0", "/dev/null"]
+        else:
+            ctx.note("socat not found: TLS vs socat skipped (apt-get install socat)")
+        if openssl:
+            clients["s_client"] = [openssl, "s_client", "-quiet", "-connect", f"127.0.0.1:{port}"]
+        else:
+            ctx.note("openssl not found: TLS vs s_client skipped (apt-get install openssl)")
+        clients["python SSLSocket"] = [PY, "-c", SSLSOCKET_SINK, str(port)]
+        first = run(peak_reporting(["-c", script.format(port=port)]), ctx, capture=True)
+        check_ok(first, "netrepl tls + recv all")
+        prod_line = prod.readline(30).split()
+        if f"received {size} bytes in total".encode() not in first.out or b"close_notify" not in first.out:
+            raise RuntimeError(f"netrepl recv all over TLS reported {first.out[-300:]!r}")
+        exact = reported_peak(first)
+        own = re.search(rb"handshake with \S+ done in ([\d.]+) (ms|us|s)", first.out)
+        own_s = float(own.group(1)) * {b"ms": 1e-3, b"us": 1e-6, b"s": 1.0}[own.group(2)] if own else None
+        transfer: dict[str, list[float]] = {k: [] for k in clients}
+        shake: dict[str, list[float]] = {k: [] for k in clients}
+        rss: dict[str, int] = {k: 0 for k in clients}
+        cpu: dict[str, list[float]] = {k: [] for k in clients}
+        names = list(clients)
+        for i in range(ctx.n(7, 3)):
+            for name in names[i % len(names):] + names[:i % len(names)]:
+                r = run(clients[name], ctx, peak=True)
+                check_ok(r, name)
+                line = prod.readline(60).split()
+                if line[:1] != ["done"]:
+                    raise RuntimeError(f"producer: {' '.join(line)}")
+                transfer[name].append(float(line[2]))
+                shake[name].append(float(line[3]))
+                cpu[name].append(r.cpu)
+                rss[name] = max(rss[name], r.rss_kib)
+    ctx.raw["tls"] = {"bytes": size, "transfer": transfer, "handshake": shake, "rss_kib": rss, "cpu": cpu,
+                      "first": prod_line, "netrepl_own_handshake": own_s}
+    t = {k: med(v) for k, v in transfer.items()}
+    h = {k: med(v) for k, v in shake.items()}
+    figure = f"{secs(t['netrepl'])} ({rate(size, t['netrepl'])})"
+    refs = [k for k in ("socat", "s_client") if k in t]
+    if refs:  # each round against the faster reference of that round
+        faster = [min(transfer[k][i] for k in refs) for i in range(len(transfer["netrepl"]))]
+        r = paired(transfer["netrepl"], faster)
+        shown = "; ".join(f"{k}: {secs(t[k])} ({rate(size, t[k])})" for k in refs)
+        ctx.rows.append(Row("TLS recv vs faster of socat/s_client", figure, shown, r, "<= 1.0", r <= 1.0,
+                            "1 GiB, TLS 1.3 AES-256-GCM, no verification on any side; per round against "
+                            "the faster of the two"))
+    if refs:
+        c = {k: med(v) for k, v in cpu.items()}
+        r = paired(cpu["netrepl"], [min(cpu[k][i] for k in refs) for i in range(len(cpu["netrepl"]))])
+        ctx.rows.append(Row("TLS recv CPU vs faster of socat/s_client", f"{c['netrepl']:.2f} s",
+                            "; ".join(f"{k}: {c[k]:.2f} s" for k in refs), r, "report", None,
+                            "user + system CPU of each client (start-up included): what the client itself "
+                            "costs, whatever the load"))
+    r = paired(transfer["netrepl"], transfer["python SSLSocket"])
+    ctx.rows.append(Row("TLS recv vs Python SSLSocket", figure, f"recv_into 1 MiB: {secs(t['python SSLSocket'])}",
+                        r, "report", None))
+    peak = max(rss["netrepl"], exact or 0) / 1024
+    ctx.rows.append(Row("TLS recv peak RSS", f"{peak:.1f} MiB",
+                        "; ".join(f"{k}: {rss[k] / 1024:.1f} MiB" for k in refs) or "-", None, "< 64 MiB",
+                        peak < 64, "netrepl's VmHWM at exit"))
+    if "s_client" in h:
+        own_words = f"; netrepl's own report: {ms(own_s)}" if own_s is not None else ""
+        ctx.rows.append(Row("TLS handshake", ms(h["netrepl"]), f"s_client: {ms(h['s_client'])}",
+                            h["netrepl"] / h["s_client"], "report", None,
+                            "accept() to handshake done, as the producer saw it (netrepl builds its context "
+                            f"after connect, s_client before){own_words}"))
+
+
 # ----- 4. per-command overhead ----------------------------------------------------------------
 
 RAW_LOOP = """\
@@ -879,7 +970,7 @@ def table(rows: list[Row], markdown: bool) -> str:
     return "\n".join(out)
 
 
-BENCHES = ("startup", "shell", "bulk", "sendfile", "accept", "commands", "render", "replay")
+BENCHES = ("startup", "shell", "bulk", "tls", "sendfile", "accept", "commands", "render", "replay")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -891,6 +982,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sendfile", action="store_true", help="bulk: the old producer (sendfile from tmpfs), "
                    "to compare")
     p.add_argument("--send-mib", type=int, help="`send < FILE` size in MiB (default 2048, quick 256)")
+    p.add_argument("--tls-mib", type=int, help="bulk receive over TLS size in MiB (default 1024, quick 128)")
     p.add_argument("--pairs", type=int, help="send+recv pairs (default 5000, quick 1000)")
     p.add_argument("--render-mib", type=int, help="rendering size in MiB (default 64, quick 8)")
     p.add_argument("--lines", type=int, help="replay script lines (default 100000, quick 20000)")
@@ -925,6 +1017,7 @@ def main(argv: list[str] | None = None) -> int:
             "bulk": lambda: bench_bulk(ctx, (args.bulk_mib or (256 if q else 2048)) * MIB, args.sendfile),
             "sendfile": lambda: bench_sendfile(ctx, (args.send_mib or (256 if q else 2048)) * MIB),
             "accept": lambda: bench_accept(ctx),
+            "tls": lambda: bench_tls(ctx, (args.tls_mib or (128 if q else 1024)) * MIB),
             "commands": lambda: bench_commands(ctx, args.pairs or (1000 if q else 5000)),
             "render": lambda: bench_render(ctx, (args.render_mib or (8 if q else 64)) * MIB),
             "replay": lambda: bench_replay(ctx, args.lines or (20_000 if q else 100_000)),

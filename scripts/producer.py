@@ -4,6 +4,7 @@
     python scripts/producer.py bulk --bytes N   send N bytes to each client, then close
     python scripts/producer.py bulk --sendfile  the same with sendfile(2) from a tmpfs file
     python scripts/producer.py echo             echo every byte back (a thread per client)
+    python scripts/producer.py tls --bytes N    bulk over TLS (the lab's certificate for localhost)
 
 Each listens on 127.0.0.1 (port 0 = any free port, or --port) and prints
 "port P" on the first line of stdout. `bulk` then prints, per connection,
@@ -18,6 +19,12 @@ is one copy from cache into the socket. On the 2-core VM of docs/bench.md
 that is 2-3x faster than sendfile of a 16 MiB block from /dev/shm (the old
 producer, kept as --sendfile for comparison), which capped every receiver
 at ~1.9 GB/s and made every ratio ~1.0.
+
+`tls` is `bulk` over TLS with netrepl's lab-only certificate and key
+(netrepl/lab/certs/), TLS 1.2 or 1.3 as the client offers; it ends with
+close_notify and prints "done BYTES SECONDS HANDSHAKE": HANDSHAKE is the
+time from accept() until its handshake completed, the handshake as the
+server saw it (the same measure for every client).
 
 Only loopback: nothing here talks to any other address. Stops on Ctrl-C,
 on SIGTERM, or when its standard input is closed.
@@ -101,6 +108,34 @@ def serve_bulk(srv: socket.socket, total: int, block_size: int, sendfile: bool) 
             conn.close()
 
 
+CERTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "netrepl", "lab", "certs")
+
+
+def serve_tls(srv: socket.socket, total: int, block_size: int) -> None:
+    import ssl  # only this kind needs it
+
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(os.path.join(CERTS, "localhost.pem"), os.path.join(CERTS, "lab.key"))
+    block = memoryview(os.urandom(block_size))
+    while True:
+        conn, _ = srv.accept()
+        started = time.perf_counter()
+        try:
+            tls = ctx.wrap_socket(conn, server_side=True)  # the handshake, now
+            shaken = time.perf_counter() - started
+            send_buffer(tls, block, total)
+            tls.settimeout(60)
+            try:
+                tls.unwrap()  # close_notify, then the client's (or its EOF)
+            except (OSError, ValueError):
+                pass
+            print(f"done {total} {time.perf_counter() - started:.6f} {shaken:.6f}", flush=True)
+        except OSError as exc:
+            print(f"error {exc}", flush=True)
+        finally:
+            conn.close()
+
+
 def _echo(conn: socket.socket) -> None:
     with conn:
         try:
@@ -128,7 +163,7 @@ def _exit_when_stdin_closes() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("kind", choices=("bulk", "echo"))
+    p.add_argument("kind", choices=("bulk", "echo", "tls"))
     p.add_argument("--bytes", type=int, default=1 << 30, help="bytes sent to each bulk client (default 1 GiB)")
     p.add_argument("--block", type=int, default=BLOCK, help=f"bulk: bytes in the repeated buffer (default {BLOCK})")
     p.add_argument("--sendfile", action="store_true", help=f"bulk: sendfile a {SENDFILE_BLOCK >> 20} MiB tmpfs "
@@ -145,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.sendfile and not hasattr(os, "sendfile"):
                 p.error("--sendfile: no os.sendfile on this platform")
             serve_bulk(srv, args.bytes, args.block, args.sendfile)
+        elif args.kind == "tls":
+            serve_tls(srv, args.bytes, args.block)
         else:
             serve_echo(srv)
     except KeyboardInterrupt:

@@ -67,7 +67,9 @@ def http(server, request: bytes) -> tuple[int | None, dict, bytes, bytes]:
 # ----- construction ------------------------------------------------------------
 
 def test_kinds_in_order():
-    assert list(KINDS) == ["echo", "http", "discard", "daytime", "chargen", "close", "reset", "silent", "slow"]
+    assert list(KINDS) == ["echo", "http", "discard", "daytime", "chargen", "close", "reset", "silent", "slow",
+                           "https", "tls-echo", "tls-expired", "tls-self-signed", "tls-wrong-host", "tls-unknown-ca",
+                           "smtp", "smtp-inject", "imap", "pop3", "ftp", "postgres"]
     assert UDP_KINDS == {"echo", "discard", "daytime", "chargen"}
 
 

@@ -8,10 +8,10 @@ Handlers take (executor, args, flags) and return a Result (or, for
 """
 
 from netrepl.commands import (helptext, labs, listening, names, receiving, scripting, sending, settings, sockets,
-                              sockopts, timing, tlscmds)
+                              sockopts, starttls, timing, tlscmds)
 from netrepl.commands.common import MAX_RECV  # noqa: F401 (read by tests)
 from netrepl.language.registry import Registry
 
 REGISTRY = Registry(sockets.COMMANDS, listening.COMMANDS, names.COMMANDS, sending.COMMANDS, receiving.COMMANDS,
-                    scripting.CHECKS, settings.COMMANDS, sockopts.COMMANDS, tlscmds.COMMANDS, labs.COMMANDS,
-                    timing.COMMANDS, scripting.COMMANDS, helptext.COMMANDS)
+                    scripting.CHECKS, settings.COMMANDS, sockopts.COMMANDS, tlscmds.COMMANDS, starttls.COMMANDS,
+                    labs.COMMANDS, timing.COMMANDS, scripting.COMMANDS, helptext.COMMANDS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from netrepl.commands.common import PROTO, error
 from netrepl.core.results import Endpoint, Result
 from netrepl.lab import kinds as lab_kinds
-from netrepl.language.nrs import serve_variables  # the names `serve` sets: the checker knows them too
+from netrepl.language.nrs import serve_constants, serve_variables  # the names `serve` sets: the checker knows them too
 from netrepl.core.results import UnixName
 from netrepl.core.unix import is_unix_word, parse_name
 from netrepl.language.argtypes import ArgError, Choice, Int
@@ -56,7 +56,8 @@ def _check_serve(a):
                   "`connect localhost $lab_port` and never collide when run in parallel. On a Unix stream "
                   "socket: `serve KIND PATH` (a path holds a /), `serve KIND @NAME` (abstract) or `serve KIND @` "
                   "(the kernel picks a name) set $lab_path and $lab_KIND_path; a stale socket file is replaced, "
-                  "a live one refused, and the file is removed when the server stops.")
+                  "a live one refused, and the file is removed when the server stops. A TLS kind also sets "
+                  "$lab_ca, the lab CA file (`set tls ca $lab_ca` makes its certificates verify).")
 def _serve(ex, a, flags):
     # Imported here, not at the top: the lab server brings threading, select and the HTTP
     # machinery, which a script that never serves should not pay for at start-up.
@@ -99,8 +100,12 @@ def _serve(ex, a, flags):
     ex.servers[(proto, server.port)] = server
     for name in serve_variables(kind):  # what a script connects to, whatever port the OS chose
         ex.variables[name] = str(server.port)
-    return Result(state=ex.session.state()).say(f"serving {kind} on {proto} ",
-                                                Endpoint(server.host, server.port, server.ephemeral))
+    ex.variables.update(serve_constants(kind))  # $lab_ca for a TLS kind
+    result = Result(state=ex.session.state()).say(f"serving {kind} on {proto} ",
+                                                  Endpoint(server.host, server.port, server.ephemeral))
+    if kind in lab_kinds.TLS_KINDS:  # the path itself varies by install: a transcript shows the variable
+        result.say("lab-only certificates; the lab CA is $lab_ca (trust it: set tls ca $lab_ca)")
+    return result
 
 
 def _serve_unix(ex, kind: str, name: UnixName) -> Result:

@@ -19,6 +19,11 @@ Handler contracts (see server.py for the seam):
 
 from __future__ import annotations
 
+import os  # already imported by the interpreter itself: free
+
+# The lab CA (lab-only, shipped in the package): what `set tls ca $lab_ca` trusts.
+LAB_CA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "certs", "ca.pem")
+
 # Limits against hostile clients, here so `help serve` can state them without
 # importing the server. server.py and http.py use them as their defaults.
 MAX_CONNECTIONS = 64  # open connections per server; more are closed at once (http: 503 first)
@@ -27,15 +32,19 @@ HTTP_HEAD_TIMEOUT = 10.0  # seconds, in all, for an http request head to arrive
 
 _HANDLERS = "netrepl.lab.handlers"
 _HTTP = "netrepl.lab.http"
+_TLS = "netrepl.lab.tlskinds"
+_STARTTLS = "netrepl.lab.starttlskinds"
 
 
 class LabKind:
     """One kind of lab server: what `help serve` says and which handler serves each transport."""
 
-    __slots__ = ("name", "help", "handlers", "busy")
+    __slots__ = ("name", "help", "handlers", "busy", "wrap")
 
-    def __init__(self, name: str, help: str, tcp: str, udp: str | None = None, busy: str | None = None):
-        self.name, self.help, self.busy = name, help, busy
+    def __init__(self, name: str, help: str, tcp: str, udp: str | None = None, busy: str | None = None,
+                 wrap: str | None = None):
+        # wrap: "module:function" taking the server, giving LabServer's wrap= (TLS kinds)
+        self.name, self.help, self.busy, self.wrap = name, help, busy, wrap
         self.handlers = {"tcp": tcp} if udp is None else {"tcp": tcp, "udp": udp}
 
     @property
@@ -62,8 +71,32 @@ TABLE: tuple[LabKind, ...] = (
     LabKind("reset", "accepts, then aborts with an RST (the client sees ECONNRESET)", f"{_HANDLERS}:reset"),
     LabKind("silent", "accepts and never answers", f"{_HANDLERS}:silent"),
     LabKind("slow", "sends a short text one byte at a time, then closes", f"{_HANDLERS}:slow"),
+    # TLS (certificates: lab/certs/, lab-only; `set tls ca $lab_ca` trusts the lab CA).
+    LabKind("https", "the http site over TLS (a certificate for localhost from the lab CA)",
+            f"{_TLS}:https", wrap=f"{_TLS}:wrapper"),
+    LabKind("tls-echo", "echo over TLS", f"{_TLS}:tls_echo", wrap=f"{_TLS}:wrapper"),
+    LabKind("tls-expired", "https with an expired certificate (verify code 10)",
+            f"{_TLS}:https", wrap=f"{_TLS}:wrapper"),
+    LabKind("tls-self-signed", "https with a self-signed certificate (verify code 18)",
+            f"{_TLS}:https", wrap=f"{_TLS}:wrapper"),
+    LabKind("tls-wrong-host", "https with a certificate for wrong-host.invalid (hostname mismatch, 62)",
+            f"{_TLS}:https", wrap=f"{_TLS}:wrapper"),
+    LabKind("tls-unknown-ca", "https with a certificate from a CA nobody trusts (verify code 19)",
+            f"{_TLS}:https", wrap=f"{_TLS}:wrapper"),
+    LabKind("smtp", "an SMTP server offering STARTTLS (EHLO, STARTTLS, QUIT)", f"{_STARTTLS}:smtp"),
+    LabKind("smtp-inject", "smtp that sends a plaintext line right after its STARTTLS 220 (an injection)",
+            f"{_STARTTLS}:smtp_inject"),
+    LabKind("imap", "an IMAP server offering STARTTLS (a001 CAPABILITY, a002 STARTTLS, a003 LOGOUT)",
+            f"{_STARTTLS}:imap"),
+    LabKind("pop3", "a POP3 server offering STLS (CAPA, STLS, QUIT)", f"{_STARTTLS}:pop3"),
+    LabKind("ftp", "an FTP control connection offering AUTH TLS (FEAT, AUTH TLS, QUIT)", f"{_STARTTLS}:ftp"),
+    LabKind("postgres", "answers PostgreSQL's SSLRequest with 'S' and TLS, then refuses the login",
+            f"{_STARTTLS}:postgres"),
 )
 BY_NAME: dict[str, LabKind] = {kind.name: kind for kind in TABLE}
+# The kinds that speak TLS (right away, or after their STARTTLS): `serve` sets $lab_ca for them.
+TLS_KINDS: frozenset[str] = frozenset(kind.name for kind in TABLE if kind.handlers["tcp"].startswith(
+    (_TLS + ":", _STARTTLS + ":")))
 PROTOS: tuple[str, ...] = ("tcp", "udp")
 
 # name -> help, and the kinds with a UDP variant (what older callers import).

@@ -111,7 +111,8 @@ class LabServer:
         self.handler = handler or handler_for(kind, proto)
         busy = kinds.BY_NAME[kind].busy
         self.busy: Callable | None = resolve(busy) if busy and handler is None else None
-        self.wrap = wrap
+        wrap_ref = kinds.BY_NAME[kind].wrap  # a TLS kind's own (tlskinds.wrapper) unless one is given
+        self.wrap = wrap if wrap is not None or wrap_ref is None else resolve(wrap_ref)(self)
         self.max_connections, self.idle_timeout = max_connections, idle_timeout
         self.stopping = threading.Event()  # handlers poll it (chargen, slow)
         self._sock: socket.socket | None = None
@@ -119,6 +120,7 @@ class LabServer:
         self._loop: threading.Thread | None = None
         self._lock = threading.Lock()
         self._conns: set[socket.socket] = set()
+        self._current: dict[threading.Thread, socket.socket] = {}  # a connection's socket since swap()
         self._threads: set[threading.Thread] = set()
         self._served = 0
         self.refused = 0  # connections closed at once because the cap was reached
@@ -303,22 +305,26 @@ class LabServer:
     def _serve_conn(self, conn: socket.socket) -> None:
         try:
             conn.settimeout(self.idle_timeout)
-            if self.wrap is not None:
-                wrapped = self.wrap(conn)
-                with self._lock:  # stop() must shut down what the handler really uses
-                    self._conns.discard(conn)
-                    self._conns.add(wrapped)
-                    conn = wrapped
-                    if self.stopping.is_set():
-                        return
-            self.handler(conn, self)
+            if self.wrap is not None and not self.swap(conn, self.wrap(conn)):
+                return
+            self.handler(self._current.get(threading.current_thread(), conn), self)
         except OSError:  # resets, broken pipes, timeouts, shutdown by stop(): all normal here
             pass
         finally:
             with self._lock:
+                conn = self._current.pop(threading.current_thread(), conn)  # the TLS layer, if any
                 self._conns.discard(conn)
                 self._threads.discard(threading.current_thread())
                 conn.close()
+
+    def swap(self, old: socket.socket, new: socket.socket) -> bool:
+        """A connection's socket is now `new` (the wrap= layer, or TLS after a STARTTLS): stop() must
+        shut down what the handler really uses. False if the server is stopping (the handler returns)."""
+        with self._lock:
+            self._conns.discard(old)
+            self._conns.add(new)
+            self._current[threading.current_thread()] = new  # closed at the end instead of `old`
+            return not self.stopping.is_set()
 
     def _udp_loop(self) -> None:
         while self._wait_readable():
@@ -353,6 +359,9 @@ def serve_forever(kind: str, host: str, port: int, proto: str = "tcp", root: str
     try:  # the announcement too: Ctrl+C right after it must not end in a traceback
         print(f"serving {server.kind} on {server.proto} {server.where()} (Ctrl+C to stop)",
               file=out, flush=True)
+        if server.kind in kinds.TLS_KINDS:
+            print(f"lab CA: {kinds.LAB_CA} (lab-only certificates; trust it with `set tls ca PATH`)",
+                  file=out, flush=True)
         while True:
             time.sleep(1)  # unlike a bare Event.wait(), sleep is interruptible by Ctrl+C everywhere
     except KeyboardInterrupt:

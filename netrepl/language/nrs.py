@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 
 from netrepl.core.results import UnixName
 from netrepl.fastdata import field, datatype
+from netrepl.lab import kinds as lab_kinds  # the table of kinds: imports nothing but os
 from netrepl.language.escapes import EscapeError, decode_escapes
 from netrepl.language.parser import ParseError, Parsed, Parser
 
@@ -58,6 +59,11 @@ def late_variables(parsed: Parsed) -> dict[str, str]:
             return {"listen_path": PATH_PLACEHOLDER}
         return {"listen_port": PORT_PLACEHOLDER}
     return {}
+
+
+def serve_constants(kind: str) -> dict[str, str]:
+    """The variables `serve KIND` sets to a fixed value: $lab_ca, the lab CA file, for a TLS kind."""
+    return {"lab_ca": lab_kinds.LAB_CA} if kind in lab_kinds.TLS_KINDS else {}
 
 
 def var_value(text: str, flags) -> str:
@@ -240,6 +246,8 @@ def _check(lines: Iterable[str], source: str, parser: Parser, variables: Mapping
             for var, stand_in in late_variables(parsed).items():
                 known[var] = stand_in
                 late.add(var)
+            if name == "serve":
+                known.update(serve_constants(parsed.args["kind"] or ""))
         elif name == "source":
             script.problems += _check_sourced(parsed, parser, known, base, depth, source, number, late, budget)
         script.commands.append((number, parsed))
@@ -260,6 +268,8 @@ def _check_sourced(parsed, parser, known, base, depth, source, number, late, bud
             known[sub.args["name"]] = var_value(sub.args["value"], sub.flags)
         elif sub.command.name in ("serve", "listen"):
             known.update(late_variables(sub))
+            if sub.command.name == "serve" and sub.args["kind"] not in (None, "stop"):
+                known.update(serve_constants(sub.args["kind"]))
     return problems + inner.problems
 
 
