@@ -6,7 +6,7 @@ from netrepl.commands.common import PROTO, error
 from netrepl.core.results import Endpoint, Result
 from netrepl.lab import kinds as lab_kinds
 from netrepl.language.nrs import serve_variables  # the names `serve` sets: the checker knows them too
-from netrepl.language.argtypes import Choice, Int
+from netrepl.language.argtypes import Choice, Int, Path
 from netrepl.language.registry import Arg, CommandSet
 
 COMMANDS = CommandSet()
@@ -15,11 +15,14 @@ COMMANDS = CommandSet()
 def _check_serve(a):
     if a["kind"] in (None, "stop"):
         return None
+    if a["kind"] == "replay" and a["file"] is None:
+        return ("`serve replay` needs the recording: serve replay FILE.nrs [PORT]", "end")
     problem = lab_kinds.check_kind(a["kind"], a["proto"])  # the one table: lab/kinds.py
     return (problem, "proto") if problem else None
 
 
 @COMMANDS.command("serve", Arg("KIND", Choice(lab_kinds.kind_names() + ("stop",)), "kind", optional=True),
+                  Arg("FILE.nrs", Path(), "file", optional=True, when=lambda a: a["kind"] == "replay"),
                   Arg("PORT", Int(minimum=0, maximum=65535), "port", optional=True, default=0),
                   Arg("PROTO", PROTO, "proto", optional=True, default="tcp"),
                   check=_check_serve,
@@ -27,7 +30,10 @@ def _check_serve(a):
                   details=lab_kinds.details() + " `serve stop` stops servers and drops their connections. PORT 0 "
                   "(the default) lets the OS choose a free one: each start sets $lab_port (the last server "
                   "started) and $lab_KIND_port (e.g. $lab_http_port) to the port, so scripts say "
-                  "`connect localhost $lab_port` and never collide when run in parallel.")
+                  "`connect localhost $lab_port` and never collide when run in parallel. `serve replay FILE.nrs [PORT]` "
+                  "acts as the peer a `record -p` recording talked to: it sends what the peer sent, reads what "
+                  "the client sends until it matches the recording, and reports a mismatch (step, line, byte, "
+                  "expected and received) in the `serve` listing and with the next command.")
 def _serve(ex, a, flags):
     # Imported here, not at the top: the lab server brings threading, select and the HTTP
     # machinery, which a script that never serves should not pay for at start-up.
@@ -54,7 +60,13 @@ def _serve(ex, a, flags):
                        Endpoint(server.host, server.port, server.ephemeral))
         return result
     try:
-        server = LabServer(kind, "127.0.0.1", port, proto).start()
+        if kind == "replay":
+            server = _replay_server(ex, a["file"], port)
+            if isinstance(server, Result):
+                return server
+        else:
+            server = LabServer(kind, "127.0.0.1", port, proto)
+        server.start()
     except ValueError as exc:
         return error(ex, "usage", "serve", str(exc))
     except LabServerError as exc:
@@ -62,5 +74,22 @@ def _serve(ex, a, flags):
     ex.servers[(proto, server.port)] = server
     for name in serve_variables(kind):  # what a script connects to, whatever port the OS chose
         ex.variables[name] = str(server.port)
-    return Result(state=ex.session.state()).say(f"serving {kind} on {proto} ",
-                                                Endpoint(server.host, server.port, server.ephemeral))
+    result = Result(state=ex.session.state()).say(f"serving {kind} on {proto} ",
+                                                  Endpoint(server.host, server.port, server.ephemeral))
+    if kind == "replay":
+        count = len(server.conversations)
+        result.say(f"replaying the peer of {a['file']}: {count} conversation{'' if count == 1 else 's'}")
+    return result
+
+
+def _replay_server(ex, file: str, port: int):
+    """A ReplayServer for FILE (resolved as `source` resolves it), or the Result saying why not."""
+    from netrepl.lab.replay import ReplayError, ReplayServer  # with the lab server: not at start-up
+    from netrepl.language.nrs import resolve
+
+    try:
+        return ReplayServer(resolve(file, ex.cwd), "127.0.0.1", port, shown=file)
+    except ReplayError as exc:
+        return error(ex, "file", "serve replay", str(exc))
+    except OSError as exc:
+        return error(ex, "file", "serve replay", f"{file}: {exc.strerror}", exc.errno)

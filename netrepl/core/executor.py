@@ -83,6 +83,9 @@ class Executor:
         if isinstance(outcome, Result):
             if self.servers:
                 self._mark_lab_ports(outcome)
+                for server in list(self.servers.values()):  # e.g. a replay server's mismatch, seen meanwhile
+                    for news in server.news():
+                        outcome.say(news)
             self._record(parsed, outcome)
             yield Step(parsed.text, outcome, source, lineno)
         else:  # `source` yields the steps of the script it runs

@@ -62,6 +62,8 @@ TABLE: tuple[LabKind, ...] = (
     LabKind("reset", "accepts, then aborts with an RST (the client sees ECONNRESET)", f"{_HANDLERS}:reset"),
     LabKind("silent", "accepts and never answers", f"{_HANDLERS}:silent"),
     LabKind("slow", "sends a short text one byte at a time, then closes", f"{_HANDLERS}:slow"),
+    LabKind("replay", "acts as the peer a `record -p` recording talked to (`serve replay FILE.nrs [PORT]`)",
+            "netrepl.lab.replay:serve"),
 )
 BY_NAME: dict[str, LabKind] = {kind.name: kind for kind in TABLE}
 PROTOS: tuple[str, ...] = ("tcp", "udp")

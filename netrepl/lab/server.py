@@ -236,6 +236,10 @@ class LabServer:
     def where(self) -> str:
         return _hostport(self.host, self.port)
 
+    def news(self) -> list[str]:
+        """Messages for the user since the last call, shown with the next command (replay: mismatches)."""
+        return []
+
     def describe(self) -> str:
         where = f"{self.kind} {self.proto} {self.where()}"
         refused = f", {self.refused} refused over the cap of {self.max_connections}" if self.refused else ""
