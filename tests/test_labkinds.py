@@ -22,7 +22,7 @@ LAB_KINDS = tuple(w for w in REGISTRY.get("serve").args[0].choices if w != "stop
 
 def test_the_table_is_what_everyone_reads():
     assert kinds.kind_names() == LAB_KINDS == ("echo", "http", "discard", "daytime", "chargen", "close",
-                                              "reset", "silent", "slow")
+                                              "reset", "silent", "slow", "replay")
     assert kinds.udp_kinds() == ("echo", "discard", "daytime", "chargen")
     assert kinds.kind_help("silent") == "accepts and never answers"
     serve_kind = next(a for a in build_serve_parser()._actions if a.dest == "kind")

@@ -67,7 +67,8 @@ def http(server, request: bytes) -> tuple[int | None, dict, bytes, bytes]:
 # ----- construction ------------------------------------------------------------
 
 def test_kinds_in_order():
-    assert list(KINDS) == ["echo", "http", "discard", "daytime", "chargen", "close", "reset", "silent", "slow"]
+    assert list(KINDS) == ["echo", "http", "discard", "daytime", "chargen", "close", "reset", "silent", "slow",
+                          "replay"]
     assert UDP_KINDS == {"echo", "discard", "daytime", "chargen"}
 
 

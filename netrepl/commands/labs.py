@@ -6,23 +6,32 @@ from netrepl.commands.common import PROTO, error
 from netrepl.core.results import Endpoint, Result
 from netrepl.lab import kinds as lab_kinds
 from netrepl.language.nrs import serve_variables  # the names `serve` sets: the checker knows them too
-from netrepl.language.argtypes import Choice, Int, Path
+from netrepl.language.argtypes import Choice, Int, Mismatch, Path
 from netrepl.language.registry import Arg, CommandSet
 
 COMMANDS = CommandSet()
 
 
+class Recording(Path):
+    """`serve replay FILE.nrs`: a path after a KIND, but never a port number or a protocol (those
+    words go on to PORT and PROTO: `serve echo 8080` is echo on port 8080; ./8080 names a file),
+    nor a misspelt KIND (`serve ecko` is reported as that)."""
+
+    def convert(self, text, args, registry):
+        if args.get("kind") is None or text.isdigit() or text in PROTO.words:
+            raise Mismatch()
+        return super().convert(text, args, registry)
+
+
 def _check_serve(a):
     if a["kind"] in (None, "stop"):
         return None
-    if a["kind"] == "replay" and a["file"] is None:
-        return ("`serve replay` needs the recording: serve replay FILE.nrs [PORT]", "end")
     problem = lab_kinds.check_kind(a["kind"], a["proto"])  # the one table: lab/kinds.py
     return (problem, "proto") if problem else None
 
 
 @COMMANDS.command("serve", Arg("KIND", Choice(lab_kinds.kind_names() + ("stop",)), "kind", optional=True),
-                  Arg("FILE.nrs", Path(), "file", optional=True, when=lambda a: a["kind"] == "replay"),
+                  Arg("FILE.nrs", Recording(), "file", optional=True),
                   Arg("PORT", Int(minimum=0, maximum=65535), "port", optional=True, default=0),
                   Arg("PROTO", PROTO, "proto", optional=True, default="tcp"),
                   check=_check_serve,
@@ -40,6 +49,11 @@ def _serve(ex, a, flags):
     from netrepl.lab.server import LabServer, LabServerError
 
     kind, port, proto = a["kind"], a["port"], a["proto"]
+    if kind == "replay" and a["file"] is None:  # here, not in the check: KIND and FILE parse apart
+        return error(ex, "usage", "serve replay", "`serve replay` needs the recording: serve replay FILE.nrs [PORT]")
+    if a["file"] is not None and kind != "replay":
+        return error(ex, "usage", "serve", f"only `serve replay` takes a FILE.nrs (got {a['file']!r} after "
+                                           f"{kind or 'serve'}); usage: serve {kind or 'KIND'} [PORT] [PROTO]")
     if kind is None:
         result = Result(state=ex.session.state())
         for server in ex.servers.values():  # the port as an Endpoint, so --stable masks an OS-chosen one

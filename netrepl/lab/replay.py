@@ -27,6 +27,7 @@ from __future__ import annotations
 import collections
 import hashlib
 import os
+import select
 import socket
 import struct
 import threading
@@ -34,7 +35,7 @@ import time
 from typing import Callable
 
 from netrepl.core.peerlog import DIRECTIVE
-from netrepl.lab.handlers import finish
+from netrepl.lab.handlers import RESET_DELAY, finish
 from netrepl.lab.server import LabServer
 from netrepl.language.escapes import EscapeError, decode_escapes, encode_escapes
 from netrepl.language.nrs import MAX_BYTES
@@ -189,6 +190,9 @@ class Player:
         elif step.kind == "eof":
             conn.shutdown(socket.SHUT_WR)
         elif step.kind == "reset":
+            # As the reset kind does: first let the client's connect() return (or the client speak),
+            # or an RST right after the handshake makes connect itself fail.
+            select.select([conn], [], [], RESET_DELAY)
             # Linger on with a zero timeout: close() then aborts with an RST instead of a FIN.
             conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             self.server.played += 1
@@ -225,10 +229,10 @@ class Player:
             part = self.pending[:take]
             if part != want[len(got):len(got) + take]:
                 at = len(got) + next(i for i in range(take) if part[i] != want[len(got) + i])
-                got += part
+                seen = bytes(got) + bytes(self.pending)  # with what came past the step's length
                 lo = max(0, at - SHOWN)
                 raise Mismatch(step, f"byte {at}: expected {show(want[lo:at + SHOWN])} "
-                                     f"got {show(bytes(got[lo:at + SHOWN]))}")
+                                     f"got {show(seen[lo:at + SHOWN])}")
             got += part
             del self.pending[:take]
         if step.more:

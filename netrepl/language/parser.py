@@ -221,9 +221,6 @@ class Parser:
                 break
             if arg.dest in args:
                 continue  # given already by an earlier word (`connect HOST:PORT`)
-            if arg.when is not None and not arg.when(args):
-                args[arg.dest] = arg.default
-                continue
             found = peek()
             if arg.type.name == "redirect":
                 if found and found[0].raw.startswith(">"):

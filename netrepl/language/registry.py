@@ -31,9 +31,6 @@ class Arg:
     optional: bool = False
     default: Any = None
     help: str = ""
-    # Given the arguments parsed so far, whether this one is there at all (None: always);
-    # when not, it takes its default and no word (`serve replay FILE`: FILE only after replay).
-    when: Callable[[dict], bool] | None = None
 
     # Read for every argument of every parsed line: plain attributes, not properties.
     def __post_init__(self) -> None:
