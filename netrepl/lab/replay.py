@@ -130,12 +130,13 @@ def load(path: str) -> list[list[Step]]:
     return conversations
 
 
-def show(data: bytes, limit: int = 2 * SHOWN) -> str:
-    """Bytes as a quoted one-line excerpt (escaped: ASCII only), at most `limit` bytes of them."""
-    if not data:
+def show(data: bytes, lo: int = 0, hi: int | None = None) -> str:
+    """data[lo:hi] (at most 2 * SHOWN bytes of it) as a quoted one-line excerpt, escaped (ASCII
+    only), with `...` where the bytes go on."""
+    hi = min(len(data), lo + 2 * SHOWN if hi is None else hi, lo + 2 * SHOWN)
+    if lo >= hi:
         return "nothing"
-    cut = len(data) > limit
-    return f"'{encode_escapes(data[:limit])}{'...' if cut else ''}'"
+    return f"{'...' if lo else ''}'{encode_escapes(data[lo:hi])}'{'...' if hi < len(data) else ''}"
 
 
 class Mismatch(Exception):
@@ -204,13 +205,13 @@ class Player:
         left = deadline - time.monotonic()
         if left <= 0:
             raise Mismatch(step, f"byte {len(have)}: nothing more within {self.server.timeout:g} s: "
-                                 f"expected {wanted} got {show(have)}")
+                                 f"expected {wanted} got {show(have, max(0, len(have) - SHOWN))}")
         self.conn.settimeout(left)
         try:
             return self.conn.recv(65536)
         except TimeoutError:
             raise Mismatch(step, f"byte {len(have)}: nothing more within {self.server.timeout:g} s: "
-                                 f"expected {wanted} got {show(have)}") from None
+                                 f"expected {wanted} got {show(have, max(0, len(have) - SHOWN))}") from None
 
     def _expect(self, step: Step) -> None:
         """Read until the client's stream holds the step's bytes; Mismatch at the first other byte."""
@@ -218,12 +219,12 @@ class Player:
         deadline = time.monotonic() + self.server.timeout
         while len(got) < len(want):
             if not self.pending:
-                chunk = b"" if self.client_eof else self._read(step, deadline, show(want[len(got):]), bytes(got))
+                chunk = b"" if self.client_eof else self._read(step, deadline, show(want, len(got)), bytes(got))
                 if not chunk:
                     self.client_eof = True
                     lo = max(0, len(got) - SHOWN)
                     raise Mismatch(step, f"byte {len(got)}: the client ended its stream: expected "
-                                         f"{show(want[lo:])} got {show(bytes(got[lo:]))}")
+                                         f"{show(want, lo)} got {show(bytes(got), lo)}")
                 self.pending += chunk
             take = min(len(self.pending), len(want) - len(got))
             part = self.pending[:take]
@@ -231,8 +232,8 @@ class Player:
                 at = len(got) + next(i for i in range(take) if part[i] != want[len(got) + i])
                 seen = bytes(got) + bytes(self.pending)  # with what came past the step's length
                 lo = max(0, at - SHOWN)
-                raise Mismatch(step, f"byte {at}: expected {show(want[lo:at + SHOWN])} "
-                                     f"got {show(seen[lo:at + SHOWN])}")
+                raise Mismatch(step, f"byte {at}: expected {show(want, lo, at + SHOWN)} "
+                                     f"got {show(seen, lo, at + SHOWN)}")
             got += part
             del self.pending[:take]
         if step.more:
