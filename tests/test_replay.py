@@ -331,7 +331,7 @@ def test_a_mute_client_is_reported_at_the_timeout(tmp_path, lab):
             s.sendall(b"GE")
             assert s.recv(100) == b""  # closed after the report
         assert seen.wait(10)
-        assert "byte 2: nothing more within 0.2 s: expected 'T / HTTP/1.0\\r\\n\\r\\n' got 'GE'" in replay.last
+        assert "byte 2: nothing more within 0.2 s: expected ...'T / HTTP/1.0\\r\\n\\r\\n' got 'GE'" in replay.last
 
 
 @pytest.mark.parametrize("name, played", [("connect3", 1), ("socketerrors", 2)])
@@ -350,3 +350,20 @@ def test_the_worksheet_scripts_run_offline_against_their_recorded_peers(name, pl
 
 def _defines(values):
     return [arg for name, value in values.items() for arg in ("-D", f"{name}={value}")]
+
+
+def test_peer_lines_are_bounded_escaped_and_never_read_as_directives():
+    assert peerlog.data_lines(b"eof") == ["\\x65of"] and peerlog.data_lines(b"reset") == ["\\x72eset"]
+    assert peerlog.data_lines(b"a\nb$ \x00\xff") == ["a\\n", "b\\x24 \\x00\\xff"]
+    long = peerlog.data_lines(b"x" * 200)
+    assert long == ["x" * peerlog.LINE_BYTES] * 3 + ["x" * 8]
+    assert all(len(line) <= 4 * peerlog.LINE_BYTES for line in peerlog.data_lines(bytes(range(256)) * 4))
+
+
+def test_a_recording_started_after_serve_replay_starts_it_again(tmp_path, lab, ex):
+    server = lab("http")
+    _, rec = _record(tmp_path, server.port, HTTP_GET)
+    assert run(ex, f"serve replay {rec} 0").ok
+    assert run(ex, f"record {tmp_path / 'later.nrs'}").ok
+    run(ex, "record stop")
+    assert (tmp_path / "later.nrs").read_text().splitlines()[0] == f"serve replay {rec} 0"

@@ -6,7 +6,7 @@ from netrepl.commands.common import PROTO, error
 from netrepl.core.results import Endpoint, Result
 from netrepl.lab import kinds as lab_kinds
 from netrepl.language.nrs import serve_variables  # the names `serve` sets: the checker knows them too
-from netrepl.language.argtypes import Choice, Int, Mismatch, Path
+from netrepl.language.argtypes import Choice, Int, NotForThis, Path
 from netrepl.language.registry import Arg, CommandSet
 
 COMMANDS = CommandSet()
@@ -19,7 +19,7 @@ class Recording(Path):
 
     def convert(self, text, args, registry):
         if args.get("kind") is None or text.isdigit() or text in PROTO.words:
-            raise Mismatch()
+            raise NotForThis()
         return super().convert(text, args, registry)
 
 

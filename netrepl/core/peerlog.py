@@ -33,7 +33,6 @@ Datagram sockets are not tapped: `serve replay` plays a TCP peer.
 from __future__ import annotations
 
 import errno
-import hashlib
 import re
 import socket
 
@@ -94,6 +93,8 @@ class PeerLog:
         size = len(data)
         room = min(STEP_KEEP - len(step.kept), self.budget)
         if step.hash is None and size > room:  # over the bound: from here on only the count and the hash
+            import hashlib  # only for a step over the bound: OpenSSL's import stays off `netrepl -c` start-up
+
             step.hash = hashlib.sha256(step.kept)
         if room > 0:
             keep = data[:room]

@@ -120,11 +120,14 @@ def load(path: str) -> list[list[Step]]:
                 if total > MAX_DATA:
                     raise ReplayError(f"{where}: more than {MAX_DATA} bytes of recorded data")
                 if after_data and steps[-1].way == way and not steps[-1].more:
-                    steps[-1].data += data
+                    steps[-1].data += data  # a bytearray while loading: += in place, not a copy a line
                 else:
                     number += 1
-                    steps.append(Step(number, lineno, way, "data", data))
+                    steps.append(Step(number, lineno, way, "data", bytearray(data)))
                 after_data = True
+    for steps in conversations:
+        for step in steps:
+            step.data = bytes(step.data)
     if not conversations:
         raise ReplayError(f"{path}: no recorded peer in it (no `#> connect` line; record with `record -p FILE.nrs`)")
     return conversations
