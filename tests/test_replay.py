@@ -367,3 +367,14 @@ def test_a_recording_started_after_serve_replay_starts_it_again(tmp_path, lab, e
     assert run(ex, f"record {tmp_path / 'later.nrs'}").ok
     run(ex, "record stop")
     assert (tmp_path / "later.nrs").read_text().splitlines()[0] == f"serve replay {rec} 0"
+
+
+def test_the_fast_decoder_of_peer_lines_is_decode_escapes():
+    from netrepl.lab.replay import _decode
+    from netrepl.language.escapes import decode_escapes, encode_escapes
+
+    for text in ("a\\0123", "\\\\0", "\\e[0m", "x\\x41\\r\\n\\t", "\\\\e", "caf\u00e9", "\\\\\\x24"):
+        assert _decode(text, 1) == decode_escapes(text), text
+    for size in range(0, 600, 7):
+        data = os.urandom(size)
+        assert _decode(encode_escapes(data), 1) == data
