@@ -102,7 +102,7 @@ def build_serve_parser() -> argparse.ArgumentParser:
     p.add_argument("--udp", action="store_true", help=f"UDP instead of TCP ({', '.join(kinds.udp_kinds())})")
     p.add_argument("--root", help="directory the http server serves (default: a small built-in site)")
     p.add_argument("--timeout", type=_seconds, default=None, metavar="SECONDS",
-                   help="replay: how long each wait for the client may take (default 10)")
+                   help="replay: how long each wait for the client may take (default 60)")
     return p
 
 

@@ -378,3 +378,23 @@ def test_the_fast_decoder_of_peer_lines_is_decode_escapes():
     for size in range(0, 600, 7):
         data = os.urandom(size)
         assert _decode(encode_escapes(data), 1) == data
+
+
+def test_a_client_that_stays_after_the_last_step_is_no_mismatch_but_extra_bytes_are(tmp_path, lab):
+    server = lab("http")
+    _, rec = _record(tmp_path, server.port, ["connect 127.0.0.1 PORT", "send GET / HTTP/1.0\\r\\n", "recv all"])
+    server.stop()
+    with ReplayServer(str(rec), timeout=0.2) as replay:
+        with socket.create_connection(replay.address, timeout=10) as s:
+            s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+            while s.recv(65536):
+                pass  # the reply, then the recorded end of stream; we stay open past the timeout
+            assert wait_until(lambda: replay.played == 1, what=lambda: replay.describe())
+        assert replay.mismatches == 0, replay.last
+        with socket.create_connection(replay.address, timeout=10) as s:
+            s.sendall(b"GET / HTTP/1.0\r\n\r\nand more")
+            while s.recv(65536):
+                pass
+        assert wait_until(lambda: replay.mismatches == 1, what=lambda: replay.describe())
+        assert "mismatch after the last step, byte 0: expected the end of the recording: its end of stream " \
+               "got 'and more' (8 bytes more than recorded)" in replay.last
