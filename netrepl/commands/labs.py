@@ -42,7 +42,8 @@ def _check_serve(a):
                   "`connect localhost $lab_port` and never collide when run in parallel. `serve replay FILE.nrs [PORT]` "
                   "acts as the peer a `record -p` recording talked to: it sends what the peer sent, reads what "
                   "the client sends until it matches the recording, and reports a mismatch (step, line, byte, "
-                  "expected and received) in the `serve` listing and with the next command.")
+                  "expected and received) in the `serve` listing and with the first command that sees the "
+                  "connection end.")
 def _serve(ex, a, flags):
     # Imported here, not at the top: the lab server brings threading, select and the HTTP
     # machinery, which a script that never serves should not pay for at start-up.
@@ -52,8 +53,9 @@ def _serve(ex, a, flags):
     if kind == "replay" and a["file"] is None:  # here, not in the check: KIND and FILE parse apart
         return error(ex, "usage", "serve replay", "`serve replay` needs the recording: serve replay FILE.nrs [PORT]")
     if a["file"] is not None and kind != "replay":
+        usage = "serve stop [PORT]" if kind == "stop" else f"serve {kind} [PORT] [PROTO]"
         return error(ex, "usage", "serve", f"only `serve replay` takes a FILE.nrs (got {a['file']!r} after "
-                                           f"{kind or 'serve'}); usage: serve {kind or 'KIND'} [PORT] [PROTO]")
+                                           f"{kind}); usage: {usage}")
     if kind is None:
         result = Result(state=ex.session.state())
         for server in ex.servers.values():  # the port as an Endpoint, so --stable masks an OS-chosen one

@@ -12,14 +12,17 @@ and the end of the conversation wait for the client's end of stream.
 On a mismatch (other bytes, the client closing early, nothing within the
 timeout, bytes past the end) the step (numbered in the file), its line, the
 byte offset within the step and bounded excerpts of what was expected and
-what came are reported (ReplayServer.report: the `serve` listing, the next
-command's output, the foreground's stderr), and the client sees the
-connection close. `#< more N bytes` (not kept by the recorder) is replayed
-as N NUL bytes; `#> more N bytes` is read and checked against its SHA-256.
+what came are reported (ReplayServer.report: the `serve` listing, the output
+of the first command that sees the connection end, the foreground's stderr),
+and the client sees the connection close (FIN). A client still open after
+every step matched is closed at the timeout without a report.
+`#< more N bytes` (not kept by the recorder) is replayed as N NUL bytes;
+`#> more N bytes` is read and checked against its SHA-256.
 
 Bounded: the file is read line by line (at most nrs.MAX_BYTES, MAX_LINE
 characters a line, MAX_DATA decoded bytes in all); each wait has the
-timeout; what is buffered of the client is at most one step.
+timeout (60 s: a person may be typing the client); what is buffered of the
+client is at most what one recv returned.
 """
 
 from __future__ import annotations
