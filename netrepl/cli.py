@@ -71,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "With no arguments on a terminal: the interactive shell.",
         epilog="netrepl serve KIND [--host H] [--port P] [--udp] runs a lab server in the foreground "
                "(netrepl serve --ca-path: the lab CA file). "
+               "(netrepl serve replay FILE.nrs [--port P] plays the peer of a `record -p` recording). "
                + ExitStatus.table())
     p.add_argument("scripts", nargs="*", metavar="FILE.nrs",
                    help=".nrs scripts to replay (all are checked before the first runs; - is standard input)")
@@ -99,12 +100,15 @@ def build_serve_parser() -> argparse.ArgumentParser:
     p = _parser_class()(prog="netrepl serve", description="Run a lab server in the foreground until Ctrl+C.",
                         epilog=kinds.details())
     p.add_argument("kind", choices=kinds.kind_names(), nargs="?")
+    p.add_argument("file", nargs="?", metavar="FILE.nrs", help="replay: the recording (`record -p`) to play")
     p.add_argument("--ca-path", action="store_true",
                    help="print the path of the lab CA file (trust it with `set tls ca PATH`) and exit")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--udp", action="store_true", help=f"UDP instead of TCP ({', '.join(kinds.udp_kinds())})")
     p.add_argument("--root", help="directory the http server serves (default: a small built-in site)")
+    p.add_argument("--timeout", type=_seconds, default=None, metavar="SECONDS",
+                   help="replay: how long each wait for the client may take (default 60)")
     return p
 
 
@@ -221,8 +225,14 @@ def serve_main(argv: list[str]) -> int:
         proto = "udp" if args.udp else "tcp"
         if problem := check_kind(args.kind, proto):  # `serve http --udp` is a usage error, before any bind
             parser.error(problem)
+        if (args.kind == "replay") != (args.file is not None):
+            parser.error("only replay takes a FILE.nrs" if args.file else "replay needs the recording: "
+                         "netrepl serve replay FILE.nrs [--port P]")
+        if args.timeout is not None and args.kind != "replay":
+            parser.error("--timeout is for replay")
     except SystemExit as exc:
         return int(exc.code or 0) and USAGE_EXIT
     from netrepl.lab.server import serve_forever
 
-    return serve_forever(args.kind, args.host, args.port, proto, args.root)
+    return serve_forever(args.kind, args.host, args.port, proto, args.root, replay=args.file,
+                         timeout=args.timeout)

@@ -8,7 +8,7 @@ from netrepl.lab import kinds as lab_kinds
 from netrepl.language.nrs import serve_constants, serve_variables  # the names `serve` sets: the checker knows them too
 from netrepl.core.results import UnixName
 from netrepl.core.unix import is_unix_word, parse_name
-from netrepl.language.argtypes import ArgError, Choice, Int
+from netrepl.language.argtypes import ArgError, Choice, Int, NotForThis, Path
 from netrepl.render.text import unix_name
 from netrepl.language.registry import Arg, CommandSet
 
@@ -31,6 +31,19 @@ class LabPort(Int):
         return "String" if token != "Error" and is_unix_word(text) else token
 
 
+class Recording(Path):
+    """`serve replay FILE.nrs`: a path after a KIND, but never a port number or a protocol (those
+    words go on to PORT and PROTO: `serve echo 8080` is echo on port 8080; ./8080 names a file),
+    nor a misspelt KIND (`serve ecko` is reported as that), nor, after another kind, a Unix socket
+    path or @NAME (`serve echo ./x.sock` serves echo there)."""
+
+    def convert(self, text, args, registry):
+        kind = args.get("kind")
+        if kind is None or text.isdigit() or text in PROTO.words or (kind != "replay" and is_unix_word(text)):
+            raise NotForThis()
+        return super().convert(text, args, registry)
+
+
 def unix_variables(kind: str) -> tuple[str, str]:
     """What `serve KIND PATH` sets to the socket's name (`@` lets the kernel choose one)."""
     return "lab_path", f"lab_{kind}_path"
@@ -46,6 +59,7 @@ def _check_serve(a):
 
 
 @COMMANDS.command("serve", Arg("KIND", Choice(lab_kinds.kind_names() + ("stop",)), "kind", optional=True),
+                  Arg("FILE.nrs", Recording(), "file", optional=True),
                   Arg("PORT", LabPort(minimum=0, maximum=65535), "port", optional=True, default=0),
                   Arg("PROTO", PROTO, "proto", optional=True, default="tcp"),
                   check=_check_serve,
@@ -57,13 +71,23 @@ def _check_serve(a):
                   "socket: `serve KIND PATH` (a path holds a /), `serve KIND @NAME` (abstract) or `serve KIND @` "
                   "(the kernel picks a name) set $lab_path and $lab_KIND_path; a stale socket file is replaced, "
                   "a live one refused, and the file is removed when the server stops. A TLS kind also sets "
-                  "$lab_ca, the lab CA file (`set tls ca $lab_ca` makes its certificates verify).")
+                  "$lab_ca, the lab CA file (`set tls ca $lab_ca` makes its certificates verify). "
+                  "`serve replay FILE.nrs [PORT]` acts as the peer a `record -p` recording talked to: it sends "
+                  "what the peer sent, reads what the client sends until it matches the recording, and reports "
+                  "a mismatch (step, line, byte, expected and received) in the `serve` listing and with the "
+                  "first command that sees the connection end.")
 def _serve(ex, a, flags):
     # Imported here, not at the top: the lab server brings threading, select and the HTTP
     # machinery, which a script that never serves should not pay for at start-up.
     from netrepl.lab.server import LabServer, LabServerError
 
     kind, port, proto = a["kind"], a["port"], a["proto"]
+    if kind == "replay" and a["file"] is None:  # here, not in the check: KIND and FILE parse apart
+        return error(ex, "usage", "serve replay", "`serve replay` needs the recording: serve replay FILE.nrs [PORT]")
+    if a["file"] is not None and kind != "replay":
+        usage = "serve stop [PORT]" if kind == "stop" else f"serve {kind} [PORT] [PROTO]"
+        return error(ex, "usage", "serve", f"only `serve replay` takes a FILE.nrs (got {a['file']!r} after "
+                                           f"{kind}); usage: {usage}")
     if kind is None:
         result = Result(state=ex.session.state())
         for server in ex.servers.values():  # the port as an Endpoint, so --stable masks an OS-chosen one
@@ -92,7 +116,13 @@ def _serve(ex, a, flags):
     if isinstance(port, UnixName):
         return _serve_unix(ex, kind, port)
     try:
-        server = LabServer(kind, "127.0.0.1", port, proto).start()
+        if kind == "replay":
+            server = _replay_server(ex, a["file"], port)
+            if isinstance(server, Result):
+                return server
+        else:
+            server = LabServer(kind, "127.0.0.1", port, proto)
+        server.start()
     except ValueError as exc:
         return error(ex, "usage", "serve", str(exc))
     except LabServerError as exc:
@@ -105,7 +135,23 @@ def _serve(ex, a, flags):
                                                   Endpoint(server.host, server.port, server.ephemeral))
     if kind in lab_kinds.TLS_KINDS:  # the path itself varies by install: a transcript shows the variable
         result.say("lab-only certificates; the lab CA is $lab_ca (trust it: set tls ca $lab_ca)")
+    if kind == "replay":
+        count = len(server.conversations)
+        result.say(f"replaying the peer of {a['file']}: {count} conversation{'' if count == 1 else 's'}")
     return result
+
+
+def _replay_server(ex, file: str, port: int):
+    """A ReplayServer for FILE (resolved as `source` resolves it), or the Result saying why not."""
+    from netrepl.lab.replay import ReplayError, ReplayServer  # with the lab server: not at start-up
+    from netrepl.language.nrs import resolve
+
+    try:
+        return ReplayServer(resolve(file, ex.cwd), "127.0.0.1", port, shown=file)
+    except ReplayError as exc:
+        return error(ex, "file", "serve replay", str(exc))
+    except OSError as exc:
+        return error(ex, "file", "serve replay", f"{file}: {exc.strerror}", exc.errno)
 
 
 def _serve_unix(ex, kind: str, name: UnixName) -> Result:

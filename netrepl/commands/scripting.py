@@ -66,13 +66,18 @@ def _source(ex, a, flags):
 
 
 @COMMANDS.command("record", Arg("PATH", Path(("stop",)), "path"),
-                  flags={"-e": "also write received data as expect lines"},
+                  flags={"-e": "also write received data as expect lines",
+                         "-p": "also write the bytes each command moved, as #< (peer) and #> (ours) comments"},
                   help="append every command that runs to PATH (.nrs); `record stop` ends it",
                   details="Each line is flushed as it is written, so a recording survives the shell being killed. "
                           "A command that failed is written as `must-fail KIND ...`; variables, settings and an "
                           "open socket from before `record` are written first. With -e, the first line of the "
                           "data each command received is written as an `expect` line before that command (which "
-                          "follows to read the rest), so a replay checks the replies too.")
+                          "follows to read the rest), so a replay checks the replies too. With -p, the exact bytes the peer sent "
+                          "(`#< TEXT`, `#< eof`, `#< reset`) and we sent (`#> TEXT`, `#> eof`) follow each command "
+                          "as comments (a replay against the real server ignores them; `serve replay FILE` plays "
+                          "that peer offline); a step keeps at most 2 MiB, a recording 8 MiB, then only a count "
+                          "and a SHA-256 (`#< more N bytes sha256 HEX`).")
 def _record(ex, a, flags):
     if a["path"] == "stop":
         if ex.recorder is None:
@@ -84,9 +89,11 @@ def _record(ex, a, flags):
     if ex.recorder is not None:
         return error(ex, "state", "record", f"already recording to {ex.recorder.path}; `record stop` first")
     try:
-        ex.recorder = Recorder(os.path.expanduser(a["path"]), expectations="-e" in flags, parse=ex.parse)
+        ex.recorder = Recorder(os.path.expanduser(a["path"]), expectations="-e" in flags, parse=ex.parse,
+                               peer="-p" in flags)
         ex.recorder.write_setup(ex.variables, ex.session, ex.servers.values())
     except OSError as exc:
         return error(ex, "file", "record", f"{a['path']}: {exc.strerror}", exc.errno)
-    extra = " with expect lines" if "-e" in flags else ""
+    extra = " and ".join(words for flag, words in (("-e", "expect lines"), ("-p", "the peer's bytes")) if flag in flags)
+    extra = f" with {extra}" if extra else ""
     return Result(state=ex.session.state()).say(f"recording to {a['path']}{extra}")

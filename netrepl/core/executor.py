@@ -87,6 +87,7 @@ class Executor:
         if isinstance(outcome, Result):
             if self.servers:
                 self._mark_lab_ports(outcome)
+                self._server_news(parsed, outcome)
             if self.chosen_names:
                 mark_chosen(outcome, self.chosen_names)
             self._record(parsed, outcome)
@@ -137,6 +138,18 @@ class Executor:
                         return
         finally:
             self.cwd, self.depth = saved_cwd, self.depth - 1
+
+    def _server_news(self, parsed: Parsed, result: Result) -> None:
+        """What lab servers have to tell (a replay server's mismatch), with the first command that saw
+        the connection end (the server closes after its report) -- not with whichever command happened
+        to end after it, so a --stable transcript is the same every run. `serve` lists it anyway."""
+        listing = parsed.command.name == "serve" and parsed.args.get("kind") is None
+        if not (listing or self.session.peer_eof or self.session.lost):
+            return
+        for server in list(self.servers.values()):
+            for news in server.news():
+                if not listing:
+                    result.say(news)
 
     def _mark_lab_ports(self, result: Result) -> None:
         """A peer that is a lab server on a port the OS chose has an ephemeral port too,

@@ -23,6 +23,7 @@ import os
 import re
 from collections.abc import Callable, Iterable
 
+from netrepl.core.peerlog import PeerLog
 from netrepl.core.results import Endpoint, Result, UnixName
 from netrepl.core.session import DEFAULT_TIMEOUT
 from netrepl.language.escapes import expect_text
@@ -65,7 +66,7 @@ def _writable(text: str) -> bool:
 
 class Recorder:
     def __init__(self, path: str, expectations: bool = False,
-                 parse: Callable[[str], Parsed | None] | None = None):
+                 parse: Callable[[str], Parsed | None] | None = None, peer: bool = False):
         self.path = path
         self.expectations = expectations
         self.parse = parse  # checks that an escaped line means what ran
@@ -75,15 +76,31 @@ class Recorder:
         self.lab_vars: dict[str, tuple[int, bool]] = {}
         # Unix names the kernel chose (`serve KIND @`, `listen @`) -> the variable a replay sets to its own.
         self.name_vars: dict[str, str] = {}
+        # With -p: the bytes each command moved, as `#<`/`#>` lines after it (core/peerlog.py).
+        self.peer = PeerLog() if peer else None
+        self.session = None  # whose transport the peer log taps (write_setup names it)
         # Append, created private: recordings may hold what was typed at a service.
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         self.file = os.fdopen(fd, "a", encoding="utf-8", newline="\n")
 
     def write(self, line: str) -> None:
-        self.file.write(line + "\n")
+        self.write_lines([line])
+
+    def write_lines(self, lines: list[str]) -> None:
+        if not lines:
+            return
+        self.file.write("".join(line + "\n" for line in lines))
         self.file.flush()
         os.fsync(self.file.fileno())
-        self.count += 1
+        self.count += len(lines)
+
+    def write_peer(self) -> None:
+        """The peer lines of what moved since the last call; taps a connection made meanwhile."""
+        if self.peer is None:
+            return
+        if self.session is not None:
+            self.peer.attach(self.session)
+        self.write_lines(self.peer.lines())
 
     def write_setup(self, variables: dict[str, str], session, servers: Iterable = ()) -> None:
         """What the lines to come depend on but was set before `record`: lab servers,
@@ -92,6 +109,7 @@ class Recorder:
         Without these a replay is refused (no lab server), rejected (`$NAME`
         undefined), sends other bytes (`set eol`), or has no socket for its first `send`.
         """
+        self.session = session
         set_by_serve = set()
         for server in servers:
             name = getattr(server, "name", None)  # a lab server on a Unix socket (lab/unixserver.py)
@@ -101,7 +119,9 @@ class Recorder:
                 if name.ephemeral:
                     self._chosen(unix_name(name), ("lab_path", f"lab_{server.kind}_path"))
                 continue
-            self.write(f"serve {server.kind} {0 if server.ephemeral else server.port} {server.proto}")
+            port = 0 if server.ephemeral else server.port
+            self.write(getattr(server, "serve_line", lambda p: None)(port)  # `serve replay FILE PORT`
+                       or f"serve {server.kind} {port} {server.proto}")
             self._served(server.kind, server.port, server.ephemeral)
             set_by_serve.add(str(server.port))
         listener = session.listener
@@ -145,8 +165,15 @@ class Recorder:
                                                "connect", session.peer.port))
             if session.tls is not None:  # the socket was upgraded: so is the replay's
                 self.write("tls" + (" -k" if session.tls.insecure else "") + f" {session.tls.name}")
+        self.write_peer()
 
     def add(self, parsed, result: Result) -> None:
+        try:
+            self._add(parsed, result)
+        finally:  # what moved is written even for a command that is not (an interrupted one)
+            self.write_peer()
+
+    def _add(self, parsed, result: Result) -> None:
         name = parsed.command.name
         if name in ("help", "exit", "source") or result.error and result.error.kind in ("interrupted", "syntax", "usage"):
             return
@@ -169,6 +196,8 @@ class Recorder:
             self._write_command(f"must-fail {result.error.errname or result.error.kind} ", parsed, result, parsed.text)
 
     def close(self) -> None:
+        if self.peer is not None:
+            self.peer.detach()
         if not self.file.closed:
             self.file.close()
 

@@ -92,6 +92,8 @@ TABLE: tuple[LabKind, ...] = (
     LabKind("ftp", "an FTP control connection offering AUTH TLS (FEAT, AUTH TLS, QUIT)", f"{_STARTTLS}:ftp"),
     LabKind("postgres", "answers PostgreSQL's SSLRequest with 'S' and TLS, then refuses the login",
             f"{_STARTTLS}:postgres"),
+    LabKind("replay", "acts as the peer a `record -p` recording talked to (`serve replay FILE.nrs [PORT]`)",
+            "netrepl.lab.replay:serve"),
 )
 BY_NAME: dict[str, LabKind] = {kind.name: kind for kind in TABLE}
 # The kinds that speak TLS (right away, or after their STARTTLS): `serve` sets $lab_ca for them.

@@ -238,6 +238,10 @@ class LabServer:
     def where(self) -> str:
         return _hostport(self.host, self.port)
 
+    def news(self) -> list[str]:
+        """Messages for the user since the last call, shown with the next command (replay: mismatches)."""
+        return []
+
     def describe(self) -> str:
         where = f"{self.kind} {self.proto} {self.where()}"
         refused = f", {self.refused} refused over the cap of {self.max_connections}" if self.refused else ""
@@ -345,16 +349,28 @@ class LabServer:
 
 
 def serve_forever(kind: str, host: str, port: int, proto: str = "tcp", root: str | None = None,
-                  out: TextIO | None = None) -> int:
+                  out: TextIO | None = None, replay: str | None = None, timeout: float | None = None) -> int:
     """`netrepl serve KIND`: serve in the foreground until Ctrl+C. Returns the exit status.
 
-    `out` defaults to sys.stderr (looked up at call time, so redirection works).
+    `out` defaults to sys.stderr (looked up at call time, so redirection works); a replay
+    server (`replay`: its recording) reports each mismatch there as it happens.
     """
+    from netrepl.render.text import safe  # file names and peer excerpts reach the terminal
+
     out = out if out is not None else sys.stderr
     try:
-        server = LabServer(kind, host, port, proto, root).start()
+        if replay is not None:
+            from netrepl.lab.replay import REPLAY_TIMEOUT, ReplayServer
+
+            server = ReplayServer(replay, host, port, timeout=timeout or REPLAY_TIMEOUT,
+                                  on_report=lambda text: print(safe(text), file=out, flush=True)).start()
+        else:
+            server = LabServer(kind, host, port, proto, root).start()
+    except OSError as exc:  # the recording cannot be read
+        print(f"netrepl serve: {safe(str(replay))}: {exc.strerror or exc}", file=out, flush=True)
+        return 1
     except (LabServerError, ValueError) as exc:
-        print(f"netrepl serve: {exc}", file=out, flush=True)
+        print(f"netrepl serve: {safe(str(exc))}", file=out, flush=True)
         return 1
     try:  # the announcement too: Ctrl+C right after it must not end in a traceback
         print(f"serving {server.kind} on {server.proto} {server.where()} (Ctrl+C to stop)",

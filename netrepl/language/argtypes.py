@@ -39,6 +39,12 @@ class Mismatch(ArgError):
     """A word that is none of the accepted forms: worded by the parser as `expected USAGE, got 'WORD'`."""
 
 
+class NotForThis(Mismatch):
+    """An optional argument that never takes such a word (`serve replay FILE`'s FILE and a port
+    number): the parser offers the word to the next argument and keeps no error of its own, so a
+    bad word is reported by the argument it was meant for (`PORT: 65536 is above the maximum`)."""
+
+
 @datatype(frozen=True)
 class Candidates:
     """What completion offers at an argument's position.

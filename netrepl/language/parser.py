@@ -17,7 +17,7 @@ import re
 from collections.abc import Mapping
 
 from netrepl.fastdata import field, datatype
-from netrepl.language.argtypes import ArgError, Mismatch, did_you_mean
+from netrepl.language.argtypes import ArgError, Mismatch, NotForThis, did_you_mean
 from netrepl.language.registry import Arg, Command, Registry
 from netrepl.language.tokens import NAME_RE, ParseError, Token, expand_mapped, next_token  # noqa: F401
 
@@ -295,7 +295,7 @@ class Parser:
                 error = ParseError(message, tok.col + (exc.offset if tok.raw == tok.text else 0))
                 if not arg.optional:
                     raise error from None
-                deferred = deferred or error
+                deferred = deferred or (None if isinstance(exc, NotForThis) else error)
                 args[arg.dest] = arg.default
         if (found := peek()) is not None:
             if deferred:

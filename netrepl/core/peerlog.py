@@ -1,0 +1,218 @@
+"""The peer transcript of a recording: what each command moved, as `#<` / `#>` comment lines.
+
+While `record` runs, the session's connected TCP transport is replaced by a
+TappedTransport (the same socket: transport.py is the seam every read and
+write goes through), so every byte read from and written to the peer is
+seen, whichever command moved it: `recv all` streamed to the shell or to a
+file, `expect`, `recv line` reading ahead. After each command the recorder
+writes what moved during it, right after the command's own line:
+
+    #> connect        the session's socket is connected: a new conversation
+    #> TEXT           bytes we sent
+    #> eof            we shut our write side (shutdown 1 or 2)
+    #> close          we closed the socket
+    #< TEXT           bytes the peer sent
+    #< eof            the peer's end of stream (a read returned no data)
+    #< reset          the connection was reset (ECONNRESET, EPIPE, ENOTCONN)
+    #< more N bytes sha256 HEX   N more bytes moved but are not kept (over the bound);
+                      HEX is the SHA-256 of all the bytes of that step, kept ones first
+
+TEXT is language/escapes.py encode_escapes (printable ASCII as is, `\\r \\n
+\\t`, `\\xNN` for the rest); a line breaks after each newline and after at
+most LINE_BYTES bytes, and consecutive lines of one direction after one
+command are one step. Text that would read as a directive starts with an
+escape (`\\x65of`). Every line is a comment, so a replay against the real
+server runs the same commands; `serve replay` (lab/replay.py) reads them.
+
+Bounded: a step keeps at most STEP_KEEP bytes and a recording TOTAL_KEEP in
+all (then only the count and the hash go on), so recording a huge transfer
+holds at most STEP_KEEP bytes in memory and writes a loadable script.
+Datagram sockets are not tapped: `serve replay` plays a TCP peer.
+"""
+
+from __future__ import annotations
+
+import errno
+import re
+import socket
+
+from netrepl.core.transport import Transport
+from netrepl.language.escapes import encode_escapes
+
+LINE_BYTES = 64  # bytes of peer data on one `#<` / `#>` line at most
+STEP_KEEP = 2 << 20  # bytes kept of one step (a `send` of the longest argument, 1 MiB, fits whole)
+TOTAL_KEEP = 8 << 20  # bytes kept of one recording: ~32 MiB of text at worst, within a script's 64 MiB
+_RESET = {errno.ECONNRESET, errno.EPIPE, errno.ENOTCONN, errno.ECONNABORTED}
+DIRECTIVE = re.compile(r"(?:eof|reset|connect|close|more (\d{1,20}) bytes sha256 ([0-9a-f]{64}))\Z")
+
+
+class _Data:
+    """One step of data in one direction: the bytes kept, the count, the hash once over the bound."""
+
+    __slots__ = ("way", "kept", "size", "hash")
+
+    def __init__(self, way: str):
+        self.way, self.kept, self.size, self.hash = way, bytearray(), 0, None
+
+
+class PeerLog:
+    """What moved since the last flush, as steps; the tap adds, the recorder flushes."""
+
+    def __init__(self) -> None:
+        self.steps: list = []  # _Data or (way, directive) tuples, in order
+        self.budget = TOTAL_KEEP
+        self.transport: TappedTransport | None = None
+        self.rd_shut = self.wr_shut = self.eof_seen = self.reset_seen = False  # of the tapped connection
+
+    # ----- the tap ----------------------------------------------------------------
+
+    def attach(self, session) -> None:
+        """Tap the session's transport when it is a TCP connection not tapped yet (after each command)."""
+        transport = session.transport
+        if transport is None or isinstance(transport, TappedTransport) and transport.log is self:
+            return
+        if not (session.connected and session.stream) or session.lost:
+            return
+        self.transport = session.transport = TappedTransport(transport.sock, self)
+        self.rd_shut, self.wr_shut, self.eof_seen = session.rd_shut, session.wr_shut, session.peer_eof
+        self.reset_seen = False
+        self.directive(">", "connect")
+
+    def detach(self) -> None:
+        if self.transport is not None:
+            self.transport.log = None
+            self.transport = None
+
+    def data(self, way: str, data) -> None:
+        if not data:
+            return
+        step = self.steps[-1] if self.steps else None
+        if not isinstance(step, _Data) or step.way != way:
+            step = _Data(way)
+            self.steps.append(step)
+        size = len(data)
+        room = min(STEP_KEEP - len(step.kept), self.budget)
+        if step.hash is None and size > room:  # over the bound: from here on only the count and the hash
+            import hashlib  # only for a step over the bound: OpenSSL's import stays off `netrepl -c` start-up
+
+            step.hash = hashlib.sha256(step.kept)
+        if room > 0:
+            keep = data[:room]
+            step.kept += keep
+            self.budget -= len(keep)
+        if step.hash is not None:
+            step.hash.update(data)
+        step.size += size
+
+    def directive(self, way: str, word: str) -> None:
+        self.steps.append((way, word))
+
+    def failed(self, exc: OSError) -> None:
+        if exc.errno not in _RESET or self.reset_seen:
+            return
+        if exc.errno == errno.ENOTCONN and self.wr_shut and self.eof_seen:
+            return  # both sides sent their FIN: a normal end, not a reset
+        self.reset_seen = True
+        self.directive("<", "reset")
+
+    # ----- the lines ----------------------------------------------------------------
+
+    def lines(self) -> list[str]:
+        """The lines for what moved since the last call (and forget it)."""
+        out: list[str] = []
+        for step in self.steps:
+            if isinstance(step, tuple):
+                out.append(f"#{step[0]} {step[1]}")
+                continue
+            out += [f"#{step.way} {text}" for text in data_lines(bytes(step.kept))]
+            if step.hash is not None:
+                out.append(f"#{step.way} more {step.size - len(step.kept)} bytes sha256 {step.hash.hexdigest()}")
+        self.steps.clear()
+        return out
+
+
+def data_lines(data: bytes) -> list[str]:
+    """Bytes -> the texts of their lines: a break after each newline and every LINE_BYTES bytes."""
+    texts = []
+    start = 0
+    while start < len(data):
+        end = data.find(b"\n", start, start + LINE_BYTES)
+        end = start + LINE_BYTES if end < 0 else end + 1
+        text = encode_escapes(data[start:end])
+        if DIRECTIVE.match(text):  # data that reads as a directive: its first letter escaped
+            text = f"\\x{ord(text[0]):02x}{text[1:]}"
+        texts.append(text)
+        start = end
+    return texts
+
+
+class TappedTransport(Transport):
+    """The session's transport, telling `log` what each read and write moved (None: recording stopped)."""
+
+    __slots__ = ("log",)
+
+    def __init__(self, sock: socket.socket, log: PeerLog | None):
+        super().__init__(sock)
+        self.log = log
+
+    def recv(self, size: int) -> bytes:
+        try:
+            data = self.sock.recv(size)
+        except OSError as exc:
+            self._failed(exc)
+            raise
+        self._got(data)
+        return data
+
+    def recv_into(self, buffer, size: int = 0, flags: int = 0) -> int:
+        try:
+            n = self.sock.recv_into(buffer, size, flags)
+        except OSError as exc:
+            self._failed(exc)
+            raise
+        self._got(memoryview(buffer)[:n])
+        return n
+
+    def send(self, data) -> int:
+        try:
+            n = self.sock.send(data)
+        except OSError as exc:
+            self._failed(exc)
+            raise
+        if self.log is not None:
+            self.log.data(">", memoryview(data)[:n])
+        return n
+
+    def shutdown(self, how: int) -> None:
+        try:
+            self.sock.shutdown(how)
+        except OSError as exc:
+            self._failed(exc)
+            raise
+        log = self.log
+        if log is not None:
+            if how in (socket.SHUT_RD, socket.SHUT_RDWR):
+                log.rd_shut = True
+            if how in (socket.SHUT_WR, socket.SHUT_RDWR) and not log.wr_shut:
+                log.wr_shut = True
+                log.directive(">", "eof")
+
+    def close(self) -> None:
+        self.sock.close()
+        if self.log is not None:
+            self.log.directive(">", "close")
+            self.log.detach()
+
+    def _got(self, data) -> None:
+        log = self.log
+        if log is None:
+            return
+        if data:
+            log.data("<", data)
+        elif not log.rd_shut and not log.eof_seen:  # no data on a stream: the peer's FIN (once)
+            log.eof_seen = True
+            log.directive("<", "eof")
+
+    def _failed(self, exc: OSError) -> None:
+        if self.log is not None:
+            self.log.failed(exc)
