@@ -43,6 +43,9 @@ class Parsed:
     text: str = ""  # the line as typed, stripped
     nested: "Parsed | None" = None  # the command inside `must-fail`
     vars_used: tuple[str, ...] = field(default_factory=tuple)
+    # 1-based column in the line where each argument given was typed (dest -> col): what
+    # `netrepl export` reads to turn a `$NAME` in an argument into the program's option.
+    cols: dict[str, int] = field(default_factory=dict)
 
 
 class Trace:
@@ -203,6 +206,7 @@ class Parser:
                 elif trace is not None and trace.partial:
                     stop([arg] if not raw.strip(" \t") else [])
                 elif raw:
+                    cols[arg.dest] = begin + 1
                     if trace is not None:
                         trace.spans.append((begin, len(line), arg.type.token, arg))
                     expanded, where = expand_mapped(raw, variables, begin + 1)
@@ -234,6 +238,7 @@ class Parser:
                             raise ParseError("> needs a file name", tok.col + 1)
                         target = take()
                         args[arg.dest] = target.text
+                        cols[arg.dest] = target.col
                         if trace is not None:
                             trace.spans.append((target.col - 1, target.col - 1 + len(target.raw), "String", None))
                     else:
@@ -285,4 +290,4 @@ class Parser:
                 message, dest = problem if isinstance(problem, tuple) else (problem, None)
                 col = len(line) + 1 if dest == "end" else cols.get(dest, args_col)
                 raise ParseError(f"{message}; usage: {cmd.usage()}", col)
-        return Parsed(cmd, args, frozenset(flags), line[start:end].strip(" \t"), nested)
+        return Parsed(cmd, args, frozenset(flags), line[start:end].strip(" \t"), nested, cols=cols)
