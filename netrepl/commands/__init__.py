@@ -7,9 +7,9 @@ Handlers take (executor, args, flags) and return a Result (or, for
 `source`, the Steps of the script they run). They never print.
 """
 
-from netrepl.commands import helptext, labs, receiving, scripting, sending, settings, sockets
+from netrepl.commands import exporting, helptext, labs, receiving, scripting, sending, settings, sockets
 from netrepl.commands.common import MAX_RECV  # noqa: F401 (read by tests)
 from netrepl.language.registry import Registry
 
 REGISTRY = Registry(sockets.COMMANDS, sending.COMMANDS, receiving.COMMANDS, scripting.CHECKS,
-                    settings.COMMANDS, labs.COMMANDS, scripting.COMMANDS, helptext.COMMANDS)
+                    settings.COMMANDS, labs.COMMANDS, scripting.COMMANDS, exporting.COMMANDS, helptext.COMMANDS)

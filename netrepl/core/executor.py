@@ -19,6 +19,8 @@ from netrepl.language.nrs import MAX_DEPTH, Script, load, resolve
 from netrepl.language.parser import ParseError, Parsed, Parser
 from netrepl.language.registry import Registry
 
+MAX_HISTORY = 100_000  # commands `export` can write as a program (the rest of a longer session is not kept)
+
 
 @datatype
 class Step:
@@ -48,6 +50,9 @@ class Executor:
         self.cwd = cwd  # where a `source` path is resolved first
         # Set by a front end to show `recv all` data as it arrives (safe text in, written out).
         self.data_writer = data_writer
+        # What ran, for `export` (the session as a program): each command and its outcome,
+        # without the data it received; bounded, as `record` writes what it needs the same way.
+        self.history: list[tuple[Parsed, Result]] = []
 
     @property
     def progress(self) -> Callable[[int, float], object] | None:
@@ -144,6 +149,9 @@ class Executor:
     # ----- recording and the end -------------------------------------------------
 
     def _record(self, parsed: Parsed, result: Result) -> None:
+        if len(self.history) < MAX_HISTORY:
+            kept = result.lines if parsed.command.name == "serve" else []  # the port a server got
+            self.history.append((parsed, Result(kept, error=result.error)))
         if self.recorder is not None and not parsed.command.name.startswith("record"):
             try:
                 self.recorder.add(parsed, result)

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from netrepl.core.errors import errname_known
 from netrepl.export.program import Program
-from netrepl.export.values import Expr, concat, lit, to_bytes, to_number, to_str
+from netrepl.export.values import Expr, lit, to_bytes, to_number, to_str
 from netrepl.language.nrs import serve_variables, var_value
 
 EMITTERS: dict[str, Callable[[Program, object], None]] = {}
@@ -69,10 +70,7 @@ def emit(p: Program, parsed) -> None:
 
 
 def _data(p: Program, parsed, eol: bool) -> str:
-    data = p.text(parsed, "text", escapes=True)
-    if eol and p.eol:
-        data = concat([data, lit(p.eol)], "bytes")
-    return data.code
+    return p.text(parsed, "text", escapes=True, tail=p.eol if eol else b"").code
 
 
 # ----- the socket ----------------------------------------------------------------------------------
@@ -260,7 +258,7 @@ def _must_fail(p: Program, parsed) -> None:
         return
     if name not in EMITTERS or name in ("must-fail", "exit", "serve", "set var", "set eol"):
         p.refuse(f"`{name}` inside must-fail is not exported")
-    if kind not in EXCEPTIONS and kind not in ERRNOS and not kind.upper().startswith(("E", "EAI_")):
+    if kind not in EXCEPTIONS and kind not in ERRNOS and kind != "io" and not errname_known(kind):
         p.refuse(f"must-fail {kind}: a failure of netrepl's own ({kind}) has no exception to catch; not exported")
     p.need("note")
     had_socket = p.sock

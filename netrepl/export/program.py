@@ -9,6 +9,7 @@ the one call it stands for there.
 
 from __future__ import annotations
 
+import re
 import textwrap
 
 from netrepl.export.prelude import HELPERS
@@ -17,6 +18,9 @@ from netrepl.fastdata import datatype
 from netrepl.language.tokens import next_token
 
 DEFAULT_TIMEOUT = 10.0  # netrepl's own (core/session.py)
+
+
+_NOT_PRINTABLE = re.compile(r"[^\x20-\x7e]")
 
 
 class Refused(Exception):
@@ -38,8 +42,9 @@ class Server:
 
 
 def comment_text(text: str) -> str:
-    """Script text for a `#` comment: ASCII only (no control or bidi character reaches the code)."""
-    return text.encode("ascii", "backslashreplace").decode("ascii")
+    """Text for a `#` comment or a docstring: printable ASCII only, the rest escaped (\\n, \\x1b,
+    \\u202e), so no line break, control or bidi character of a script or file name reaches the code."""
+    return _NOT_PRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
 class Program:
@@ -114,21 +119,21 @@ class Program:
         except Unsupported as exc:
             self.refuse(str(exc))
 
-    def text(self, parsed, dest: str, escapes: bool) -> Expr:
+    def text(self, parsed, dest: str, escapes: bool, tail: bytes = b"") -> Expr:
         """Rest-of-line text: its value as written (a literal), or code building it from options."""
         raw = self.raw(parsed, dest)
         if raw is None:
-            return lit(parsed.args[dest])
+            return lit(parsed.args[dest] + tail if tail else parsed.args[dest])
         try:
-            return self.values.text(raw, "text", escapes)
+            return self.values.text(raw, "text", escapes, tail)
         except Unsupported as exc:
             self.refuse(str(exc))
 
     def port(self, parsed, dest: str = "port") -> str:
         """Code for a port number: a literal, or port_of(...) (a service name, an option)."""
         value = self.value(parsed, dest, "port")
-        if value.literal and isinstance(value.value, int):
-            return repr(value.value)
+        if value.literal and isinstance(value.value, int) or value.kind == "int":
+            return value.code
         self.need("port_of")
         return f"port_of({value.code}, {self.proto!r})"
 
@@ -194,7 +199,7 @@ def _docstring(p: Program) -> str:
     lines = [f"{comment_text(p.source)}, exported by netrepl as a plain Python program.", "",
              "Regenerate it with:", f"    {comment_text(p.regenerate)}", "",
              "Standard library only. Each step of the script is the socket call it stands for; received",
-             "data goes to standard output (as text, undecodable bytes as \\\\xNN), what each step did",
+             "data goes to standard output (as text, undecodable bytes as \\xNN), what each step did",
              "to standard error. Exit status: 0 when every step succeeded, 1 when one failed."]
     if p.servers:
         lines += ["", "It talks to netrepl's lab servers (start them first, e.g. in another terminal):"]
@@ -203,7 +208,8 @@ def _docstring(p: Program) -> str:
             udp = " --udp" if s.proto == "udp" else ""
             given = f" and give {s.option.flag} PORT" if s.option else ""
             lines.append(f"    netrepl serve {s.kind} {where}{udp}{given}")
-    return "\n".join(lines).replace('"""', '\\"\\"\\"')
+    # In the docstring a backslash or a quote of a file name could end it early: both escaped.
+    return "\n".join(lines).replace("\\", "\\\\").replace('"', '\\"')
 
 
 def _parse_args(p: Program) -> str:

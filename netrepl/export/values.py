@@ -167,9 +167,9 @@ class Values:
                 opt.kind, opt.default = "str", default
         self.decided = True
 
-    def text(self, raw: str, role: str, escapes: bool = False) -> Expr:
+    def text(self, raw: str, role: str, escapes: bool = False, tail: bytes = b"") -> Expr:
         """Rest-of-line text as typed -> its value: `$NAME` expanded, then (with
-        `escapes`, for send and expect) the backslash escapes decoded, as bytes."""
+        `escapes`, for send and expect) the backslash escapes decoded, as bytes (`tail` after them)."""
         parts: list[Expr] = []
         last = 0
         kind = "bytes" if escapes else "str"
@@ -182,9 +182,11 @@ class Values:
             if m.group(5):
                 raise Unsupported("a malformed ${...}")
             value = self.var(m.group(2) or m.group(4), m.group(3), role)
+            if escapes and value.literal:  # netrepl decodes escapes after expanding: a known value's too
+                value = self._literal(str(value.value), True)
             parts.append(to_bytes(value) if escapes else to_str(value))
         parts.append(self._literal(raw[last:], escapes))
-        return concat(parts, kind)
+        return concat(parts + [lit(tail)] if tail else parts, kind)
 
     def _literal(self, text: str, escapes: bool) -> Expr:
         if not escapes:
