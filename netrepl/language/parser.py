@@ -158,6 +158,7 @@ class Parser:
         pos = self._flags(cmd, line, pos, flags, trace)  # flags come first
         args: dict[str, Any] = {}
         cols: dict[str, int] = {}  # where each argument was typed, for a check pointing at one
+        typed: dict[str, int] = {}  # and where text and `> PATH` were (Parsed.cols has both)
         nested = None
         pending: tuple[Token, int] | None | object = _UNSEEN  # a token looked at but not taken (None: the end)
         deferred: ParseError | None = None  # why an optional argument was skipped
@@ -206,7 +207,7 @@ class Parser:
                 elif trace is not None and trace.partial:
                     stop([arg] if not raw.strip(" \t") else [])
                 elif raw:
-                    cols[arg.dest] = begin + 1
+                    typed[arg.dest] = begin + 1
                     if trace is not None:
                         trace.spans.append((begin, len(line), arg.type.token, arg))
                     expanded, where = expand_mapped(raw, variables, begin + 1)
@@ -238,11 +239,12 @@ class Parser:
                             raise ParseError("> needs a file name", tok.col + 1)
                         target = take()
                         args[arg.dest] = target.text
-                        cols[arg.dest] = target.col
+                        typed[arg.dest] = target.col
                         if trace is not None:
                             trace.spans.append((target.col - 1, target.col - 1 + len(target.raw), "String", None))
                     else:
                         args[arg.dest] = tok.text[1:]
+                        typed[arg.dest] = tok.col + 1
                         if trace is not None:
                             trace.spans.append((tok.col, tok.col - 1 + len(tok.raw), "String", None))
                 else:
@@ -290,4 +292,4 @@ class Parser:
                 message, dest = problem if isinstance(problem, tuple) else (problem, None)
                 col = len(line) + 1 if dest == "end" else cols.get(dest, args_col)
                 raise ParseError(f"{message}; usage: {cmd.usage()}", col)
-        return Parsed(cmd, args, frozenset(flags), line[start:end].strip(" \t"), nested, cols=cols)
+        return Parsed(cmd, args, frozenset(flags), line[start:end].strip(" \t"), nested, cols={**cols, **typed})
