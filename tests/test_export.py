@@ -303,7 +303,10 @@ def test_export_writes_the_file_named_by_o_with_a_header(tmp_path):
     text = out.read_text()
     assert text.startswith('"""scripts/connect.nrs, exported by netrepl')
     assert f"netrepl export scripts/connect.nrs -Dhost=127.0.0.1 -o {out}" in text
-    assert "default='127.0.0.1'" in text and "required=True" in text  # --lab-port
+    assert "default='127.0.0.1'" in text and "'--lab-port'" in text
+    # $lab_port is only the default of $port: --port alone is enough, and neither is an error (exit 2)
+    p = subprocess.run([sys.executable, "-I", str(out)], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 2 and "no port given" in p.stderr and "Traceback" not in p.stderr
     assert 'if __name__ == "__main__":\n    sys.exit(main())' in text
     assert run_cli("export", "scripts/connect.nrs", "-o", str(tmp_path / "no" / "x.py")).returncode == 1
 

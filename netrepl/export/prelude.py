@@ -38,6 +38,8 @@ class ServiceNotFound(OSError):
 
 def port_of(port, proto):
     """A port number, or a service name looked up with getservbyname."""
+    if port is None:
+        raise ValueError("no port given: see --help for the port options")
     if isinstance(port, int):
         return port
     if port.isascii() and port.isdigit():
@@ -141,50 +143,43 @@ def recv_line(sock, pending, timeout):
     return take(pending, end)
 ''')
 
-helper("recv_all", (), ("show", "take"), '''
+helper("recv_all", ("codecs", "sys"), ("take",), '''
 def recv_all(sock, pending, path=None):
     """recv until end of stream (recv returns no data), in chunks: shown as they arrive,
     or written to the file at path. Returns the number of bytes received."""
-    out = open(path, "wb") if path is not None else None
+    out = open(path, "wb") if path is not None else TextOut()
     total = 0
     try:
         data = take(pending)
         while data:
             total += len(data)
-            if out is not None:
-                out.write(data)
-            else:
-                show_chunk(data)
+            out.write(data)
             data = sock.recv(65536)
     finally:
-        if out is not None:
-            out.close()
-        else:
-            show_chunk(b"", final=True)
+        out.close()
     return total
 
 
-_decoder = None
+class TextOut:
+    """A stream's bytes as text on standard output, chunk by chunk: a character split between
+    two chunks stays whole, and the text ends with a newline, as netrepl shows it."""
 
+    def __init__(self):
+        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="backslashreplace")
+        self.last = "\\n"
 
-def show_chunk(data, final=False):
-    """Part of a stream as text on standard output (a character split between two chunks
-    stays whole); the final call ends the text with a newline if it has none."""
-    global _decoder
-    if _decoder is None:
-        _decoder = codecs.getincrementaldecoder("utf-8")(errors="backslashreplace")
-        _decoder.last = "\\n"
-    text = _decoder.decode(data, final)
-    if text:
-        sys.stdout.write(text)
-        _decoder.last = text[-1]
-    if final:
-        if _decoder.last != "\\n":
-            sys.stdout.write("\\n")
-        _decoder = None
-    sys.stdout.flush()
+    def write(self, data, final=False):
+        text = self.decoder.decode(data, final)
+        if final and not (text or self.last).endswith("\\n"):
+            text += "\\n"
+        if text:
+            sys.stdout.write(text)
+            self.last = text
+        sys.stdout.flush()
+
+    def close(self):
+        self.write(b"", final=True)
 ''')
-HELPERS["recv_all"] = (("codecs", "sys"),) + HELPERS["recv_all"][1:]
 
 helper("read_until", ("socket", "time"), ("take",), '''
 WINDOW = 1 << 20  # bytes kept while waiting for a match, whatever the peer sends

@@ -161,8 +161,11 @@ class Program:
             while name in self.values.options and not self.values.options[name].required:
                 name += "_"
             opt = self.values.option(name)
-            opt.kind, opt.required = "int", True
+            # Required when the script uses it as such; not when it is only a default (`${port:-$lab_port}`).
+            opt.kind, opt.required = "int", not self.values.decided or f"args.{opt.dest}" in self.values.direct
             opt.help = f"the port of the {kind} server this program talks to (netrepl serve {kind} --port PORT)"
+            if not opt.required:
+                opt.help += "; needed unless the option it is the default of is given"
             server.option = opt
         self.servers.append(server)
         return server

@@ -120,6 +120,8 @@ class Values:
         self.bound: dict[str, Expr] = {}  # set var / serve, in script order
         self.options: dict[str, Option] = {}
         self.decided = False  # second pass: options' kinds and defaults are known
+        self.direct: set[str] = set()  # codes of bound values used other than as a default
+        self.in_default = 0
 
     def option(self, name: str) -> Option:
         if name not in self.options:
@@ -133,9 +135,19 @@ class Values:
             value = self.bound[name]
             if default_raw is not None and value.literal and value.value in ("", b""):
                 return self.text(default_raw, role)
+            if not self.in_default:
+                self.direct.add(value.code)  # a lab port used as such, not only as a default: required
             return value
         opt = self.option(name)
-        default = None if default_raw is None else self.text(default_raw, "str")
+        self.in_default += 1
+        try:
+            whole = VAR_RE.fullmatch(default_raw or "")
+            if whole and (whole.group(2) or whole.group(4)):  # `${port:-$lab_port}`: that value, typed
+                default = self.var(whole.group(2) or whole.group(4), whole.group(3), role)
+            else:
+                default = None if default_raw is None else self.text(default_raw, "str")
+        finally:
+            self.in_default -= 1
         if not self.decided:  # first pass: note how it is used
             opt.roles.add(role)
             opt.defaults.append(NO_DEFAULT if default is None else default.value if default.literal else VARIES)
@@ -144,6 +156,8 @@ class Values:
         if default is None or opt.default not in (None, ""):
             return here
         # `${NAME:-DEFAULT}` where uses differ: DEFAULT when the option is not given (or empty).
+        if role == "port" and default.kind == "int":  # port_of takes either: no str() needed
+            return Expr(f"{here.code} or {default.code}", "str")
         return Expr(f"{to_str(here).code} or {to_str(default).code}", "str")
 
     def decide(self) -> None:
