@@ -229,7 +229,7 @@ SCRIPT = "\n".join([
     "expect " + HOSTILE,
     "send -n $q",
     "expect {y}\\\\",
-    "print {}" + TRIPLE + " ${p:-'\"\\} $q",
+    "print {}" + TRIPLE + " ${p:-'\"\\} $q ${pct:-$q%}",
     "close",
     ""])
 
@@ -243,7 +243,7 @@ def test_hostile_bytes_end_up_as_exact_bytes_literals(tmp_path):
 
     data = decode_escapes(HOSTILE)
     assert b'"""' in data and b"\n" in data and b"{" in data and b"\\" in data
-    path = tmp_path / 'evil"""\\\n\u202e.nrs'  # a file name is text in the header and comments
+    path = tmp_path / 'evil"""\\\n\u202e%(prog)s%.nrs'  # a file name is text in the header, comments, help
     path.write_text(SCRIPT)
     program, out, err = export_and_compare(path, {}, tmp_path)
     source = (tmp_path / (path.stem + ".py")).read_text()
@@ -258,6 +258,9 @@ def test_hostile_bytes_end_up_as_exact_bytes_literals(tmp_path):
     assert not any(isinstance(node, ast.JoinedStr) and "pwned" in ast.dump(node) for node in ast.walk(tree))
     assert data.decode("utf-8", "backslashreplace") in out  # received back as data, never run
     assert "\u202e" not in source and all(line.isascii() for line in source.splitlines())
+    shown = subprocess.run([sys.executable, "-I", str(tmp_path / (path.stem + ".py")), "--help"],
+                           capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0 and "%(prog)s%" in shown.stdout, shown.stderr
 
 
 def test_a_variable_in_data_is_encoded_not_interpolated(tmp_path):
@@ -322,3 +325,14 @@ def test_export_in_a_session_writes_what_ran_so_far(tmp_path, closed_port):
     assert "# session:2: connect localhost $lab_port" in source and "after" not in source
     assert "# session:" in source and ": help" not in source
     check_code(target)
+
+
+def test_the_readme_shows_the_program_export_writes(tmp_path):
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Export to Python", 1)[1].split("\n## ", 1)[0]
+    script = section.split("```nrs\n", 1)[1].split("```", 1)[0]
+    shown = section.split("```python\n", 1)[1].split("```\n", 1)[0]
+    (tmp_path / "hello.nrs").write_text(script)
+    p = run_cli("export", "hello.nrs", "-o", "hello.py", cwd=tmp_path)
+    assert p.returncode == 0 and p.stderr == "netrepl export: wrote hello.py (python3 hello.py --help)\n"
+    assert (tmp_path / "hello.py").read_text() == shown

@@ -165,7 +165,8 @@ class Program:
             opt.kind, opt.required = "int", not self.values.decided or f"args.{opt.dest}" in self.values.direct
             opt.help = f"the port of the {kind} server this program talks to (netrepl serve {kind} --port PORT)"
             if not opt.required:
-                opt.help += "; needed unless the option it is the default of is given"
+                unless = " or ".join(sorted(self.values.default_of.get(f"args.{opt.dest}", ())))
+                opt.help += f"; needed unless {unless} is given"
             server.option = opt
         self.servers.append(server)
         return server
@@ -217,7 +218,7 @@ def _docstring(p: Program) -> str:
 
 def _parse_args(p: Program) -> str:
     out = ["def parse_args(argv):",
-           f"    parser = argparse.ArgumentParser(description={comment_text(p.source + ' as a Python program')!r})"]
+           f"    parser = argparse.ArgumentParser(description={comment_text(p.source.replace('%', '%%') + ' as a Python program')!r})"]
     for opt in p.values.options.values():
         if not opt.help:
             opt.help = f"the script's ${opt.name}"
@@ -229,7 +230,7 @@ def _parse_args(p: Program) -> str:
         else:
             kw.append(f"default={opt.default!r}")
         shown = "" if opt.required or opt.default is None else " (default: %(default)s)"
-        kw.append(f"help={comment_text(opt.help + shown)!r}")
+        kw.append(f"help={comment_text(opt.help.replace('%', '%%') + shown)!r}")  # argparse formats % in help
         out.append(f"    parser.add_argument({', '.join(kw)})")
     out.append(f"    parser.add_argument('--timeout', dest='timeout', type=float, default={DEFAULT_TIMEOUT!r}, "
                "help='seconds each blocking step may take (default: %(default)s)')")

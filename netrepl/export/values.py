@@ -122,6 +122,7 @@ class Values:
         self.decided = False  # second pass: options' kinds and defaults are known
         self.direct: set[str] = set()  # codes of bound values used other than as a default
         self.in_default = 0
+        self.default_of: dict[str, set[str]] = {}  # code of a value -> options it is the default of
 
     def option(self, name: str) -> Option:
         if name not in self.options:
@@ -149,6 +150,9 @@ class Values:
         finally:
             self.in_default -= 1
         if not self.decided:  # first pass: note how it is used
+            if default is not None and not default.literal:
+                self.default_of.setdefault(default.code, set()).add(opt.flag)
+                opt.help = opt.help or f"the script's ${name} (default: {default_raw})"
             opt.roles.add(role)
             opt.defaults.append(NO_DEFAULT if default is None else default.value if default.literal else VARIES)
             return Expr(f"args.{opt.dest}", "str")
