@@ -336,3 +336,10 @@ def test_the_readme_shows_the_program_export_writes(tmp_path):
     p = run_cli("export", "hello.nrs", "-o", "hello.py", cwd=tmp_path)
     assert p.returncode == 0 and p.stderr == "netrepl export: wrote hello.py (python3 hello.py --help)\n"
     assert (tmp_path / "hello.py").read_text() == shown
+
+
+def test_a_script_run_does_not_import_the_generator():
+    code = ("import sys; from netrepl.cli import main; main(['-q', '-c', 'print hi']); "
+            "print('netrepl.export' in sys.modules, 'netrepl.export.session' in sys.modules)")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert p.stdout.strip().splitlines()[-1] == "False False", p.stdout + p.stderr

@@ -37,8 +37,8 @@ class LinesRecorder(Recorder):
 
 def session_lines(ex) -> list[str]:
     recorder = LinesRecorder(ex.parse)
-    for parsed, result in ex.history:
-        recorder.add(parsed, result)
+    for parsed, error, lines in ex.history:
+        recorder.add(parsed, Result(lines or [], error=error))
     return recorder.lines
 
 
