@@ -343,3 +343,30 @@ def test_a_script_run_does_not_import_the_generator():
             "print('netrepl.export' in sys.modules, 'netrepl.export.session' in sys.modules)")
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert p.stdout.strip().splitlines()[-1] == "False False", p.stdout + p.stderr
+
+
+def test_a_command_without_an_emitter_is_refused_with_its_line(tmp_path, monkeypatch):
+    from netrepl.export import Refused, emitters
+
+    monkeypatch.delitem(emitters.EMITTERS, "sleep")  # as a command added to netrepl but not to the table
+    path = tmp_path / "s.nrs"
+    path.write_text("print a\n\nsleep 0.1\n")
+    with pytest.raises(Refused) as caught:
+        export_file(str(path))
+    assert caught.value.where == f"{path}:3" and "`sleep` has no socket equivalent" in caught.value.message
+
+
+def test_every_command_has_an_emitter_or_a_reason(tmp_path):
+    from netrepl.export.emitters import EMITTERS, REFUSED
+
+    names = {cmd.name for cmd in REGISTRY if not cmd.subcommands}
+    names |= {sub.name for cmd in REGISTRY for sub in cmd.subcommands.values()}
+    assert names - set(EMITTERS) == set(REFUSED), "a new command: add its emitter (or its reason) to the table"
+
+
+def test_record_does_not_write_export_lines(tmp_path):
+    rec, out = tmp_path / "r.nrs", tmp_path / "o.py"
+    p = run_cli("-c", f"record {rec}; print hi; export {out}; record stop", cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert rec.read_text() == "print hi\n"
+    assert "print('hi', flush=True)" in out.read_text()

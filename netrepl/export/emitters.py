@@ -21,7 +21,6 @@ EMITTERS: dict[str, Callable[[Program, object], None]] = {}
 REFUSED = {
     "help": "`help` shows netrepl's own help; it has no socket equivalent",
     "record": "`record` writes a netrepl script; it has no socket equivalent",
-    "record stop": "`record stop` has no socket equivalent",
     "source": "`source` is not inlined: export the sourced script itself (netrepl export FILE.nrs)",
 }
 

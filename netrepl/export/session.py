@@ -38,7 +38,8 @@ class LinesRecorder(Recorder):
 def session_lines(ex) -> list[str]:
     recorder = LinesRecorder(ex.parse)
     for parsed, error, lines in ex.history:
-        recorder.add(parsed, Result(lines or [], error=error))
+        if parsed.command.name != "record":  # never recorded (Executor._record): not a step of the session
+            recorder.add(parsed, Result(lines or [], error=error))
     return recorder.lines
 
 
