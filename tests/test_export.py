@@ -42,7 +42,7 @@ def netrepl_run(path, variables) -> tuple[str, int]:
     try:
         for number, parsed in script.commands:
             for step in ex.run_parsed(parsed, str(path), number):
-                if parsed.command.name == "print":
+                if step.text.split(" ", 1)[0] == "print":
                     out.append(str(step.result.lines[0][0]) + "\n")
                 elif step.result.data:
                     out.append(shown(step.result.data))
@@ -279,9 +279,28 @@ def test_a_variable_in_data_is_encoded_not_interpolated(tmp_path):
 
 # ----- refusals and the command line --------------------------------------------------------------------
 
-@pytest.mark.parametrize("line", ["help", "record x.nrs", "source other.nrs", "socket\nsocket"])
+def test_source_is_inlined_with_the_sourced_files_lines(tmp_path):
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "greet.nrs").write_text("set var who ${who:-lib}\nsend hello $who\nsource more.nrs\n")
+    (tmp_path / "lib" / "more.nrs").write_text("expect hello\nrecv line\n")
+    path = tmp_path / "main.nrs"
+    path.write_text("serve echo 0\nconnect localhost $lab_port\nsource lib/greet.nrs\nprint after $who\nclose\n")
+    program, out, err = export_and_compare(path, {}, tmp_path)
+    source = (tmp_path / "main.py").read_text()
+    assert f"# {tmp_path}/lib/greet.nrs:2: send hello $who" in source
+    assert f"# {tmp_path}/lib/more.nrs:2: recv line" in source
+    assert out == "hello\n lib\r\nafter lib\n"
+
+
+def test_a_source_loop_is_refused_as_the_checker_refuses_it(tmp_path):
+    path = tmp_path / "loop.nrs"
+    path.write_text("print x\nsource loop.nrs\n")
+    p = run_cli("export", str(path))
+    assert p.returncode == 2 and "nested more than 8 deep" in p.stderr and p.stdout == ""
+
+
+@pytest.mark.parametrize("line", ["help", "record x.nrs", "socket\nsocket", "send x"])
 def test_commands_with_no_socket_equivalent_are_refused_with_file_and_line(line, tmp_path):
-    (tmp_path / "other.nrs").write_text("print hi\n")
     path = tmp_path / "s.nrs"
     path.write_text("print first\n" + line + "\n")
     p = run_cli("export", str(path))

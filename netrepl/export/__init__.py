@@ -47,6 +47,7 @@ def export_lines(lines: list[str], source: str, regenerate: str, variables: dict
     for _ in range(2):  # first: how each variable is used; then the code
         values.bound.clear()
         program = Program(source, regenerate, values)
+        program.base = base
         for number, parsed in script.commands:
             program.where, program.line = f"{source}:{number}", lines[number - 1]
             emit(program, parsed)

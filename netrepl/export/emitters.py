@@ -8,12 +8,14 @@ exits 2), with the reason from REFUSED when there is one.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 from netrepl.core.errors import errname_known
 from netrepl.export.program import Program
 from netrepl.export.values import Expr, lit, to_bytes, to_number, to_str
-from netrepl.language.nrs import serve_variables, var_value
+from netrepl.language.nrs import PORT_PLACEHOLDER, check, read_lines, resolve, serve_variables, var_value
+from netrepl.language.parser import Parser
 
 EMITTERS: dict[str, Callable[[Program, object], None]] = {}
 
@@ -21,7 +23,6 @@ EMITTERS: dict[str, Callable[[Program, object], None]] = {}
 REFUSED = {
     "help": "`help` shows netrepl's own help; it has no socket equivalent",
     "record": "`record` writes a netrepl script; it has no socket equivalent",
-    "source": "`source` is not inlined: export the sourced script itself (netrepl export FILE.nrs)",
 }
 
 # must-fail KIND -> the exception it catches, and for errno names the errno check.
@@ -66,6 +67,11 @@ def emit(p: Program, parsed) -> None:
         p.refuse(REFUSED.get(name, f"`{name}` has no socket equivalent; not exported"))
     p.comment(f"{p.where}: {parsed.text}")
     fn(p, parsed)
+    # What a sourced script's lines are parsed with: the values as the checker knows them.
+    if name == "set var":
+        p.known[parsed.args["name"]] = var_value(parsed.args["value"], parsed.flags)
+    elif name == "serve" and parsed.args["kind"] not in (None, "stop"):
+        p.known.update(dict.fromkeys(serve_variables(parsed.args["kind"]), PORT_PLACEHOLDER))
 
 
 def _data(p: Program, parsed, eol: bool) -> str:
@@ -364,3 +370,28 @@ def _serve(p: Program, parsed) -> None:
 @emitter("export")
 def _export(p: Program, parsed) -> None:
     p.comment("(netrepl wrote a program of the session so far here: nothing to run)")
+
+
+@emitter("source")
+def _source(p: Program, parsed) -> None:
+    """The sourced script inlined, its lines named by its own FILE:LINE. The whole check
+    before export bounded it as a run is bounded (nesting, lines of sourced files)."""
+    from netrepl.commands import REGISTRY  # the registry assembles the command modules: not at import
+
+    path = resolve(parsed.args["path"], p.base)
+    try:
+        lines, problems = read_lines(path)
+    except OSError as exc:
+        p.refuse(f"cannot read {path}: {exc.strerror}")
+    script = check(lines, path, Parser(REGISTRY), p.known, os.path.dirname(path), p.sourced + 1)
+    if problems or script.problems:
+        p.refuse(f"{path} does not check: {(problems or script.problems)[0]}")
+    saved = p.where, p.line, p.base
+    p.base, p.sourced = os.path.dirname(path), p.sourced + 1
+    p.comment(f"(the lines of {path} follow)")
+    try:
+        for number, inner in script.commands:
+            p.where, p.line = f"{path}:{number}", lines[number - 1]
+            emit(p, inner)
+    finally:
+        (p.where, p.line, p.base), p.sourced = saved, p.sourced - 1

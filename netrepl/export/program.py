@@ -63,6 +63,9 @@ class Program:
         self.eol = b"\r\n"
         self.ended = False  # `exit` ran: nothing after it does
         self.uses: set[str] = set()  # main()'s locals the code reads: "timeout", "pending"
+        self.known: dict[str, str] = dict(values.given)  # variables as the checker knows them (`source`)
+        self.base: str | None = None  # where a `source` path is resolved first
+        self.sourced = 0  # `source` nesting
         self.where = ""
         self.line = ""  # the script line being exported
         self.parsed = None
