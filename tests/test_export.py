@@ -365,9 +365,9 @@ def test_a_script_run_does_not_import_the_generator():
 
 
 def test_a_command_without_an_emitter_is_refused_with_its_line(tmp_path, monkeypatch):
-    from netrepl.export import Refused, emitters
+    from netrepl.export import Refused, table
 
-    monkeypatch.delitem(emitters.EMITTERS, "sleep")  # as a command added to netrepl but not to the table
+    monkeypatch.delitem(table.EMITTERS, "sleep")  # as a command added to netrepl but not to the table
     path = tmp_path / "s.nrs"
     path.write_text("print a\n\nsleep 0.1\n")
     with pytest.raises(Refused) as caught:
@@ -376,7 +376,7 @@ def test_a_command_without_an_emitter_is_refused_with_its_line(tmp_path, monkeyp
 
 
 def test_every_command_has_an_emitter_or_a_reason(tmp_path):
-    from netrepl.export.emitters import EMITTERS, REFUSED
+    from netrepl.export.table import EMITTERS, REFUSED
 
     names = {cmd.name for cmd in REGISTRY if not cmd.subcommands}
     names |= {sub.name for cmd in REGISTRY for sub in cmd.subcommands.values()}

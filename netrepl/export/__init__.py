@@ -1,7 +1,7 @@
 """`netrepl export`: a session or a .nrs script as a plain, runnable Python program.
 
 The script is checked whole as a run would check it (language/nrs.py), then
-each command goes through THE table of emitters (emitters.py) into the body
+each command goes through THE table of emitters (table.py) into the body
 of main(); program.py assembles the helpers, options and header. Two passes:
 the first finds how each variable is used (its options' types and defaults),
 the second writes the code. A command the table cannot stand for raises
@@ -16,7 +16,8 @@ import os
 import shlex
 import sys
 
-from netrepl.export.emitters import emit
+from netrepl.export import emitters, scripting  # noqa: F401 (their entries fill the table)
+from netrepl.export.table import emit
 from netrepl.export.program import Program, Refused
 from netrepl.export.values import Values
 from netrepl.language.nrs import Problem, check, read_lines

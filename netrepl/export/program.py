@@ -1,7 +1,7 @@
 """The program being written: its main() body, the helpers and imports it needs,
 its options, the lab servers it expects, and the assembled source text.
 
-Emitters (emitters.py) add code through `Program`; it also tracks what the
+Emitters (the table in table.py) add code through `Program`; it also tracks what the
 script's commands did to the session at each point (is a socket open, TCP or
 UDP, may bytes wait in `pending`, the line ending), so each command becomes
 the one call it stands for there.
