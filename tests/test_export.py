@@ -214,7 +214,7 @@ def test_scenarios_behave_the_same(name, tmp_path, closed_port):
     program, out, err = export_and_compare(path, {"closed": str(closed_port)}, tmp_path)
     if name == "lines_and_regex":
         body = (tmp_path / "body.out").read_bytes()  # the program's, in chunks
-        assert body.startswith(b"hello from") and body == (tmp_path / "netrepl" / "body.out").read_bytes()
+        assert body.endswith(b"hello from the netrepl lab server\n") and body == (tmp_path / "netrepl" / "body.out").read_bytes()
         assert "Content-Type: text" in out
     if name == "expect_fails":
         assert "expected 'goodbye'" in err
