@@ -70,8 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="A scriptable network-diagnostics REPL over one session socket. "
                     "With no arguments on a terminal: the interactive shell.",
         epilog="netrepl serve KIND [--host H] [--port P] [--udp] runs a lab server in the foreground "
-               "(netrepl serve --ca-path: the lab CA file). "
-               "(netrepl serve replay FILE.nrs [--port P] plays the peer of a `record -p` recording). "
+               "(netrepl serve --ca-path: the lab CA file; netrepl serve replay FILE.nrs [--port P] plays the "
+               "peer of a `record -p` recording). "
+               "netrepl export FILE.nrs [-o OUT.py] [-D NAME=VALUE] writes a script as a plain Python program. "
                + ExitStatus.table())
     p.add_argument("scripts", nargs="*", metavar="FILE.nrs",
                    help=".nrs scripts to replay (all are checked before the first runs; - is standard input)")
@@ -163,6 +164,10 @@ def main(argv: list[str] | None = None) -> int:
 def _main(argv: list[str], notes: Notes) -> int:
     if argv[:1] == ["serve"]:
         return serve_main(argv[1:])
+    if argv[:1] == ["export"]:
+        from netrepl.export import main as export_main  # only `netrepl export` pays for the generator
+
+        return export_main(argv[1:])
     args = simple_args(argv)
     if args is None:
         try:

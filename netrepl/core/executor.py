@@ -21,6 +21,8 @@ from netrepl.language.nrs import MAX_DEPTH, Script, load, resolve
 from netrepl.language.parser import ParseError, Parsed, Parser
 from netrepl.language.registry import Registry
 
+MAX_HISTORY = 100_000  # commands `export` can write as a program (the rest of a longer session is not kept)
+
 
 @datatype
 class Step:
@@ -52,6 +54,10 @@ class Executor:
         self.cwd = cwd  # where a `source` path is resolved first
         # Set by a front end to show `recv all` data as it arrives (safe text in, written out).
         self.data_writer = data_writer
+        # What ran, for `export` (the session as a program): each command and its outcome,
+        # without the data it received; bounded, as `record` writes what it needs the same way.
+        # (command, its error or None, for `serve` the lines naming the port it got)
+        self.history: list[tuple[Parsed, object, list | None]] = []
 
     @property
     def progress(self) -> Callable[[int, float], object] | None:
@@ -169,6 +175,8 @@ class Executor:
     # ----- recording and the end -------------------------------------------------
 
     def _record(self, parsed: Parsed, result: Result) -> None:
+        if len(self.history) < MAX_HISTORY:  # a tuple: ~1 us a command (a copied Result: ~7 us)
+            self.history.append((parsed, result.error, result.lines if parsed.command.name == "serve" else None))
         if self.recorder is not None and not parsed.command.name.startswith("record"):
             try:
                 self.recorder.add(parsed, result)

@@ -175,7 +175,7 @@ class Recorder:
 
     def _add(self, parsed, result: Result) -> None:
         name = parsed.command.name
-        if name in ("help", "exit", "source") or result.error and result.error.kind in ("interrupted", "syntax", "usage"):
+        if name in ("help", "exit", "source", "export") or result.error and result.error.kind in ("interrupted", "syntax", "usage"):
             return
         if result.error is None:
             if self.expectations and result.data and name != "expect":

@@ -45,6 +45,9 @@ class Parsed:
     text: str = ""  # the line as typed, stripped
     nested: "Parsed | None" = None  # the command inside `must-fail`
     vars_used: tuple[str, ...] = field(default_factory=tuple)
+    # 1-based column in the line where each argument given was typed (dest -> col): what
+    # `netrepl export` reads to turn a `$NAME` in an argument into the program's option.
+    cols: dict[str, int] = field(default_factory=dict)
 
 
 class Trace:
@@ -158,6 +161,7 @@ class Parser:
         pos = self._flags(cmd, line, pos, flags, trace)  # flags come first
         args: dict[str, Any] = {}
         cols: dict[str, int] = {}  # where each argument was typed, for a check pointing at one
+        typed: dict[str, int] = {}  # and where text and `> PATH` were (Parsed.cols has both)
         nested = None
         pending: tuple[Token, int] | None | object = _UNSEEN  # a token looked at but not taken (None: the end)
         deferred: ParseError | None = None  # why an optional argument was skipped
@@ -210,6 +214,7 @@ class Parser:
                 elif trace is not None and trace.partial:
                     stop([arg] if not raw.strip(" \t") else [])
                 elif raw:
+                    typed[arg.dest] = begin + 1
                     if trace is not None:
                         trace.spans.append((begin, len(line), arg.type.token, arg))
                     expanded, where = expand_mapped(raw, variables, begin + 1)
@@ -252,6 +257,7 @@ class Parser:
                             raise ParseError(f"{symbol} needs a file name", tok.col + 1)
                         target = take()
                         args[arg.dest] = target.text
+                        typed[arg.dest] = target.col
                         if trace is not None:
                             trace.spans.append((target.col - 1, target.col - 1 + len(target.raw), "String", None))
                         if not arg.type.attached:
@@ -259,6 +265,7 @@ class Parser:
                             peek()  # a trailing comment after the file name ends the words
                     else:
                         args[arg.dest] = tok.text[1:]
+                        typed[arg.dest] = tok.col + 1
                         if trace is not None:
                             trace.spans.append((tok.col, tok.col - 1 + len(tok.raw), "String", None))
                 else:
@@ -313,4 +320,4 @@ class Parser:
                 message, dest = problem if isinstance(problem, tuple) else (problem, None)
                 col = len(line) + 1 if dest == "end" else cols.get(dest, args_col)
                 raise ParseError(f"{message}; usage: {cmd.usage()}", col)
-        return Parsed(cmd, args, frozenset(flags), line[start:end].strip(" \t"), nested)
+        return Parsed(cmd, args, frozenset(flags), line[start:end].strip(" \t"), nested, cols={**cols, **typed})

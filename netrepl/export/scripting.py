@@ -1,0 +1,181 @@
+"""The scripting commands' entries of the export table (table.py): must-fail, sleep,
+print, exit, set eol/display/var, serve, export and source."""
+
+from __future__ import annotations
+
+import os
+
+from netrepl.core.errors import errname_known
+from netrepl.export.emitters import _expect
+from netrepl.export.program import Program
+from netrepl.export.table import EMITTERS, emit, emitter
+from netrepl.export.values import Expr, lit
+from netrepl.language.nrs import check, read_lines, resolve, serve_variables, var_value
+from netrepl.language.parser import Parser
+
+# must-fail KIND -> the exception it catches, and for errno names the errno check.
+EXCEPTIONS = {
+    "address": "socket.gaierror",
+    "other-address": "socket.herror",
+    "timeout": "TimeoutError",
+    "refused": "ConnectionRefusedError",
+    "reset": "ConnectionResetError",
+    "pipe": "BrokenPipeError",
+    "service": "ServiceNotFound",
+    "any": "OSError",
+}
+ERRNOS = {
+    "notconn": ("ENOTCONN",),
+    "lost": ("ENOTCONN", "EPIPE", "ECONNRESET"),
+    "unreachable": ("EHOSTUNREACH", "ENETUNREACH"),
+    "inuse": ("EADDRINUSE",),
+}
+OWN_CHECKS = ("state", "usage", "syntax")  # netrepl refuses these itself, before any socket call
+
+
+@emitter("must-fail")
+def _must_fail(p: Program, parsed) -> None:
+    kind, inner = parsed.args["kind"], parsed.args["command"]
+    name = inner.command.name
+    if kind in OWN_CHECKS:
+        p.comment(f"netrepl refuses `{inner.text}` itself here ({kind}), before any socket call: nothing to run")
+        return
+    if name == "expect":
+        if kind not in ("expect", "any"):
+            p.refuse(f"`must-fail {kind} expect ...`: an expect fails with kind expect; not exported")
+        _expect(p, inner, kind)
+        return
+    if name not in EMITTERS or name in ("must-fail", "exit", "serve", "set var", "set eol"):
+        p.refuse(f"`{name}` inside must-fail is not exported")
+    if kind not in EXCEPTIONS and kind not in ERRNOS and kind != "io" and not errname_known(kind):
+        p.refuse(f"must-fail {kind}: a failure of netrepl's own ({kind}) has no exception to catch; not exported")
+    p.need("note")
+    had_socket = p.sock
+    p.code("try:")
+    p.depth += 1
+    before = len(p.body)
+    EMITTERS[name](p, inner)
+    if len(p.body) == before:
+        p.code("pass")
+    p.depth -= 1
+    if name == "connect" and not had_socket:
+        p.sock = False  # the socket connect created was closed when it failed
+    _except(p, kind)
+    p.code("else:",
+           f"    print({f'expected `{inner.text}` to fail with {kind}, but it succeeded'!r}, file=sys.stderr)",
+           "    return 1")
+
+
+def _except(p: Program, kind: str) -> None:
+    said = f'    note("failed as expected ({kind}):", type(exc).__name__, exc)'
+    if kind in EXCEPTIONS:
+        if kind == "service":
+            p.need("port_of")
+        p.code(f"except {EXCEPTIONS[kind]} as exc:", said)
+        return
+    p.imports.add("errno" if not kind.upper().startswith("EAI_") else "socket")
+    if kind == "io":  # any OSError but the kinds netrepl names apart
+        apart = "socket.gaierror, socket.herror, TimeoutError" + (", ServiceNotFound" if "port_of" in p.helpers else "")
+        p.imports.add("socket")
+        p.code(f"except ({apart}):", "    raise", "except OSError as exc:", said)
+        return
+    names = ERRNOS.get(kind, (kind.upper(),))
+    prefix = "socket." if kind.upper().startswith("EAI_") else "errno."
+    wanted = ", ".join(prefix + n for n in names)
+    check = f"exc.errno not in ({wanted},)" if len(names) > 1 else f"exc.errno != {wanted}"
+    exc_type = "socket.gaierror" if prefix == "socket." else "OSError"
+    p.code(f"except {exc_type} as exc:", f"    if {check}:", "        raise", said)
+
+
+@emitter("sleep")
+def _sleep(p: Program, parsed) -> None:
+    p.imports.add("time")
+    p.code(f"time.sleep({p.seconds(parsed)})")
+
+
+@emitter("print")
+def _print(p: Program, parsed) -> None:
+    text = p.text(parsed, "text", escapes=False)
+    p.code(f"print({text.code}, flush=True)" if text.code != "''" else "print(flush=True)")
+
+
+@emitter("exit")
+def _exit(p: Program, parsed) -> None:
+    p.code("return 0")
+    p.ended = True
+
+
+@emitter("set eol")
+def _set_eol(p: Program, parsed) -> None:
+    p.eol = {"crlf": b"\r\n", "lf": b"\n", "none": b""}[parsed.args["eol"]]
+    p.comment(f"(send adds {p.eol!r} from here on: written into each send's bytes)")
+
+
+@emitter("set display")
+def _set_display(p: Program, parsed) -> None:
+    p.comment("(cosmetic in netrepl: this program always shows received data as text)")
+
+
+@emitter("set var")
+def _set_var(p: Program, parsed) -> None:
+    name = parsed.args["name"]
+    if "-x" in parsed.flags:
+        if p.raw(parsed, "value") is not None:
+            p.refuse("`set var -x` naming a variable is not exported")
+        value: Expr = lit(var_value(parsed.args["value"], parsed.flags))
+    else:
+        value = p.text(parsed, "value", escapes=False)
+    p.values.bound[name] = value
+    p.comment(f"(${name} is written out where it is used below)")
+
+
+@emitter("serve")
+def _serve(p: Program, parsed) -> None:
+    kind, port, proto = parsed.args["kind"], parsed.args["port"], parsed.args["proto"]
+    if kind is None:
+        p.comment("(netrepl lists its lab servers here: nothing to run)")
+        return
+    if kind == "stop":
+        p.need("note")
+        p.code(f'note({"serve stop: netrepl stops its lab server here: stop yours now (Ctrl+C)"!r})')
+        return
+    server = p.serve(kind, proto, port)
+    how = f"netrepl serve {kind} --port {port or 'PORT'}" + (" --udp" if proto == "udp" else "")
+    if server.option is not None:
+        value = Expr(f"args.{server.option.dest}", "int")
+        p.comment(f"(this program expects a lab {kind} server: {how}; its port is {server.option.flag})")
+    else:
+        value = lit(port)
+        p.comment(f"(this program expects a lab {kind} server: {how})")
+    for name in serve_variables(kind):
+        p.values.bound[name] = value
+
+
+@emitter("export")
+def _export(p: Program, parsed) -> None:
+    p.comment("(netrepl wrote a program of the session so far here: nothing to run)")
+
+
+@emitter("source")
+def _source(p: Program, parsed) -> None:
+    """The sourced script inlined, its lines named by its own FILE:LINE. The whole check
+    before export bounded it as a run is bounded (nesting, lines of sourced files)."""
+    from netrepl.commands import REGISTRY  # the registry assembles the command modules: not at import
+
+    path = resolve(parsed.args["path"], p.base)
+    try:
+        lines, problems = read_lines(path)
+    except OSError as exc:
+        p.refuse(f"cannot read {path}: {exc.strerror}")
+    script = check(lines, path, Parser(REGISTRY), p.known, os.path.dirname(path), p.sourced + 1)
+    if problems or script.problems:
+        p.refuse(f"{path} does not check: {(problems or script.problems)[0]}")
+    saved = p.where, p.line, p.base
+    p.base, p.sourced = os.path.dirname(path), p.sourced + 1
+    p.comment(f"(the lines of {path} follow)")
+    try:
+        for number, inner in script.commands:
+            p.where, p.line = f"{path}:{number}", lines[number - 1]
+            emit(p, inner)
+    finally:
+        (p.where, p.line, p.base), p.sourced = saved, p.sourced - 1
