@@ -67,6 +67,13 @@ def _writable(text: str) -> bool:
 class Recorder:
     def __init__(self, path: str, expectations: bool = False,
                  parse: Callable[[str], Parsed | None] | None = None, peer: bool = False):
+        self._start(path, expectations, parse, peer)
+        # Append, created private: recordings may hold what was typed at a service.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        self.file = os.fdopen(fd, "a", encoding="utf-8", newline="\n")
+
+    def _start(self, path: str, expectations: bool, parse, peer: bool) -> None:
+        """What a recording keeps, wherever its lines go (a file here, memory for `export`)."""
         self.path = path
         self.expectations = expectations
         self.parse = parse  # checks that an escaped line means what ran
@@ -79,9 +86,6 @@ class Recorder:
         # With -p: the bytes each command moved, as `#<`/`#>` lines after it (core/peerlog.py).
         self.peer = PeerLog() if peer else None
         self.session = None  # whose transport the peer log taps (write_setup names it)
-        # Append, created private: recordings may hold what was typed at a service.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        self.file = os.fdopen(fd, "a", encoding="utf-8", newline="\n")
 
     def write(self, line: str) -> None:
         self.write_lines([line])

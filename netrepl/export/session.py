@@ -23,13 +23,12 @@ class LinesRecorder(Recorder):
     """A Recorder that keeps its lines in memory instead of appending them to a file."""
 
     def __init__(self, parse):
-        self.path, self.expectations, self.parse = "(memory)", False, parse
-        self.count, self.told, self.lab_vars = 0, False, {}
+        self._start("(memory)", False, parse, peer=False)
         self.lines: list[str] = []
 
-    def write(self, line: str) -> None:
-        self.lines.append(line)
-        self.count += 1
+    def write_lines(self, lines: list[str]) -> None:
+        self.lines += lines
+        self.count += len(lines)
 
     def close(self) -> None:
         pass
