@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from netrepl.core.results import UnixName
 from netrepl.export.program import Program
 from netrepl.language.nrs import PORT_PLACEHOLDER, serve_variables, var_value
 
@@ -22,6 +23,10 @@ REFUSED = {
     "help": "`help` shows netrepl's own help; it has no socket equivalent",
     "record": "`record` writes a netrepl script; it has no socket equivalent",
 }
+# Commands this round added before export learned them: refused by name (a later emitter
+# each), so an exported program never silently leaves a step out.
+NOT_YET = ('accept', 'client', 'listen', 'reply', 'resolve', 'reverse', 'set tls', 'setsockopt keepalive', 'setsockopt linger', 'setsockopt nodelay', 'setsockopt rcvbuf', 'setsockopt reuseaddr', 'setsockopt sndbuf', 'starttls', 'timing', 'tls')
+REFUSED.update({name: f"`{name}` is not exported yet (the export table has no emitter for it)" for name in NOT_YET})
 
 
 def emitter(*names: str):
@@ -41,6 +46,8 @@ def emit(p: Program, parsed) -> None:
     fn = EMITTERS.get(name)
     if fn is None:
         p.refuse(REFUSED.get(name, f"`{name}` has no socket equivalent; not exported"))
+    if any(isinstance(value, UnixName) for value in parsed.args.values()):  # the emitters know inet only
+        p.refuse(f"`{name}` with a Unix socket address (PATH or @NAME) is not exported yet")
     p.comment(f"{p.where}: {parsed.text}")
     fn(p, parsed)
     # What a sourced script's lines are parsed with: the values as the checker knows them.
