@@ -537,8 +537,10 @@ def interrupted_above(term: Term) -> bool:
     _, y = term.cursor()
     for line in reversed(term.lines()[:y]):
         if line != PROMPT.rstrip():
-            # (a press landing in the part of `recv all` that shares recv's code is reported as `recv`)
-            return re.match(r"error: recv( all)?: interrupted", line) is not None
+            # (a press landing in the part of `recv all` that shares recv's code is reported as `recv`;
+            # one landing before the socket operation began, or between its result and the next prompt,
+            # is reported by the shell itself as a bare `interrupted`: once, as for any command)
+            return re.match(r"error: recv( all)?: interrupted|interrupted$", line) is not None
     return False
 
 
