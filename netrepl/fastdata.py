@@ -10,7 +10,8 @@ would: `__init__` (calling `__post_init__` if defined), `__repr__`,
 `__eq__`, `__match_args__`, and with `frozen=True` assignment that raises
 FrozenInstanceError plus a `__hash__`. Only `__init__` is generated (one
 small exec per class, so construction is as fast as a dataclass's); the
-rest are shared functions.
+rest are shared functions. The exec waits for the class's first instance:
+most of the datatypes a run imports are never made in it.
 
 Not supported (never needed here, and refused loudly rather than
 mis-handled): inheriting fields from another datatype, and the other
@@ -72,6 +73,50 @@ def _is_classvar(annotation) -> bool:
     return text.startswith(("ClassVar", "typing.ClassVar"))
 
 
+def _make_init(cls, names, defaults, frozen):
+    """Compile the class's real __init__ (one small exec) and put it on the class."""
+    env = {"_MISSING": _MISSING, "_setattr": object.__setattr__}
+    params, body = [], []
+    for name, default in zip(names, defaults):
+        if isinstance(default, _Factory):
+            env[f"_make_{name}"] = default.make
+            params.append(f"{name}=_MISSING")
+            value = f"_make_{name}() if {name} is _MISSING else {name}"
+        elif default is _MISSING:
+            params.append(name)
+            value = name
+        else:
+            env[f"_default_{name}"] = default
+            params.append(f"{name}=_default_{name}")
+            value = name
+        body.append(f"_setattr(self, {name!r}, {value})" if frozen else f"self.{name} = {value}")
+    if "__post_init__" in cls.__dict__:
+        body.append("self.__post_init__()")
+    source = f"def __init__(self, {', '.join(params)}):\n    " + "\n    ".join(body or ["pass"])
+    namespace: dict = {}
+    exec(source, env, namespace)  # noqa: S102 -- fixed text built from the class's own field names
+    init = namespace["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    init.__module__ = cls.__module__
+    cls.__init__ = init
+    return init
+
+
+def _deferred_init(cls, names, defaults, frozen):
+    """An __init__ that compiles the real one on the class's first instance.
+
+    Compiling is most of what a datatype costs at import (~0.5 ms for six
+    classes), and a `netrepl -c` run instantiates few of the ~30 it imports
+    (timing phases, recorder and listener records wait for their commands).
+    """
+
+    def __init__(self, *args, **kwargs):
+        _make_init(cls, names, defaults, frozen)(self, *args, **kwargs)
+
+    __init__.__qualname__ = f"{cls.__qualname__}.__init__"
+    return __init__
+
+
 def datatype(cls=None, /, *, frozen: bool = False):
     """Class decorator: `@datatype` or `@datatype(frozen=True)`."""
 
@@ -79,34 +124,13 @@ def datatype(cls=None, /, *, frozen: bool = False):
         if any(hasattr(base, "__datatype_fields__") for base in cls.__mro__[1:]):
             raise TypeError(f"{cls.__name__}: datatypes cannot inherit fields from another datatype")
         names = [name for name, ann in cls.__dict__.get("__annotations__", {}).items() if not _is_classvar(ann)]
-        env = {"_MISSING": _MISSING, "_setattr": object.__setattr__}
-        params, body = [], []
-        for name in names:
-            default = cls.__dict__.get(name, _MISSING)
+        defaults = [cls.__dict__.get(name, _MISSING) for name in names]
+        for name, default, before in zip(names, defaults, [_MISSING] + defaults):
+            if default is _MISSING and before is not _MISSING:
+                raise TypeError(f"{cls.__name__}: field {name!r} without a default follows one with a default")
             if isinstance(default, _Factory):
-                env[f"_make_{name}"] = default.make
-                params.append(f"{name}=_MISSING")
-                value = f"_make_{name}() if {name} is _MISSING else {name}"
-                delattr(cls, name)
-            elif default is _MISSING:
-                if params and "=" in params[-1]:
-                    raise TypeError(f"{cls.__name__}: field {name!r} without a default follows one with a default")
-                params.append(name)
-                value = name
-            else:
-                env[f"_default_{name}"] = default
-                params.append(f"{name}=_default_{name}")
-                value = name
-            body.append(f"_setattr(self, {name!r}, {value})" if frozen else f"self.{name} = {value}")
-        if "__post_init__" in cls.__dict__:
-            body.append("self.__post_init__()")
-        source = f"def __init__(self, {', '.join(params)}):\n    " + "\n    ".join(body or ["pass"])
-        namespace: dict = {}
-        exec(source, env, namespace)  # noqa: S102 -- fixed text built from the class's own field names
-        init = namespace["__init__"]
-        init.__qualname__ = f"{cls.__qualname__}.__init__"
-        init.__module__ = cls.__module__
-        cls.__init__ = init
+                delattr(cls, name)  # as with dataclass: no class-level default shared by instances
+        cls.__init__ = _deferred_init(cls, names, defaults, frozen)
         cls.__datatype_fields__ = tuple(names)
         cls.__match_args__ = tuple(names)
         for dunder, method in (("__repr__", _repr), ("__eq__", _eq)):

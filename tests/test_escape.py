@@ -274,6 +274,15 @@ def test_is_terminal_safe():
         assert not is_terminal_safe(bad), repr(bad)
 
 
+def test_is_terminal_safe_ascii_fast_path_agrees_with_the_whole_list():
+    # ASCII text takes a short regex; the answer must be the full list's, character by character
+    from netrepl.render.escape import _unsafe
+
+    for cp in range(128):
+        for text in (chr(cp), f"ab{chr(cp)}cd"):
+            assert is_terminal_safe(text) == (_unsafe().search(text) is None), repr(text)
+
+
 # --- hexdump ----------------------------------------------------------------------
 
 def test_hexdump_format():

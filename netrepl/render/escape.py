@@ -84,10 +84,26 @@ def _char_class(ranges):
     return "[" + "".join(f"\\U{a:08x}-\\U{b:08x}" for a, b in ranges) + "]"
 
 
-_UNSAFE = re.compile(_char_class(_UNSAFE_RANGES))
-# str.translate below uses a BMP-sized table; the astral unsafe characters
-# are rare enough to find with a regex over the input (see _render).
-_ASTRAL_UNSAFE = re.compile(_char_class(r for r in _UNSAFE_RANGES if r[0] > 0xFFFF))
+# The two classes below are compiled on first need, not at import: parsing
+# them is ~7M instructions (a fifth of what netrepl adds to a `netrepl -c`
+# start), and clean ASCII never needs them.
+_PATTERNS: "dict[str, re.Pattern]" = {}
+
+
+def _unsafe() -> "re.Pattern":
+    """Any unsafe character (the whole list above)."""
+    if "all" not in _PATTERNS:
+        _PATTERNS["all"] = re.compile(_char_class(_UNSAFE_RANGES))
+    return _PATTERNS["all"]
+
+
+def _astral_unsafe() -> "re.Pattern":
+    """The unsafe characters above U+FFFF: str.translate below uses a
+    BMP-sized table, and these are rare enough to find with a regex over
+    the input (see _render)."""
+    if "astral" not in _PATTERNS:
+        _PATTERNS["astral"] = re.compile(_char_class(r for r in _UNSAFE_RANGES if r[0] > 0xFFFF))
+    return _PATTERNS["astral"]
 
 
 def _escape_char(cp: int) -> str:
@@ -128,6 +144,7 @@ def _tables() -> "tuple[list, list]":
 # Anything but printable ASCII, "\n" and "\t", or a backslash: needs the slow path.
 _BYTES_NEED_WORK = re.compile(rb"[^\x20-\x5b\x5d-\x7e\n\t]")
 _TEXT_NEEDS_WORK = re.compile(r"[^\x20-\x5b\x5d-\x7e]")
+_ASCII_UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # the list above, within ASCII
 
 
 def _render(s: str, table: list) -> str:
@@ -138,7 +155,7 @@ def _render(s: str, table: list) -> str:
     # U+E0FFF) every ~250 KiB, and a second regex pass over the translated
     # (longer) text made a 64 MiB random view ~45% slower.
     parts, last = [], 0
-    for m in _ASTRAL_UNSAFE.finditer(s):
+    for m in _astral_unsafe().finditer(s):
         parts += (s[last:m.start()].translate(table), _escape_char(ord(m[0])))
         last = m.end()
     if not parts:
@@ -193,7 +210,9 @@ def is_terminal_safe(s: str) -> bool:
     """True when s holds only printable characters, "\\n" and "\\t": no C0
     control but those two, no DEL, no C1, no Cf/Zl/Zp, no default-ignorable
     or blank code point, no surrogate."""
-    return _UNSAFE.search(s) is None
+    if s.isascii():  # the common case: only C0 (but \n, \t) and DEL are unsafe there
+        return _ASCII_UNSAFE.search(s) is None
+    return _unsafe().search(s) is None
 
 
 # hexdump's ASCII column: 0x20-0x7e as themselves, anything else as ".".
