@@ -7,7 +7,7 @@ import socket
 from netrepl.commands.common import BIND_ADDRESS, PORT, error
 from netrepl.commands.labs import LabPort
 from netrepl.commands.sending import TEXT
-from netrepl.core import listener, unix
+from netrepl.core import unix
 from netrepl.core.errors import classify
 from netrepl.core.results import Endpoint, Result, UnixName
 from netrepl.lab.kinds import CLIENTS
@@ -23,6 +23,14 @@ command = COMMANDS.command
 DEFAULT_HOST = "127.0.0.1"  # loopback unless told otherwise: a test server is not for the whole network
 # The variables `listen` sets (the checker knows them too: language/nrs.py late_variables).
 PORT_VAR, PATH_VAR = "listen_port", "listen_path"
+
+
+def _listener():
+    """core/listener.py, imported by the first command that needs it: listen/accept/reply
+    are off the start-up path of most scripts (docs/bench.md)."""
+    from netrepl.core import listener
+
+    return listener
 
 
 def _one_word(a) -> tuple[str, int]:
@@ -60,7 +68,7 @@ LISTEN_ADDRESS = Arg("ADDRESS", BIND_ADDRESS.type, "host",
 def _listen(ex, a, flags):
     host = a["host"]
     if isinstance(host, UnixName):
-        result = listener.listen(ex.session, None, None, host)
+        result = _listener().listen(ex.session, None, None, host)
         if result.ok:
             bound = ex.session.listener.address
             ex.variables[PATH_VAR] = unix_name(bound)
@@ -68,7 +76,7 @@ def _listen(ex, a, flags):
                 ex.chosen_names.add(bound.name)
         return result
     host, port = (host, a["port"]) if a["port"] is not None else _one_word(a)
-    result = listener.listen(ex.session, host, port)
+    result = _listener().listen(ex.session, host, port)
     if result.ok:
         ex.variables[PORT_VAR] = str(ex.session.listener.address.port)
     return result
@@ -80,7 +88,7 @@ def _listen(ex, a, flags):
                  "socket also the client's pid/uid/gid, SO_PEERCRED). Refused while the session socket is "
                  "open: `close` the connection first; the listener stays open for the next `accept`.")
 def _accept(ex, a, flags):
-    return listener.accept(ex.session)
+    return _listener().accept(ex.session)
 
 
 @command("reply", TEXT,
@@ -91,7 +99,7 @@ def _accept(ex, a, flags):
                  "`recvfrom` there is nobody to reply to: a state error.")
 def _reply(ex, a, flags):
     data = a["text"] + ex.session.eol if "-l" in flags and "-n" not in flags else a["text"]
-    return listener.reply(ex.session, data)
+    return _listener().reply(ex.session, data)
 
 
 @command("client", Arg("KIND", Choice(CLIENT_KINDS + ("stop",)), "kind", optional=True),

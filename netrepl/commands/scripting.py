@@ -6,7 +6,6 @@ import os
 
 from netrepl.commands.common import error
 from netrepl.core.errors import KINDS, failure, matches
-from netrepl.core.recorder import Recorder
 from netrepl.core.results import Result
 from netrepl.language.argtypes import FailureKind, Path, Seconds
 from netrepl.language.texttypes import CommandLine, Text
@@ -88,6 +87,10 @@ def _record(ex, a, flags):
         return Result(state=ex.session.state()).say(f"stopped recording: {count} lines in {path}")
     if ex.recorder is not None:
         return error(ex, "state", "record", f"already recording to {ex.recorder.path}; `record stop` first")
+    # Imported here, not at start-up: the recorder and its peer log are ~5M instructions,
+    # 8% of what netrepl adds to a `netrepl -c` start, and most runs never record (docs/bench.md).
+    from netrepl.core.recorder import Recorder
+
     try:
         ex.recorder = Recorder(os.path.expanduser(a["path"]), expectations="-e" in flags, parse=ex.parse,
                                peer="-p" in flags)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from netrepl.commands.common import BIND_ADDRESS, CONNECT_ADDRESS, PORT, PROTO, PROTOS, error
-from netrepl.core import listener, unix
+from netrepl.core import unix
 from netrepl.core.results import Result, UnixName
 from netrepl.core.sockstate import UNIX_TYPES
 from netrepl.language.argtypes import Candidates, Choice, Mismatch, Port, Seconds
@@ -111,6 +111,9 @@ def _close(ex, a, flags):
     what = a["what"]
     if what is None:
         return ex.session.close()
+    # core/listener.py is imported by the commands that use a listener, not at start-up (docs/bench.md)
+    from netrepl.core import listener
+
     if what == "listener":
         return listener.stop(ex.session)
     result = Result()

@@ -11,8 +11,6 @@ import os
 from collections.abc import Callable, Iterator, Mapping
 
 from netrepl.core.errors import classify, failure
-from netrepl.core.listener import stop_quietly as stop_listening
-from netrepl.core.recorder import Recorder
 from netrepl.core.results import Endpoint, Result
 from netrepl.core.unix import mark_chosen
 from netrepl.core.session import Session
@@ -20,6 +18,12 @@ from netrepl.fastdata import datatype
 from netrepl.language.nrs import MAX_DEPTH, Script, load, resolve
 from netrepl.language.parser import ParseError, Parsed, Parser
 from netrepl.language.registry import Registry
+
+# The recorder is imported by `record` when it runs (commands/scripting.py), off the
+# start-up path (docs/bench.md); here it is a type only.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from netrepl.core.recorder import Recorder
 
 MAX_HISTORY = 100_000  # commands `export` can write as a program (the rest of a longer session is not kept)
 
@@ -191,7 +195,7 @@ class Executor:
     def finish(self) -> None:
         """Close the socket, stop lab servers and recording (end of a script or the shell)."""
         self.session.close_quietly()
-        stop_listening(self.session)  # the listener too (a Unix socket file is removed)
+        self.session.stop_listening_quietly()  # the listener too (a Unix socket file is removed)
         for server in list(self.servers.values()):
             server.stop()
         self.servers.clear()

@@ -139,12 +139,6 @@ def stop(session) -> Result:
     return result
 
 
-def stop_quietly(session) -> None:
-    if session.listener is not None:
-        listener, session.listener = session.listener, None
-        listener.close()
-
-
 def accept(session) -> Result:
     """Wait for one client; its connection becomes the session socket."""
     s = session
@@ -211,9 +205,8 @@ def reply(session, data: bytes) -> Result:
 
 
 def info_fields(session) -> list[tuple[str, object]]:
+    """`info` rows of the session's listener (Session.info asks only when there is one)."""
     listener = session.listener
-    if listener is None:
-        return []
     kind = "unix stream" if listener.unix else "tcp"
     return [("listener", listener.address), ("listening", f"{kind}, {plural(listener.accepted, 'connection')} "
                                                           "accepted")]

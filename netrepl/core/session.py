@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 
 from netrepl.core import connect as _connect
-from netrepl.core import listener, unix
+from netrepl.core import unix
 from netrepl.core import sockopts
 from netrepl.core.amounts import Amounts
 from netrepl.core.buffer import RecvBuffer
@@ -166,7 +166,7 @@ class Session(SocketState, Receiving, Amounts, Expecting):
         if self.transport is None:
             result.fields = [("state", self.state()), ("timeout", self._timeout_words()),
                              ("sent", plural(self.sent)), ("received", plural(self.received))]
-            result.fields += listener.info_fields(self)
+            result.fields += self._listener_fields()
             return result
         sock = self.transport.sock
         local: object = self.local or "(not bound)"
@@ -192,10 +192,19 @@ class Session(SocketState, Receiving, Amounts, Expecting):
         if self.tls is not None:  # the handshake's facts, as `tls` reported them
             result.fields += [("tls " + label if label != "time" else "tls handshake", value)
                               for label, value in self.tls.fields()]
-        result.fields += listener.info_fields(self)
+        result.fields += self._listener_fields()
         if options or sockopts.was_set(self):  # getsockopt of each option `setsockopt` sets
             result.fields += sockopts.rows(sock)
         return result
+
+    def _listener_fields(self) -> list:
+        if self.listener is None:
+            return []
+        # Imported only with a listener open: listen/accept are off the start-up path of
+        # most scripts (docs/bench.md).
+        from netrepl.core.listener import info_fields
+
+        return info_fields(self)
 
     def _inet_names(self, sock, local, peer):
         try:

@@ -153,6 +153,12 @@ class SocketState:
         self.transport = None
         self.reset_flags()
 
+    def stop_listening_quietly(self) -> None:
+        """Close the listener, if any (its socket file is removed): the end of a session."""
+        if self.listener is not None:
+            listener, self.listener = self.listener, None
+            listener.close()
+
     def close_quietly(self) -> str | None:
         """Close the session socket; a socket file it was bound to is removed (what was done, in words)."""
         removed = None

@@ -10,13 +10,14 @@ import re
 from collections.abc import Mapping, Sequence
 
 from netrepl.fastdata import datatype
+from netrepl.patterns import lazy
 
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
-VAR_RE = re.compile(r"\$(?:(\$)|\{(" + _NAME + r")(?::-([^}]*))?\}|(" + _NAME + r")|(\{))")
-NAME_RE = re.compile(_NAME + r"\Z")
-_BLANKS_RE = re.compile(r"[ \t]*")
+VAR_RE = lazy(r"\$(?:(\$)|\{(" + _NAME + r")(?::-([^}]*))?\}|(" + _NAME + r")|(\{))")
+NAME_RE = lazy(_NAME + r"\Z")
+_BLANKS_RE = lazy(r"[ \t]*")
 MAX_VALUE = 1024 * 1024  # characters one token may expand to: `set var b $a$a$a...` doubles at each line
-_PLAIN_TOKEN_RE = re.compile(r"[ \t]*([^ \t\"'$]+)(?![^ \t])")  # a whole token without quotes or $
+_PLAIN_TOKEN_RE = lazy(r"[ \t]*([^ \t\"'$]+)(?![^ \t])")  # a whole token without quotes or $
 
 
 class ParseError(Exception):
