@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 
 from netrepl.core.results import Result
 from netrepl.core.tls import handshake
 from netrepl.language.argtypes import ArgError, ArgType, Candidates, Choice, Host
 from netrepl.language.registry import Arg, CommandSet
+from netrepl.patterns import lazy
 
 COMMANDS = CommandSet()
 
@@ -20,7 +20,7 @@ OPTIONS = {
     "max": "the highest protocol version to offer: 1.2, 1.3 or default",
     "sni": "send the server name (SNI): on or off (the name is checked against the certificate either way)",
 }
-_ALPN = re.compile(r"[\x21-\x7e]{1,255}\Z")
+_ALPN = lazy(r"[\x21-\x7e]{1,255}\Z")
 _FIXED = {"ca": ("system",), "alpn": ("none", "h2,http/1.1", "http/1.1", "h2"), "cert": ("none",), "key": ("none",),
           "min": ("1.2", "1.3", "default"), "max": ("1.2", "1.3", "default"), "sni": ("on", "off")}
 

@@ -33,17 +33,17 @@ Datagram sockets are not tapped: `serve replay` plays a TCP peer.
 from __future__ import annotations
 
 import errno
-import re
 import socket
 
 from netrepl.core.transport import Transport
 from netrepl.language.escapes import encode_escapes
+from netrepl.patterns import lazy
 
 LINE_BYTES = 64  # bytes of peer data on one `#<` / `#>` line at most
 STEP_KEEP = 2 << 20  # bytes kept of one step (a `send` of the longest argument, 1 MiB, fits whole)
 TOTAL_KEEP = 8 << 20  # bytes kept of one recording: ~32 MiB of text at worst, within a script's 64 MiB
 _RESET = {errno.ECONNRESET, errno.EPIPE, errno.ENOTCONN, errno.ECONNABORTED}
-DIRECTIVE = re.compile(r"(?:eof|reset|connect|close|more (\d{1,20}) bytes sha256 ([0-9a-f]{64}))\Z")
+DIRECTIVE = lazy(r"(?:eof|reset|connect|close|more (\d{1,20}) bytes sha256 ([0-9a-f]{64}))\Z")
 
 
 class _Data:

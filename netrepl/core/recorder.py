@@ -30,12 +30,13 @@ from netrepl.language.escapes import expect_text
 from netrepl.language.nrs import serve_variables, var_value
 from netrepl.language.parser import ParseError, Parsed
 from netrepl.language.texttypes import Expectation
+from netrepl.patterns import lazy
 from netrepl.render.text import safe, unix_name
 
 EXPECT_MAX = 120  # bytes of received data turned into one `expect` line
-_SURROGATE = re.compile(r"[\udc80-\udcff]")  # a byte that was not UTF-8, as surrogateescape keeps it
-_NOT_A_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]|[ \t]\Z")  # what a script line cannot hold
-_WORD = re.compile(r"[^ \t]+")
+_SURROGATE = lazy(r"[\udc80-\udcff]")  # a byte that was not UTF-8, as surrogateescape keeps it
+_NOT_A_LINE = lazy(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]|[ \t]\Z")  # what a script line cannot hold
+_WORD = lazy(r"[^ \t]+")
 _PORT_WORD = {"connect": 2, "sendto": 2, "serve stop": 2, "client": 2, "resolve": 2}  # where the PORT word is
 
 

@@ -20,9 +20,10 @@ import re
 from netrepl.core.errors import FAILURE_NAMES, errname_known
 from netrepl.core.unix import is_unix_word, parse_name
 from netrepl.fastdata import datatype
+from netrepl.patterns import lazy
 
-_SERVICE_RE = re.compile(r"[A-Za-z][A-Za-z0-9._+-]*\Z")
-_VAR_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_SERVICE_RE = lazy(r"[A-Za-z][A-Za-z0-9._+-]*\Z")
+_VAR_NAME_RE = lazy(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 
 

@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import re
 
+from netrepl.patterns import lazy
+
 __all__ = ["EscapeError", "decode_escapes", "encode_escapes", "expect_text", "escape_spans"]
 
-_ESCAPE_RE = re.compile(r"\\(x[0-9A-Fa-f]{2}|[rnt0\\e]|x.{0,2}|.|$)", re.S)
+_ESCAPE_RE = lazy(r"\\(x[0-9A-Fa-f]{2}|[rnt0\\e]|x.{0,2}|.|$)", re.S)
 _SIMPLE_ESCAPES = {"r": b"\r", "n": b"\n", "t": b"\t", "0": b"\0", "\\": b"\\", "e": b"\x1b"}
 
 
@@ -94,7 +96,7 @@ _ENCODE[0x24] = "\\x24"
 _ENCODE[0x0D], _ENCODE[0x0A], _ENCODE[0x09] = "\\r", "\\n", "\\t"
 # A leading `-X` followed by a blank or the end would be taken for a flag of
 # the command (`send -n -n` sends nothing): its `-` is written as \x2d.
-_FLAG_LIKE = re.compile(r"-[A-Za-z](?: |\Z)")
+_FLAG_LIKE = lazy(r"-[A-Za-z](?: |\Z)")
 
 
 def encode_escapes(data: bytes) -> str:

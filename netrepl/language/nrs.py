@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import gc
 import os
-import re
 from collections.abc import Iterable, Mapping
 
 from netrepl.core.results import UnixName
@@ -20,6 +19,7 @@ from netrepl.fastdata import field, datatype
 from netrepl.lab import kinds as lab_kinds  # the table of kinds: imports nothing but os
 from netrepl.language.escapes import EscapeError, decode_escapes
 from netrepl.language.parser import ParseError, Parsed, Parser
+from netrepl.patterns import lazy
 
 # typing is annotation-only here: `TYPE_CHECKING = False` keeps its ~2 ms import off
 # `netrepl -c` start-up; mypy and pyright treat the name as true (docs/bench.md).
@@ -38,7 +38,7 @@ MAX_LINES = 1_000_000
 MAX_SOURCED_LINES = 100_000
 PORT_PLACEHOLDER = "0"  # a lab port while checking: the OS chooses the real one when `serve` runs
 PATH_PLACEHOLDER = "@0"  # a Unix socket name while checking (`listen @`: the kernel chooses it)
-_NAMES_RE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")  # every variable a line names, defaults' too
+_NAMES_RE = lazy(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")  # every variable a line names, defaults' too
 
 
 def serve_variables(kind: str) -> tuple[str, str]:

@@ -13,13 +13,13 @@ arguments exactly as the parser does.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 
 from netrepl.fastdata import field, datatype
 from netrepl.language.argtypes import ArgError, Mismatch, NotForThis, did_you_mean
 from netrepl.language.registry import Arg, Command, Registry
 from netrepl.language.tokens import NAME_RE, ParseError, Token, expand_mapped, next_token  # noqa: F401
+from netrepl.patterns import lazy
 
 # typing is annotation-only here: `TYPE_CHECKING = False` keeps its ~2 ms import off
 # `netrepl -c` start-up; mypy and pyright treat the name as true (docs/bench.md).
@@ -29,11 +29,11 @@ if TYPE_CHECKING:
 
 MAX_LINE = 65536
 MAX_NESTING = 8  # `must-fail K must-fail K ...`: each level is a Python call, and a line may hold 4,000 of them
-_FLAG_RE = re.compile(r"[ \t]+(-[A-Za-z])(?=[ \t]|$)")
-_WORD_RE = re.compile(r"[^ \t]+")
-_SUBWORD_RE = re.compile(r"[ \t]*([^ \t]+)")
-_CONTROL_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
-_ALONE_RE = re.compile(r"[ \t]+<(?=[ \t]|$)")  # an input redirect: `<` alone as a word
+_FLAG_RE = lazy(r"[ \t]+(-[A-Za-z])(?=[ \t]|$)")
+_WORD_RE = lazy(r"[^ \t]+")
+_SUBWORD_RE = lazy(r"[ \t]*([^ \t]+)")
+_CONTROL_RE = lazy(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+_ALONE_RE = lazy(r"[ \t]+<(?=[ \t]|$)")  # an input redirect: `<` alone as a word
 _UNSEEN = object()  # Parser._parse_args: no token looked at yet
 
 

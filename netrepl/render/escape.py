@@ -27,7 +27,8 @@ str.translate, bytes.hex) because 64 MiB blobs are rendered on hot paths.
 """
 
 import codecs
-import re
+
+from netrepl.patterns import lazy
 
 __all__ = ["escape_bytes", "TextEscaper", "escape_text", "hexdump", "HexDumper",
            "is_terminal_safe"]
@@ -84,26 +85,13 @@ def _char_class(ranges):
     return "[" + "".join(f"\\U{a:08x}-\\U{b:08x}" for a, b in ranges) + "]"
 
 
-# The two classes below are compiled on first need, not at import: parsing
-# them is ~7M instructions (a fifth of what netrepl adds to a `netrepl -c`
-# start), and clean ASCII never needs them.
-_PATTERNS: "dict[str, re.Pattern]" = {}
-
-
-def _unsafe() -> "re.Pattern":
-    """Any unsafe character (the whole list above)."""
-    if "all" not in _PATTERNS:
-        _PATTERNS["all"] = re.compile(_char_class(_UNSAFE_RANGES))
-    return _PATTERNS["all"]
-
-
-def _astral_unsafe() -> "re.Pattern":
-    """The unsafe characters above U+FFFF: str.translate below uses a
-    BMP-sized table, and these are rare enough to find with a regex over
-    the input (see _render)."""
-    if "astral" not in _PATTERNS:
-        _PATTERNS["astral"] = re.compile(_char_class(r for r in _UNSAFE_RANGES if r[0] > 0xFFFF))
-    return _PATTERNS["astral"]
+# Compiled on first need (netrepl/patterns.py), like every pattern here: parsing
+# these two is ~7M instructions, a fifth of what netrepl adds to a `netrepl -c`
+# start, and clean ASCII never needs them.
+_UNSAFE = lazy(_char_class(_UNSAFE_RANGES))
+# str.translate below uses a BMP-sized table; the astral unsafe characters
+# are rare enough to find with a regex over the input (see _render).
+_ASTRAL_UNSAFE = lazy(_char_class(r for r in _UNSAFE_RANGES if r[0] > 0xFFFF))
 
 
 def _escape_char(cp: int) -> str:
@@ -142,9 +130,9 @@ def _tables() -> "tuple[list, list]":
     return _TABLES
 
 # Anything but printable ASCII, "\n" and "\t", or a backslash: needs the slow path.
-_BYTES_NEED_WORK = re.compile(rb"[^\x20-\x5b\x5d-\x7e\n\t]")
-_TEXT_NEEDS_WORK = re.compile(r"[^\x20-\x5b\x5d-\x7e]")
-_ASCII_UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # the list above, within ASCII
+_BYTES_NEED_WORK = lazy(rb"[^\x20-\x5b\x5d-\x7e\n\t]")
+_TEXT_NEEDS_WORK = lazy(r"[^\x20-\x5b\x5d-\x7e]")
+_ASCII_UNSAFE = lazy(r"[\x00-\x08\x0b-\x1f\x7f]")  # the list above, within ASCII
 
 
 def _render(s: str, table: list) -> str:
@@ -155,7 +143,7 @@ def _render(s: str, table: list) -> str:
     # U+E0FFF) every ~250 KiB, and a second regex pass over the translated
     # (longer) text made a 64 MiB random view ~45% slower.
     parts, last = [], 0
-    for m in _astral_unsafe().finditer(s):
+    for m in _ASTRAL_UNSAFE.finditer(s):
         parts += (s[last:m.start()].translate(table), _escape_char(ord(m[0])))
         last = m.end()
     if not parts:
@@ -212,7 +200,7 @@ def is_terminal_safe(s: str) -> bool:
     or blank code point, no surrogate."""
     if s.isascii():  # the common case: only C0 (but \n, \t) and DEL are unsafe there
         return _ASCII_UNSAFE.search(s) is None
-    return _unsafe().search(s) is None
+    return _UNSAFE.search(s) is None
 
 
 # hexdump's ASCII column: 0x20-0x7e as themselves, anything else as ".".
