@@ -258,3 +258,10 @@ def test_serve_of_a_tls_kind_sets_lab_ca_and_scripts_are_checked_with_it(tmp_pat
     outer.write_text(f"source {inner}\nset tls ca $lab_ca\nconnect localhost $lab_port\ntls\n")
     p = run_cli("-q", str(outer))
     assert p.returncode == 0, p.stdout + p.stderr
+
+
+def test_the_command_offers_exactly_the_protocols_the_core_can_upgrade():
+    from netrepl.commands.starttls import PROTOCOLS
+    from netrepl.core.starttls import STEPS
+
+    assert set(PROTOCOLS) == set(STEPS)
