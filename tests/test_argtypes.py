@@ -174,3 +174,42 @@ def test_an_executor_runs_a_small_registry_of_its_own():
         assert suggest("twice 3 ", ex.registry).words == ("up", "down")
     finally:
         ex.finish()
+
+
+def test_a_registry_loads_its_areas_in_order_only_as_far_as_a_name_needs():
+    from netrepl.language.argtypes import Int
+    from netrepl.language.registry import Arg, CommandSet, Registry
+
+    loaded = []
+
+    def area(name, *commands, group=None, subs=()):
+        def load():
+            loaded.append(name)
+            s = CommandSet()
+            for c in commands:
+                s.command(c, Arg("N", Int(), "n"), help=c)(lambda ex, a, f: None)
+            if group:
+                s.group(group, help=group)
+            for parent, sub in subs:
+                s.sub(parent, sub, help=sub)(lambda ex, a, f: None)
+            return s
+        return load
+
+    reg = Registry(area("a", "one", group="set", subs=[("set", "x")]), area("b", "two"),
+                   area("c", "three", subs=[("set", "late")]))
+    assert loaded == []
+    assert reg.get("one").name == "one" and loaded == ["a"]
+    assert reg.get("two").name == "two" and loaded == ["a", "b"]
+    assert set(reg.get("set").subcommands) == {"x", "late"} and loaded == ["a", "b", "c"]  # a group loads all
+    assert reg.get("nope") is None
+
+
+def test_an_unknown_name_loads_every_area_and_names_come_in_declared_order():
+    from netrepl.commands import AREAS
+    from netrepl.language.registry import Registry
+
+    registry = Registry(*AREAS)
+    assert registry.get("no-such-command") is None
+    assert registry._pending == []
+    declared = [c.name for load in AREAS for c in load().commands]
+    assert registry.names() == declared and declared[:3] == ["socket", "lookup", "connect"]

@@ -143,3 +143,28 @@ def test_simple_args_agree_with_argparse(argv):
 ])
 def test_anything_else_is_left_to_argparse(argv):
     assert simple_args(argv) is None
+
+
+# What a start loads beyond the language and the session: the command areas (netrepl/commands/)
+# that the registry reached, and what only their commands use. `lookup` is in the first area.
+BY_COMMAND = ("netrepl.commands.listening", "netrepl.commands.tlscmds", "netrepl.commands.starttls",
+              "netrepl.commands.labs", "netrepl.commands.helptext", "netrepl.commands.exporting",
+              "netrepl.core.recorder", "netrepl.core.peerlog", "netrepl.core.listener", "netrepl.core.payload",
+              "netrepl.core.starttls")
+
+
+def test_a_lookup_loads_only_the_first_command_area(tmp_path):
+    status, added, out = imported_by(["-c", "lookup http tcp"], tmp_path)
+    assert status == 0 and "is port 80" in out, out
+    assert "netrepl.commands.sockets" in added
+    assert [m for m in added if m in BY_COMMAND] == []
+
+
+def test_help_loads_every_area_and_lists_every_command(tmp_path):
+    from netrepl.commands import REGISTRY
+
+    status, added, out = imported_by(["-q", "-c", "help"], tmp_path)
+    assert status == 0, out
+    assert {"netrepl.commands.helptext", "netrepl.commands.starttls", "netrepl.commands.exporting"} <= set(added)
+    listed = [line.split()[0] for line in out.splitlines() if line[:1].isalpha()]
+    assert listed == REGISTRY.names() and len(listed) > 30

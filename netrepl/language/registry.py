@@ -124,11 +124,15 @@ class CommandSet:
 
 
 class Registry:
-    def __init__(self, *sets: CommandSet) -> None:
+    """The commands, by name. A source is a CommandSet, or a callable that gives one: an
+    area of netrepl/commands/ imported when the registry first needs it (see `get`)."""
+
+    def __init__(self, *sources: CommandSet | Callable[[], CommandSet]) -> None:
         self._commands: dict[str, Command] = {}
         self._aliases: dict[str, str] = {}
-        for commands in sets:
-            self.extend(commands)
+        self._pending = list(sources)
+        while self._pending and not callable(self._pending[0]):
+            self.extend(self._pending.pop(0))
 
     def add(self, command: Command) -> Command:
         if command.name in self._commands or command.name in self._aliases:
@@ -144,14 +148,36 @@ class Registry:
         for parent, sub in commands._subs:
             self._commands[parent].subcommands[sub.name.split(" ", 1)[1]] = sub
 
+    def _load_next(self) -> bool:
+        if not self._pending:
+            return False
+        source = self._pending.pop(0)
+        self.extend(source() if callable(source) else source)
+        return True
+
+    def load_all(self) -> "Registry":
+        while self._load_next():
+            pass
+        return self
+
     def get(self, name: str) -> Command | None:
-        return self._commands.get(self._aliases.get(name, name))
+        """The command (or alias) `name`. Areas are loaded in their order until it is found,
+        so a script of socket commands never imports the TLS, lab or export areas; a group
+        (`set`) loads them all, since any area may add a setting to it (`set tls`)."""
+        while True:
+            cmd = self._commands.get(self._aliases.get(name, name))
+            if cmd is not None:
+                if cmd.handler is None and self._pending:
+                    self.load_all()
+                return cmd
+            if not self._load_next():
+                return None
 
     def names(self) -> list[str]:
-        return list(self._commands)
+        return list(self.load_all()._commands)
 
     def all_names(self) -> list[str]:
-        return list(self._commands) + list(self._aliases)
+        return list(self.load_all()._commands) + list(self._aliases)
 
     def __iter__(self):
-        return iter(self._commands.values())
+        return iter(self.load_all()._commands.values())
