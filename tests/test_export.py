@@ -415,3 +415,41 @@ def test_record_does_not_write_export_lines(tmp_path):
     assert p.returncode == 0, p.stderr
     assert rec.read_text() == "print hi\n"
     assert "print('hi', flush=True)" in out.read_text()
+
+
+def test_a_lab_kind_with_a_hyphen_gets_a_valid_option(tmp_path):
+    path = tmp_path / "hyphen.nrs"
+    path.write_text("serve echo 0\nserve smtp-inject 0\nconnect localhost $lab_port\nexpect /^220 .*\\n/\nclose\n")
+    program, out, err = export_and_compare(path, {}, tmp_path)
+    source = (tmp_path / "hyphen.py").read_text()
+    assert "'--lab-smtp-inject-port', dest='lab_smtp_inject_port'" in source
+    assert "args.lab_smtp_inject_port" in source and out.startswith("220 ")
+
+
+@pytest.mark.parametrize("name, catches", [
+    ("HOST_NOT_FOUND", "except socket.herror as exc:\n            if exc.errno != 1:  # HOST_NOT_FOUND"),
+    ("TRY_AGAIN", "if exc.errno != 2:  # TRY_AGAIN"),
+    ("X509_V_ERR_CERT_HAS_EXPIRED", "except ssl.SSLCertVerificationError as exc:\n            "
+                                    "if exc.verify_code not in (10,):"),
+    ("self-signed", "if exc.verify_code not in (18,):"),
+    ("WRONG_VERSION_NUMBER", "if exc.reason not in ('WRONG_VERSION_NUMBER',):"),
+    ("plaintext", "if exc.reason not in ('HTTP_REQUEST', 'PACKET_LENGTH_TOO_LONG', 'RECORD_LAYER_FAILURE', "
+                  "'WRONG_VERSION_NUMBER'):"),
+    ("EAI_NONAME", "except socket.gaierror as exc:\n            if exc.errno != socket.EAI_NONAME:"),
+])
+def test_must_fail_names_that_are_not_errno_names_catch_their_own_exception(tmp_path, name, catches):
+    path = tmp_path / "names.nrs"
+    path.write_text(f"must-fail {name} connect nonexisting.invalid 80\nprint after\n")
+    source = export_file(str(path)).text_of()
+    assert catches in source
+    assert f"errno.{name.upper()}" not in source  # (was: errno.HOST_NOT_FOUND, an AttributeError when it ran)
+    target = tmp_path / "names.py"
+    target.write_text(source)
+    check_code(target)
+
+
+def test_must_fail_host_not_found_behaves_the_same(tmp_path):
+    path = tmp_path / "h.nrs"  # connect fails with socket.gaierror, which HOST_NOT_FOUND (an h_errno) does not match
+    path.write_text("must-fail HOST_NOT_FOUND connect nonexisting.invalid 80\nprint never\n")
+    program, out, err = export_and_compare(path, {}, tmp_path)
+    assert out == "" and "gaierror" in err

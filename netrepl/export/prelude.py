@@ -82,7 +82,7 @@ def connect(host, port, timeout):
             note(f"connect to {address[0]} port {address[1]} failed: {exc}")
             error = exc
             continue
-        note(f"connected {sock.getsockname()[:2]} -> {sock.getpeername()[:2]} ({host})")
+        note(f"connected {sock.getsockname()[:2]} -> {sock.getpeername()[:2]} ({host!r})")
         return sock
     raise error
 ''')

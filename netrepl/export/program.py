@@ -160,7 +160,8 @@ class Program:
             return self.expect_servers[port]
         server = Server(kind, proto, port)
         if port == 0:
-            name = "lab_port" if not any(s.option for s in self.servers) else f"lab_{kind}_port"
+            # A kind may hold a hyphen (tls-echo): the option's name is an identifier all the same.
+            name = "lab_port" if not any(s.option for s in self.servers) else f"lab_{kind.replace('-', '_')}_port"
             while name in self.values.options and not self.values.options[name].required:
                 name += "_"
             opt = self.values.option(name)

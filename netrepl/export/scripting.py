@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from netrepl.core.errors import errname_known
+from netrepl.core.errors import FAILURE_ALIASES, TLS_REASONS, VERIFY_CODES, errname_known
 from netrepl.export.emitters import _expect
 from netrepl.export.program import Program
 from netrepl.export.table import EMITTERS, emit, emitter
@@ -22,14 +22,20 @@ EXCEPTIONS = {
     "reset": "ConnectionResetError",
     "pipe": "BrokenPipeError",
     "service": "ServiceNotFound",
+    "verify": "ssl.SSLCertVerificationError",
     "any": "OSError",
 }
+# The helper defining each exception the program names itself.
+DEFINED_BY = {"ServiceNotFound": "port_of"}
+H_ERRNOS = {"HOST_NOT_FOUND": 1, "TRY_AGAIN": 2, "NO_RECOVERY": 3, "NO_DATA": 4}  # socket.herror's h_errno
+VERIFY_NUMBERS = {name: code for code, name in VERIFY_CODES.items()}
 ERRNOS = {
     "notconn": ("ENOTCONN",),
     "lost": ("ENOTCONN", "EPIPE", "ECONNRESET"),
     "unreachable": ("EHOSTUNREACH", "ENETUNREACH"),
     "inuse": ("EADDRINUSE",),
 }
+TLS_NAMES = frozenset(FAILURE_ALIASES) - set(ERRNOS)  # must-fail self-signed, handshake-failure...
 OWN_CHECKS = ("state", "usage", "syntax")  # netrepl refuses these itself, before any socket call
 
 
@@ -47,7 +53,8 @@ def _must_fail(p: Program, parsed) -> None:
         return
     if name not in EMITTERS or name in ("must-fail", "exit", "serve", "set var", "set eol"):
         p.refuse(f"`{name}` inside must-fail is not exported")
-    if kind not in EXCEPTIONS and kind not in ERRNOS and kind != "io" and not errname_known(kind):
+    if kind not in EXCEPTIONS and kind not in ERRNOS and kind not in ("io", "tls") and kind not in TLS_NAMES \
+            and not errname_known(kind):
         p.refuse(f"must-fail {kind}: a failure of netrepl's own ({kind}) has no exception to catch; not exported")
     p.need("note")
     had_socket = p.sock
@@ -68,19 +75,43 @@ def _must_fail(p: Program, parsed) -> None:
 
 def _except(p: Program, kind: str) -> None:
     said = f'    note("failed as expected ({kind}):", type(exc).__name__, exc)'
+    upper = kind.upper()
     if kind in EXCEPTIONS:
-        if kind == "service":
-            p.need("port_of")
+        if EXCEPTIONS[kind] in DEFINED_BY:
+            p.need(DEFINED_BY[EXCEPTIONS[kind]])
+        p.imports.add(EXCEPTIONS[kind].split(".")[0] if "." in EXCEPTIONS[kind] else "sys")
         p.code(f"except {EXCEPTIONS[kind]} as exc:", said)
         return
-    p.imports.add("errno" if not kind.upper().startswith("EAI_") else "socket")
     if kind == "io":  # any OSError but the kinds netrepl names apart
-        apart = "socket.gaierror, socket.herror, TimeoutError" + (", ServiceNotFound" if "port_of" in p.helpers else "")
+        apart = "socket.gaierror, socket.herror, TimeoutError"
+        apart += "".join(f", {name}" for name, helper in DEFINED_BY.items() if helper in p.helpers)
+        apart += ", ssl.SSLError" if "ssl" in p.imports else ""
         p.imports.add("socket")
         p.code(f"except ({apart}):", "    raise", "except OSError as exc:", said)
         return
-    names = ERRNOS.get(kind, (kind.upper(),))
-    prefix = "socket." if kind.upper().startswith("EAI_") else "errno."
+    names = sorted(FAILURE_ALIASES.get(kind.lower(), ())) or [upper]
+    if kind == "tls" or all(n in TLS_REASONS for n in names):  # kind tls (not verify): an SSLError
+        p.imports.add("ssl")
+        p.code("except ssl.SSLCertVerificationError:", "    raise")
+        if kind == "tls":
+            p.code("except ssl.SSLError as exc:", said)
+        else:
+            p.code("except ssl.SSLError as exc:", f"    if exc.reason not in {tuple(names)!r}:", "        raise", said)
+        return
+    if all(n in VERIFY_NUMBERS for n in names):  # a verify reason: OpenSSL's verify code
+        p.imports.add("ssl")
+        codes = tuple(sorted(VERIFY_NUMBERS[n] for n in names))
+        p.code("except ssl.SSLCertVerificationError as exc:", f"    if exc.verify_code not in {codes!r}:",
+               "        raise", said)
+        return
+    if upper in H_ERRNOS:  # socket.herror carries h_errno (netdb.h), not an errno
+        p.imports.add("socket")
+        p.code("except socket.herror as exc:", f"    if exc.errno != {H_ERRNOS[upper]}:  # {upper}",
+               "        raise", said)
+        return
+    p.imports.add("errno" if not upper.startswith("EAI_") else "socket")
+    names = list(ERRNOS.get(kind, (upper,)))
+    prefix = "socket." if upper.startswith("EAI_") else "errno."
     wanted = ", ".join(prefix + n for n in names)
     check = f"exc.errno not in ({wanted},)" if len(names) > 1 else f"exc.errno != {wanted}"
     exc_type = "socket.gaierror" if prefix == "socket." else "OSError"
