@@ -6,11 +6,14 @@ from __future__ import annotations
 import os
 
 from netrepl.core.errors import FAILURE_ALIASES, TLS_REASONS, VERIFY_CODES, errname_known
+from netrepl.core.results import UnixName
 from netrepl.export.emitters import _expect
 from netrepl.export.program import Program
 from netrepl.export.table import EMITTERS, emit, emitter
 from netrepl.export.values import Expr, lit
+from netrepl.lab.kinds import LAB_CA, TLS_KINDS
 from netrepl.language.nrs import check, read_lines, resolve, serve_variables, var_value
+from netrepl.render.text import unix_name
 from netrepl.language.parser import Parser
 
 # must-fail KIND -> the exception it catches, and for errno names the errno check.
@@ -22,11 +25,12 @@ EXCEPTIONS = {
     "reset": "ConnectionResetError",
     "pipe": "BrokenPipeError",
     "service": "ServiceNotFound",
+    "eof": "EndOfStream",
     "verify": "ssl.SSLCertVerificationError",
     "any": "OSError",
 }
 # The helper defining each exception the program names itself.
-DEFINED_BY = {"ServiceNotFound": "port_of"}
+DEFINED_BY = {"ServiceNotFound": "port_of", "EndOfStream": "recv_exactly"}
 H_ERRNOS = {"HOST_NOT_FOUND": 1, "TRY_AGAIN": 2, "NO_RECOVERY": 3, "NO_DATA": 4}  # socket.herror's h_errno
 VERIFY_NUMBERS = {name: code for code, name in VERIFY_CODES.items()}
 ERRNOS = {
@@ -67,6 +71,10 @@ def _must_fail(p: Program, parsed) -> None:
     p.depth -= 1
     if name == "connect" and not had_socket:
         p.sock = False  # the socket connect created was closed when it failed
+    if name in ("tls", "starttls") and p.sock:
+        # A failed handshake closed the socket (a refused STARTTLS did not): a later connect makes a
+        # new one, a later send uses this one, as the script that passed in netrepl did.
+        p.maybe_closed, p.tls = True, False
     _except(p, kind)
     p.code("else:",
            f"    print({f'expected `{inner.text}` to fail with {kind}, but it succeeded'!r}, file=sys.stderr)",
@@ -170,8 +178,20 @@ def _serve(p: Program, parsed) -> None:
         p.need("note")
         p.code(f'note({"serve stop: netrepl stops its lab server here: stop yours now (Ctrl+C)"!r})')
         return
+    if isinstance(port, UnixName):  # a lab server on a Unix socket: $lab_path and $lab_KIND_path
+        server = p.serve_unix(kind, unix_name(port) if port.name else "")
+        value = Expr(f"args.{server.option.dest}", "str") if server.option else lit(server.path)
+        p.comment(f"(this program expects a lab {kind} server on a Unix socket, "
+                  + (f"its name given with {server.option.flag})" if server.option else f"{server.path})"))
+        for name in ("lab_path", f"lab_{kind}_path"):
+            p.values.bound[name] = value
+        _lab_ca(p, kind)
+        return
     server = p.serve(kind, proto, port)
-    how = f"netrepl serve {kind} --port {port or 'PORT'}" + (" --udp" if proto == "udp" else "")
+    if kind == "replay":
+        server.file = parsed.args["file"]
+    what = f"replay {parsed.args['file']}" if kind == "replay" else kind
+    how = f"netrepl serve {what} --port {port or 'PORT'}" + (" --udp" if proto == "udp" else "")
     if server.option is not None:
         value = Expr(f"args.{server.option.dest}", "int")
         p.comment(f"(this program expects a lab {kind} server: {how}; its port is {server.option.flag})")
@@ -180,6 +200,17 @@ def _serve(p: Program, parsed) -> None:
         p.comment(f"(this program expects a lab {kind} server: {how})")
     for name in serve_variables(kind):
         p.values.bound[name] = value
+    _lab_ca(p, kind)
+
+
+def _lab_ca(p: Program, kind: str) -> None:
+    """A TLS kind sets $lab_ca, the lab CA file: the option --lab-ca, by default where it is here."""
+    if kind not in TLS_KINDS:
+        return
+    p.values.given.setdefault("lab_ca", LAB_CA)  # an option only if the script uses it
+    if "lab_ca" in p.values.options:  # (known from the first pass)
+        p.values.options["lab_ca"].help = ("the lab CA file, which the certificates of netrepl's lab TLS "
+                                           "servers verify against (netrepl serve --ca-path)")
 
 
 @emitter("export")
