@@ -148,20 +148,7 @@ def export_and_compare(path, variables, tmp_path, extra=()):
     return program, out, err
 
 
-# Scripts added this round that use commands the export table does not have yet
-# (netrepl/export/table.py NOT_YET): their export must be refused, naming the line.
-NOT_YET_SCRIPTS = {"tls.nrs"}
-
-
-@pytest.mark.parametrize("path", [p for p in SCRIPTS if p.name in NOT_YET_SCRIPTS], ids=lambda p: p.name)
-def test_a_script_using_a_command_export_lacks_is_refused_with_its_line(path):
-    done = run_cli("export", str(path))
-    assert done.returncode == 2, done.stdout + done.stderr
-    assert "is not exported yet" in done.stderr and f"{path.name}:" in done.stderr
-    assert done.stdout == ""  # no partial program
-
-
-@pytest.mark.parametrize("path", [p for p in SCRIPTS if p.name not in NOT_YET_SCRIPTS], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", SCRIPTS, ids=lambda p: p.name)
 def test_every_script_exports_to_a_program_that_behaves_the_same(path, script_vars, tmp_path):  # noqa: F811
     program, out, err = export_and_compare(path, script_vars, tmp_path,
                                            ["--pause", "1"] if path.name == "shutdown.nrs" else [])

@@ -9,10 +9,15 @@ Each scenario runs in netrepl and as the exported program against the same serve
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from conftest import run_cli
 from test_export import export_and_compare
+from test_starttls import REFUSALS, script_server
+from netrepl.commands.starttls import SSL_REQUEST
+from netrepl.export import export_file
 
 
 def compare(tmp_path, name, text, variables=None):
@@ -154,3 +159,150 @@ print bye
     assert f"remove_socket_file({str(sock_dir / 'd.sock')!r})" in source
     assert out == "over a path\r\nhello from\nbye\n"
     assert not (sock_dir / "l.sock").exists() and not (sock_dir / "d.sock").exists()  # removed on close
+
+
+# ----- TLS ------------------------------------------------------------------------------------------
+
+TLS_SETTINGS = """serve https 0
+set tls ca $lab_ca
+set tls alpn h2,http/1.1
+set tls min 1.2
+set tls max 1.3
+set tls sni off
+connect localhost $lab_port
+tls localhost
+send GET / HTTP/1.0\\r\\n
+expect 200 OK
+recv all > /dev/null
+close
+serve tls-wrong-host 0
+connect localhost $lab_port
+must-fail hostname-mismatch tls
+set tls sni on
+connect localhost $lab_port
+must-fail X509_V_ERR_HOSTNAME_MISMATCH tls
+serve tls-unknown-ca 0
+connect localhost $lab_port
+must-fail verify tls
+serve tls-expired 0
+connect localhost $lab_port
+must-fail expired tls
+serve smtp 0
+connect localhost $lab_port
+must-fail plaintext tls
+print after
+"""
+
+
+def test_tls_settings_and_verify_failures_under_must_fail(tmp_path):
+    program, out, err, source = compare(tmp_path, "tls", TLS_SETTINGS)
+    assert "context.set_alpn_protocols(['h2', 'http/1.1'])" in source
+    assert "context.minimum_version = ssl.TLSVersion.TLSv1_2" in source
+    assert "context.maximum_version = ssl.TLSVersion.TLSv1_3" in source
+    assert "sock = context.wrap_socket(sock)  # set tls sni off" in source and "check_name(sock, 'localhost')" in source
+    assert "if exc.verify_code not in (62,):" in source and "if exc.verify_code not in (10,):" in source
+    assert "except ssl.SSLCertVerificationError as exc:" in source
+    assert "'--lab-tls-wrong-host-port'" in source  # a kind with a hyphen: a valid option and identifier
+    assert "failed as expected (plaintext)" in err and out.endswith("after\n")  # (smtp's banner is no TLS)
+
+
+def test_a_verify_failure_not_under_must_fail_exits_1(tmp_path):
+    program, out, err, source = compare(tmp_path, "self", "serve tls-self-signed 0\nconnect localhost $lab_port\ntls\n"
+                                                          "print never\n")
+    assert out == "" and "SSLCertVerificationError" in err
+
+
+@pytest.mark.parametrize("proto", ["smtp", "imap", "pop3", "ftp", "postgres"])
+def test_starttls_of_each_lab_protocol(tmp_path, proto):
+    program, out, err, source = compare(tmp_path, proto, f"""serve {proto} 0
+set tls ca $lab_ca
+connect localhost $lab_port
+starttls {proto}
+close
+print upgraded
+""")
+    assert out == "upgraded\n" and "TLSv1" in err
+
+
+def test_starttls_behind_an_injection_discards_the_plaintext(tmp_path):
+    program, out, err, source = compare(tmp_path, "inject", """serve echo 0
+serve smtp-inject 0
+set tls ca $lab_ca
+connect localhost $lab_port
+starttls smtp
+send QUIT
+expect 221
+close
+""")
+    assert "discarded" in err and out == "221\n"
+    assert "'--lab-smtp-inject-port', dest='lab_smtp_inject_port'" in source  # a hyphen: still an identifier
+
+
+class Recorder:
+    """What each connection to a fixture server sent: the bytes netrepl and the program put on the wire."""
+
+    def __init__(self, tcp_server, handle):
+        self.sent: list[bytearray] = []
+        self.lock = threading.Lock()
+
+        def recording(conn):
+            with self.lock:
+                self.sent.append(bytearray())
+                mine = self.sent[-1]
+            original = conn.recv
+
+            class Conn:
+                def __getattr__(self, name):
+                    return getattr(conn, name)
+
+                def recv(self, size):
+                    data = original(size)
+                    mine.extend(data)
+                    return data
+            handle(Conn())
+        self.port = tcp_server(recording).port
+
+
+@pytest.mark.parametrize("proto, greeting, answers, said", REFUSALS, ids=lambda v: v if isinstance(v, str) else None)
+def test_a_refused_starttls_sends_the_same_bytes_and_fails_the_same(tmp_path, tcp_server, proto, greeting, answers,
+                                                                     said):
+    servers = []
+
+    def recording_server(handle):  # test_starttls's script_server, its connections recorded
+        servers.append(Recorder(tcp_server, handle))
+        return servers[-1]
+    if proto == "postgres":
+        recording_server(lambda conn: (conn.recv(8), conn.sendall(b"N"), conn.close()))
+    else:
+        script_server(recording_server, greeting, answers)
+    recorder = servers[0]
+    program, out, err, source = compare(tmp_path, "refused", f"""connect 127.0.0.1 {recorder.port}
+must-fail tls starttls {proto}
+print refused as expected
+""")
+    assert out == "refused as expected\n" and "StartTlsRefused" in err
+    assert len(recorder.sent) == 2 and recorder.sent[0] == recorder.sent[1]  # byte for byte on the wire
+    if proto == "postgres":
+        assert bytes(recorder.sent[1]) == SSL_REQUEST
+    # Not under must-fail: the refusal ends the program with status 1, as netrepl's run.
+    program, out, err, source = compare(tmp_path, "refused2", f"connect 127.0.0.1 {recorder.port}\n"
+                                                              f"starttls {proto}\nprint never\n")
+    assert out == "" and "error: StartTlsRefused" in err
+
+
+def test_export_of_a_tls_session_in_the_shell(tmp_path):
+    target = tmp_path / "s.py"
+    done = run_cli("-c", f"serve https 0; set tls ca $lab_ca; connect localhost $lab_port; tls; close; export {target}",
+                   cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    source = target.read_text()
+    assert "context = tls_context(" in source and "sock = context.wrap_socket(sock, server_hostname='localhost')" \
+        in source
+
+
+def test_tls_shutdown_is_refused_with_a_reason(tmp_path):
+    path = tmp_path / "sh.nrs"
+    path.write_text("serve tls-echo 0\nset tls ca $lab_ca\nconnect localhost $lab_port\ntls\nshutdown 1\n")
+    with pytest.raises(Exception) as caught:
+        export_file(str(path))
+    assert "close_notify" in str(caught.value) and f"{path}:5" in str(caught.value)
