@@ -306,3 +306,18 @@ def test_tls_shutdown_is_refused_with_a_reason(tmp_path):
     with pytest.raises(Exception) as caught:
         export_file(str(path))
     assert "close_notify" in str(caught.value) and f"{path}:5" in str(caught.value)
+
+
+def test_serve_replay_names_its_recording_and_plays_it(tmp_path):
+    from conftest import ROOT
+
+    recording = ROOT / "scripts" / "peers" / "connect3.nrs"
+    program, out, err, source = compare(tmp_path, "replay", f"""serve replay {recording} 0
+socket inet tcp
+connect localhost $lab_port
+info
+close
+print replayed
+""")
+    assert f"netrepl serve replay {recording} --port PORT and give --lab-port PORT" in source
+    assert out == "replayed\n"
