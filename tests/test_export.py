@@ -22,7 +22,11 @@ from test_scripts import script_vars  # noqa: F401 (a fixture: -D values for soc
 from netrepl.commands import REGISTRY
 from netrepl.core.executor import Executor
 from netrepl.export import export_file
+from netrepl.core.unix import parse_name
+from netrepl.lab.replay import ReplayServer
 from netrepl.lab.server import LabServer, LabServerError
+from netrepl.lab.unixserver import UnixLabServer
+from netrepl.render.text import unix_name
 from netrepl.language.nrs import load
 
 SCRIPTS = sorted((ROOT / "scripts").glob("*.nrs"))
@@ -81,19 +85,30 @@ def check_code(path) -> None:
     assert "netrepl" not in {a.name for node in ast.walk(tree) if isinstance(node, ast.Import) for a in node.names}
 
 
+def _lab_server(expected) -> LabServer:
+    """The lab server a program expects: on a port, on a Unix socket (a name the kernel picks
+    unless the script named one), or replaying a recording."""
+    if expected.proto == "unix":
+        name = parse_name(expected.path or "@", allow_autobind=True)
+        return UnixLabServer(expected.kind, name)
+    if expected.kind == "replay":
+        return ReplayServer(str(ROOT / "scripts" / expected.file), "127.0.0.1", expected.port)
+    return LabServer(expected.kind, "127.0.0.1", expected.port, expected.proto)
+
+
 def run_program(program, path, extra=(), cwd=None, timeout=60) -> tuple[str, str, int]:
     """Start the lab servers the program expects, run it; a `serve stop` note stops them."""
     servers, args = [], list(extra)
     for expected in program.servers:
         try:
-            server = LabServer(expected.kind, "127.0.0.1", expected.port, expected.proto).start()
+            server = _lab_server(expected).start()
         except LabServerError as exc:  # a fixed port (socketerrors.nrs: a service's) taken meanwhile
             for started in servers:
                 started.stop()
             pytest.skip(f"the program's lab server cannot start: {exc}")
         servers.append(server)
         if expected.option is not None:
-            args += [expected.option.flag, str(server.port)]
+            args += [expected.option.flag, unix_name(server.name) if expected.proto == "unix" else str(server.port)]
     proc = subprocess.Popen([sys.executable, "-I", "-X", "utf8", str(path), *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, cwd=cwd or path.parent)
     err: list[str] = []
@@ -133,20 +148,7 @@ def export_and_compare(path, variables, tmp_path, extra=()):
     return program, out, err
 
 
-# Scripts added this round that use commands the export table does not have yet
-# (netrepl/export/table.py NOT_YET): their export must be refused, naming the line.
-NOT_YET_SCRIPTS = {"bytes.nrs", "server.nrs", "tls.nrs", "unix.nrs"}
-
-
-@pytest.mark.parametrize("path", [p for p in SCRIPTS if p.name in NOT_YET_SCRIPTS], ids=lambda p: p.name)
-def test_a_script_using_a_command_export_lacks_is_refused_with_its_line(path):
-    done = run_cli("export", str(path))
-    assert done.returncode == 2, done.stdout + done.stderr
-    assert "is not exported yet" in done.stderr and f"{path.name}:" in done.stderr
-    assert done.stdout == ""  # no partial program
-
-
-@pytest.mark.parametrize("path", [p for p in SCRIPTS if p.name not in NOT_YET_SCRIPTS], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", SCRIPTS, ids=lambda p: p.name)
 def test_every_script_exports_to_a_program_that_behaves_the_same(path, script_vars, tmp_path):  # noqa: F811
     program, out, err = export_and_compare(path, script_vars, tmp_path,
                                            ["--pause", "1"] if path.name == "shutdown.nrs" else [])
@@ -415,3 +417,41 @@ def test_record_does_not_write_export_lines(tmp_path):
     assert p.returncode == 0, p.stderr
     assert rec.read_text() == "print hi\n"
     assert "print('hi', flush=True)" in out.read_text()
+
+
+def test_a_lab_kind_with_a_hyphen_gets_a_valid_option(tmp_path):
+    path = tmp_path / "hyphen.nrs"
+    path.write_text("serve echo 0\nserve smtp-inject 0\nconnect localhost $lab_port\nexpect /^220 .*\\n/\nclose\n")
+    program, out, err = export_and_compare(path, {}, tmp_path)
+    source = (tmp_path / "hyphen.py").read_text()
+    assert "'--lab-smtp-inject-port', dest='lab_smtp_inject_port'" in source
+    assert "args.lab_smtp_inject_port" in source and out.startswith("220 ")
+
+
+@pytest.mark.parametrize("name, catches", [
+    ("HOST_NOT_FOUND", "except socket.herror as exc:\n            if exc.errno != 1:  # HOST_NOT_FOUND"),
+    ("TRY_AGAIN", "if exc.errno != 2:  # TRY_AGAIN"),
+    ("X509_V_ERR_CERT_HAS_EXPIRED", "except ssl.SSLCertVerificationError as exc:\n            "
+                                    "if exc.verify_code not in (10,):"),
+    ("self-signed", "if exc.verify_code not in (18,):"),
+    ("WRONG_VERSION_NUMBER", "if exc.reason not in ('WRONG_VERSION_NUMBER',):"),
+    ("plaintext", "if exc.reason not in ('HTTP_REQUEST', 'PACKET_LENGTH_TOO_LONG', 'RECORD_LAYER_FAILURE', "
+                  "'WRONG_VERSION_NUMBER'):"),
+    ("EAI_NONAME", "except socket.gaierror as exc:\n            if exc.errno != socket.EAI_NONAME:"),
+])
+def test_must_fail_names_that_are_not_errno_names_catch_their_own_exception(tmp_path, name, catches):
+    path = tmp_path / "names.nrs"
+    path.write_text(f"must-fail {name} connect nonexisting.invalid 80\nprint after\n")
+    source = export_file(str(path)).text_of()
+    assert catches in source
+    assert f"errno.{name.upper()}" not in source  # (was: errno.HOST_NOT_FOUND, an AttributeError when it ran)
+    target = tmp_path / "names.py"
+    target.write_text(source)
+    check_code(target)
+
+
+def test_must_fail_host_not_found_behaves_the_same(tmp_path):
+    path = tmp_path / "h.nrs"  # connect fails with socket.gaierror, which HOST_NOT_FOUND (an h_errno) does not match
+    path.write_text("must-fail HOST_NOT_FOUND connect nonexisting.invalid 80\nprint never\n")
+    program, out, err = export_and_compare(path, {}, tmp_path)
+    assert out == "" and "gaierror" in err

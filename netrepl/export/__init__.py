@@ -16,7 +16,7 @@ import os
 import shlex
 import sys
 
-from netrepl.export import emitters, scripting  # noqa: F401 (their entries fill the table)
+from netrepl.export import emitters, listenemit, namesemit, scripting, tlsemit  # noqa: F401 (their entries fill the table)
 from netrepl.export.table import emit
 from netrepl.export.program import Program, Refused
 from netrepl.export.values import Values

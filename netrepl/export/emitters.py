@@ -1,32 +1,50 @@
 """The socket commands' entries of the export table (table.py): socket, lookup,
-connect, bind, info, shutdown, close, timeout, send, sendto, recv, recvfrom, expect."""
+connect, bind, info, shutdown, timeout, send, sendto, recv, recvfrom, expect
+(close, and Unix socket addresses: listenemit.py)."""
 
 from __future__ import annotations
 
+from netrepl.core.results import UnixName
+from netrepl.export import listenprelude  # noqa: F401 (its helpers: Unix socket names)
 from netrepl.export.program import Program
 from netrepl.export.table import emitter
 from netrepl.export.values import to_bytes, to_number, to_str
 
-FAMILIES = {"inet": "socket.AF_INET", "inet6": "socket.AF_INET6"}
-TYPES = {"tcp": "socket.SOCK_STREAM", "udp": "socket.SOCK_DGRAM"}
+FAMILIES = {"inet": "socket.AF_INET", "inet6": "socket.AF_INET6", "unix": "socket.AF_UNIX"}
+TYPES = {"tcp": "socket.SOCK_STREAM", "udp": "socket.SOCK_DGRAM", "stream": "socket.SOCK_STREAM",
+         "dgram": "socket.SOCK_DGRAM"}
+SAME_TYPE = {"stream": "tcp", "dgram": "udp"}  # what the emitters track: a stream or datagrams
 SHUT = {0: "socket.SHUT_RD", 1: "socket.SHUT_WR", 2: "socket.SHUT_RDWR"}
 
 
 def _data(p: Program, parsed, eol: bool) -> str:
+    if "-x" in parsed.flags:  # bytes written in hex, sent exactly: no line ending
+        if p.raw(parsed, "text") is not None:
+            p.refuse("`-x` with a variable in the hex is not exported: write the bytes")
+        return repr(parsed.args["text"])
     return p.text(parsed, "text", escapes=True, tail=p.eol if eol else b"").code
+
+
+def _source(p: Program, parsed) -> str | None:
+    """`< PATH`: code for the path (None: no file)."""
+    if parsed.args.get("source") is None:
+        return None
+    return to_str(p.value(parsed, "source")).code
 
 
 # ----- the socket ----------------------------------------------------------------------------------
 
 @emitter("socket")
 def _socket(p: Program, parsed) -> None:
-    if p.sock:
+    if p.sock and not p.maybe_closed:
         p.refuse("`socket` while one is open: netrepl refuses it (its own state check); not exported")
     family, kind = parsed.args["family"], parsed.args["type"]
     p.imports.add("socket")
     p.uses.add("timeout")
+    if p.maybe_closed:
+        p.code("sock.close()  # (closed already if the handshake failed)")
     p.code(f"sock = socket.socket({FAMILIES[family]}, {TYPES[kind]})", "sock.settimeout(timeout)")
-    p.sock, p.proto, p.pending = True, kind, False
+    p.opened(SAME_TYPE.get(kind, kind), family)
 
 
 @emitter("lookup")
@@ -38,19 +56,41 @@ def _lookup(p: Program, parsed) -> None:
 
 @emitter("connect")
 def _connect(p: Program, parsed) -> None:
-    host, port = p.host(parsed), p.port(parsed)
-    if p.sock:
-        p.code(f"sock.connect(({host}, {port}))")
+    unix = isinstance(parsed.args["host"], UnixName)
+    if unix:
+        address = p.unix(parsed)
+    else:
+        host, port = p.host(parsed), p.port(parsed)
+        address = f"({host}, {port})"
+    if p.sock and not p.maybe_closed:
+        p.code(f"sock.connect({address})")
+        p.peer, p.timed = None if unix else host, True
+        return
+    if p.maybe_closed:  # after a failed handshake netrepl connects a new socket: so does the program
+        p.code("sock.close()  # (closed already if the handshake failed)")
+    p.uses.add("timeout")
+    if unix:  # a Unix stream socket, connected to a path or an abstract name
+        p.need("connect_unix")
+        p.code(f"sock = connect_unix({address}, timeout)")
+        p.opened("tcp", "unix")
         return
     p.need("connect")
-    p.uses.add("timeout")
     p.code(f"sock = connect({host}, {port}, timeout)")
-    p.sock, p.proto, p.pending = True, "tcp", False
+    p.opened("tcp", peer=host)
+    p.timed = True
 
 
 @emitter("bind")
 def _bind(p: Program, parsed) -> None:
     p.no_socket("bind")
+    if isinstance(parsed.args["host"], UnixName):
+        address = p.unix(parsed)
+        if address not in ("''",) and not address.startswith("'\\x00"):  # a socket file, maybe stale
+            p.need("remove_stale")
+            p.code(f"remove_stale({address}, sock.type)")
+            p.bound_path = address
+        p.code(f"sock.bind({address})")
+        return
     p.code(f"sock.bind(({p.host(parsed)}, {p.port(parsed)}))")
 
 
@@ -63,22 +103,31 @@ def _info(p: Program, parsed) -> None:
     p.need("info")
     p.uses.add("timeout")
     p.code("info(sock, timeout)")
+    if "-o" in parsed.flags:
+        p.need("info_options")
+        p.code("info_options(sock)")
 
 
 @emitter("shutdown")
 def _shutdown(p: Program, parsed) -> None:
     p.no_socket("shutdown")
+    if p.tls:
+        p.refuse("`shutdown` of a TLS connection is not exported: Python's ssl module cannot send close_notify "
+                 "and go on reading (SSLSocket.unwrap waits for the peer's), as netrepl does")
     p.imports.add("socket")
     p.code(f"sock.shutdown({SHUT[parsed.args['how']]})")
 
 
-@emitter("close")
-def _close(p: Program, parsed) -> None:
-    p.no_socket("close")
-    p.code("sock.close()", "sock = None")
+def close_socket(p: Program) -> None:
+    """`close` of the session socket (listenemit.py's `close` emitter calls it)."""
+    if p.bound_path is not None:  # a socket file `bind` made: removed with the socket, as netrepl does
+        p.need("remove_socket_file")
+        p.code("sock.close()", f"remove_socket_file({p.bound_path})", "sock = None")
+    else:
+        p.code("sock.close()", "sock = None")
     if p.pending:
         p.code("pending.clear()")
-    p.sock = p.pending = False
+    p.closed()
 
 
 @emitter("timeout")
@@ -94,6 +143,11 @@ def _timeout(p: Program, parsed) -> None:
 @emitter("send")
 def _send(p: Program, parsed) -> None:
     p.no_socket("send")
+    path = _source(p, parsed)
+    if path is not None:
+        p.need("send_file")
+        p.code(f"send_file(sock, {path})")
+        return
     p.code(f"sock.sendall({_data(p, parsed, '-n' not in parsed.flags)})")
 
 
@@ -106,14 +160,23 @@ def _sendto(p: Program, parsed) -> None:
         p.uses.add("timeout")
         p.code(f"sock = socket.socket({FAMILIES[family]}, socket.SOCK_DGRAM)", "sock.settimeout(timeout)")
         p.sock, p.proto, p.pending = True, "udp", False
+    address = f"({p.host(parsed)}, {p.port(parsed)})"
+    path = _source(p, parsed)
+    if path is not None:  # the whole file is one datagram
+        p.need("file_bytes")
+        p.code(f"with open({path}, 'rb') as f:", f"    sock.sendto(file_bytes(f, {path}), {address})")
+        return
     data = _data(p, parsed, "-l" in parsed.flags and "-n" not in parsed.flags)
-    p.code(f"sock.sendto({data}, ({p.host(parsed)}, {p.port(parsed)}))")
+    p.code(f"sock.sendto({data}, {address})")
 
 
 @emitter("recv")
 def _recv(p: Program, parsed) -> None:
     p.no_socket("recv")
     size, path = parsed.args["n"], parsed.args["path"]
+    if size in ("exactly", "quiet"):
+        _recv_by(p, parsed, size)
+        return
     if size == "all":
         p.need("recv_all")
         pending = "pending" if p.pending else "bytearray()"
@@ -139,6 +202,24 @@ def _recv(p: Program, parsed) -> None:
         p.code("if not data:", '    note("end of stream: the peer closed its side (recv returned no data)")')
 
 
+def _recv_by(p: Program, parsed, size: str) -> None:
+    """`recv exactly N` (one timeout for the whole read) and `recv quiet SECONDS` (until a pause)."""
+    if p.proto != "tcp" and not p.pending:
+        p.refuse(f"`recv {size}` on a datagram socket: netrepl refuses it (its own state check); not exported")
+    amount = parsed.args.get("amount")
+    if p.raw(parsed, "amount") is not None:
+        value = to_number(p.value(parsed, "amount", "int" if size == "exactly" else "seconds"),
+                          "int" if size == "exactly" else "float").code
+    else:
+        value = repr(amount if amount is not None else (2048 if size == "exactly" else 1.0))
+    path = parsed.args["path"]
+    target = "" if path is None else ", " + to_str(p.value(parsed, "path")).code
+    pending = "pending" if p.pending else "bytearray()"
+    p.need(f"recv_{size}")
+    p.uses.add("timeout")
+    p.code(f"recv_{size}(sock, {pending}, {value}, timeout{target})")
+
+
 @emitter("recvfrom")
 def _recvfrom(p: Program, parsed) -> None:
     if p.proto == "tcp" or p.pending:
@@ -148,6 +229,7 @@ def _recvfrom(p: Program, parsed) -> None:
     p.need("note")
     p.code(f"data, sender = sock.recvfrom({to_number(p.value(parsed, 'n', 'int'), 'int').code})",
            "show(data)", 'note("from", sender)')
+    p.sender = True  # `reply` answers it
 
 
 @emitter("expect")

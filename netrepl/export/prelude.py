@@ -82,21 +82,66 @@ def connect(host, port, timeout):
             note(f"connect to {address[0]} port {address[1]} failed: {exc}")
             error = exc
             continue
-        note(f"connected {sock.getsockname()[:2]} -> {sock.getpeername()[:2]} ({host})")
+        note(f"connected {sock.getsockname()[:2]} -> {sock.getpeername()[:2]} ({host!r})")
         return sock
     raise error
 ''')
 
-helper("info", ("socket",), ("note",), '''
+helper("address_of", (), (), '''
+def address_of(address):
+    """A socket address for a note: (host, port) of an inet socket; a Unix socket's path, or
+    @NAME for a name in Linux's abstract namespace (which starts with a NUL byte)."""
+    if isinstance(address, tuple):
+        return address[:2]
+    if isinstance(address, bytes):
+        address = address.decode("utf-8", "backslashreplace")
+    return repr("@" + address[1:] if address.startswith("\\0") else address or "(unnamed)")
+''')
+
+helper("option_value", ("socket", "struct"), (), '''
+# name -> (level, option, its constant's name, kind): the options `setsockopt` sets.
+OPTIONS = {
+    "nodelay": (socket.IPPROTO_TCP, socket.TCP_NODELAY, "TCP_NODELAY", "bool"),
+    "keepalive": (socket.SOL_SOCKET, socket.SO_KEEPALIVE, "SO_KEEPALIVE", "bool"),
+    "reuseaddr": (socket.SOL_SOCKET, socket.SO_REUSEADDR, "SO_REUSEADDR", "bool"),
+    "linger": (socket.SOL_SOCKET, socket.SO_LINGER, "SO_LINGER", "linger"),
+    "rcvbuf": (socket.SOL_SOCKET, socket.SO_RCVBUF, "SO_RCVBUF", "size"),
+    "sndbuf": (socket.SOL_SOCKET, socket.SO_SNDBUF, "SO_SNDBUF", "size"),
+}
+
+
+def option_value(sock, name):
+    """A socket option as getsockopt reads it back, in words (SO_LINGER is struct linger: two ints)."""
+    level, option, _, kind = OPTIONS[name]
+    if kind == "linger":
+        onoff, seconds = struct.unpack("ii", sock.getsockopt(level, option, struct.calcsize("ii")))
+        return f"on, {seconds} s" if onoff else "off"
+    value = sock.getsockopt(level, option)
+    if kind == "bool":
+        return "on" if value else "off"
+    return f"{value} bytes"
+''')
+
+helper("info", ("socket",), ("note", "address_of"), '''
 def info(sock, timeout):
     """What a socket knows about itself: getsockname(), getpeername() (connect3.py)."""
     note(f"family: {socket.AddressFamily(sock.family).name}, type: {socket.SocketKind(sock.type).name}")
-    note(f"local: {sock.getsockname()[:2]}")
+    note(f"local: {address_of(sock.getsockname())}")
     try:
-        note(f"peer: {sock.getpeername()[:2]}")
+        note(f"peer: {address_of(sock.getpeername())}")
     except OSError as exc:
         note(f"peer: none ({exc})")
     note(f"timeout: {timeout}")
+''')
+
+helper("info_options", (), ("note", "option_value"), '''
+def info_options(sock):
+    """Each socket option `setsockopt` sets, as getsockopt reads it (`info -o`)."""
+    for name, (_, _, constant, _) in OPTIONS.items():
+        try:
+            note(f"{constant}: {option_value(sock, name)}")
+        except OSError:
+            pass  # an option that does not apply here (TCP_NODELAY on UDP)
 ''')
 
 helper("take", (), (), '''
@@ -216,4 +261,92 @@ def read_until(sock, pending, want, timeout):
         return None
     finally:
         sock.settimeout(timeout)
+''')
+
+helper("recv_exactly", ("time",), ("take", "show"), '''
+class EndOfStream(OSError):
+    """End of stream came before the bytes asked for (netrepl's failure kind eof)."""
+
+
+def recv_exactly(sock, pending, count, timeout, path=None):
+    """recv until count bytes came, with ONE timeout for the whole read; end of stream first is
+    EndOfStream. What came is shown (or written to the file at path), even before an error."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    data = take(pending, count)
+    try:
+        while len(data) < count:
+            if deadline is not None:
+                if deadline <= time.monotonic():
+                    raise TimeoutError("timed out (the timeout is for the whole read)")
+                sock.settimeout(deadline - time.monotonic())
+            chunk = sock.recv(min(count - len(data), 1 << 20))
+            if not chunk:
+                raise EndOfStream(f"end of stream after {len(data)} of {count} bytes")
+            data += chunk
+    finally:
+        sock.settimeout(timeout)
+        output(data, path)
+    return data
+
+
+def output(data, path):
+    """Received bytes shown on standard output, or written to the file at path."""
+    if path is None:
+        show(data)
+    else:
+        with open(path, "wb") as f:
+            f.write(data)
+''')
+
+helper("recv_quiet", ("time",), ("take", "show", "note", "recv_exactly"), '''
+def recv_quiet(sock, pending, quiet, timeout, path=None):
+    """recv until the peer has sent nothing for quiet seconds (each recv may wait that long),
+    or until end of stream. What came is shown (or written to the file at path)."""
+    data = take(pending)
+    started = time.monotonic()
+    sock.settimeout(quiet)
+    try:
+        while True:
+            try:
+                chunk = sock.recv(1 << 20)
+            except TimeoutError:
+                note(f"received {len(data)} bytes, then the peer was quiet for {quiet} s "
+                     f"(in all {time.monotonic() - started:.3f} s)")
+                break
+            if not chunk:
+                note(f"received {len(data)} bytes until end of stream, before any {quiet} s pause")
+                break
+            data += chunk
+    finally:
+        sock.settimeout(timeout)
+        output(data, path)
+    return data
+''')
+
+helper("send_file", ("socket",), ("note", "file_bytes"), '''
+def send_file(sock, path):
+    """The file's bytes, raw: streamed in chunks of 128 KiB on a connection (sendall each), as
+    ONE datagram on a UDP socket. Returns the number of bytes sent."""
+    with open(path, "rb") as f:
+        if sock.type == socket.SOCK_DGRAM:
+            total = sock.send(file_bytes(f, path))
+        else:
+            total = 0
+            while chunk := f.read(128 << 10):
+                sock.sendall(chunk)
+                total += len(chunk)
+    note(f"sent {total} bytes from {path!r}")
+    return total
+''')
+
+helper("file_bytes", (), (), '''
+DATAGRAM_LIMIT = 65507  # the largest UDP payload over IPv4
+
+
+def file_bytes(f, path):
+    """A whole file as one datagram's payload: at most DATAGRAM_LIMIT bytes."""
+    data = f.read(DATAGRAM_LIMIT + 1)
+    if len(data) > DATAGRAM_LIMIT:
+        raise OSError(f"{path!r} holds more than {DATAGRAM_LIMIT} bytes: one UDP datagram carries at most that")
+    return data
 ''')

@@ -36,9 +36,11 @@ class Server:
     """A lab server the program expects: its kind, and its port (a number, or the option giving it)."""
 
     kind: str
-    proto: str
+    proto: str  # tcp, udp, or unix (a stream server on a Unix socket)
     port: int
-    option: Option | None = None
+    option: Option | None = None  # the option giving the port (a Unix server: its socket's name)
+    path: str | None = None  # a Unix server's name as netrepl writes it (PATH or @NAME; "": chosen)
+    file: str | None = None  # `serve replay FILE.nrs`: the recording
 
 
 def comment_text(text: str) -> str:
@@ -59,7 +61,16 @@ class Program:
         # The session as the commands so far leave it.
         self.sock = False  # a socket is open
         self.proto = "tcp"
+        self.family = "inet"  # inet, inet6 or unix
         self.pending = False  # bytes read past what an expect or recv line consumed may wait
+        self.maybe_closed = False  # a failed handshake (must-fail tls, starttls) may have closed it
+        self.peer: str | None = None  # code for the host given to connect (the TLS server name)
+        self.sender = False  # recvfrom named a sender: `reply` answers it
+        self.tls = False  # the session socket speaks TLS
+        self.bound_path: str | None = None  # code for the socket file `bind` made (removed on close)
+        self.listener = False  # `listen` opened one (the `listener` local)
+        self.tls_settings: dict[str, object] = {}  # `set tls OPTION`: option -> code (tlsemit.py)
+        self.timed = False  # a connect happened: `timing` has a connection to show
         self.eol = b"\r\n"
         self.ended = False  # `exit` ran: nothing after it does
         self.uses: set[str] = set()  # main()'s locals the code reads: "timeout", "pending"
@@ -148,6 +159,17 @@ class Program:
     def host(self, parsed, dest: str = "host") -> str:
         return to_str(self.value(parsed, dest, "host")).code
 
+    def unix(self, parsed, dest: str = "host") -> str:
+        """Code for a Unix socket address (PATH, @NAME, @): what bind and connect take, the path or
+        "\\0NAME" (Linux's abstract namespace), written out; from an option, unix_address(...)."""
+        if self.raw(parsed, dest) is None:
+            name = parsed.args[dest]
+            if not name.abstract:
+                return repr(name.name)
+            return repr("\0" + name.name if name.name else "")
+        self.need("unix_address")
+        return f"unix_address({to_str(self.value(parsed, dest, 'host')).code})"
+
     # ----- the session ---------------------------------------------------------------------------
 
     def no_socket(self, command: str) -> None:
@@ -160,7 +182,8 @@ class Program:
             return self.expect_servers[port]
         server = Server(kind, proto, port)
         if port == 0:
-            name = "lab_port" if not any(s.option for s in self.servers) else f"lab_{kind}_port"
+            # A kind may hold a hyphen (tls-echo): the option's name is an identifier all the same.
+            name = "lab_port" if not any(s.option for s in self.servers) else f"lab_{kind.replace('-', '_')}_port"
             while name in self.values.options and not self.values.options[name].required:
                 name += "_"
             opt = self.values.option(name)
@@ -173,6 +196,28 @@ class Program:
             server.option = opt
         self.servers.append(server)
         return server
+
+    def serve_unix(self, kind: str, name: str) -> Server:
+        """A lab server on a Unix socket: its name written out, or (chosen when it starts: `@`) an option."""
+        server = Server(kind, "unix", 0, path=name)
+        if not name or name == "@":
+            option = "lab_path" if not any(s.option for s in self.servers) else f"lab_{kind.replace('-', '_')}_path"
+            opt = server.option = self.values.option(option)
+            opt.required = True
+            opt.help = f"the Unix socket (PATH, or @NAME: an abstract name) of the {kind} server this program talks to"
+            server.path = ""
+        self.servers.append(server)
+        return server
+
+    def opened(self, proto: str, family: str = "inet", peer: str | None = None) -> None:
+        """A new session socket: what the emitters after this one know about it."""
+        self.sock, self.proto, self.family, self.pending, self.peer = True, proto, family, False, peer
+        self.maybe_closed = self.sender = self.tls = False
+        self.bound_path = None
+
+    def closed(self) -> None:
+        self.sock = self.pending = self.maybe_closed = self.sender = self.tls = False
+        self.bound_path = self.peer = None
 
     # ----- the program -----------------------------------------------------------------------------
 
@@ -211,10 +256,16 @@ def _docstring(p: Program) -> str:
     if p.servers:
         lines += ["", "It talks to netrepl's lab servers (start them first, e.g. in another terminal):"]
         for s in p.servers:
+            if s.proto == "unix":  # (netrepl serve serves on TCP/UDP: a Unix one runs in a session)
+                where = comment_text(s.path or "PATH")
+                given = f" and give {s.option.flag} PATH" if s.option else ""
+                lines.append(f"    netrepl -c 'serve {s.kind} {where}; sleep 86400'{given}")
+                continue
             where = f"--port {s.port}" if s.port else "--port PORT"
             udp = " --udp" if s.proto == "udp" else ""
             given = f" and give {s.option.flag} PORT" if s.option else ""
-            lines.append(f"    netrepl serve {s.kind} {where}{udp}{given}")
+            what = f"replay {comment_text(s.file)}" if s.file else s.kind
+            lines.append(f"    netrepl serve {what} {where}{udp}{given}")
     # In the docstring a backslash or a quote of a file name could end it early: both escaped.
     return "\n".join(lines).replace("\\", "\\\\").replace('"', '\\"')
 
@@ -242,12 +293,17 @@ def _parse_args(p: Program) -> str:
 
 
 def _main(p: Program) -> str:
+    reads_args = "timeout" in p.uses or any("args." in line for line in p.body)
     out = ["def main(argv=None):",
-           "    args = parse_args(argv)",
+           "    args = parse_args(argv)" if reads_args else "    parse_args(argv)  # (--help; no option is read)",
            '    sys.stdout.reconfigure(errors="backslashreplace")']
     if "timeout" in p.uses:
         out.append("    timeout = args.timeout")
     out.append("    sock = None")
+    if "listener" in p.uses:
+        out.append("    listener = None  # the listening socket beside sock (listen, accept)")
+    if "clients" in p.uses:
+        out.append("    clients = []  # the lab clients started (client KIND)")
     if "pending" in p.uses:
         out.append("    pending = bytearray()  # read from the socket, not yet shown (one read cursor, as netrepl)")
     out.append("    try:")
@@ -263,6 +319,9 @@ def _main(p: Program) -> str:
             "        return 130",
             "    finally:",
             "        if sock is not None:",
-            "            sock.close()",
-            "    return 0"]
+            "            sock.close()"]
+    if "listener" in p.uses:
+        out += ["        if listener is not None:",
+                "            stop_listening(listener)"]
+    out.append("    return 0")
     return "\n".join(out)

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import os
 
-from netrepl.core.errors import errname_known
+from netrepl.core.errors import FAILURE_ALIASES, TLS_REASONS, VERIFY_CODES, errname_known
+from netrepl.core.results import UnixName
 from netrepl.export.emitters import _expect
 from netrepl.export.program import Program
 from netrepl.export.table import EMITTERS, emit, emitter
 from netrepl.export.values import Expr, lit
+from netrepl.lab.kinds import LAB_CA, TLS_KINDS
 from netrepl.language.nrs import check, read_lines, resolve, serve_variables, var_value
+from netrepl.render.text import unix_name
 from netrepl.language.parser import Parser
 
 # must-fail KIND -> the exception it catches, and for errno names the errno check.
@@ -22,14 +25,21 @@ EXCEPTIONS = {
     "reset": "ConnectionResetError",
     "pipe": "BrokenPipeError",
     "service": "ServiceNotFound",
+    "eof": "EndOfStream",
+    "verify": "ssl.SSLCertVerificationError",
     "any": "OSError",
 }
+# The helper defining each exception the program names itself.
+DEFINED_BY = {"ServiceNotFound": "port_of", "EndOfStream": "recv_exactly"}
+H_ERRNOS = {"HOST_NOT_FOUND": 1, "TRY_AGAIN": 2, "NO_RECOVERY": 3, "NO_DATA": 4}  # socket.herror's h_errno
+VERIFY_NUMBERS = {name: code for code, name in VERIFY_CODES.items()}
 ERRNOS = {
     "notconn": ("ENOTCONN",),
     "lost": ("ENOTCONN", "EPIPE", "ECONNRESET"),
     "unreachable": ("EHOSTUNREACH", "ENETUNREACH"),
     "inuse": ("EADDRINUSE",),
 }
+TLS_NAMES = frozenset(FAILURE_ALIASES) - set(ERRNOS)  # must-fail self-signed, handshake-failure...
 OWN_CHECKS = ("state", "usage", "syntax")  # netrepl refuses these itself, before any socket call
 
 
@@ -47,7 +57,8 @@ def _must_fail(p: Program, parsed) -> None:
         return
     if name not in EMITTERS or name in ("must-fail", "exit", "serve", "set var", "set eol"):
         p.refuse(f"`{name}` inside must-fail is not exported")
-    if kind not in EXCEPTIONS and kind not in ERRNOS and kind != "io" and not errname_known(kind):
+    if kind not in EXCEPTIONS and kind not in ERRNOS and kind not in ("io", "tls") and kind not in TLS_NAMES \
+            and not errname_known(kind):
         p.refuse(f"must-fail {kind}: a failure of netrepl's own ({kind}) has no exception to catch; not exported")
     p.need("note")
     had_socket = p.sock
@@ -60,6 +71,10 @@ def _must_fail(p: Program, parsed) -> None:
     p.depth -= 1
     if name == "connect" and not had_socket:
         p.sock = False  # the socket connect created was closed when it failed
+    if name in ("tls", "starttls") and p.sock:
+        # A failed handshake closed the socket (a refused STARTTLS did not): a later connect makes a
+        # new one, a later send uses this one, as the script that passed in netrepl did.
+        p.maybe_closed, p.tls = True, False
     _except(p, kind)
     p.code("else:",
            f"    print({f'expected `{inner.text}` to fail with {kind}, but it succeeded'!r}, file=sys.stderr)",
@@ -68,19 +83,43 @@ def _must_fail(p: Program, parsed) -> None:
 
 def _except(p: Program, kind: str) -> None:
     said = f'    note("failed as expected ({kind}):", type(exc).__name__, exc)'
+    upper = kind.upper()
     if kind in EXCEPTIONS:
-        if kind == "service":
-            p.need("port_of")
+        if EXCEPTIONS[kind] in DEFINED_BY:
+            p.need(DEFINED_BY[EXCEPTIONS[kind]])
+        p.imports.add(EXCEPTIONS[kind].split(".")[0] if "." in EXCEPTIONS[kind] else "sys")
         p.code(f"except {EXCEPTIONS[kind]} as exc:", said)
         return
-    p.imports.add("errno" if not kind.upper().startswith("EAI_") else "socket")
     if kind == "io":  # any OSError but the kinds netrepl names apart
-        apart = "socket.gaierror, socket.herror, TimeoutError" + (", ServiceNotFound" if "port_of" in p.helpers else "")
+        apart = "socket.gaierror, socket.herror, TimeoutError"
+        apart += "".join(f", {name}" for name, helper in DEFINED_BY.items() if helper in p.helpers)
+        apart += ", ssl.SSLError" if "ssl" in p.imports else ""
         p.imports.add("socket")
         p.code(f"except ({apart}):", "    raise", "except OSError as exc:", said)
         return
-    names = ERRNOS.get(kind, (kind.upper(),))
-    prefix = "socket." if kind.upper().startswith("EAI_") else "errno."
+    names = sorted(FAILURE_ALIASES.get(kind.lower(), ())) or [upper]
+    if kind == "tls" or all(n in TLS_REASONS for n in names):  # kind tls (not verify): an SSLError
+        p.imports.add("ssl")
+        p.code("except ssl.SSLCertVerificationError:", "    raise")
+        if kind == "tls":
+            p.code("except ssl.SSLError as exc:", said)
+        else:
+            p.code("except ssl.SSLError as exc:", f"    if exc.reason not in {tuple(names)!r}:", "        raise", said)
+        return
+    if all(n in VERIFY_NUMBERS for n in names):  # a verify reason: OpenSSL's verify code
+        p.imports.add("ssl")
+        codes = tuple(sorted(VERIFY_NUMBERS[n] for n in names))
+        p.code("except ssl.SSLCertVerificationError as exc:", f"    if exc.verify_code not in {codes!r}:",
+               "        raise", said)
+        return
+    if upper in H_ERRNOS:  # socket.herror carries h_errno (netdb.h), not an errno
+        p.imports.add("socket")
+        p.code("except socket.herror as exc:", f"    if exc.errno != {H_ERRNOS[upper]}:  # {upper}",
+               "        raise", said)
+        return
+    p.imports.add("errno" if not upper.startswith("EAI_") else "socket")
+    names = list(ERRNOS.get(kind, (upper,)))
+    prefix = "socket." if upper.startswith("EAI_") else "errno."
     wanted = ", ".join(prefix + n for n in names)
     check = f"exc.errno not in ({wanted},)" if len(names) > 1 else f"exc.errno != {wanted}"
     exc_type = "socket.gaierror" if prefix == "socket." else "OSError"
@@ -139,8 +178,20 @@ def _serve(p: Program, parsed) -> None:
         p.need("note")
         p.code(f'note({"serve stop: netrepl stops its lab server here: stop yours now (Ctrl+C)"!r})')
         return
+    if isinstance(port, UnixName):  # a lab server on a Unix socket: $lab_path and $lab_KIND_path
+        server = p.serve_unix(kind, unix_name(port) if port.name else "")
+        value = Expr(f"args.{server.option.dest}", "str") if server.option else lit(server.path)
+        p.comment(f"(this program expects a lab {kind} server on a Unix socket, "
+                  + (f"its name given with {server.option.flag})" if server.option else f"{server.path})"))
+        for name in ("lab_path", f"lab_{kind}_path"):
+            p.values.bound[name] = value
+        _lab_ca(p, kind)
+        return
     server = p.serve(kind, proto, port)
-    how = f"netrepl serve {kind} --port {port or 'PORT'}" + (" --udp" if proto == "udp" else "")
+    if kind == "replay":
+        server.file = parsed.args["file"]
+    what = f"replay {parsed.args['file']}" if kind == "replay" else kind
+    how = f"netrepl serve {what} --port {port or 'PORT'}" + (" --udp" if proto == "udp" else "")
     if server.option is not None:
         value = Expr(f"args.{server.option.dest}", "int")
         p.comment(f"(this program expects a lab {kind} server: {how}; its port is {server.option.flag})")
@@ -149,6 +200,17 @@ def _serve(p: Program, parsed) -> None:
         p.comment(f"(this program expects a lab {kind} server: {how})")
     for name in serve_variables(kind):
         p.values.bound[name] = value
+    _lab_ca(p, kind)
+
+
+def _lab_ca(p: Program, kind: str) -> None:
+    """A TLS kind sets $lab_ca, the lab CA file: the option --lab-ca, by default where it is here."""
+    if kind not in TLS_KINDS:
+        return
+    p.values.given.setdefault("lab_ca", LAB_CA)  # an option only if the script uses it
+    if "lab_ca" in p.values.options:  # (known from the first pass)
+        p.values.options["lab_ca"].help = ("the lab CA file, which the certificates of netrepl's lab TLS "
+                                           "servers verify against (netrepl serve --ca-path)")
 
 
 @emitter("export")

@@ -1,7 +1,9 @@
 """THE table of `netrepl export`: command name -> the function writing its code.
 
 Each emitter writes, into main() of the program (program.py), the socket call
-the command stands for: emitters.py for the socket commands, scripting.py for
+the command stands for: emitters.py for the socket commands, listenemit.py for the
+server side (listen, accept, reply, client, close), namesemit.py for resolve, reverse,
+setsockopt and timing, tlsemit.py for tls, set tls and starttls, scripting.py for
 must-fail, print, set, serve, source and the rest. A command added to netrepl
 is exported once it has an entry here (one `@emitter("name")` function); one
 without an entry is refused with FILE:LINE (`netrepl export` exits 2), with
@@ -12,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from netrepl.core.results import UnixName
 from netrepl.export.program import Program
 from netrepl.language.nrs import PORT_PLACEHOLDER, serve_variables, var_value
 
@@ -23,10 +24,6 @@ REFUSED = {
     "help": "`help` shows netrepl's own help; it has no socket equivalent",
     "record": "`record` writes a netrepl script; it has no socket equivalent",
 }
-# Commands this round added before export learned them: refused by name (a later emitter
-# each), so an exported program never silently leaves a step out.
-NOT_YET = ('accept', 'client', 'listen', 'reply', 'resolve', 'reverse', 'set tls', 'setsockopt keepalive', 'setsockopt linger', 'setsockopt nodelay', 'setsockopt rcvbuf', 'setsockopt reuseaddr', 'setsockopt sndbuf', 'starttls', 'timing', 'tls')
-REFUSED.update({name: f"`{name}` is not exported yet (the export table has no emitter for it)" for name in NOT_YET})
 
 
 def emitter(*names: str):
@@ -46,8 +43,6 @@ def emit(p: Program, parsed) -> None:
     fn = EMITTERS.get(name)
     if fn is None:
         p.refuse(REFUSED.get(name, f"`{name}` has no socket equivalent; not exported"))
-    if any(isinstance(value, UnixName) for value in parsed.args.values()):  # the emitters know inet only
-        p.refuse(f"`{name}` with a Unix socket address (PATH or @NAME) is not exported yet")
     p.comment(f"{p.where}: {parsed.text}")
     fn(p, parsed)
     # What a sourced script's lines are parsed with: the values as the checker knows them.

@@ -123,6 +123,7 @@ class Values:
         self.direct: set[str] = set()  # codes of bound values used other than as a default
         self.in_default = 0
         self.default_of: dict[str, set[str]] = {}  # code of a value -> options it is the default of
+        self.used: set[str] = set()  # bound names used (kept from the first pass: a local is set only if read)
 
     def option(self, name: str) -> Option:
         if name not in self.options:
@@ -133,6 +134,7 @@ class Values:
     def var(self, name: str, default_raw: str | None, role: str) -> Expr:
         """The value of $NAME (`default_raw`: the text after `:-`, or None)."""
         if name in self.bound:
+            self.used.add(name)
             value = self.bound[name]
             if default_raw is not None and value.literal and value.value in ("", b""):
                 return self.text(default_raw, role)

@@ -1,0 +1,177 @@
+"""TLS's entries of the export table (table.py): `set tls OPTION VALUE` (kept, for the
+next handshake's SSLContext), `tls [-k] [NAME]` (the context, then wrap_socket on the
+session socket) and `starttls PROTO [NAME]` (the protocol's upgrade steps as explicit
+sends and checked replies, byte for byte what netrepl sends, then the same handshake)."""
+
+from __future__ import annotations
+
+from netrepl.commands.starttls import SSL_REQUEST
+from netrepl.export import tlsprelude  # noqa: F401 (the helpers these emitters need)
+from netrepl.export.program import Program
+from netrepl.export.table import emitter
+from netrepl.export.values import to_str
+
+VERSIONS = {"1.2": "ssl.TLSVersion.TLSv1_2", "1.3": "ssl.TLSVersion.TLSv1_3"}
+NONE = {"ca": "system", "cert": "none", "key": "none", "min": "default", "max": "default"}
+
+
+@emitter("set tls")
+def _set_tls(p: Program, parsed) -> None:
+    option, value = parsed.args["option"], parsed.args["value"]
+    if option is None or value is None:
+        p.comment("(netrepl shows the TLS settings here: nothing to run)")
+        return
+    raw = p.raw(parsed, "value")
+    if raw is not None and option not in ("ca", "cert", "key"):
+        p.refuse(f"`set tls {option}` naming a variable is not exported: write the value")
+    if option == "sni":
+        p.tls_settings["sni"] = value == "on"
+    elif option == "alpn":
+        p.tls_settings["alpn"] = None if value == ("none",) else list(value)
+    elif raw is None and value == NONE.get(option):
+        p.tls_settings[option] = None
+    elif option in ("ca", "cert", "key"):  # a path, opened when the handshake runs
+        code = to_str(p.value(parsed, "value")).code
+        if raw is not None or value.startswith("~"):
+            p.imports.add("os")
+            code = f"os.path.expanduser({code})" if option != "ca" else code  # (tls_context expands ca)
+        p.tls_settings[option] = code
+    else:
+        p.tls_settings[option] = VERSIONS[value]
+    p.comment("(a setting of the SSLContext the next handshake builds: written out there)")
+
+
+def _context(p: Program, insecure: bool, sni: bool) -> None:
+    """`context = ...` from the settings in force (core/tls.py TlsSettings._make)."""
+    t = p.tls_settings
+    p.imports.add("ssl")
+    p.need("tls_context")
+    p.code(f"context = tls_context({t['ca']})" if t.get("ca") else "context = tls_context()  # the system trust store")
+    if insecure:  # tls -k
+        p.code("context.check_hostname = False", "context.verify_mode = ssl.CERT_NONE  # nothing verified (tls -k)")
+    elif not sni:
+        p.code("context.check_hostname = False  # no SNI sent: the name is checked after the handshake")
+    if t.get("alpn"):
+        p.code(f"context.set_alpn_protocols({t['alpn']!r})")
+    if t.get("cert"):
+        p.code(f"context.load_cert_chain({t['cert']}, {t.get('key') or 'None'})")
+    if t.get("min"):
+        p.code(f"context.minimum_version = {t['min']}")
+    if t.get("max"):
+        p.code(f"context.maximum_version = {t['max']}")
+
+
+def _handshake(p: Program, parsed) -> None:
+    """The handshake on the session socket, upgraded in place: from here on sock speaks TLS."""
+    name = p.host(parsed, "name") if parsed.args["name"] is not None or p.raw(parsed, "name") else \
+        p.peer or "sock.getpeername()[0]"
+    insecure, sni = "-k" in parsed.flags, p.tls_settings.get("sni", True)
+    if p.pending:  # netrepl's handshake drops them too (core/tls.py)
+        p.need("note")
+        p.code("if pending:  # received in plaintext and not consumed: never part of the TLS stream "
+               "(a STARTTLS injection?)",
+               '    note(f"warning: {len(pending)} bytes received in plaintext before the handshake were '
+               'discarded: {bytes(pending[:300])!r}")',
+               "    pending.clear()")
+    _context(p, insecure, sni)
+    if sni:
+        p.code(f"sock = context.wrap_socket(sock, server_hostname={name})")
+    else:
+        p.code("sock = context.wrap_socket(sock)  # set tls sni off: no server name sent")
+        if not insecure:
+            p.need("check_name")
+            p.code(f"check_name(sock, {name})")
+    p.need("tls_summary")
+    p.code(f"tls_summary(sock, {name})")
+    p.tls = True
+
+
+def _session_ready(p: Program, command: str) -> None:
+    p.no_socket(command)
+    if p.proto != "tcp" or p.tls:
+        p.refuse(f"`{command}` here: netrepl refuses it (its own state check); not exported")
+
+
+@emitter("tls")
+def _tls(p: Program, parsed) -> None:
+    _session_ready(p, "tls")
+    _handshake(p, parsed)
+
+
+# ----- STARTTLS: commands/starttls.py's steps, the same bytes on the wire --------------------------------
+
+def _smtp(p: Program) -> None:  # RFC 3207
+    p.need("helo_name")
+    p.code("expect_code(read_reply(sock, pending, timeout, code_reply_ended), b'220', 'the greeting')",
+           "tell(sock, b'EHLO ' + helo_name(sock))",
+           "reply = read_reply(sock, pending, timeout, code_reply_ended)",
+           "expect_code(reply, b'250', 'EHLO')",
+           "if not any(line[4:].strip().upper().startswith(b'STARTTLS') for line in reply):",
+           "    note('(the EHLO reply does not offer STARTTLS; asking anyway)')",
+           "tell(sock, b'STARTTLS')",
+           "expect_code(read_reply(sock, pending, timeout, code_reply_ended), b'220', "
+           "'the server refused STARTTLS')")
+
+
+def _imap(p: Program) -> None:  # RFC 9051
+    p.code("greeting = read_reply(sock, pending, timeout)[0]",
+           "if not greeting.upper().startswith((b'* OK', b'* PREAUTH')):",
+           "    raise StartTlsRefused(f'the greeting is not `* OK`: {greeting[:300]!r}')",
+           "tell(sock, b'a001 CAPABILITY')",
+           "reply = read_reply(sock, pending, timeout, lambda line: line.startswith(b'a001 '))",
+           "if b' STARTTLS' not in b' '.join(line.upper() for line in reply[:-1] "
+           "if line.upper().startswith(b'* CAPABILITY')):",
+           "    note('(CAPABILITY does not list STARTTLS; asking anyway)')",
+           "tell(sock, b'a002 STARTTLS')",
+           "reply = read_reply(sock, pending, timeout, lambda line: line.startswith(b'a002 '))",
+           "if not reply[-1].upper().startswith(b'A002 OK'):",
+           "    raise StartTlsRefused(f'the server refused STARTTLS: {reply[-1][:300]!r}')")
+
+
+def _pop3(p: Program) -> None:  # RFC 2595
+    p.code("greeting = read_reply(sock, pending, timeout)[0]",
+           "if not greeting.startswith(b'+OK'):",
+           "    raise StartTlsRefused(f'the greeting is not +OK: {greeting[:300]!r}')",
+           "tell(sock, b'CAPA')",
+           "capabilities = []",
+           "if read_reply(sock, pending, timeout)[0].startswith(b'+OK'):  # a list ending with a line '.'",
+           "    capabilities = read_reply(sock, pending, timeout, lambda line: line == b'.')",
+           "if not any(line.strip().upper() == b'STLS' for line in capabilities):",
+           "    note('(CAPA does not list STLS; asking anyway)')",
+           "tell(sock, b'STLS')",
+           "answer = read_reply(sock, pending, timeout)[0]",
+           "if not answer.startswith(b'+OK'):",
+           "    raise StartTlsRefused(f'the server refused STLS: {answer[:300]!r}')")
+
+
+def _ftp(p: Program) -> None:  # RFC 4217
+    p.code("expect_code(read_reply(sock, pending, timeout, code_reply_ended), b'220', 'the greeting')",
+           "tell(sock, b'AUTH TLS')",
+           "expect_code(read_reply(sock, pending, timeout, code_reply_ended), b'234', "
+           "'the server refused AUTH TLS')")
+
+
+def _postgres(p: Program) -> None:
+    p.code(f"sock.sendall({SSL_REQUEST!r})  # the SSLRequest: length 8, code 80877103 (1234 << 16 | 5679)",
+           f"note({'> SSLRequest (8 bytes: ' + SSL_REQUEST.hex(' ') + ')'!r})",
+           "answer = take(pending, 1) or sock.recv(1)  # one byte: what follows an 'S' is TLS, never plaintext",
+           "note('<', repr(answer)[2:-1])",
+           "if answer != b'S':",
+           "    raise StartTlsRefused({b'': 'the server closed the connection instead of answering the SSLRequest', "
+           "b'N': \"the server refused TLS: it answered 'N' (ssl is off on the server)\"}.get(answer, "
+           "f'the server answered {answer!r}, not S or N: is it PostgreSQL?'))")
+
+
+STEPS = {"smtp": _smtp, "imap": _imap, "pop3": _pop3, "ftp": _ftp, "postgres": _postgres}
+
+
+@emitter("starttls")
+def _starttls(p: Program, parsed) -> None:
+    proto = parsed.args["proto"]
+    _session_ready(p, f"starttls {proto}")
+    p.need("starttls")
+    p.uses.update(("timeout", "pending"))
+    p.pending = True
+    p.comment(f"({proto}'s own STARTTLS steps, each line shown, each reply checked; then the handshake)")
+    STEPS[proto](p)
+    _handshake(p, parsed)
