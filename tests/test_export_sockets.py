@@ -16,7 +16,7 @@ import pytest
 from conftest import run_cli
 from test_export import export_and_compare
 from test_starttls import REFUSALS, script_server
-from netrepl.commands.starttls import SSL_REQUEST
+from netrepl.core.starttls import SSL_REQUEST
 from netrepl.export import export_file
 
 

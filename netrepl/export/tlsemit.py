@@ -5,7 +5,7 @@ sends and checked replies, byte for byte what netrepl sends, then the same hands
 
 from __future__ import annotations
 
-from netrepl.commands.starttls import SSL_REQUEST
+from netrepl.core.starttls import SSL_REQUEST
 from netrepl.export import tlsprelude  # noqa: F401 (the helpers these emitters need)
 from netrepl.export.program import Program
 from netrepl.export.table import emitter
@@ -98,7 +98,7 @@ def _tls(p: Program, parsed) -> None:
     _handshake(p, parsed)
 
 
-# ----- STARTTLS: commands/starttls.py's steps, the same bytes on the wire --------------------------------
+# ----- STARTTLS: core/starttls.py's steps, the same bytes on the wire --------------------------------
 
 def _smtp(p: Program) -> None:  # RFC 3207
     p.need("helo_name")
