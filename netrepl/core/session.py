@@ -17,7 +17,6 @@ from collections.abc import Callable
 
 from netrepl.core import connect as _connect
 from netrepl.core import unix
-from netrepl.core import sockopts
 from netrepl.core.amounts import Amounts
 from netrepl.core.buffer import RecvBuffer
 from netrepl.core.errors import classify, failure
@@ -25,7 +24,6 @@ from netrepl.core.expect import Expecting
 from netrepl.core.receive import LINE_LIMIT, RECV_ALL_CHUNK, Receiving  # noqa: F401 (re-exported)
 from netrepl.core.results import Endpoint, Result
 from netrepl.core.sockstate import FAMILIES, SHUT_NAMES, TYPES, UNIX, UNIX_TYPES, SocketState, plural
-from netrepl.core.tls import TlsSettings
 from netrepl.core.transport import Transport
 
 DEFAULT_TIMEOUT = 10.0
@@ -40,10 +38,19 @@ class Session(SocketState, Receiving, Amounts, Expecting):
         self.sent = 0
         self.received = 0
         self.buffer = RecvBuffer()  # the one read cursor: read, not yet consumed
-        self.tls_settings = TlsSettings()  # `set tls ...`; core/tls.py
+        self._tls_settings = None  # `set tls ...` (the property below)
         # Set by a front end (Executor.progress): `recv all` reports (bytes, seconds) at most ~10x/s.
         self.progress: Callable[[int, float], object] | None = None
         self.timing = None  # the last `connect`'s core/timing.py Timing (the `timing` command)
+
+    @property
+    def tls_settings(self):
+        """`set tls ...`: core/tls.py TlsSettings, made (and TLS's module imported) when TLS is first used."""
+        if self._tls_settings is None:
+            from netrepl.core.tls import TlsSettings
+
+            self._tls_settings = TlsSettings()
+        return self._tls_settings
 
     # ----- creating and addressing ---------------------------------------------
 
@@ -193,6 +200,8 @@ class Session(SocketState, Receiving, Amounts, Expecting):
             result.fields += [("tls " + label if label != "time" else "tls handshake", value)
                               for label, value in self.tls.fields()]
         result.fields += self._listener_fields()
+        from netrepl.core import sockopts  # its table of options: for `info` and `setsockopt` only
+
         if options or sockopts.was_set(self):  # getsockopt of each option `setsockopt` sets
             result.fields += sockopts.rows(sock)
         return result

@@ -16,7 +16,6 @@ from collections.abc import Iterable, Mapping
 
 from netrepl.core.results import UnixName
 from netrepl.fastdata import field, datatype
-from netrepl.lab import kinds as lab_kinds  # the table of kinds: imports nothing but os
 from netrepl.language.escapes import EscapeError, decode_escapes
 from netrepl.language.parser import ParseError, Parsed, Parser
 from netrepl.patterns import lazy
@@ -63,6 +62,8 @@ def late_variables(parsed: Parsed) -> dict[str, str]:
 
 def serve_constants(kind: str) -> dict[str, str]:
     """The variables `serve KIND` sets to a fixed value: $lab_ca, the lab CA file, for a TLS kind."""
+    from netrepl.lab import kinds as lab_kinds  # the table of kinds: only scripts that serve need it
+
     return {"lab_ca": lab_kinds.LAB_CA} if kind in lab_kinds.TLS_KINDS else {}
 
 
