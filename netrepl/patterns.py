@@ -23,6 +23,9 @@ class LazyPattern:
 
     def __getattr__(self, name: str):
         # Only asked for a name not yet on the object: the first use (or a name a pattern lacks).
+        if name.startswith("__") or name == "_source":
+            # copy and pickle probe dunders on an object made without __init__ (no _source yet)
+            raise AttributeError(name)
         compiled = re.compile(*self._source)
         for method in _METHODS:
             setattr(self, method, getattr(compiled, method))

@@ -54,3 +54,13 @@ def test_a_netrepl_c_start_compiles_no_pattern_at_import():
     out = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_a_lazy_pattern_copies_and_pickles_as_a_value():
+    import copy
+    import pickle
+
+    for p in (lazy(r"a+"), lazy(r"b+")):
+        p.search("b")  # one compiled, one not: both copy
+        for other in (copy.copy(p), copy.deepcopy(p), pickle.loads(pickle.dumps(p))):
+            assert other.fullmatch("aaa" if p._source[0] == r"a+" else "bb") is not None
