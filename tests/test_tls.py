@@ -11,6 +11,7 @@ from __future__ import annotations
 import ssl
 
 import pytest
+import trustme
 
 from conftest import run, text_of
 from tlshelpers import Certs, TlsServer, echo_lines, send_then
@@ -188,6 +189,27 @@ def test_ssl_cert_file_is_honoured_as_the_system_store(ex, certs, serve_tls, mon
     monkeypatch.setenv("SSL_CERT_FILE", certs.ca_file)  # what OpenSSL honours: so does `tls`
     connect(ex, server.port)
     assert run(ex, "tls").ok
+
+
+@pytest.mark.parametrize("trusted, words", [(True, "would pass"), (False, "would FAIL: verify code 20 (")])
+def test_k_says_what_the_system_store_would_have_said(ex, certs, serve_tls, tmp_path, monkeypatch, trusted, words):
+    """`tls -k` loads no trust store for its handshake; its "would have said" reads the system store
+    (SSL_CERT_FILE here: other CAs, with the test CA or without) cut down to the chain (core/castore.py),
+    and says what a verifying `tls` then does."""
+    server = serve_tls(certs.context())
+    bundle = tmp_path / "bundle.pem"
+    bundle.write_bytes(b"".join(trustme.CA().cert_pem.bytes() for _ in range(5))
+                       + (certs.ca.cert_pem.bytes() if trusted else b""))
+    monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
+    monkeypatch.setenv("SSL_CERT_DIR", str(tmp_path / "no-such-dir"))  # the machine's own CAs out of it
+    connect(ex, server.port)
+    insecure = run(ex, "tls -k")
+    assert insecure.ok and fields(insecure)["verify"].startswith(words), text_of(insecure)
+    assert ex.session.tls_settings.context(False, False).cert_store_stats()["x509"] == 0
+    assert run(ex, "close").ok
+    connect(ex, server.port)
+    verified = run(ex, "tls")
+    assert verified.ok if trusted else verified.error.errno == 20, text_of(verified)
 
 
 def test_sni_off_sends_none_but_still_checks_the_name(ex, certs, serve_tls):

@@ -76,11 +76,23 @@ class TlsSettings:
     def _make(self, verify: bool, check_hostname: bool, replay: bool):
         import os
         import ssl  # lazily: see the module docstring
+        import sys
 
         ca = os.path.expanduser(self.ca) if self.ca else None
         cafile, capath = (None, ca) if ca and os.path.isdir(ca) else (ca, None)
-        # The system trust store (honours SSL_CERT_FILE / SSL_CERT_DIR), or only the CA set.
-        ctx = ssl.create_default_context(cafile=cafile, capath=capath)
+        if verify or ca:
+            # The system trust store (honours SSL_CERT_FILE / SSL_CERT_DIR), or only the CA set
+            # (loaded for `-k` too, so a CA setting that cannot be read is said at once).
+            ctx = ssl.create_default_context(cafile=cafile, capath=capath)
+        else:
+            # `tls -k` verifies nothing in the handshake: the system store (parsing its ~150
+            # certificates costs 25-55 ms, on the path between connect and the server's first
+            # byte) is loaded only by the check of what verification would have said
+            # (tlsfacts.gather). The rest is create_default_context's own setup.
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            keylog = os.environ.get("SSLKEYLOGFILE")
+            if keylog and not sys.flags.ignore_environment:
+                ctx.keylog_filename = keylog
         if replay:  # core/tlsfacts.py replays a chain in a TLS 1.2 handshake over memory: see there
             ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_2
             return ctx
