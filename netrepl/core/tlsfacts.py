@@ -221,8 +221,8 @@ def gather(sock, name, sni, insecure: bool, name_checked: bool, settings, elapse
         verify = "ok (chain verified, name checked)"
     else:
         try:
-            context = settings.context(True, replay=True)
-            outcome = replay_verify([c.der for c in certs], name, context)
+            ders = [c.der for c in certs]
+            outcome = replay_verify(ders, name, settings.replay_context(ders))
         except (ValueError, OSError, ssl.SSLError) as exc:
             outcome, verify = None, f"unknown ({exc})"
         else:
