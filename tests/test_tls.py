@@ -8,6 +8,7 @@ warning, hostile certificate fields and peer bytes.
 
 from __future__ import annotations
 
+import random
 import ssl
 
 import pytest
@@ -593,3 +594,29 @@ def test_timing_shows_the_tls_handshake(ex, certs, serve_tls):
     assert run(ex, "tls").ok
     shown = text_of(run(ex, "timing"))
     assert "tls handshake" in shown and "connect 127.0.0.1" in shown
+
+
+def test_certificate_dates_are_read_as_ssl_reads_them():
+    from netrepl.core.tlsfacts import MONTHS, cert_seconds
+
+    for when in ("Jan  1 00:00:00 2125 GMT", "Feb 29 23:59:59 2024 GMT", "Dec 31 12:00:00 1999 GMT",
+                 "jun 15 08:30:05 2030 GMT", "Jan  1 00:00:00 1950 GMT", "Mar  1 00:00:00 2100 GMT"):
+        assert cert_seconds(when) == ssl.cert_time_to_seconds(when)
+    rng = random.Random(9)  # and what ssl says of any such text, good or not (day 0 or 32, hour 24...)
+    for _ in range(2000):
+        when = (f"{rng.choice(MONTHS)} {rng.randint(0, 32):2d} {rng.randint(0, 24):02d}:{rng.randint(0, 60):02d}:"
+                f"{rng.randint(0, 62):02d} {rng.randint(1, 9999)} GMT")
+        try:
+            expected = ssl.cert_time_to_seconds(when)
+        except ValueError:
+            expected = ValueError
+        try:
+            got = cert_seconds(when)
+        except ValueError:
+            got = ValueError
+        assert got == expected, when
+    for bad in ("", "Foo  1 00:00:00 2125 GMT", "Jan  1 00:00:00 2125 UTC", "Jan 32 00:00:00 2125 GMT"):
+        with pytest.raises(ValueError):
+            ssl.cert_time_to_seconds(bad)
+        with pytest.raises(ValueError):
+            cert_seconds(bad)
