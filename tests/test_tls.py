@@ -286,6 +286,38 @@ def test_recv_all_to_a_file_over_tls(ex, certs, serve_tls, tmp_path):
     assert out.read_bytes() == payload
 
 
+def test_a_large_irregular_stream_over_tls_arrives_byte_exact(ex, certs, serve_tls, tmp_path):
+    """Records cut anywhere: sends of odd sizes (1 byte to past a 16 KiB record and a 256 KiB TCP
+    read), a `recv` that stops inside a record, then `recv all > FILE` for the ~24 MiB left."""
+    import hashlib
+    import random
+
+    rng = random.Random(7)
+    payload = rng.randbytes(24 << 20)
+    sizes = []
+    while sum(sizes) < len(payload):
+        sizes.append(rng.choice((1, 7, 16383, 16384, 16385, 65537, (1 << 18) + 3, 1 << 20)))
+
+    def handler(server, conn):
+        tls = server.wrap(conn)
+        at = 0
+        for size in sizes:
+            tls.sendall(payload[at:at + size])
+            at += size
+        tls.unwrap()
+
+    server = serve_tls(certs.context(), handler)
+    trusting(ex, certs)
+    connect(ex, server.port)
+    assert run(ex, "tls").ok
+    head = run(ex, "recv 5")
+    assert head.data == payload[:len(head.data)] and head.data
+    out = tmp_path / "big.bin"
+    result = run(ex, f"recv all > {out}")
+    assert result.ok and "with close_notify" in text_of(result), text_of(result)
+    assert hashlib.sha256(head.data + out.read_bytes()).digest() == hashlib.sha256(payload).digest()
+
+
 def half_close(server, conn):
     tls = server.wrap(conn)
     got = b""
