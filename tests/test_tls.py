@@ -8,9 +8,11 @@ warning, hostile certificate fields and peer bytes.
 
 from __future__ import annotations
 
+import random
 import ssl
 
 import pytest
+import trustme
 
 from conftest import run, text_of
 from tlshelpers import Certs, TlsServer, echo_lines, send_then
@@ -190,6 +192,27 @@ def test_ssl_cert_file_is_honoured_as_the_system_store(ex, certs, serve_tls, mon
     assert run(ex, "tls").ok
 
 
+@pytest.mark.parametrize("trusted, words", [(True, "would pass"), (False, "would FAIL: verify code 20 (")])
+def test_k_says_what_the_system_store_would_have_said(ex, certs, serve_tls, tmp_path, monkeypatch, trusted, words):
+    """`tls -k` loads no trust store for its handshake; its "would have said" reads the system store
+    (SSL_CERT_FILE here: other CAs, with the test CA or without) cut down to the chain (core/castore.py),
+    and says what a verifying `tls` then does."""
+    server = serve_tls(certs.context())
+    bundle = tmp_path / "bundle.pem"
+    bundle.write_bytes(b"".join(trustme.CA().cert_pem.bytes() for _ in range(5))
+                       + (certs.ca.cert_pem.bytes() if trusted else b""))
+    monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
+    monkeypatch.setenv("SSL_CERT_DIR", str(tmp_path / "no-such-dir"))  # the machine's own CAs out of it
+    connect(ex, server.port)
+    insecure = run(ex, "tls -k")
+    assert insecure.ok and fields(insecure)["verify"].startswith(words), text_of(insecure)
+    assert ex.session.tls_settings.context(False, False).cert_store_stats()["x509"] == 0
+    assert run(ex, "close").ok
+    connect(ex, server.port)
+    verified = run(ex, "tls")
+    assert verified.ok if trusted else verified.error.errno == 20, text_of(verified)
+
+
 def test_sni_off_sends_none_but_still_checks_the_name(ex, certs, serve_tls):
     server = serve_tls(certs.context())
     trusting(ex, certs)
@@ -261,6 +284,38 @@ def test_recv_all_to_a_file_over_tls(ex, certs, serve_tls, tmp_path):
     result = run(ex, f"recv all > {out}")
     assert result.ok, text_of(result)
     assert out.read_bytes() == payload
+
+
+def test_a_large_irregular_stream_over_tls_arrives_byte_exact(ex, certs, serve_tls, tmp_path):
+    """Records cut anywhere: sends of odd sizes (1 byte to past a 16 KiB record and a 256 KiB TCP
+    read), a `recv` that stops inside a record, then `recv all > FILE` for the ~24 MiB left."""
+    import hashlib
+    import random
+
+    rng = random.Random(7)
+    payload = rng.randbytes(24 << 20)
+    sizes = []
+    while sum(sizes) < len(payload):
+        sizes.append(rng.choice((1, 7, 16383, 16384, 16385, 65537, (1 << 18) + 3, 1 << 20)))
+
+    def handler(server, conn):
+        tls = server.wrap(conn)
+        at = 0
+        for size in sizes:
+            tls.sendall(payload[at:at + size])
+            at += size
+        tls.unwrap()
+
+    server = serve_tls(certs.context(), handler)
+    trusting(ex, certs)
+    connect(ex, server.port)
+    assert run(ex, "tls").ok
+    head = run(ex, "recv 5")
+    assert head.data == payload[:len(head.data)] and head.data
+    out = tmp_path / "big.bin"
+    result = run(ex, f"recv all > {out}")
+    assert result.ok and "with close_notify" in text_of(result), text_of(result)
+    assert hashlib.sha256(head.data + out.read_bytes()).digest() == hashlib.sha256(payload).digest()
 
 
 def half_close(server, conn):
@@ -571,3 +626,29 @@ def test_timing_shows_the_tls_handshake(ex, certs, serve_tls):
     assert run(ex, "tls").ok
     shown = text_of(run(ex, "timing"))
     assert "tls handshake" in shown and "connect 127.0.0.1" in shown
+
+
+def test_certificate_dates_are_read_as_ssl_reads_them():
+    from netrepl.core.tlsfacts import MONTHS, cert_seconds
+
+    for when in ("Jan  1 00:00:00 2125 GMT", "Feb 29 23:59:59 2024 GMT", "Dec 31 12:00:00 1999 GMT",
+                 "jun 15 08:30:05 2030 GMT", "Jan  1 00:00:00 1950 GMT", "Mar  1 00:00:00 2100 GMT"):
+        assert cert_seconds(when) == ssl.cert_time_to_seconds(when)
+    rng = random.Random(9)  # and what ssl says of any such text, good or not (day 0 or 32, hour 24...)
+    for _ in range(2000):
+        when = (f"{rng.choice(MONTHS)} {rng.randint(0, 32):2d} {rng.randint(0, 24):02d}:{rng.randint(0, 60):02d}:"
+                f"{rng.randint(0, 62):02d} {rng.randint(1, 9999)} GMT")
+        try:
+            expected = ssl.cert_time_to_seconds(when)
+        except ValueError:
+            expected = ValueError
+        try:
+            got = cert_seconds(when)
+        except ValueError:
+            got = ValueError
+        assert got == expected, when
+    for bad in ("", "Foo  1 00:00:00 2125 GMT", "Jan  1 00:00:00 2125 UTC", "Jan 32 00:00:00 2125 GMT"):
+        with pytest.raises(ValueError):
+            ssl.cert_time_to_seconds(bad)
+        with pytest.raises(ValueError):
+            cert_seconds(bad)

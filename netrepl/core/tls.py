@@ -73,14 +73,57 @@ class TlsSettings:
             self._contexts[key] = self._make(verify, check_hostname, replay)
         return self._contexts[key]
 
-    def _make(self, verify: bool, check_hostname: bool, replay: bool):
+    def replay_context(self, chain: list[bytes]):
+        """The verifying context that the check of what verification would have said replays
+        `chain` (DER, leaf first) to: with `set tls ca`, that CA; else the system store as
+        load_default_certs() has it, its bundle cut down to what `chain` can reach
+        (core/castore.py: the same verdict for ~2 ms instead of 25-55 ms), or whole when the
+        bundle cannot be cut."""
         import os
         import ssl  # lazily: see the module docstring
 
+        from netrepl.core import castore
+
+        if self.ca is not None or os.name != "posix":  # Windows reads system stores, not a bundle
+            return self.context(True, replay=True)
+        paths = ssl.get_default_verify_paths()
+        # As OpenSSL reads them (SSL_CTX_set_default_verify_paths): the variable if set, even empty.
+        cafile = os.environ.get(paths.openssl_cafile_env, paths.openssl_cafile)
+        capath = os.environ.get(paths.openssl_capath_env, paths.openssl_capath)
+        subset = castore.bundle_subset(cafile or None, chain)
+        if subset is None:
+            return self.context(True, replay=True)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # CERT_REQUIRED and the name checked
+        if subset:
+            ctx.load_verify_locations(cadata=subset)
+        if capath:
+            try:  # OpenSSL reads the directory (a ':' list) lazily, by name hash, as it would anyway
+                ctx.load_verify_locations(capath=capath)
+            except (OSError, ssl.SSLError):
+                pass
+        ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_2  # the replay's (core/tlsfacts.py)
+        return ctx
+
+    def _make(self, verify: bool, check_hostname: bool, replay: bool):
+        import os
+        import ssl  # lazily: see the module docstring
+        import sys
+
         ca = os.path.expanduser(self.ca) if self.ca else None
         cafile, capath = (None, ca) if ca and os.path.isdir(ca) else (ca, None)
-        # The system trust store (honours SSL_CERT_FILE / SSL_CERT_DIR), or only the CA set.
-        ctx = ssl.create_default_context(cafile=cafile, capath=capath)
+        if verify or ca:
+            # The system trust store (honours SSL_CERT_FILE / SSL_CERT_DIR), or only the CA set
+            # (loaded for `-k` too, so a CA setting that cannot be read is said at once).
+            ctx = ssl.create_default_context(cafile=cafile, capath=capath)
+        else:
+            # `tls -k` verifies nothing in the handshake: the system store (parsing its ~150
+            # certificates costs 25-55 ms, on the path between connect and the server's first
+            # byte) is loaded only by the check of what verification would have said
+            # (tlsfacts.gather). The rest is create_default_context's own setup.
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            keylog = os.environ.get("SSLKEYLOGFILE")
+            if keylog and not sys.flags.ignore_environment:
+                ctx.keylog_filename = keylog
         if replay:  # core/tlsfacts.py replays a chain in a TLS 1.2 handshake over memory: see there
             ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_2
             return ctx

@@ -50,6 +50,28 @@ def _dn(rdns) -> str:
     return ", ".join(f"{_short_key(k)}={v}" for rdn in rdns or () for k, v in rdn) or "(empty)"
 
 
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def cert_seconds(when: str) -> int:
+    """OpenSSL's 'Jan  1 00:00:00 2125 GMT' -> seconds since the epoch, as ssl.cert_time_to_seconds
+    says it. That one goes through time.strptime, whose first call imports _strptime, datetime,
+    locale and calendar (~4.5 ms of CPU here, in every `tls` between the handshake and the first
+    read); this is arithmetic. Raises ValueError."""
+    if not isinstance(when, str):
+        raise TypeError("no date")
+    month, day, hms, year, zone = when.split()
+    hour, minute, second = (int(x) for x in hms.split(":"))
+    y, m, d = int(year), MONTHS.index(month.title()) + 1, int(day)
+    if zone != "GMT" or len(year) != 4 or not (1 <= d <= 31 and hour < 24 and minute < 60 and second < 62):
+        raise ValueError(f"not a certificate time: {when!r}")
+    y -= m <= 2  # days from 1970-01-01 (the proleptic Gregorian calendar, H. Hinnant's days_from_civil)
+    era, yoe = divmod(y, 400)
+    doy = (153 * (m - 3 if m > 2 else m + 9) + 2) // 5 + d - 1
+    days = era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
+    return days * 86400 + hour * 3600 + minute * 60 + second
+
+
 class Cert:
     """One certificate's facts from _ssl.Certificate (get_info: OpenSSL's own parse)."""
 
@@ -66,8 +88,8 @@ class Cert:
 
     def days_left(self) -> int | None:
         try:
-            return int((ssl.cert_time_to_seconds(self.not_after) - time.time()) // 86400)
-        except (TypeError, ValueError):
+            return int((cert_seconds(self.not_after) - time.time()) // 86400)
+        except (TypeError, ValueError, OverflowError):
             return None
 
     def left(self) -> Varies:
@@ -221,8 +243,8 @@ def gather(sock, name, sni, insecure: bool, name_checked: bool, settings, elapse
         verify = "ok (chain verified, name checked)"
     else:
         try:
-            context = settings.context(True, replay=True)
-            outcome = replay_verify([c.der for c in certs], name, context)
+            ders = [c.der for c in certs]
+            outcome = replay_verify(ders, name, settings.replay_context(ders))
         except (ValueError, OSError, ssl.SSLError) as exc:
             outcome, verify = None, f"unknown ({exc})"
         else:
