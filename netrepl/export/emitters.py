@@ -164,7 +164,7 @@ def _sendto(p: Program, parsed) -> None:
     path = _source(p, parsed)
     if path is not None:  # the whole file is one datagram
         p.need("file_bytes")
-        p.code(f"with open({path}, 'rb') as f:", f"    sock.sendto(file_bytes(f, {path}), {address})")
+        p.code(f"with file_step({path}, open, {path}, 'rb') as f:", f"    sock.sendto(file_bytes(f, {path}), {address})")
         return
     data = _data(p, parsed, "-l" in parsed.flags and "-n" not in parsed.flags)
     p.code(f"sock.sendto({data}, {address})")
@@ -180,7 +180,9 @@ def _recv(p: Program, parsed) -> None:
     if size == "all":
         p.need("recv_all")
         pending = "pending" if p.pending else "bytearray()"
-        target = "" if path is None else ", " + to_str(p.value(parsed, "path")).code
+        if path is not None:
+            p.need("file_out")
+        target = "" if path is None else f", FileOut({to_str(p.value(parsed, 'path')).code})"
         p.code(f"recv_all(sock, {pending}{target})")
         return
     if size == "line" and (p.proto == "tcp" or p.pending):

@@ -144,6 +144,42 @@ def info_options(sock):
             pass  # an option that does not apply here (TCP_NODELAY on UDP)
 ''')
 
+helper("file_problem", (), (), '''
+class FileProblem(OSError):
+    """A file a step reads or writes (or a TLS setting's) cannot be used: netrepl's failure kind
+    file, no socket's error (`must-fail io` does not catch it; file, any or its errno's name do)."""
+
+
+def file_problem(exc, what):
+    """exc (an OSError, or a ValueError of a TLS setting) as FileProblem: what failed, why, its errno."""
+    problem = FileProblem(f"{what}: {getattr(exc, 'strerror', None) or getattr(exc, 'reason', None) or exc}")
+    problem.errno = getattr(exc, "errno", None)
+    return problem
+
+
+def file_step(path, step, *args):
+    """step(*args): the open of the file at path, or a read or write of it; its OSError is FileProblem."""
+    try:
+        return step(*args)
+    except OSError as exc:
+        raise file_problem(exc, path) from None
+''')
+
+helper("file_out", (), ("file_problem",), '''
+class FileOut:
+    """The file at path, opened (before anything is read) to hold received bytes: its errors are FileProblem."""
+
+    def __init__(self, path):
+        self.path = path
+        self.file = file_step(path, open, path, "wb")
+
+    def write(self, data):
+        file_step(self.path, self.file.write, data)
+
+    def close(self):
+        self.file.close()
+''')
+
 helper("take", (), (), '''
 def take(pending, size=None):
     """Consume bytes read earlier (by read_until or recv_line) but not yet shown."""
@@ -189,10 +225,10 @@ def recv_line(sock, pending, timeout):
 ''')
 
 helper("recv_all", ("codecs", "sys"), ("take",), '''
-def recv_all(sock, pending, path=None):
-    """recv until end of stream (recv returns no data), in chunks: shown as they arrive,
-    or written to the file at path. Returns the number of bytes received."""
-    out = open(path, "wb") if path is not None else TextOut()
+def recv_all(sock, pending, out=None):
+    """recv until end of stream (recv returns no data), in chunks: shown as they arrive, or
+    written to out (a FileOut, opened before). Returns the number of bytes received."""
+    out = TextOut() if out is None else out
     total = 0
     try:
         data = take(pending)
@@ -263,14 +299,16 @@ def read_until(sock, pending, want, timeout):
         sock.settimeout(timeout)
 ''')
 
-helper("recv_exactly", ("time",), ("take", "show"), '''
+helper("recv_exactly", ("time",), ("take", "show", "file_out"), '''
 class EndOfStream(OSError):
     """End of stream came before the bytes asked for (netrepl's failure kind eof)."""
 
 
 def recv_exactly(sock, pending, count, timeout, path=None):
     """recv until count bytes came, with ONE timeout for the whole read; end of stream first is
-    EndOfStream. What came is shown (or written to the file at path), even before an error."""
+    EndOfStream. What came is shown (or written to the file at path, opened before any read),
+    even before an error."""
+    out = None if path is None else FileOut(path)
     deadline = None if timeout is None else time.monotonic() + timeout
     data = take(pending, count)
     try:
@@ -285,23 +323,26 @@ def recv_exactly(sock, pending, count, timeout, path=None):
             data += chunk
     finally:
         sock.settimeout(timeout)
-        output(data, path)
+        output(data, out)
     return data
 
 
-def output(data, path):
-    """Received bytes shown on standard output, or written to the file at path."""
-    if path is None:
+def output(data, out):
+    """Received bytes shown on standard output, or written to out (a FileOut), which then closes."""
+    if out is None:
         show(data)
-    else:
-        with open(path, "wb") as f:
-            f.write(data)
+        return
+    try:
+        out.write(data)
+    finally:
+        out.close()
 ''')
 
 helper("recv_quiet", ("time",), ("take", "show", "note", "recv_exactly"), '''
 def recv_quiet(sock, pending, quiet, timeout, path=None):
     """recv until the peer has sent nothing for quiet seconds (each recv may wait that long),
-    or until end of stream. What came is shown (or written to the file at path)."""
+    or until end of stream. What came is shown (or written to the file at path, opened first)."""
+    out = None if path is None else FileOut(path)
     data = take(pending)
     started = time.monotonic()
     sock.settimeout(quiet)
@@ -319,34 +360,35 @@ def recv_quiet(sock, pending, quiet, timeout, path=None):
             data += chunk
     finally:
         sock.settimeout(timeout)
-        output(data, path)
+        output(data, out)
     return data
 ''')
 
-helper("send_file", ("socket",), ("note", "file_bytes"), '''
+helper("send_file", ("socket",), ("note", "file_bytes", "file_problem"), '''
 def send_file(sock, path):
     """The file's bytes, raw: streamed in chunks of 128 KiB on a connection (sendall each), as
     ONE datagram on a UDP socket. Returns the number of bytes sent."""
-    with open(path, "rb") as f:
+    with file_step(path, open, path, "rb") as f:
         if sock.type == socket.SOCK_DGRAM:
             total = sock.send(file_bytes(f, path))
         else:
             total = 0
-            while chunk := f.read(128 << 10):
+            while chunk := file_step(path, f.read, 128 << 10):
                 sock.sendall(chunk)
                 total += len(chunk)
     note(f"sent {total} bytes from {path!r}")
     return total
 ''')
 
-helper("file_bytes", (), (), '''
+helper("file_bytes", ("errno",), ("file_problem",), '''
 DATAGRAM_LIMIT = 65507  # the largest UDP payload over IPv4
 
 
 def file_bytes(f, path):
-    """A whole file as one datagram's payload: at most DATAGRAM_LIMIT bytes."""
-    data = f.read(DATAGRAM_LIMIT + 1)
+    """A whole file as one datagram's payload: at most DATAGRAM_LIMIT bytes (more is FileProblem)."""
+    data = file_step(path, f.read, DATAGRAM_LIMIT + 1)
     if len(data) > DATAGRAM_LIMIT:
-        raise OSError(f"{path!r} holds more than {DATAGRAM_LIMIT} bytes: one UDP datagram carries at most that")
+        raise file_problem(OSError(errno.EMSGSIZE, f"it holds more than {DATAGRAM_LIMIT} bytes: one UDP "
+                                                   "datagram carries at most that"), path)
     return data
 ''')

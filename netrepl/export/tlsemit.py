@@ -42,10 +42,21 @@ def _set_tls(p: Program, parsed) -> None:
 
 
 def _context(p: Program, insecure: bool, sni: bool) -> None:
-    """`context = ...` from the settings in force (core/tls.py TlsSettings._make)."""
-    t = p.tls_settings
+    """`context = ...` from the settings in force (core/tls.py TlsSettings._make). A setting that
+    cannot be used (a CA or certificate file) is FileProblem: netrepl's kind file, not tls."""
     p.imports.add("ssl")
     p.need("tls_context")
+    p.need("file_problem")
+    p.code("try:  # the SSLContext of the `set tls` settings")
+    p.depth += 1
+    _settings(p, insecure, sni)
+    p.depth -= 1
+    p.code("except (OSError, ValueError) as exc:",
+           "    raise file_problem(exc, 'the TLS settings cannot be used') from None")
+
+
+def _settings(p: Program, insecure: bool, sni: bool) -> None:
+    t = p.tls_settings
     p.code(f"context = tls_context({t['ca']})" if t.get("ca") else "context = tls_context()  # the system trust store")
     if insecure:  # tls -k
         p.code("context.check_hostname = False", "context.verify_mode = ssl.CERT_NONE  # nothing verified (tls -k)")

@@ -1,0 +1,78 @@
+"""`netrepl export`: the program fails where netrepl fails, with netrepl's kinds.
+
+A file a step cannot use (a TLS setting, `send < PATH`, `recv ... > PATH`) is kind
+file, never io or tls; netrepl's own refusals (a TLS name it cannot use, a socket a
+failed handshake closed) are caught by `must-fail any` and end the run with status 1;
+after a failed handshake there is no socket, in netrepl as in the program. Each
+scenario runs in netrepl and as the exported program against the same servers
+(tests/test_export.py's export_and_compare): the same output and exit status.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from test_export import export_and_compare
+
+
+def compare(tmp_path, text, variables=None, expected=None):
+    path = tmp_path / "kinds.nrs"
+    path.write_text(text)
+    program, out, err = export_and_compare(path, variables or {}, tmp_path)
+    if expected is not None:
+        assert out == expected, err
+    return program, out, err
+
+
+@pytest.fixture
+def files(tmp_path):
+    """A file that is no certificate, a path to no file, a path in no directory."""
+    notcert = tmp_path / "notcert.pem"
+    notcert.write_text("not a certificate\n")
+    return {"notcert": notcert, "missing": tmp_path / "missing.pem", "nodir": tmp_path / "no" / "dir" / "out"}
+
+
+# ----- a file a step cannot use is kind file ------------------------------------------------------
+
+@pytest.mark.parametrize("setting, line, status", [
+    ("ca {notcert}", "must-fail tls tls", 1),
+    ("cert {notcert}", "must-fail tls tls -k", 1),
+    ("ca {missing}", "must-fail io tls", 1),
+    ("ca {notcert}", "must-fail file tls", 0),
+    ("cert {notcert}", "must-fail any tls -k", 0),
+    ("ca {missing}", "must-fail ENOENT tls", 0),
+])
+def test_tls_settings_that_cannot_be_used_are_kind_file(tmp_path, files, setting, line, status):
+    # The connection is as it was after it (nothing was sent): `close` closes it.
+    compare(tmp_path, f"serve https 0\nset tls {setting.format(**files)}\nconnect localhost $lab_port\n{line}\n"
+                      "close\nprint passed\n", expected="passed\n" if status == 0 else "")
+
+
+@pytest.mark.parametrize("line, status", [
+    ("must-fail io send < {missing}", 1),
+    ("must-fail file send < {missing}", 0),
+    ("must-fail ENOENT send < {missing}", 0),
+    ("must-fail io recv exactly 7 > {nodir}", 1),
+    ("must-fail file recv exactly 7 > {nodir}", 0),
+    ("must-fail io recv quiet 0.3 > {nodir}", 1),
+    ("must-fail file recv quiet 0.3 > {nodir}", 0),
+    ("must-fail io recv all > {nodir}", 1),
+    ("must-fail any recv all > {nodir}", 0),
+])
+def test_files_send_and_recv_cannot_use_are_kind_file(tmp_path, files, line, status):
+    # A file recv cannot write is opened before any read: the bytes wait for the next one.
+    compare(tmp_path, f"serve echo 0\nconnect localhost $lab_port\nsend hello\n{line.format(**files)}\n"
+                      "recv exactly 7\nclose\nprint passed\n", expected="hello\r\npassed\n" if status == 0 else "")
+
+
+@pytest.mark.parametrize("line, status", [
+    ("must-fail io sendto localhost $lab_port < {missing}", 1),
+    ("must-fail file sendto localhost $lab_port < {missing}", 0),
+    ("must-fail io sendto localhost $lab_port < {big}", 1),
+    ("must-fail EMSGSIZE sendto localhost $lab_port < {big}", 0),
+])
+def test_files_sendto_cannot_use_are_kind_file(tmp_path, files, line, status):
+    big = tmp_path / "big.bin"
+    big.write_bytes(b"x" * 65508)  # one byte more than a UDP datagram carries
+    compare(tmp_path, f"serve echo 0 udp\n{line.format(big=big, **files)}\nsendto localhost $lab_port hi\n"
+                      "recvfrom\nprint passed\n", expected="hi\npassed\n" if status == 0 else "")
