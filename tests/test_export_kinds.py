@@ -76,3 +76,28 @@ def test_files_sendto_cannot_use_are_kind_file(tmp_path, files, line, status):
     big.write_bytes(b"x" * 65508)  # one byte more than a UDP datagram carries
     compare(tmp_path, f"serve echo 0 udp\n{line.format(big=big, **files)}\nsendto localhost $lab_port hi\n"
                       "recvfrom\nprint passed\n", expected="hi\npassed\n" if status == 0 else "")
+
+
+# ----- after a failed handshake there is no socket --------------------------------------------------
+
+@pytest.mark.parametrize("after, expected", [
+    ("close", ""),  # netrepl: close: no socket (it was closed)
+    ("close all", ""),
+    ("listen 127.0.0.1 0\nclose all", "again\r\npassed\n"),  # the listener (and no socket)
+    ("send hi", ""),
+    ("must-fail tls tls", ""),  # no socket: a state failure, not a tls one
+    ("must-fail any send hi", "again\r\npassed\n"),
+    ("info", "again\r\npassed\n"),
+    ("timeout 2", "again\r\npassed\n"),
+])
+def test_a_failed_handshake_leaves_no_socket(tmp_path, after, expected):
+    compare(tmp_path, f"serve echo 0\nconnect 127.0.0.1 $lab_port\nmust-fail tls tls\n{after}\n"
+                      "connect 127.0.0.1 $lab_port\nsend again\nexpect again\\r\\n\nprint passed\n",
+            expected=expected)
+
+
+def test_a_settings_failure_leaves_the_connection_as_it_was(tmp_path, files):
+    # `must-fail any tls`: a settings failure (kind file) closes nothing; a second connect is refused.
+    compare(tmp_path, f"serve https 0\nset tls ca {files['missing']}\nconnect localhost $lab_port\n"
+                      "must-fail any tls\ninfo\nprint between\nconnect localhost $lab_port\nprint never\n",
+            expected="between\n")

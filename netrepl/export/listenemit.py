@@ -62,8 +62,7 @@ def _sets(p: Program, name: str, code: str, kind: str) -> None:
 def _accept(p: Program, parsed) -> None:
     if not p.listener or (p.sock and not p.maybe_closed):
         _state(p, "accept")
-    if p.maybe_closed:
-        p.code("sock.close()  # (closed already if the handshake failed)")
+    p.no_open_socket("accept", "the session socket is open")
     p.need("accept")
     p.uses.add("timeout")
     p.code("sock = accept(listener, timeout)")
@@ -115,7 +114,13 @@ def _close(p: Program, parsed) -> None:
         return
     if what == "listener" and not p.listener or what == "all" and not (p.listener or p.sock):
         _state(p, f"close {what}")
-    if what == "all" and p.sock:
+    if what == "all" and p.sock and p.maybe_closed and p.listener:  # the socket, if the handshake left one
+        p.code("if sock is not None:")
+        p.depth += 1
+        close_socket(p)
+        p.depth -= 1
+    elif what == "all" and p.sock:
+        p.no_socket("close all")
         close_socket(p)
     if p.listener:
         p.code("stop_listening(listener)", "listener = None")

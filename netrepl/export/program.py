@@ -63,7 +63,7 @@ class Program:
         self.proto = "tcp"
         self.family = "inet"  # inet, inet6 or unix
         self.pending = False  # bytes read past what an expect or recv line consumed may wait
-        self.maybe_closed = False  # a failed handshake (must-fail tls, starttls) may have closed it
+        self.maybe_closed = False  # a failed handshake (must-fail tls, starttls) may have closed it: sock None
         self.peer: str | None = None  # code for the host given to connect (the TLS server name)
         self.sender = False  # recvfrom named a sender: `reply` answers it
         self.tls = False  # the session socket speaks TLS
@@ -173,9 +173,23 @@ class Program:
     # ----- the session ---------------------------------------------------------------------------
 
     def no_socket(self, command: str) -> None:
+        """A command that needs the session socket: refused when there is none; after a failed
+        handshake (must-fail tls) the program checks when it runs, as netrepl does."""
         if not self.sock:
             self.refuse(f"`{command}` with no socket open: netrepl refuses it (its own state check); "
                         "not exported")
+        if self.maybe_closed:
+            self.need("step_refused")
+            said = f"{command}: no socket (it was closed); use `socket` or `connect HOST PORT` first"
+            self.code("if sock is None:  # the failed handshake closed it", f"    raise StepRefused({said!r})")
+
+    def no_open_socket(self, command: str, why: str) -> None:
+        """A command that makes a new session socket, after a handshake that failed (must-fail tls):
+        netrepl refuses it while the connection is open (a TLS setting, not the handshake, failed)."""
+        if self.maybe_closed:
+            self.need("step_refused")
+            self.code("if sock is not None:  # the handshake did not start: the connection is open",
+                      f"    raise StepRefused({f'{command}: {why}; `close` it first'!r})")
 
     def serve(self, kind: str, proto: str, port: int) -> Server:
         if port in self.expect_servers:

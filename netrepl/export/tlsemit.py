@@ -85,6 +85,9 @@ def _handshake(p: Program, parsed) -> None:
                'discarded: {bytes(pending[:300])!r}")',
                "    pending.clear()")
     _context(p, insecure, sni)
+    p.need("note")
+    p.code("try:  # wrap_socket takes the socket over")
+    p.depth += 1
     if sni:
         p.code(f"sock = context.wrap_socket(sock, server_hostname={name})")
     else:
@@ -92,6 +95,12 @@ def _handshake(p: Program, parsed) -> None:
         if not insecure:
             p.need("check_name")
             p.code(f"check_name(sock, {name})")
+    p.depth -= 1
+    p.code("except OSError:  # no socket is left, as in netrepl: a later command that needs one fails",
+           "    sock.close()",
+           "    sock = None",
+           '    note("the handshake did not finish, so the connection can carry neither plaintext nor TLS: closed it")',
+           "    raise")
     p.need("tls_summary")
     p.code(f"tls_summary(sock, {name})")
     p.tls = True
