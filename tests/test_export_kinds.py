@@ -101,3 +101,16 @@ def test_a_settings_failure_leaves_the_connection_as_it_was(tmp_path, files):
     compare(tmp_path, f"serve https 0\nset tls ca {files['missing']}\nconnect localhost $lab_port\n"
                       "must-fail any tls\ninfo\nprint between\nconnect localhost $lab_port\nprint never\n",
             expected="between\n")
+
+
+# ----- netrepl's own refusals ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("lines, expected", [
+    ("tls -k .bad.name\nprint never", ""),  # kind usage: status 1 (not 2, the program's for a bad option)
+    ("must-fail io tls -k .bad.name\nprint never", ""),
+    # Nothing was sent: the connection takes a handshake after it.
+    ("must-fail any tls -k .bad.name\ntls\nsend hi\nexpect hi\\r\\n\nclose\nprint passed", "hi\r\npassed\n"),
+])
+def test_a_tls_name_that_cannot_be_used_is_refused_as_netrepl_refuses_it(tmp_path, lines, expected):
+    compare(tmp_path, f"serve tls-echo 0\nset tls ca $lab_ca\nconnect localhost $lab_port\n{lines}\n",
+            expected=expected)

@@ -86,6 +86,9 @@ def _handshake(p: Program, parsed) -> None:
                "    pending.clear()")
     _context(p, insecure, sni)
     p.need("note")
+    if sni:
+        p.need("check_server_name")
+        p.code(f"check_server_name(context, {name})")
     p.code("try:  # wrap_socket takes the socket over")
     p.depth += 1
     if sni:
