@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import pytest
 
-from test_export import export_and_compare
+from test_export import export_and_compare, netrepl_run
+from netrepl.export import Refused, export_file
 
 
 def compare(tmp_path, text, variables=None, expected=None):
@@ -114,3 +115,17 @@ def test_a_settings_failure_leaves_the_connection_as_it_was(tmp_path, files):
 def test_a_tls_name_that_cannot_be_used_is_refused_as_netrepl_refuses_it(tmp_path, lines, expected):
     compare(tmp_path, f"serve tls-echo 0\nset tls ca $lab_ca\nconnect localhost $lab_port\n{lines}\n",
             expected=expected)
+
+
+def test_timing_after_a_unix_connect_shows_the_last_tcp_connection(tmp_path):
+    sock = tmp_path / "echo.sock"
+    path = tmp_path / "first.nrs"
+    for lines in (f"connect {sock}", f"socket unix stream\nconnect {sock}"):  # a socket connect made or one open
+        path.write_text(f"serve echo {sock}\n{lines}\ntiming\nprint never\n")
+        assert netrepl_run(path, {}, tmp_path) == ("", 1)  # nothing timed yet
+        with pytest.raises(Refused) as caught:
+            export_file(str(path))
+        assert caught.value.where == f"{path}:{lines.count(chr(10)) + 3}" and "`timing`" in caught.value.message
+    # After a TCP connect, timing shows that one: a Unix connect after it times nothing.
+    compare(tmp_path, f"serve echo {sock}\nserve echo 0\nconnect localhost $lab_port\nclose\nconnect {sock}\n"
+                      "timing\nclose\nprint passed\n", expected="passed\n")

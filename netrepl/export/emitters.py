@@ -63,7 +63,8 @@ def _connect(p: Program, parsed) -> None:
         address = f"({host}, {port})"
     if p.sock and not p.maybe_closed:
         p.code(f"sock.connect({address})")
-        p.peer, p.timed = None if unix else host, True
+        p.peer = None if unix else host
+        p.timed = p.timed or not unix  # netrepl times a connect to HOST PORT, never a Unix one
         return
     # After a failed handshake netrepl connects a new socket: so does the program.
     p.no_open_socket("connect", "it is connected; a TCP socket connects once")

@@ -70,7 +70,7 @@ class Program:
         self.bound_path: str | None = None  # code for the socket file `bind` made (removed on close)
         self.listener = False  # `listen` opened one (the `listener` local)
         self.tls_settings: dict[str, object] = {}  # `set tls OPTION`: option -> code (tlsemit.py)
-        self.timed = False  # a connect happened: `timing` has a connection to show
+        self.timed = False  # a connect to HOST PORT happened: `timing` has a connection to show
         self.eol = b"\r\n"
         self.ended = False  # `exit` ran: nothing after it does
         self.uses: set[str] = set()  # main()'s locals the code reads: "timeout", "pending"
