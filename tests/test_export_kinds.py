@@ -129,3 +129,12 @@ def test_timing_after_a_unix_connect_shows_the_last_tcp_connection(tmp_path):
     # After a TCP connect, timing shows that one: a Unix connect after it times nothing.
     compare(tmp_path, f"serve echo {sock}\nserve echo 0\nconnect localhost $lab_port\nclose\nconnect {sock}\n"
                       "timing\nclose\nprint passed\n", expected="passed\n")
+
+
+# ----- set tls ca system, cert none, key none from a variable -------------------------------------------
+
+def test_set_tls_words_from_a_variable_mean_what_they_mean_in_netrepl(tmp_path, files):
+    compare(tmp_path, "serve https 0\nset tls ca $lab_ca\nset tls ca $ca\nconnect localhost $lab_port\n"
+                      f"must-fail verify tls\nset tls cert {files['notcert']}\nset tls cert $cert\n"
+                      "set tls key $key\nconnect localhost $lab_port\ntls -k\nclose\nprint passed\n",
+            {"ca": "system", "cert": "none", "key": "none"}, expected="passed\n")

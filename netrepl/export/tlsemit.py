@@ -32,9 +32,12 @@ def _set_tls(p: Program, parsed) -> None:
         p.tls_settings[option] = None
     elif option in ("ca", "cert", "key"):  # a path, opened when the handshake runs
         code = to_str(p.value(parsed, "value")).code
-        if raw is not None or value.startswith("~"):
+        if raw is not None:  # its value may be the word for no file (ca system, cert none), as in netrepl
+            p.need("tls_setting")
+            code = f"tls_setting({code}, {NONE[option]!r})"
+        elif value.startswith("~") and option != "ca":  # (tls_context expands ca)
             p.imports.add("os")
-            code = f"os.path.expanduser({code})" if option != "ca" else code  # (tls_context expands ca)
+            code = f"os.path.expanduser({code})"
         p.tls_settings[option] = code
     else:
         p.tls_settings[option] = VERSIONS[value]
@@ -64,7 +67,10 @@ def _settings(p: Program, insecure: bool, sni: bool) -> None:
         p.code("context.check_hostname = False  # no SNI sent: the name is checked after the handshake")
     if t.get("alpn"):
         p.code(f"context.set_alpn_protocols({t['alpn']!r})")
-    if t.get("cert"):
+    if (t.get("cert") or "").startswith("tls_setting("):  # none at run time: no client certificate
+        p.code(f"cert = {t['cert']}", "if cert is not None:",
+               f"    context.load_cert_chain(cert, {t.get('key') or 'None'})")
+    elif t.get("cert"):
         p.code(f"context.load_cert_chain({t['cert']}, {t.get('key') or 'None'})")
     if t.get("min"):
         p.code(f"context.minimum_version = {t['min']}")

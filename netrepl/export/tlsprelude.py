@@ -31,6 +31,13 @@ def check_server_name(context, name):
         raise StepRefused(f"tls: {name!r} cannot be a TLS server name: {exc}") from None
 ''')
 
+helper("tls_setting", ("os",), (), '''
+def tls_setting(value, unset):
+    """`set tls ca|cert|key` from an option: None for the word that means no file (ca system, cert
+    none, key none), as netrepl reads it; else the path, ~ expanded."""
+    return None if value == unset else os.path.expanduser(value)
+''')
+
 helper("tls_summary", (), ("note",), '''
 def tls_summary(sock, name):
     """What the handshake established: version, cipher, ALPN (netrepl's `tls` report, in short)."""
