@@ -10,8 +10,12 @@ scenario runs in netrepl and as the exported program against the same servers
 
 from __future__ import annotations
 
+import ast
+import shlex
+
 import pytest
 
+from conftest import ROOT, run_cli
 from test_export import export_and_compare, netrepl_run
 from netrepl.export import Refused, export_file
 
@@ -138,3 +142,28 @@ def test_set_tls_words_from_a_variable_mean_what_they_mean_in_netrepl(tmp_path, 
                       f"must-fail verify tls\nset tls cert {files['notcert']}\nset tls cert $cert\n"
                       "set tls key $key\nconnect localhost $lab_port\ntls -k\nclose\nprint passed\n",
             {"ca": "system", "cert": "none", "key": "none"}, expected="passed\n")
+
+
+# ----- what the header tells to run -----------------------------------------------------------------
+
+def _header_commands(source: str) -> list[list[str]]:
+    doc = ast.get_docstring(ast.parse(source), clean=False)
+    servers = doc.split("lab servers", 1)[1]
+    return [shlex.split(line) for line in servers.splitlines() if line.startswith("    netrepl ")]
+
+
+def test_the_header_quotes_every_word_of_the_lab_server_commands(tmp_path):
+    (tmp_path / "t").mkdir()
+    sock = f"{tmp_path}/t/a'b; touch PWNED; '.sock"
+    recording = tmp_path / "rec $(touch PWNED) 'x'.nrs"
+    recording.write_text((ROOT / "scripts" / "peers" / "connect3.nrs").read_text())
+    path = tmp_path / "h.nrs"
+    path.write_text(f'serve echo "{sock}"\nserve replay "{recording}" 0\nprint x\n')
+    unix, replay = _header_commands(export_file(str(path)).text_of())
+    assert unix[:3] == ["netrepl", "-D", f"socket_path={sock}"]  # the exact path, one word
+    assert replay[:6] == ["netrepl", "serve", "replay", str(recording), "--port", "PORT"]
+    # What it runs (for a moment): a server on that path, and nothing else.
+    done = run_cli(*unix[1:4], unix[4].replace("86400", "0.01"), cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "serving echo on unix" in done.stdout and "PWNED" in done.stdout
+    assert not (tmp_path / "PWNED").exists() and not (tmp_path / "t" / "PWNED").exists()

@@ -10,6 +10,7 @@ the one call it stands for there.
 from __future__ import annotations
 
 import re
+import shlex
 import textwrap
 
 from netrepl.export.prelude import HELPERS
@@ -261,6 +262,20 @@ def _ordered(names: list[str]) -> list[str]:
     return sorted(set(names), key=order.index)
 
 
+def serve_command(kind: str, port: int, udp: bool, file: str | None = None) -> str:
+    """The shell command that starts a lab server on a port (0: PORT), each word quoted."""
+    what = ["replay", file] if file is not None else [kind]
+    return shlex.join(["netrepl", "serve", *what, "--port", str(port) if port else "PORT"] + (["--udp"] if udp else []))
+
+
+def serve_unix_command(kind: str, path: str) -> str:
+    """The shell command that runs a lab server on a Unix socket in a session (netrepl serve has no
+    PATH): the path goes in as a -D variable, one word to the shell and to netrepl (a `;` in it
+    would end a -c command), each word quoted."""
+    return shlex.join(["netrepl", "-D", f"socket_path={path or 'PATH'}", "-c",
+                       f'serve {kind} "$socket_path"; sleep 86400'])
+
+
 def _docstring(p: Program) -> str:
     lines = [f"{comment_text(p.source)}, exported by netrepl as a plain Python program.", "",
              "Regenerate it with:", f"    {comment_text(p.regenerate)}", "",
@@ -271,15 +286,11 @@ def _docstring(p: Program) -> str:
         lines += ["", "It talks to netrepl's lab servers (start them first, e.g. in another terminal):"]
         for s in p.servers:
             if s.proto == "unix":  # (netrepl serve serves on TCP/UDP: a Unix one runs in a session)
-                where = comment_text(s.path or "PATH")
                 given = f" and give {s.option.flag} PATH" if s.option else ""
-                lines.append(f"    netrepl -c 'serve {s.kind} {where}; sleep 86400'{given}")
+                lines.append(f"    {comment_text(serve_unix_command(s.kind, s.path or ''))}{given}")
                 continue
-            where = f"--port {s.port}" if s.port else "--port PORT"
-            udp = " --udp" if s.proto == "udp" else ""
             given = f" and give {s.option.flag} PORT" if s.option else ""
-            what = f"replay {comment_text(s.file)}" if s.file else s.kind
-            lines.append(f"    netrepl serve {what} {where}{udp}{given}")
+            lines.append(f"    {comment_text(serve_command(s.kind, s.port, s.proto == 'udp', s.file))}{given}")
     # In the docstring a backslash or a quote of a file name could end it early: both escaped.
     return "\n".join(lines).replace("\\", "\\\\").replace('"', '\\"')
 
