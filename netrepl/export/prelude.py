@@ -98,30 +98,6 @@ def address_of(address):
     return repr("@" + address[1:] if address.startswith("\\0") else address or "(unnamed)")
 ''')
 
-helper("option_value", ("socket", "struct"), (), '''
-# name -> (level, option, its constant's name, kind): the options `setsockopt` sets.
-OPTIONS = {
-    "nodelay": (socket.IPPROTO_TCP, socket.TCP_NODELAY, "TCP_NODELAY", "bool"),
-    "keepalive": (socket.SOL_SOCKET, socket.SO_KEEPALIVE, "SO_KEEPALIVE", "bool"),
-    "reuseaddr": (socket.SOL_SOCKET, socket.SO_REUSEADDR, "SO_REUSEADDR", "bool"),
-    "linger": (socket.SOL_SOCKET, socket.SO_LINGER, "SO_LINGER", "linger"),
-    "rcvbuf": (socket.SOL_SOCKET, socket.SO_RCVBUF, "SO_RCVBUF", "size"),
-    "sndbuf": (socket.SOL_SOCKET, socket.SO_SNDBUF, "SO_SNDBUF", "size"),
-}
-
-
-def option_value(sock, name):
-    """A socket option as getsockopt reads it back, in words (SO_LINGER is struct linger: two ints)."""
-    level, option, _, kind = OPTIONS[name]
-    if kind == "linger":
-        onoff, seconds = struct.unpack("ii", sock.getsockopt(level, option, struct.calcsize("ii")))
-        return f"on, {seconds} s" if onoff else "off"
-    value = sock.getsockopt(level, option)
-    if kind == "bool":
-        return "on" if value else "off"
-    return f"{value} bytes"
-''')
-
 helper("info", ("socket",), ("note", "address_of"), '''
 def info(sock, timeout):
     """What a socket knows about itself: getsockname(), getpeername() (connect3.py)."""
