@@ -167,3 +167,23 @@ def test_the_header_quotes_every_word_of_the_lab_server_commands(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     assert "serving echo on unix" in done.stdout and "PWNED" in done.stdout
     assert not (tmp_path / "PWNED").exists() and not (tmp_path / "t" / "PWNED").exists()
+
+
+# ----- TLS over a Unix socket --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("lines, expected", [
+    ("tls\nprint never", ""),  # kind usage: a Unix socket has no host name, give one
+    ("must-fail any tls\ntls localhost\nsend hi\nexpect hi\\r\\n\nclose\nprint passed", "hi\r\npassed\n"),
+])
+def test_tls_over_a_unix_socket_needs_a_name_as_in_netrepl(tmp_path, lines, expected):
+    from netrepl.lab.kinds import LAB_CA
+
+    sock = tmp_path / "tls.sock"
+    compare(tmp_path, f"serve tls-echo {sock}\nset tls ca {LAB_CA}\nconnect {sock}\n{lines}\n", expected=expected)
+
+
+def test_tls_after_accepting_on_a_unix_socket_needs_a_name_as_in_netrepl(tmp_path):
+    listening = tmp_path / "l.sock"
+    compare(tmp_path, f"listen {listening}\nclient line {listening}\naccept\nmust-fail any tls\n"
+                      "expect hello from the netrepl lab client\\r\\n\nclose all\nprint passed\n",
+            expected="hello from the netrepl lab client\r\npassed\n")

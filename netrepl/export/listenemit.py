@@ -36,6 +36,7 @@ def _listen(p: Program, parsed) -> None:
         p.need("unix_name")
         p.code(f"listener = listen_unix({p.unix(parsed)})")
         _sets(p, "listen_path", "unix_name(listener.getsockname())", "str")
+        p.listener_family = "unix"
     else:
         p.need("listen")
         if port is None and p.raw(parsed, "host") is None and host.isdigit():  # `listen PORT`: on 127.0.0.1
@@ -48,6 +49,7 @@ def _listen(p: Program, parsed) -> None:
             code = f"listen({p.host(parsed)}, {p.port(parsed)})"
         p.code(f"listener = {code}")
         _sets(p, "listen_port", "listener.getsockname()[1]", "int")
+        p.listener_family = "inet"
     p.listener = True
 
 
@@ -66,8 +68,8 @@ def _accept(p: Program, parsed) -> None:
     p.need("accept")
     p.uses.add("timeout")
     p.code("sock = accept(listener, timeout)")
-    p.opened("tcp", p.family)  # the listener's family; the peer's address is the TLS name
-    p.peer = "sock.getpeername()[0]"
+    p.opened("tcp", p.listener_family)
+    p.peer = "sock.getpeername()[0]" if p.listener_family != "unix" else None  # the TLS name: the peer's address
 
 
 @emitter("reply")

@@ -70,6 +70,7 @@ class Program:
         self.tls = False  # the session socket speaks TLS
         self.bound_path: str | None = None  # code for the socket file `bind` made (removed on close)
         self.listener = False  # `listen` opened one (the `listener` local)
+        self.listener_family = "inet"  # its family: what `accept` gives
         self.tls_settings: dict[str, object] = {}  # `set tls OPTION`: option -> code (tlsemit.py)
         self.timed = False  # a connect to HOST PORT happened: `timing` has a connection to show
         self.eol = b"\r\n"

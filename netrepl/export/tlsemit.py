@@ -80,8 +80,14 @@ def _settings(p: Program, insecure: bool, sni: bool) -> None:
 
 def _handshake(p: Program, parsed) -> None:
     """The handshake on the session socket, upgraded in place: from here on sock speaks TLS."""
-    name = p.host(parsed, "name") if parsed.args["name"] is not None or p.raw(parsed, "name") else \
-        p.peer or "sock.getpeername()[0]"
+    given = parsed.args["name"] is not None or p.raw(parsed, "name")
+    if not given and p.family == "unix":  # netrepl's own check (core/tls.py), before anything is sent
+        p.need("step_refused")
+        said = ("tls: a Unix socket has no host name to send (SNI) and check the certificate against: "
+                "name the server, `tls NAME`")
+        p.code(f"raise StepRefused({said!r})")
+        return
+    name = p.host(parsed, "name") if given else p.peer or "sock.getpeername()[0]"
     insecure, sni = "-k" in parsed.flags, p.tls_settings.get("sni", True)
     if p.pending:  # netrepl's handshake drops them too (core/tls.py)
         p.need("note")
