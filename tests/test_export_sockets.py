@@ -9,6 +9,7 @@ Each scenario runs in netrepl and as the exported program against the same serve
 
 from __future__ import annotations
 
+import re
 import threading
 
 import pytest
@@ -82,10 +83,19 @@ print done
     assert out == "done\n" and "getaddrinfo '127.0.0.1' port 80: 1 address(es)" in err
 
 
+def netrepl_says(tmp_path, line) -> str:
+    """The lines netrepl shows for one command after a connect (its state mark taken off)."""
+    (tmp_path / "cli").mkdir(exist_ok=True)  # (not tmp_path: its netrepl/ directory would shadow the package)
+    done = run_cli("-c", f"serve echo 0; connect localhost $lab_port; {line}; close", cwd=tmp_path / "cli")
+    assert done.returncode == 0, done.stdout + done.stderr
+    said = done.stdout.split(f"netrepl> {line}\n", 1)[1].split("netrepl> ", 1)[0]
+    return re.sub(r"  \[[^]\n]*\]$", "", said.rstrip("\n"))
+
+
 @pytest.mark.parametrize("option, value, constant", [
     ("nodelay", "off", "TCP_NODELAY"), ("keepalive", "on", "SO_KEEPALIVE"), ("reuseaddr", "on", "SO_REUSEADDR"),
-    ("linger", "off", "SO_LINGER"), ("linger", "3", "SO_LINGER"), ("rcvbuf", "65536", "SO_RCVBUF"),
-    ("sndbuf", "65536", "SO_SNDBUF")])
+    ("linger", "off", "SO_LINGER"), ("linger", "3", "SO_LINGER"), ("linger", "0", "SO_LINGER"),
+    ("rcvbuf", "65536", "SO_RCVBUF"), ("sndbuf", "65536", "SO_SNDBUF"), ("rcvbuf", "1000", "SO_RCVBUF")])
 def test_setsockopt_sets_and_reads_back(tmp_path, option, value, constant):
     program, out, err, source = compare(tmp_path, "opt", f"""serve echo 0
 connect localhost $lab_port
@@ -96,10 +106,12 @@ close
 """)
     assert f"socket.{constant}, " in source and f"option_value(sock, {option!r})" in source
     if option == "linger":
-        assert ("struct.pack('ii', 1, 3)" if value == "3" else "struct.pack('ii', 0, 0)") in source
-    said = {"off": "off", "on": "on", "3": "on, 3 s"}.get(value)
+        assert {"3": "struct.pack('ii', 1, 3)", "0": "struct.pack('ii', 1, 0)", "off": "struct.pack('ii', 0, 0)"}[value] \
+            in source
+    said = {"off": "off", "on": "on", "3": "on, 3 s", "0": "on, 0 s (close sends a reset)"}.get(value)
     assert f"{constant} set to " in err and (said is None or err.split("getsockopt says", 1)[1].split("\n")[0].strip()
                                              == said)
+    assert netrepl_says(tmp_path, f"setsockopt {option} {value}") + "\n" in err  # netrepl's words, each line
 
 
 def test_timing_is_a_note_after_a_connect_and_refused_before_one(tmp_path):

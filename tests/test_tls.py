@@ -652,3 +652,20 @@ def test_certificate_dates_are_read_as_ssl_reads_them():
             ssl.cert_time_to_seconds(bad)
         with pytest.raises(ValueError):
             cert_seconds(bad)
+
+
+def test_tls_over_a_unix_socket_asks_for_the_server_name(ex, tmp_path):
+    # A Unix socket has no host name to send and check: `tls` says so (it crashed), `tls NAME` works.
+    path = tmp_path / "tls.sock"
+    assert run(ex, f"serve tls-echo {path}").ok
+    from netrepl.lab.kinds import LAB_CA
+
+    assert run(ex, f"set tls ca {LAB_CA}").ok
+    assert run(ex, f"connect {path}").ok
+    for line in ("tls", "tls -k"):
+        refused = run(ex, line)
+        assert refused.error.kind == "usage" and "`tls NAME`" in text_of(refused), text_of(refused)
+        assert refused.state == "unix stream connected"  # nothing was sent: the connection is as it was
+    shaken = run(ex, "tls localhost")
+    assert shaken.ok, text_of(shaken)
+    assert run(ex, "send over unix").ok and run(ex, "expect over unix").ok

@@ -32,14 +32,44 @@ def read(sock, name: str) -> str:
     if kind == "linger":
         import struct  # only for SO_LINGER: not on every script's start-up
 
-        onoff, seconds = struct.unpack(_LINGER, sock.getsockopt(level, option, struct.calcsize(_LINGER)))
+        return words(kind, struct.unpack(_LINGER, sock.getsockopt(level, option, struct.calcsize(_LINGER))))
+    return words(kind, sock.getsockopt(level, option))
+
+
+# words() and said() use nothing but their arguments and OPTIONS: `netrepl export` copies their
+# source into the programs it writes (export/optprelude.py), so both say what netrepl says.
+
+def words(kind, value):
+    """A value getsockopt read, in words: an int, or SO_LINGER's (l_onoff, l_linger)."""
+    if kind == "linger":
+        onoff, seconds = value
         if not onoff:
             return "off"
         return f"on, {seconds} s" + (" (close sends a reset)" if seconds == 0 else "")
-    value = sock.getsockopt(level, option)
     if kind == "bool":
         return "on" if value else "off"
     return f"{value} bytes"
+
+
+def said(name, value, now, bound):
+    """What `setsockopt NAME VALUE` says: the value asked and what getsockopt says now (its words),
+    then what it means here (bound: the socket has a local address)."""
+    _, _, constant, kind = OPTIONS[name]
+    if kind == "linger":
+        asked = "off" if value == "off" else f"on, {value} s"
+    elif kind == "bool":
+        asked = "on" if value else "off"
+    else:
+        asked = f"{value} bytes"
+    lines = [f"{constant} set to {asked}; getsockopt says {now}"]
+    if kind == "size" and now != asked:
+        lines.append("(Linux doubles the size asked for its own bookkeeping, within net.core."
+                     f"{'r' if name == 'rcvbuf' else 'w'}mem_max)")
+    if name == "linger" and value == 0:
+        lines.append("`close` now sends a reset (RST) instead of a FIN; unsent data is dropped")
+    if name == "reuseaddr" and bound:
+        lines.append("(it matters for a bind that comes after it: this socket is bound already)")
+    return lines
 
 
 def was_set(session) -> bool:
@@ -70,23 +100,15 @@ def set_option(session, name: str, value) -> Result:
         import struct  # only for SO_LINGER: not on every script's start-up
 
         raw: object = struct.pack(_LINGER, 0, 0) if value == "off" else struct.pack(_LINGER, 1, value)
-        asked = "off" if value == "off" else f"on, {value} s"
-    elif kind == "bool":
-        raw, asked = int(value), "on" if value else "off"
     else:
-        raw, asked = value, f"{value} bytes"
+        raw = int(value)
     try:
         sock.setsockopt(level, option, raw)
         s.sockopts_on = sock  # a later socket is another object: its options are shown only once set
         now = read(sock, name)
     except OSError as exc:
         return s._os_error(exc, f"setsockopt({constant})")
-    result = s._result().say(f"{constant} set to {asked}; getsockopt says {now}")
-    if kind == "size" and now != asked:
-        result.say("(Linux doubles the size asked for its own bookkeeping, within net.core."
-                   f"{'r' if name == 'rcvbuf' else 'w'}mem_max)")
-    if name == "linger" and value == 0:
-        result.say("`close` now sends a reset (RST) instead of a FIN; unsent data is dropped")
-    if name == "reuseaddr" and s.local is not None:
-        result.say("(it matters for a bind that comes after it: this socket is bound already)")
+    result = s._result()
+    for line in said(name, value, now, s.local is not None):
+        result.say(line)
     return result

@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 
 from netrepl.core.errors import classify, failure
-from netrepl.core.results import Elapsed, Result
+from netrepl.core.results import Elapsed, Endpoint, Result
 from netrepl.core.sockstate import plural
 
 VERSIONS = ("1.2", "1.3")
@@ -169,7 +169,11 @@ def handshake(session, server_name: str | None, insecure: bool, settings: TlsSet
 
     from netrepl.core import tlsfacts, tlssock
 
-    name = server_name or s.peer_name or (s.peer.host if s.peer else None)
+    peer = s.peer if isinstance(s.peer, Endpoint) else None  # (a Unix socket's peer is a UnixName: no host)
+    name = server_name or s.peer_name or (peer.host if peer else None)
+    if name is None:  # a Unix socket: no name to send, and verifying no name would take any certificate of the CA
+        return s._fail(failure("usage", "tls", "a Unix socket has no host name to send (SNI) and check the "
+                                               "certificate against: name the server, `tls NAME`"))
     result = s._result()
     if len(s.buffer):
         # Bytes that came in plaintext before TLS: an attacker on the path may have
@@ -186,7 +190,7 @@ def handshake(session, server_name: str | None, insecure: bool, settings: TlsSet
         return s._fail(failure("file", "tls", f"the TLS settings cannot be used: {what} "
                                               f"(`set tls` shows them)", getattr(exc, "errno", None)), result)
     sni = name if settings.sni and name and not tlsfacts.is_ip(name) else None
-    key = (s.peer.host if s.peer else "", s.peer.port if s.peer else 0, name, insecure)
+    key = (peer.host if peer else str(s.peer or ""), peer.port if peer else 0, name, insecure)
     started = time.perf_counter()
     try:
         sock = tlssock.TlsSocket.start(s.transport.sock, context, name if settings.sni else None,

@@ -5,7 +5,7 @@ connect, bind, info, shutdown, timeout, send, sendto, recv, recvfrom, expect
 from __future__ import annotations
 
 from netrepl.core.results import UnixName
-from netrepl.export import listenprelude  # noqa: F401 (its helpers: Unix socket names)
+from netrepl.export import failprelude, listenprelude  # noqa: F401 (their helpers: failures, Unix socket names)
 from netrepl.export.program import Program
 from netrepl.export.table import emitter
 from netrepl.export.values import to_bytes, to_number, to_str
@@ -41,8 +41,7 @@ def _socket(p: Program, parsed) -> None:
     family, kind = parsed.args["family"], parsed.args["type"]
     p.imports.add("socket")
     p.uses.add("timeout")
-    if p.maybe_closed:
-        p.code("sock.close()  # (closed already if the handshake failed)")
+    p.no_open_socket("socket", "a socket is already open")
     p.code(f"sock = socket.socket({FAMILIES[family]}, {TYPES[kind]})", "sock.settimeout(timeout)")
     p.opened(SAME_TYPE.get(kind, kind), family)
 
@@ -64,10 +63,11 @@ def _connect(p: Program, parsed) -> None:
         address = f"({host}, {port})"
     if p.sock and not p.maybe_closed:
         p.code(f"sock.connect({address})")
-        p.peer, p.timed = None if unix else host, True
+        p.peer = None if unix else host
+        p.timed = p.timed or not unix  # netrepl times a connect to HOST PORT, never a Unix one
         return
-    if p.maybe_closed:  # after a failed handshake netrepl connects a new socket: so does the program
-        p.code("sock.close()  # (closed already if the handshake failed)")
+    # After a failed handshake netrepl connects a new socket: so does the program.
+    p.no_open_socket("connect", "it is connected; a TCP socket connects once")
     p.uses.add("timeout")
     if unix:  # a Unix stream socket, connected to a path or an abstract name
         p.need("connect_unix")
@@ -102,10 +102,16 @@ def _info(p: Program, parsed) -> None:
         return
     p.need("info")
     p.uses.add("timeout")
+    if p.maybe_closed:
+        p.need("note")
+        p.code("if sock is None:  # the failed handshake closed it", '    note("state: closed")', "else:")
+        p.depth += 1
     p.code("info(sock, timeout)")
     if "-o" in parsed.flags:
         p.need("info_options")
         p.code("info_options(sock)")
+    if p.maybe_closed:
+        p.depth -= 1
 
 
 @emitter("shutdown")
@@ -134,7 +140,9 @@ def close_socket(p: Program) -> None:
 def _timeout(p: Program, parsed) -> None:
     p.uses.add("timeout")
     p.code(f"timeout = {p.seconds(parsed)}")
-    if p.sock:
+    if p.maybe_closed:
+        p.code("if sock is not None:", "    sock.settimeout(timeout)")
+    elif p.sock:
         p.code("sock.settimeout(timeout)")
 
 
@@ -153,6 +161,8 @@ def _send(p: Program, parsed) -> None:
 
 @emitter("sendto")
 def _sendto(p: Program, parsed) -> None:
+    if p.maybe_closed:
+        p.refuse("`sendto` after a failed handshake (a new UDP socket, or a TCP one open) is not exported")
     if not p.sock:
         host = p.value(parsed, "host", "host")
         family = "inet6" if host.literal and ":" in str(host.value) else "inet"
@@ -164,7 +174,7 @@ def _sendto(p: Program, parsed) -> None:
     path = _source(p, parsed)
     if path is not None:  # the whole file is one datagram
         p.need("file_bytes")
-        p.code(f"with open({path}, 'rb') as f:", f"    sock.sendto(file_bytes(f, {path}), {address})")
+        p.code(f"with file_step({path}, open, {path}, 'rb') as f:", f"    sock.sendto(file_bytes(f, {path}), {address})")
         return
     data = _data(p, parsed, "-l" in parsed.flags and "-n" not in parsed.flags)
     p.code(f"sock.sendto({data}, {address})")
@@ -180,7 +190,9 @@ def _recv(p: Program, parsed) -> None:
     if size == "all":
         p.need("recv_all")
         pending = "pending" if p.pending else "bytearray()"
-        target = "" if path is None else ", " + to_str(p.value(parsed, "path")).code
+        if path is not None:
+            p.need("file_out")
+        target = "" if path is None else f", FileOut({to_str(p.value(parsed, 'path')).code})"
         p.code(f"recv_all(sock, {pending}{target})")
         return
     if size == "line" and (p.proto == "tcp" or p.pending):

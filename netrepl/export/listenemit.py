@@ -36,6 +36,7 @@ def _listen(p: Program, parsed) -> None:
         p.need("unix_name")
         p.code(f"listener = listen_unix({p.unix(parsed)})")
         _sets(p, "listen_path", "unix_name(listener.getsockname())", "str")
+        p.listener_family = "unix"
     else:
         p.need("listen")
         if port is None and p.raw(parsed, "host") is None and host.isdigit():  # `listen PORT`: on 127.0.0.1
@@ -48,6 +49,7 @@ def _listen(p: Program, parsed) -> None:
             code = f"listen({p.host(parsed)}, {p.port(parsed)})"
         p.code(f"listener = {code}")
         _sets(p, "listen_port", "listener.getsockname()[1]", "int")
+        p.listener_family = "inet"
     p.listener = True
 
 
@@ -62,13 +64,12 @@ def _sets(p: Program, name: str, code: str, kind: str) -> None:
 def _accept(p: Program, parsed) -> None:
     if not p.listener or (p.sock and not p.maybe_closed):
         _state(p, "accept")
-    if p.maybe_closed:
-        p.code("sock.close()  # (closed already if the handshake failed)")
+    p.no_open_socket("accept", "the session socket is open")
     p.need("accept")
     p.uses.add("timeout")
     p.code("sock = accept(listener, timeout)")
-    p.opened("tcp", p.family)  # the listener's family; the peer's address is the TLS name
-    p.peer = "sock.getpeername()[0]"
+    p.opened("tcp", p.listener_family)
+    p.peer = "sock.getpeername()[0]" if p.listener_family != "unix" else None  # the TLS name: the peer's address
 
 
 @emitter("reply")
@@ -115,7 +116,13 @@ def _close(p: Program, parsed) -> None:
         return
     if what == "listener" and not p.listener or what == "all" and not (p.listener or p.sock):
         _state(p, f"close {what}")
-    if what == "all" and p.sock:
+    if what == "all" and p.sock and p.maybe_closed and p.listener:  # the socket, if the handshake left one
+        p.code("if sock is not None:")
+        p.depth += 1
+        close_socket(p)
+        p.depth -= 1
+    elif what == "all" and p.sock:
+        p.no_socket("close all")
         close_socket(p)
     if p.listener:
         p.code("stop_listening(listener)", "listener = None")

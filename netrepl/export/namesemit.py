@@ -5,13 +5,13 @@ with getsockopt, as netrepl says it) and timing (a note: the program times nothi
 from __future__ import annotations
 
 from netrepl.core.sockopts import OPTIONS
-from netrepl.export import listenprelude  # noqa: F401 (resolve, reverse)
+from netrepl.export import listenprelude, optprelude  # noqa: F401 (resolve, reverse; the options' helpers)
 from netrepl.export.program import Program
+from netrepl.export.optprelude import level_name
 from netrepl.export.table import emitter
 
 # What `resolve` asks with no socket open: any family, a stream (core/names.py).
 FAMILY = {"inet": "socket.AF_INET", "inet6": "socket.AF_INET6", "unix": "socket.AF_UNIX"}
-LEVELS = {"IPPROTO_TCP": "socket.IPPROTO_TCP", "SOL_SOCKET": "socket.SOL_SOCKET"}
 
 
 @emitter("resolve")
@@ -33,26 +33,24 @@ def _reverse(p: Program, parsed) -> None:
 
 
 def _setsockopt(name: str):
-    level_name = "IPPROTO_TCP" if name == "nodelay" else "SOL_SOCKET"
-    _, _, constant, kind = OPTIONS[name]
+    level, _, constant, kind = OPTIONS[name]
 
     def emit(p: Program, parsed) -> None:
         p.no_socket(f"setsockopt {name}")
         if p.raw(parsed, "value") is not None:
             p.refuse(f"`setsockopt {name}` with a variable for the value is not exported: write the value")
         value = parsed.args["value"]
-        where = f"{LEVELS[level_name]}, socket.{constant}"
+        where = f"socket.{level_name(level)}, socket.{constant}"
         if kind == "linger":  # struct linger {int l_onoff; int l_linger;}
             p.imports.add("struct")
             raw = "struct.pack('ii', 0, 0)" if value == "off" else f"struct.pack('ii', 1, {value!r})"
-            asked = "off" if value == "off" else f"on, {value} s"
-        elif kind == "bool":
-            raw, asked = str(int(value)), "on" if value else "off"
         else:
-            raw, asked = repr(value), f"{value} bytes"
-        p.need("option_value")
+            raw = str(int(value))
+        p.need("option_said")
+        p.need("note")
         p.code(f"sock.setsockopt({where}, {raw})",
-               f"note({f'{constant} set to {asked}; getsockopt says'!r}, option_value(sock, {name!r}))")
+               f"for line in said({name!r}, {value!r}, option_value(sock, {name!r}), bound(sock)):  # netrepl's words",
+               "    note(line)")
     return emit
 
 
@@ -65,7 +63,8 @@ def _timing(p: Program, parsed) -> None:
     """netrepl draws the durations it measured; the program measures none. It moves no bytes and
     fails only before any connect (netrepl's own state check, refused here like the others)."""
     if not p.timed:
-        p.refuse("`timing` before any connect: netrepl refuses it (its own state check); not exported")
+        p.refuse("`timing` before any connect to HOST PORT (netrepl times no Unix connect): netrepl refuses it "
+                 "(its own state check); not exported")
     p.need("note")
     p.comment("(netrepl shows the last connection's timed phases here; this program times nothing)")
     p.code('note("timing: not measured by this program (netrepl shows the connection\'s phases here)")')

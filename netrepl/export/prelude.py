@@ -98,30 +98,6 @@ def address_of(address):
     return repr("@" + address[1:] if address.startswith("\\0") else address or "(unnamed)")
 ''')
 
-helper("option_value", ("socket", "struct"), (), '''
-# name -> (level, option, its constant's name, kind): the options `setsockopt` sets.
-OPTIONS = {
-    "nodelay": (socket.IPPROTO_TCP, socket.TCP_NODELAY, "TCP_NODELAY", "bool"),
-    "keepalive": (socket.SOL_SOCKET, socket.SO_KEEPALIVE, "SO_KEEPALIVE", "bool"),
-    "reuseaddr": (socket.SOL_SOCKET, socket.SO_REUSEADDR, "SO_REUSEADDR", "bool"),
-    "linger": (socket.SOL_SOCKET, socket.SO_LINGER, "SO_LINGER", "linger"),
-    "rcvbuf": (socket.SOL_SOCKET, socket.SO_RCVBUF, "SO_RCVBUF", "size"),
-    "sndbuf": (socket.SOL_SOCKET, socket.SO_SNDBUF, "SO_SNDBUF", "size"),
-}
-
-
-def option_value(sock, name):
-    """A socket option as getsockopt reads it back, in words (SO_LINGER is struct linger: two ints)."""
-    level, option, _, kind = OPTIONS[name]
-    if kind == "linger":
-        onoff, seconds = struct.unpack("ii", sock.getsockopt(level, option, struct.calcsize("ii")))
-        return f"on, {seconds} s" if onoff else "off"
-    value = sock.getsockopt(level, option)
-    if kind == "bool":
-        return "on" if value else "off"
-    return f"{value} bytes"
-''')
-
 helper("info", ("socket",), ("note", "address_of"), '''
 def info(sock, timeout):
     """What a socket knows about itself: getsockname(), getpeername() (connect3.py)."""
@@ -189,10 +165,10 @@ def recv_line(sock, pending, timeout):
 ''')
 
 helper("recv_all", ("codecs", "sys"), ("take",), '''
-def recv_all(sock, pending, path=None):
-    """recv until end of stream (recv returns no data), in chunks: shown as they arrive,
-    or written to the file at path. Returns the number of bytes received."""
-    out = open(path, "wb") if path is not None else TextOut()
+def recv_all(sock, pending, out=None):
+    """recv until end of stream (recv returns no data), in chunks: shown as they arrive, or
+    written to out (a FileOut, opened before). Returns the number of bytes received."""
+    out = TextOut() if out is None else out
     total = 0
     try:
         data = take(pending)
@@ -263,14 +239,16 @@ def read_until(sock, pending, want, timeout):
         sock.settimeout(timeout)
 ''')
 
-helper("recv_exactly", ("time",), ("take", "show"), '''
+helper("recv_exactly", ("time",), ("take", "show", "file_out"), '''
 class EndOfStream(OSError):
     """End of stream came before the bytes asked for (netrepl's failure kind eof)."""
 
 
 def recv_exactly(sock, pending, count, timeout, path=None):
     """recv until count bytes came, with ONE timeout for the whole read; end of stream first is
-    EndOfStream. What came is shown (or written to the file at path), even before an error."""
+    EndOfStream. What came is shown (or written to the file at path, opened before any read),
+    even before an error."""
+    out = None if path is None else FileOut(path)
     deadline = None if timeout is None else time.monotonic() + timeout
     data = take(pending, count)
     try:
@@ -285,23 +263,26 @@ def recv_exactly(sock, pending, count, timeout, path=None):
             data += chunk
     finally:
         sock.settimeout(timeout)
-        output(data, path)
+        output(data, out)
     return data
 
 
-def output(data, path):
-    """Received bytes shown on standard output, or written to the file at path."""
-    if path is None:
+def output(data, out):
+    """Received bytes shown on standard output, or written to out (a FileOut), which then closes."""
+    if out is None:
         show(data)
-    else:
-        with open(path, "wb") as f:
-            f.write(data)
+        return
+    try:
+        out.write(data)
+    finally:
+        out.close()
 ''')
 
 helper("recv_quiet", ("time",), ("take", "show", "note", "recv_exactly"), '''
 def recv_quiet(sock, pending, quiet, timeout, path=None):
     """recv until the peer has sent nothing for quiet seconds (each recv may wait that long),
-    or until end of stream. What came is shown (or written to the file at path)."""
+    or until end of stream. What came is shown (or written to the file at path, opened first)."""
+    out = None if path is None else FileOut(path)
     data = take(pending)
     started = time.monotonic()
     sock.settimeout(quiet)
@@ -319,34 +300,35 @@ def recv_quiet(sock, pending, quiet, timeout, path=None):
             data += chunk
     finally:
         sock.settimeout(timeout)
-        output(data, path)
+        output(data, out)
     return data
 ''')
 
-helper("send_file", ("socket",), ("note", "file_bytes"), '''
+helper("send_file", ("socket",), ("note", "file_bytes", "file_problem"), '''
 def send_file(sock, path):
     """The file's bytes, raw: streamed in chunks of 128 KiB on a connection (sendall each), as
     ONE datagram on a UDP socket. Returns the number of bytes sent."""
-    with open(path, "rb") as f:
+    with file_step(path, open, path, "rb") as f:
         if sock.type == socket.SOCK_DGRAM:
             total = sock.send(file_bytes(f, path))
         else:
             total = 0
-            while chunk := f.read(128 << 10):
+            while chunk := file_step(path, f.read, 128 << 10):
                 sock.sendall(chunk)
                 total += len(chunk)
     note(f"sent {total} bytes from {path!r}")
     return total
 ''')
 
-helper("file_bytes", (), (), '''
+helper("file_bytes", ("errno",), ("file_problem",), '''
 DATAGRAM_LIMIT = 65507  # the largest UDP payload over IPv4
 
 
 def file_bytes(f, path):
-    """A whole file as one datagram's payload: at most DATAGRAM_LIMIT bytes."""
-    data = f.read(DATAGRAM_LIMIT + 1)
+    """A whole file as one datagram's payload: at most DATAGRAM_LIMIT bytes (more is FileProblem)."""
+    data = file_step(path, f.read, DATAGRAM_LIMIT + 1)
     if len(data) > DATAGRAM_LIMIT:
-        raise OSError(f"{path!r} holds more than {DATAGRAM_LIMIT} bytes: one UDP datagram carries at most that")
+        raise file_problem(OSError(errno.EMSGSIZE, f"it holds more than {DATAGRAM_LIMIT} bytes: one UDP "
+                                                   "datagram carries at most that"), path)
     return data
 ''')

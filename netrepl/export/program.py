@@ -10,6 +10,7 @@ the one call it stands for there.
 from __future__ import annotations
 
 import re
+import shlex
 import textwrap
 
 from netrepl.export.prelude import HELPERS
@@ -63,14 +64,15 @@ class Program:
         self.proto = "tcp"
         self.family = "inet"  # inet, inet6 or unix
         self.pending = False  # bytes read past what an expect or recv line consumed may wait
-        self.maybe_closed = False  # a failed handshake (must-fail tls, starttls) may have closed it
+        self.maybe_closed = False  # a failed handshake (must-fail tls, starttls) may have closed it: sock None
         self.peer: str | None = None  # code for the host given to connect (the TLS server name)
         self.sender = False  # recvfrom named a sender: `reply` answers it
         self.tls = False  # the session socket speaks TLS
         self.bound_path: str | None = None  # code for the socket file `bind` made (removed on close)
         self.listener = False  # `listen` opened one (the `listener` local)
+        self.listener_family = "inet"  # its family: what `accept` gives
         self.tls_settings: dict[str, object] = {}  # `set tls OPTION`: option -> code (tlsemit.py)
-        self.timed = False  # a connect happened: `timing` has a connection to show
+        self.timed = False  # a connect to HOST PORT happened: `timing` has a connection to show
         self.eol = b"\r\n"
         self.ended = False  # `exit` ran: nothing after it does
         self.uses: set[str] = set()  # main()'s locals the code reads: "timeout", "pending"
@@ -173,9 +175,23 @@ class Program:
     # ----- the session ---------------------------------------------------------------------------
 
     def no_socket(self, command: str) -> None:
+        """A command that needs the session socket: refused when there is none; after a failed
+        handshake (must-fail tls) the program checks when it runs, as netrepl does."""
         if not self.sock:
             self.refuse(f"`{command}` with no socket open: netrepl refuses it (its own state check); "
                         "not exported")
+        if self.maybe_closed:
+            self.need("step_refused")
+            said = f"{command}: no socket (it was closed); use `socket` or `connect HOST PORT` first"
+            self.code("if sock is None:  # the failed handshake closed it", f"    raise StepRefused({said!r})")
+
+    def no_open_socket(self, command: str, why: str) -> None:
+        """A command that makes a new session socket, after a handshake that failed (must-fail tls):
+        netrepl refuses it while the connection is open (a TLS setting, not the handshake, failed)."""
+        if self.maybe_closed:
+            self.need("step_refused")
+            self.code("if sock is not None:  # the handshake did not start: the connection is open",
+                      f"    raise StepRefused({f'{command}: {why}; `close` it first'!r})")
 
     def serve(self, kind: str, proto: str, port: int) -> Server:
         if port in self.expect_servers:
@@ -247,6 +263,20 @@ def _ordered(names: list[str]) -> list[str]:
     return sorted(set(names), key=order.index)
 
 
+def serve_command(kind: str, port: int, udp: bool, file: str | None = None) -> str:
+    """The shell command that starts a lab server on a port (0: PORT), each word quoted."""
+    what = ["replay", file] if file is not None else [kind]
+    return shlex.join(["netrepl", "serve", *what, "--port", str(port) if port else "PORT"] + (["--udp"] if udp else []))
+
+
+def serve_unix_command(kind: str, path: str) -> str:
+    """The shell command that runs a lab server on a Unix socket in a session (netrepl serve has no
+    PATH): the path goes in as a -D variable, one word to the shell and to netrepl (a `;` in it
+    would end a -c command), each word quoted."""
+    return shlex.join(["netrepl", "-D", f"socket_path={path or 'PATH'}", "-c",
+                       f'serve {kind} "$socket_path"; sleep 86400'])
+
+
 def _docstring(p: Program) -> str:
     lines = [f"{comment_text(p.source)}, exported by netrepl as a plain Python program.", "",
              "Regenerate it with:", f"    {comment_text(p.regenerate)}", "",
@@ -257,15 +287,11 @@ def _docstring(p: Program) -> str:
         lines += ["", "It talks to netrepl's lab servers (start them first, e.g. in another terminal):"]
         for s in p.servers:
             if s.proto == "unix":  # (netrepl serve serves on TCP/UDP: a Unix one runs in a session)
-                where = comment_text(s.path or "PATH")
                 given = f" and give {s.option.flag} PATH" if s.option else ""
-                lines.append(f"    netrepl -c 'serve {s.kind} {where}; sleep 86400'{given}")
+                lines.append(f"    {comment_text(serve_unix_command(s.kind, s.path or ''))}{given}")
                 continue
-            where = f"--port {s.port}" if s.port else "--port PORT"
-            udp = " --udp" if s.proto == "udp" else ""
             given = f" and give {s.option.flag} PORT" if s.option else ""
-            what = f"replay {comment_text(s.file)}" if s.file else s.kind
-            lines.append(f"    netrepl serve {what} {where}{udp}{given}")
+            lines.append(f"    {comment_text(serve_command(s.kind, s.port, s.proto == 'udp', s.file))}{given}")
     # In the docstring a backslash or a quote of a file name could end it early: both escaped.
     return "\n".join(lines).replace("\\", "\\\\").replace('"', '\\"')
 

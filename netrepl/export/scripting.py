@@ -8,7 +8,7 @@ import os
 from netrepl.core.errors import FAILURE_ALIASES, TLS_REASONS, VERIFY_CODES, errname_known
 from netrepl.core.results import UnixName
 from netrepl.export.emitters import _expect
-from netrepl.export.program import Program
+from netrepl.export.program import Program, serve_command
 from netrepl.export.table import EMITTERS, emit, emitter
 from netrepl.export.values import Expr, lit
 from netrepl.lab.kinds import LAB_CA, TLS_KINDS
@@ -27,10 +27,12 @@ EXCEPTIONS = {
     "service": "ServiceNotFound",
     "eof": "EndOfStream",
     "verify": "ssl.SSLCertVerificationError",
+    "file": "FileProblem",
     "any": "OSError",
 }
 # The helper defining each exception the program names itself.
-DEFINED_BY = {"ServiceNotFound": "port_of", "EndOfStream": "recv_exactly"}
+DEFINED_BY = {"ServiceNotFound": "port_of", "EndOfStream": "recv_exactly", "FileProblem": "file_problem",
+              "StepRefused": "step_refused"}
 H_ERRNOS = {"HOST_NOT_FOUND": 1, "TRY_AGAIN": 2, "NO_RECOVERY": 3, "NO_DATA": 4}  # socket.herror's h_errno
 VERIFY_NUMBERS = {name: code for code, name in VERIFY_CODES.items()}
 ERRNOS = {
@@ -190,8 +192,7 @@ def _serve(p: Program, parsed) -> None:
     server = p.serve(kind, proto, port)
     if kind == "replay":
         server.file = parsed.args["file"]
-    what = f"replay {parsed.args['file']}" if kind == "replay" else kind
-    how = f"netrepl serve {what} --port {port or 'PORT'}" + (" --udp" if proto == "udp" else "")
+    how = serve_command(kind, port, proto == "udp", parsed.args["file"] if kind == "replay" else None)
     if server.option is not None:
         value = Expr(f"args.{server.option.dest}", "int")
         p.comment(f"(this program expects a lab {kind} server: {how}; its port is {server.option.flag})")

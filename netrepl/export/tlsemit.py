@@ -32,9 +32,12 @@ def _set_tls(p: Program, parsed) -> None:
         p.tls_settings[option] = None
     elif option in ("ca", "cert", "key"):  # a path, opened when the handshake runs
         code = to_str(p.value(parsed, "value")).code
-        if raw is not None or value.startswith("~"):
+        if raw is not None:  # its value may be the word for no file (ca system, cert none), as in netrepl
+            p.need("tls_setting")
+            code = f"tls_setting({code}, {NONE[option]!r})"
+        elif value.startswith("~") and option != "ca":  # (tls_context expands ca)
             p.imports.add("os")
-            code = f"os.path.expanduser({code})" if option != "ca" else code  # (tls_context expands ca)
+            code = f"os.path.expanduser({code})"
         p.tls_settings[option] = code
     else:
         p.tls_settings[option] = VERSIONS[value]
@@ -42,10 +45,21 @@ def _set_tls(p: Program, parsed) -> None:
 
 
 def _context(p: Program, insecure: bool, sni: bool) -> None:
-    """`context = ...` from the settings in force (core/tls.py TlsSettings._make)."""
-    t = p.tls_settings
+    """`context = ...` from the settings in force (core/tls.py TlsSettings._make). A setting that
+    cannot be used (a CA or certificate file) is FileProblem: netrepl's kind file, not tls."""
     p.imports.add("ssl")
     p.need("tls_context")
+    p.need("file_problem")
+    p.code("try:  # the SSLContext of the `set tls` settings")
+    p.depth += 1
+    _settings(p, insecure, sni)
+    p.depth -= 1
+    p.code("except (OSError, ValueError) as exc:",
+           "    raise file_problem(exc, 'the TLS settings cannot be used') from None")
+
+
+def _settings(p: Program, insecure: bool, sni: bool) -> None:
+    t = p.tls_settings
     p.code(f"context = tls_context({t['ca']})" if t.get("ca") else "context = tls_context()  # the system trust store")
     if insecure:  # tls -k
         p.code("context.check_hostname = False", "context.verify_mode = ssl.CERT_NONE  # nothing verified (tls -k)")
@@ -53,7 +67,10 @@ def _context(p: Program, insecure: bool, sni: bool) -> None:
         p.code("context.check_hostname = False  # no SNI sent: the name is checked after the handshake")
     if t.get("alpn"):
         p.code(f"context.set_alpn_protocols({t['alpn']!r})")
-    if t.get("cert"):
+    if (t.get("cert") or "").startswith("tls_setting("):  # none at run time: no client certificate
+        p.code(f"cert = {t['cert']}", "if cert is not None:",
+               f"    context.load_cert_chain(cert, {t.get('key') or 'None'})")
+    elif t.get("cert"):
         p.code(f"context.load_cert_chain({t['cert']}, {t.get('key') or 'None'})")
     if t.get("min"):
         p.code(f"context.minimum_version = {t['min']}")
@@ -63,8 +80,14 @@ def _context(p: Program, insecure: bool, sni: bool) -> None:
 
 def _handshake(p: Program, parsed) -> None:
     """The handshake on the session socket, upgraded in place: from here on sock speaks TLS."""
-    name = p.host(parsed, "name") if parsed.args["name"] is not None or p.raw(parsed, "name") else \
-        p.peer or "sock.getpeername()[0]"
+    given = parsed.args["name"] is not None or p.raw(parsed, "name")
+    if not given and p.family == "unix":  # netrepl's own check (core/tls.py), before anything is sent
+        p.need("step_refused")
+        said = ("tls: a Unix socket has no host name to send (SNI) and check the certificate against: "
+                "name the server, `tls NAME`")
+        p.code(f"raise StepRefused({said!r})")
+        return
+    name = p.host(parsed, "name") if given else p.peer or "sock.getpeername()[0]"
     insecure, sni = "-k" in parsed.flags, p.tls_settings.get("sni", True)
     if p.pending:  # netrepl's handshake drops them too (core/tls.py)
         p.need("note")
@@ -74,6 +97,12 @@ def _handshake(p: Program, parsed) -> None:
                'discarded: {bytes(pending[:300])!r}")',
                "    pending.clear()")
     _context(p, insecure, sni)
+    p.need("note")
+    if sni:
+        p.need("check_server_name")
+        p.code(f"check_server_name(context, {name})")
+    p.code("try:  # wrap_socket takes the socket over")
+    p.depth += 1
     if sni:
         p.code(f"sock = context.wrap_socket(sock, server_hostname={name})")
     else:
@@ -81,6 +110,12 @@ def _handshake(p: Program, parsed) -> None:
         if not insecure:
             p.need("check_name")
             p.code(f"check_name(sock, {name})")
+    p.depth -= 1
+    p.code("except OSError:  # no socket is left, as in netrepl: a later command that needs one fails",
+           "    sock.close()",
+           "    sock = None",
+           '    note("the handshake did not finish, so the connection can carry neither plaintext nor TLS: closed it")',
+           "    raise")
     p.need("tls_summary")
     p.code(f"tls_summary(sock, {name})")
     p.tls = True

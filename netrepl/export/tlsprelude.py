@@ -20,6 +20,24 @@ def tls_context(ca=None):
     return ssl.create_default_context(cafile=ca)
 ''')
 
+helper("check_server_name", ("ssl",), ("step_refused",), '''
+def check_server_name(context, name):
+    """The name the handshake sends, checked first as wrap_socket checks it (on memory: nothing is
+    sent, the socket stays as it is). One it refuses ("cannot start with a dot") is StepRefused:
+    netrepl's kind usage, the connection as it was."""
+    try:
+        context.wrap_bio(ssl.MemoryBIO(), ssl.MemoryBIO(), server_hostname=name)
+    except ValueError as exc:
+        raise StepRefused(f"tls: {name!r} cannot be a TLS server name: {exc}") from None
+''')
+
+helper("tls_setting", ("os",), (), '''
+def tls_setting(value, unset):
+    """`set tls ca|cert|key` from an option: None for the word that means no file (ca system, cert
+    none, key none), as netrepl reads it; else the path, ~ expanded."""
+    return None if value == unset else os.path.expanduser(value)
+''')
+
 helper("tls_summary", (), ("note",), '''
 def tls_summary(sock, name):
     """What the handshake established: version, cipher, ALPN (netrepl's `tls` report, in short)."""

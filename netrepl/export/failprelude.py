@@ -1,0 +1,55 @@
+"""The helper functions an exported program may need to fail as netrepl fails, by kind: a
+file a step cannot use (FileProblem: kind file) and a step netrepl refuses itself
+(StepRefused: kinds state and usage), as source text in prelude.py's table; the
+program includes only those it uses.
+
+Both are OSErrors, so `must-fail any` catches them and, uncaught, they end the
+program with status 1 as netrepl's run ends; `must-fail io` leaves them alone.
+"""
+
+from __future__ import annotations
+
+from netrepl.export.prelude import helper
+
+helper("file_problem", (), (), '''
+class FileProblem(OSError):
+    """A file a step reads or writes (or a TLS setting's) cannot be used: netrepl's failure kind
+    file, no socket's error (`must-fail io` does not catch it; file, any or its errno's name do)."""
+
+
+def file_problem(exc, what):
+    """exc (an OSError, or a ValueError of a TLS setting) as FileProblem: what failed, why, its errno."""
+    problem = FileProblem(f"{what}: {getattr(exc, 'strerror', None) or getattr(exc, 'reason', None) or exc}")
+    problem.errno = getattr(exc, "errno", None)
+    return problem
+
+
+def file_step(path, step, *args):
+    """step(*args): the open of the file at path, or a read or write of it; its OSError is FileProblem."""
+    try:
+        return step(*args)
+    except OSError as exc:
+        raise file_problem(exc, path) from None
+''')
+
+helper("file_out", (), ("file_problem",), '''
+class FileOut:
+    """The file at path, opened (before anything is read) to hold received bytes: its errors are FileProblem."""
+
+    def __init__(self, path):
+        self.path = path
+        self.file = file_step(path, open, path, "wb")
+
+    def write(self, data):
+        file_step(self.path, self.file.write, data)
+
+    def close(self):
+        self.file.close()
+''')
+
+
+helper("step_refused", (), (), '''
+class StepRefused(OSError):
+    """A step netrepl refuses itself, before any socket call (its failure kinds state and usage):
+    no socket's error (`must-fail io` does not catch it; any does)."""
+''')
