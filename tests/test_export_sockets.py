@@ -59,6 +59,13 @@ close
     assert "quiet" in out and "again" in out
 
 
+def test_recv_all_with_nothing_read_before_reads_the_whole_stream(tmp_path):
+    # No expect or recv line before it: nothing is pending, and recv all still reads to end of stream.
+    program, out, err, source = compare(tmp_path, "all", "serve http 0\nconnect localhost $lab_port\n"
+                                                         "send GET /hello.txt HTTP/1.0\\r\\n\nrecv all\nclose\n")
+    assert out.startswith("HTTP/1.0 200 OK") and out.endswith("hello from the netrepl lab server\n"), err
+
+
 def test_recv_exactly_at_end_of_stream_is_kind_eof(tmp_path):
     program, out, err, source = compare(tmp_path, "eof", """serve close 0
 connect localhost $lab_port

@@ -171,7 +171,7 @@ def recv_all(sock, pending, out=None):
     out = TextOut() if out is None else out
     total = 0
     try:
-        data = take(pending)
+        data = take(pending) or sock.recv(65536)  # nothing read earlier: the first recv
         while data:
             total += len(data)
             out.write(data)
