@@ -67,7 +67,7 @@ def test_tls_settings_that_cannot_be_used_are_kind_file(tmp_path, files, setting
 def test_files_send_and_recv_cannot_use_are_kind_file(tmp_path, files, line, status):
     # A file recv cannot write is opened before any read: the bytes wait for the next one.
     compare(tmp_path, f"serve echo 0\nconnect localhost $lab_port\nsend hello\n{line.format(**files)}\n"
-                      "recv exactly 7\nclose\nprint passed\n", expected="hello\r\npassed\n" if status == 0 else "")
+                      "recv exactly 7\nclose\nprint passed\n", expected="hello\\r\npassed\n" if status == 0 else "")
 
 
 @pytest.mark.parametrize("line, status", [
@@ -88,12 +88,12 @@ def test_files_sendto_cannot_use_are_kind_file(tmp_path, files, line, status):
 @pytest.mark.parametrize("after, expected", [
     ("close", ""),  # netrepl: close: no socket (it was closed)
     ("close all", ""),
-    ("listen 127.0.0.1 0\nclose all", "again\r\npassed\n"),  # the listener (and no socket)
+    ("listen 127.0.0.1 0\nclose all", "again\\r\npassed\n"),  # the listener (and no socket)
     ("send hi", ""),
     ("must-fail tls tls", ""),  # no socket: a state failure, not a tls one
-    ("must-fail any send hi", "again\r\npassed\n"),
-    ("info", "again\r\npassed\n"),
-    ("timeout 2", "again\r\npassed\n"),
+    ("must-fail any send hi", "again\\r\npassed\n"),
+    ("info", "again\\r\npassed\n"),
+    ("timeout 2", "again\\r\npassed\n"),
 ])
 def test_a_failed_handshake_leaves_no_socket(tmp_path, after, expected):
     compare(tmp_path, f"serve echo 0\nconnect 127.0.0.1 $lab_port\nmust-fail tls tls\n{after}\n"
@@ -114,7 +114,7 @@ def test_a_settings_failure_leaves_the_connection_as_it_was(tmp_path, files):
     ("tls -k .bad.name\nprint never", ""),  # kind usage: status 1 (not 2, the program's for a bad option)
     ("must-fail io tls -k .bad.name\nprint never", ""),
     # Nothing was sent: the connection takes a handshake after it.
-    ("must-fail any tls -k .bad.name\ntls\nsend hi\nexpect hi\\r\\n\nclose\nprint passed", "hi\r\npassed\n"),
+    ("must-fail any tls -k .bad.name\ntls\nsend hi\nexpect hi\\r\\n\nclose\nprint passed", "hi\\r\npassed\n"),
 ])
 def test_a_tls_name_that_cannot_be_used_is_refused_as_netrepl_refuses_it(tmp_path, lines, expected):
     compare(tmp_path, f"serve tls-echo 0\nset tls ca $lab_ca\nconnect localhost $lab_port\n{lines}\n",
@@ -173,7 +173,7 @@ def test_the_header_quotes_every_word_of_the_lab_server_commands(tmp_path):
 
 @pytest.mark.parametrize("lines, expected", [
     ("tls\nprint never", ""),  # kind usage: a Unix socket has no host name, give one
-    ("must-fail any tls\ntls localhost\nsend hi\nexpect hi\\r\\n\nclose\nprint passed", "hi\r\npassed\n"),
+    ("must-fail any tls\ntls localhost\nsend hi\nexpect hi\\r\\n\nclose\nprint passed", "hi\\r\npassed\n"),
 ])
 def test_tls_over_a_unix_socket_needs_a_name_as_in_netrepl(tmp_path, lines, expected):
     from netrepl.lab.kinds import LAB_CA
@@ -186,4 +186,4 @@ def test_tls_after_accepting_on_a_unix_socket_needs_a_name_as_in_netrepl(tmp_pat
     listening = tmp_path / "l.sock"
     compare(tmp_path, f"listen {listening}\nclient line {listening}\naccept\nmust-fail any tls\n"
                       "expect hello from the netrepl lab client\\r\\n\nclose all\nprint passed\n",
-            expected="hello from the netrepl lab client\r\npassed\n")
+            expected="hello from the netrepl lab client\\r\npassed\n")

@@ -150,7 +150,7 @@ close listener
 """)
     assert "listener = listen('127.0.0.1', 0)" in source and "listen_port = listener.getsockname()[1]" in source
     assert "lab_client(b'', listen_port, listener)" in source and "except TimeoutError" in source
-    assert out == "hello from the netrepl lab client\r\n"
+    assert out == "hello from the netrepl lab client\\r\n"
 
 
 def test_unix_paths_listen_connect_datagrams_and_a_missing_path(tmp_path):
@@ -176,7 +176,7 @@ print bye
     assert f"connect_unix({str(sock_dir / 'echo.sock')!r}, timeout)" in source
     assert f"'\\x00netrepl-export-test-nobody-{id(tmp_path)}'" in source  # @NAME: the abstract namespace
     assert f"remove_socket_file({str(sock_dir / 'd.sock')!r})" in source
-    assert out == "over a path\r\nhello from\nbye\n"
+    assert out == "over a path\\r\nhello from\nbye\n"
     assert not (sock_dir / "l.sock").exists() and not (sock_dir / "d.sock").exists()  # removed on close
 
 

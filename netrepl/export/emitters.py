@@ -267,13 +267,13 @@ def _expect(p: Program, parsed, must_fail: str | None = None) -> None:
     if must_fail is not None:
         p.need("note")
         p.code("if data is not None:",
-               f"    print({f'expected `{parsed.text}` to fail, but it matched'!r}, file=sys.stderr)",
+               f"    note({f'expected `{parsed.text}` to fail, but it matched'!r})",
                "    return 1",
                f'note("failed as expected ({must_fail}): nothing matched")')
         return
     message = f"expect: expected '{want.source}' within the timeout or before end of stream; unmatched data:"
     p.need("show")
     p.code("if data is None:",
-           f"    print({message!r}, bytes(pending[:300]), file=sys.stderr)",
+           f"    note({message!r}, bytes(pending[:300]))",
            "    return 1",
            "show(data)")

@@ -13,6 +13,7 @@ import re
 import shlex
 import textwrap
 
+from netrepl.export import viewprelude  # noqa: F401 (its helpers: note, show, the escaping)
 from netrepl.export.prelude import HELPERS
 from netrepl.export.values import Expr, Option, Unsupported, Values, lit, to_number, to_str
 from netrepl.fastdata import datatype
@@ -82,6 +83,7 @@ class Program:
         self.where = ""
         self.line = ""  # the script line being exported
         self.parsed = None
+        self.need("note")  # main() says each error with it
 
     # ----- code --------------------------------------------------------------------------------
 
@@ -281,8 +283,10 @@ def _docstring(p: Program) -> str:
     lines = [f"{comment_text(p.source)}, exported by netrepl as a plain Python program.", "",
              "Regenerate it with:", f"    {comment_text(p.regenerate)}", "",
              "Standard library only. Each step of the script is the socket call it stands for; received",
-             "data goes to standard output (as text, undecodable bytes as \\xNN), what each step did",
-             "to standard error. Exit status: 0 when every step succeeded, 1 when one failed."]
+             "data goes to standard output as netrepl shows it (text; controls, bidi and invisible",
+             "characters and undecodable bytes as backslash escapes, so none reaches the terminal raw),",
+             "what each step did to standard error. Exit status: 0 when every step succeeded, 1 when",
+             "one failed."]
     if p.servers:
         lines += ["", "It talks to netrepl's lab servers (start them first, e.g. in another terminal):"]
         for s in p.servers:
@@ -335,13 +339,13 @@ def _main(p: Program) -> str:
     out.append("    try:")
     out += p.body or ["        pass"]
     out += ["    except OSError as exc:",
-            '        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)',
+            '        note(f"error: {type(exc).__name__}: {exc}")',
             "        return 1",
             "    except ValueError as exc:  # a bad option value, such as a port above 65535",
-            '        print(f"error: {exc}", file=sys.stderr)',
+            '        note(f"error: {exc}")',
             "        return 2",
             "    except KeyboardInterrupt:",
-            '        print("interrupted", file=sys.stderr)',
+            '        note("interrupted")',
             "        return 130",
             "    finally:",
             "        if sock is not None:",

@@ -13,7 +13,7 @@ from netrepl.export.table import EMITTERS, emit, emitter
 from netrepl.export.values import Expr, lit
 from netrepl.lab.kinds import LAB_CA, TLS_KINDS
 from netrepl.language.nrs import check, read_lines, resolve, serve_variables, var_value
-from netrepl.render.text import unix_name
+from netrepl.render.text import safe, unix_name
 from netrepl.language.parser import Parser
 
 # must-fail KIND -> the exception it catches, and for errno names the errno check.
@@ -79,7 +79,7 @@ def _must_fail(p: Program, parsed) -> None:
         p.maybe_closed, p.tls = True, False
     _except(p, kind)
     p.code("else:",
-           f"    print({f'expected `{inner.text}` to fail with {kind}, but it succeeded'!r}, file=sys.stderr)",
+           f"    note({f'expected `{inner.text}` to fail with {kind}, but it succeeded'!r})",
            "    return 1")
 
 
@@ -137,7 +137,12 @@ def _sleep(p: Program, parsed) -> None:
 @emitter("print")
 def _print(p: Program, parsed) -> None:
     text = p.text(parsed, "text", escapes=False)
-    p.code(f"print({text.code}, flush=True)" if text.code != "''" else "print(flush=True)")
+    if not text.literal:  # a value from an option may hold anything: shown as netrepl shows a message
+        p.need("escape")
+        p.code(f"print(safe({text.code}), flush=True)")
+        return
+    shown = safe(text.value)  # a literal: escaped now, as netrepl escapes it
+    p.code(f"print({shown!r}, flush=True)" if shown else "print(flush=True)")
 
 
 @emitter("exit")
