@@ -1,8 +1,10 @@
-"""`netrepl export`: the program shows what netrepl shows.
+"""`netrepl export`: the program shows what netrepl shows and sends what netrepl sends.
 
 A hostile peer's bytes (escape sequences, OSC 52, bidi overrides, C1 controls, invalid
 UTF-8) reach the program's standard output exactly as netrepl's text view escapes them,
-never raw; its escaping code is netrepl's own, written in at export.
+never raw; its escaping code is netrepl's own, written in at export. `send $D` decodes the
+escapes of the expanded text as netrepl does, with netrepl's decode_escapes, and a bad
+escape in an option's value stops the program before any step, with netrepl's status.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import time
 
 from conftest import run_cli
 from test_export import check_code, export_and_compare, netrepl_run, run_program
+from test_export_sockets import Recorder
+from netrepl.language.escapes import EscapeError, decode_escapes
 from netrepl.render import escape, text
 
 EMOJI = "\U0001F600".encode()  # four bytes: sent as two and two
@@ -93,3 +97,54 @@ def test_the_programs_escaping_is_netrepls_own_generated_from_its_table():
             pieces = [head[i:i + cut] for i in range(0, len(head), cut)]
             assert "".join(map(ours.feed, pieces)) + ours.flush() == \
                 "".join(map(theirs.feed, pieces)) + theirs.flush() == escape.escape_bytes(head)
+
+
+def test_the_programs_decode_escapes_is_netrepls():
+    from netrepl.export.escapeprelude import decode_source
+
+    program = _namespace(decode_source())
+    for text_ in ["plain", "x\\ty", "\\r\\n\\t\\0\\e\\\\\\x41\\xff", "caf\u00e9 \udcff", "a\\", "\\q", "\\x4",
+                  "\\xg1", "ok\\x41 then \\u202e", "\\", "\\\\\\"]:
+        try:
+            expected = decode_escapes(text_)
+        except EscapeError as exc:
+            expected = (exc.message, exc.col)
+        try:
+            got = program["decode_escapes"](text_)
+        except ValueError as exc:
+            got = (exc.message, exc.col)
+        assert got == expected, text_
+
+
+def _drain(conn):
+    while conn.recv(65536):
+        pass
+
+
+def test_an_options_escapes_are_decoded_after_expansion_as_netrepl_does(tmp_path, tcp_server):
+    recorder = Recorder(tcp_server, _drain)
+    path = tmp_path / "decode.nrs"
+    path.write_text(f"connect 127.0.0.1 {recorder.port}\nsend $D\nsend -n pre$D\\x$H\nclose\n")
+    values = {"D": "x\\ty\\x41\\\\z\\e", "H": "42"}
+    wanted = b"x\tyA\\z\x1b\r\n" + b"prex\tyA\\z\x1bB"
+    program, out, err = export_and_compare(path, values, tmp_path)  # netrepl's run, then the program's
+    assert [bytes(sent) for sent in recorder.sent] == [wanted, wanted], err
+    # Values given when the program runs: decoded when it runs, as netrepl decodes -D values.
+    target = tmp_path / "decode.py"
+    given = {"D": "a\\nb\\x00", "H": "0a"}
+    netrepl_run(path, given, tmp_path)
+    out, err, status = run_program(program, target, ["--D", given["D"], "--H", given["H"]])
+    assert status == 0 and bytes(recorder.sent[2]) == bytes(recorder.sent[3]) == b"a\nb\x00\r\nprea\nb\x00\n", err
+
+
+def test_a_bad_escape_in_an_option_stops_the_program_before_any_step_as_netrepl(tmp_path, tcp_server):
+    recorder = Recorder(tcp_server, _drain)
+    path = tmp_path / "bad.nrs"
+    path.write_text(f"connect 127.0.0.1 {recorder.port}\nsend first\nsend $D\nclose\n")
+    program, out, err = export_and_compare(path, {"D": "ok"}, tmp_path)
+    for bad in ("bad\\q", "trailing\\", "\\x4"):
+        q = run_cli("-q", "-D", f"D={bad}", str(path))
+        out, err, status = run_program(program, tmp_path / "bad.py", ["--D", bad])
+        assert status == q.returncode == 2, (err, q.stderr)
+        assert f"{path}:3" in err and "escape" in err and "Traceback" not in err
+    assert len(recorder.sent) == 2  # the two good runs: a bad value connects nowhere, in netrepl as in the program

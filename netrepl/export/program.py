@@ -9,11 +9,12 @@ the one call it stands for there.
 
 from __future__ import annotations
 
+import ast
 import re
 import shlex
 import textwrap
 
-from netrepl.export import viewprelude  # noqa: F401 (its helpers: note, show, the escaping)
+from netrepl.export import escapeprelude, viewprelude  # noqa: F401 (their helpers: note, show, the escapes)
 from netrepl.export.prelude import HELPERS
 from netrepl.export.values import Expr, Option, Unsupported, Values, lit, to_number, to_str
 from netrepl.fastdata import datatype
@@ -84,6 +85,7 @@ class Program:
         self.line = ""  # the script line being exported
         self.parsed = None
         self.need("note")  # main() says each error with it
+        self.decoded: list[tuple[str, str]] = []  # (FILE:LINE, code of a text decode_escapes decodes)
 
     # ----- code --------------------------------------------------------------------------------
 
@@ -240,6 +242,10 @@ class Program:
     # ----- the program -----------------------------------------------------------------------------
 
     def text_of(self) -> str:
+        for name in sorted(self.values.needs):
+            self.need(name)
+        if _checked_first(self):
+            self.need("check_escapes")
         head = [f'"""{_docstring(self)}"""', ""]
         imports = [f"import {name}" for name in sorted(self.imports)]
         helpers = [HELPERS[name][2].rstrip("\n") for name in _ordered(self.helpers)]
@@ -258,6 +264,15 @@ class _AnyValue(dict):
 
     def __missing__(self, key) -> str:
         return ""
+
+
+def _checked_first(p: Program) -> list[tuple[str, str]]:
+    """The texts decode_escapes decodes that depend on the options only: main() checks them
+    before any step, as netrepl checks the script with its variables before it runs it."""
+    def options_only(code: str) -> bool:
+        names = {node.id for node in ast.walk(ast.parse(code, mode="eval")) if isinstance(node, ast.Name)}
+        return names <= {"args", "str"}
+    return [(where, code) for where, code in p.decoded if options_only(code)]
 
 
 def _ordered(names: list[str]) -> list[str]:
@@ -337,6 +352,10 @@ def _main(p: Program) -> str:
     if "pending" in p.uses:
         out.append("    pending = bytearray()  # read from the socket, not yet shown (one read cursor, as netrepl)")
     out.append("    try:")
+    checks = _checked_first(p)
+    if checks:
+        out.append("        # netrepl checks the script's escapes, with the options' values, before it runs any step:")
+        out.append("        check_escapes([" + ", ".join(f"({comment_text(where)!r}, {code})" for where, code in checks) + "])")
     out += p.body or ["        pass"]
     out += ["    except OSError as exc:",
             '        note(f"error: {type(exc).__name__}: {exc}")',
