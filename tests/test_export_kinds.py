@@ -187,3 +187,52 @@ def test_tls_after_accepting_on_a_unix_socket_needs_a_name_as_in_netrepl(tmp_pat
     compare(tmp_path, f"listen {listening}\nclient line {listening}\naccept\nmust-fail any tls\n"
                       "expect hello from the netrepl lab client\\r\\n\nclose all\nprint passed\n",
             expected="hello from the netrepl lab client\\r\npassed\n")
+
+
+# ----- must-fail state and usage: netrepl's own checks ------------------------------------------------
+
+@pytest.mark.parametrize("lines, expected", [
+    # The TLS settings failed, not the handshake: the connection is open, the send goes out, and
+    # the must-fail fails (status 1), in netrepl as in the program.
+    ("set tls ca {missing}\nconnect localhost $lab_port\nmust-fail any tls\nmust-fail state send hi\nprint never", ""),
+    ("set tls ca {missing}\nconnect localhost $lab_port\nmust-fail any tls\nmust-fail state info\nprint never", None),
+    # The handshake failed and closed the socket: netrepl refuses the send itself.
+    ("connect localhost $lab_port\nsend hi\nmust-fail tls tls\nmust-fail state send hi\nprint passed", "passed\n"),
+    ("connect localhost $lab_port\nsend hi\nmust-fail tls tls\nmust-fail state close\nprint passed", "passed\n"),
+    # No socket at all: the export knows netrepl refuses these.
+    ("must-fail state send hi\nmust-fail state recv all\nmust-fail state accept\nprint passed", "passed\n"),
+])
+def test_must_fail_state_checks_what_netrepl_checks(tmp_path, files, lines, expected):
+    text = "serve echo 0\n" + lines.format(**files) + "\n"
+    if expected is None:  # `info` is never refused: the program cannot know, the line is not exported
+        path = tmp_path / "kinds.nrs"
+        path.write_text(text)
+        with pytest.raises(Refused) as caught:
+            export_file(str(path))
+        assert caught.value.where == f"{path}:5" and "neither the export nor the program knows" in caught.value.message
+        return
+    program, out, err = compare(tmp_path, text, expected=expected)
+    if expected:
+        assert "failed as expected (state)" in err
+
+
+@pytest.mark.parametrize("lines, where, reason", [
+    ("serve echo 0\nconnect localhost $lab_port\nmust-fail state send hi", 3, "neither the export nor the program"),
+    ("socket tcp\nmust-fail usage recv all", 2, "neither the export nor the program"),
+    ("must-fail usage send hi", 1, "with kind state, so the must-fail itself fails"),
+])
+def test_must_fail_state_or_usage_the_program_cannot_know_is_refused_with_its_line(tmp_path, lines, where, reason):
+    path = tmp_path / "own.nrs"
+    path.write_text(lines + "\n")
+    p = run_cli("export", str(path))
+    assert p.returncode == 2 and p.stdout == ""
+    assert p.stderr.startswith(f"{path}:{where}: `must-fail ") and reason in p.stderr
+
+
+@pytest.mark.parametrize("check, expected", [("usage", "hi\\r\npassed\n"), ("state", "")])
+def test_must_fail_usage_of_tls_over_a_unix_socket_is_checked_when_the_program_runs(tmp_path, check, expected):
+    from netrepl.lab.kinds import LAB_CA
+
+    sock = tmp_path / "tls.sock"
+    compare(tmp_path, f"serve tls-echo {sock}\nset tls ca {LAB_CA}\nconnect {sock}\nmust-fail {check} tls\n"
+                      "tls localhost\nsend hi\nexpect hi\\r\\n\nclose\nprint passed\n", expected=expected)

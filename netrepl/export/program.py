@@ -34,6 +34,15 @@ class Refused(Exception):
         self.where, self.message = where, message
 
 
+class StateRefused(Refused):
+    """A command netrepl itself refuses here, whatever happens when the program runs (its own
+    check, failure kind `kind`): `must-fail state` of it passes; anywhere else it is not exported."""
+
+    def __init__(self, where: str, message: str, kind: str = "state"):
+        super().__init__(where, message)
+        self.kind = kind
+
+
 @datatype
 class Server:
     """A lab server the program expects: its kind, and its port (a number, or the option giving it)."""
@@ -85,6 +94,7 @@ class Program:
         self.line = ""  # the script line being exported
         self.parsed = None
         self.need("note")  # main() says each error with it
+        self.refusable: set[str] = set()  # netrepl's kinds the StepRefused of the code written may have
         self.decoded: list[tuple[str, str]] = []  # (FILE:LINE, code of a text decode_escapes decodes)
 
     # ----- code --------------------------------------------------------------------------------
@@ -107,6 +117,15 @@ class Program:
 
     def refuse(self, message: str):
         raise Refused(self.where, message)
+
+    def refuse_state(self, message: str, kind: str = "state"):
+        """netrepl refuses the command here itself (failure kind `kind`), however the program runs."""
+        raise StateRefused(self.where, message, kind)
+
+    def may_refuse(self, kind: str) -> None:
+        """The code written next may raise StepRefused of netrepl's failure kind `kind` (state, usage)."""
+        self.need("step_refused")
+        self.refusable.add(kind)
 
     # ----- values of the arguments ---------------------------------------------------------------
 
@@ -182,10 +201,10 @@ class Program:
         """A command that needs the session socket: refused when there is none; after a failed
         handshake (must-fail tls) the program checks when it runs, as netrepl does."""
         if not self.sock:
-            self.refuse(f"`{command}` with no socket open: netrepl refuses it (its own state check); "
-                        "not exported")
+            self.refuse_state(f"`{command}` with no socket open: netrepl refuses it (its own state check); "
+                              "not exported")
         if self.maybe_closed:
-            self.need("step_refused")
+            self.may_refuse("state")
             said = f"{command}: no socket (it was closed); use `socket` or `connect HOST PORT` first"
             self.code("if sock is None:  # the failed handshake closed it", f"    raise StepRefused({said!r})")
 
@@ -193,7 +212,7 @@ class Program:
         """A command that makes a new session socket, after a handshake that failed (must-fail tls):
         netrepl refuses it while the connection is open (a TLS setting, not the handshake, failed)."""
         if self.maybe_closed:
-            self.need("step_refused")
+            self.may_refuse("state")
             self.code("if sock is not None:  # the handshake did not start: the connection is open",
                       f"    raise StepRefused({f'{command}: {why}; `close` it first'!r})")
 
