@@ -11,6 +11,7 @@ scenario runs in netrepl and as the exported program against the same servers
 from __future__ import annotations
 
 import ast
+import re
 import shlex
 
 import pytest
@@ -236,3 +237,16 @@ def test_must_fail_usage_of_tls_over_a_unix_socket_is_checked_when_the_program_r
     sock = tmp_path / "tls.sock"
     compare(tmp_path, f"serve tls-echo {sock}\nset tls ca {LAB_CA}\nconnect {sock}\nmust-fail {check} tls\n"
                       "tls localhost\nsend hi\nexpect hi\\r\\n\nclose\nprint passed\n", expected=expected)
+
+
+def test_the_lab_port_option_of_a_server_the_script_never_uses_says_so(tmp_path):
+    recording = ROOT / "scripts" / "peers" / "connect3.nrs"
+    path = tmp_path / "unused.nrs"
+    path.write_text(f"serve replay {recording} 0\nserve echo 0 udp\nprint hi\n")
+    source = export_file(str(path)).text_of()
+    helps = dict(re.findall(r"add_argument\('(--lab[\w-]*)'.*help=('[^']*')", source))
+    assert "unless  is" not in source
+    assert helps["--lab-port"] == (f"'the port of the replay server this program talks to (netrepl serve replay "
+                                   f"{recording} --port PORT); the script never uses the port'")
+    assert helps["--lab-echo-port"].startswith("'the port of the echo server this program talks to (netrepl "
+                                               "serve echo --port PORT --udp)")

@@ -216,10 +216,10 @@ class Program:
             self.code("if sock is not None:  # the handshake did not start: the connection is open",
                       f"    raise StepRefused({f'{command}: {why}; `close` it first'!r})")
 
-    def serve(self, kind: str, proto: str, port: int) -> Server:
+    def serve(self, kind: str, proto: str, port: int, file: str | None = None) -> Server:
         if port in self.expect_servers:
             return self.expect_servers[port]
-        server = Server(kind, proto, port)
+        server = Server(kind, proto, port, file=file)
         if port == 0:
             # A kind may hold a hyphen (tls-echo): the option's name is an identifier all the same.
             name = "lab_port" if not any(s.option for s in self.servers) else f"lab_{kind.replace('-', '_')}_port"
@@ -228,10 +228,10 @@ class Program:
             opt = self.values.option(name)
             # Required when the script uses it as such; not when it is only a default (`${port:-$lab_port}`).
             opt.kind, opt.required = "int", not self.values.decided or f"args.{opt.dest}" in self.values.direct
-            opt.help = f"the port of the {kind} server this program talks to (netrepl serve {kind} --port PORT)"
+            opt.help = f"the port of the {kind} server this program talks to ({serve_command(kind, 0, proto == 'udp', file)})"
             if not opt.required:
                 unless = " or ".join(sorted(self.values.default_of.get(f"args.{opt.dest}", ())))
-                opt.help += f"; needed unless {unless} is given"
+                opt.help += f"; needed unless {unless} is given" if unless else "; the script never uses the port"
             server.option = opt
         self.servers.append(server)
         return server

@@ -243,10 +243,9 @@ def _serve(p: Program, parsed) -> None:
             p.values.bound[name] = value
         _lab_ca(p, kind)
         return
-    server = p.serve(kind, proto, port)
-    if kind == "replay":
-        server.file = parsed.args["file"]
-    how = serve_command(kind, port, proto == "udp", parsed.args["file"] if kind == "replay" else None)
+    file = parsed.args["file"] if kind == "replay" else None
+    server = p.serve(kind, proto, port, file)
+    how = serve_command(kind, port, proto == "udp", file)
     if server.option is not None:
         value = Expr(f"args.{server.option.dest}", "int")
         p.comment(f"(this program expects a lab {kind} server: {how}; its port is {server.option.flag})")
