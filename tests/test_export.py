@@ -26,21 +26,18 @@ from netrepl.core.unix import parse_name
 from netrepl.lab.replay import ReplayServer
 from netrepl.lab.server import LabServer, LabServerError
 from netrepl.lab.unixserver import UnixLabServer
-from netrepl.render.text import unix_name
+from netrepl.render.escape import escape_bytes
+from netrepl.render.text import data_text, line_text, unix_name
 from netrepl.language.nrs import load
 
 SCRIPTS = sorted((ROOT / "scripts").glob("*.nrs"))
 
 
-def shown(data: bytes) -> str:
-    """What netrepl's data is on the program's standard output."""
-    text = data.decode("utf-8", "backslashreplace")
-    return text if text.endswith("\n") else text + "\n"
 
 
 def netrepl_run(path, variables, cwd) -> tuple[str, int]:
     """Run a script in netrepl in `cwd` (where `recv all > FILE` writes): the print lines and
-    received data, in order, and its exit status."""
+    received data, in order, as netrepl writes them (render/text.py), and its exit status."""
     saved = os.getcwd()
     os.chdir(cwd)
     try:
@@ -57,10 +54,10 @@ def _netrepl_run(path, variables) -> tuple[str, int]:
     try:
         for number, parsed in script.commands:
             for step in ex.run_parsed(parsed, str(path), number):
-                if step.text.split(" ", 1)[0] == "print":
-                    out.append(str(step.result.lines[0][0]) + "\n")
-                elif step.result.data:
-                    out.append(shown(step.result.data))
+                if step.text.split(" ", 1)[0] == "print":  # netrepl's words, as it writes them
+                    out.append(line_text(step.result.lines[0]) + "\n")
+                elif step.result.data:  # netrepl's view of the data (render/text.py), as it writes it
+                    out.append(data_text(step.result.data, ex.session.display, step.result.data_offset))
                 status = status or int(not step.result.ok)
                 ended = ended or step.result.exit
             if status or ended:
@@ -284,7 +281,7 @@ def test_hostile_bytes_end_up_as_exact_bytes_literals(tmp_path):
              if isinstance(node, ast.Call)}
     assert "system" not in calls and "__import__" not in calls
     assert not any(isinstance(node, ast.JoinedStr) and "pwned" in ast.dump(node) for node in ast.walk(tree))
-    assert data.decode("utf-8", "backslashreplace") in out  # received back as data, never run
+    assert escape_bytes(data) in out and "\x1b" not in out  # received back as data, never run; shown escaped
     assert "\u202e" not in source and all(line.isascii() for line in source.splitlines())
     shown = subprocess.run([sys.executable, "-I", str(tmp_path / (path.stem + ".py")), "--help"],
                            capture_output=True, text=True, timeout=60)
@@ -296,13 +293,14 @@ def test_a_variable_in_data_is_encoded_not_interpolated(tmp_path):
     path.write_text("serve echo 0\nconnect localhost $lab_port\nsend GET /$page HTTP/1.0\nrecv\nclose\n")
     program = export_file(str(path), {"page": '{x}"""'})
     source = program.text_of()
-    assert "b'GET /' + args.page.encode(\"utf-8\", \"surrogateescape\") + b' HTTP/1.0\\r\\n'" in source
+    # The text is built from the option and decoded as netrepl decodes it (escapes after `$` expansion).
+    assert "sock.sendall(decode_escapes('GET /' + args.page + ' HTTP/1.0') + b'\\r\\n')" in source
     assert "default='{x}\"\"\"'" in source
     target = tmp_path / "var.py"
     target.write_text(source)
     check_code(target)
     out, err, status = run_program(program, target, ["--page", "a'b\"{c}"])
-    assert status == 0 and out == "GET /a'b\"{c} HTTP/1.0\r\n", err
+    assert status == 0 and out == "GET /a'b\"{c} HTTP/1.0\\r\n", err
 
 
 # ----- refusals and the command line --------------------------------------------------------------------
@@ -317,7 +315,7 @@ def test_source_is_inlined_with_the_sourced_files_lines(tmp_path):
     source = (tmp_path / "main.py").read_text()
     assert "lib/greet.nrs:2: send hello $who" in source.replace("\n        # ", " ")  # long paths wrap
     assert "lib/more.nrs:2: recv line" in source.replace("\n        # ", " ")
-    assert out == "hello\n lib\r\nafter lib\n"
+    assert out == "hello\n lib\\r\nafter lib\n"
 
 
 def test_a_source_loop_is_refused_as_the_checker_refuses_it(tmp_path):

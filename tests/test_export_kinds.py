@@ -11,6 +11,7 @@ scenario runs in netrepl and as the exported program against the same servers
 from __future__ import annotations
 
 import ast
+import re
 import shlex
 
 import pytest
@@ -67,7 +68,7 @@ def test_tls_settings_that_cannot_be_used_are_kind_file(tmp_path, files, setting
 def test_files_send_and_recv_cannot_use_are_kind_file(tmp_path, files, line, status):
     # A file recv cannot write is opened before any read: the bytes wait for the next one.
     compare(tmp_path, f"serve echo 0\nconnect localhost $lab_port\nsend hello\n{line.format(**files)}\n"
-                      "recv exactly 7\nclose\nprint passed\n", expected="hello\r\npassed\n" if status == 0 else "")
+                      "recv exactly 7\nclose\nprint passed\n", expected="hello\\r\npassed\n" if status == 0 else "")
 
 
 @pytest.mark.parametrize("line, status", [
@@ -88,12 +89,12 @@ def test_files_sendto_cannot_use_are_kind_file(tmp_path, files, line, status):
 @pytest.mark.parametrize("after, expected", [
     ("close", ""),  # netrepl: close: no socket (it was closed)
     ("close all", ""),
-    ("listen 127.0.0.1 0\nclose all", "again\r\npassed\n"),  # the listener (and no socket)
+    ("listen 127.0.0.1 0\nclose all", "again\\r\npassed\n"),  # the listener (and no socket)
     ("send hi", ""),
     ("must-fail tls tls", ""),  # no socket: a state failure, not a tls one
-    ("must-fail any send hi", "again\r\npassed\n"),
-    ("info", "again\r\npassed\n"),
-    ("timeout 2", "again\r\npassed\n"),
+    ("must-fail any send hi", "again\\r\npassed\n"),
+    ("info", "again\\r\npassed\n"),
+    ("timeout 2", "again\\r\npassed\n"),
 ])
 def test_a_failed_handshake_leaves_no_socket(tmp_path, after, expected):
     compare(tmp_path, f"serve echo 0\nconnect 127.0.0.1 $lab_port\nmust-fail tls tls\n{after}\n"
@@ -114,7 +115,7 @@ def test_a_settings_failure_leaves_the_connection_as_it_was(tmp_path, files):
     ("tls -k .bad.name\nprint never", ""),  # kind usage: status 1 (not 2, the program's for a bad option)
     ("must-fail io tls -k .bad.name\nprint never", ""),
     # Nothing was sent: the connection takes a handshake after it.
-    ("must-fail any tls -k .bad.name\ntls\nsend hi\nexpect hi\\r\\n\nclose\nprint passed", "hi\r\npassed\n"),
+    ("must-fail any tls -k .bad.name\ntls\nsend hi\nexpect hi\\r\\n\nclose\nprint passed", "hi\\r\npassed\n"),
 ])
 def test_a_tls_name_that_cannot_be_used_is_refused_as_netrepl_refuses_it(tmp_path, lines, expected):
     compare(tmp_path, f"serve tls-echo 0\nset tls ca $lab_ca\nconnect localhost $lab_port\n{lines}\n",
@@ -173,7 +174,7 @@ def test_the_header_quotes_every_word_of_the_lab_server_commands(tmp_path):
 
 @pytest.mark.parametrize("lines, expected", [
     ("tls\nprint never", ""),  # kind usage: a Unix socket has no host name, give one
-    ("must-fail any tls\ntls localhost\nsend hi\nexpect hi\\r\\n\nclose\nprint passed", "hi\r\npassed\n"),
+    ("must-fail any tls\ntls localhost\nsend hi\nexpect hi\\r\\n\nclose\nprint passed", "hi\\r\npassed\n"),
 ])
 def test_tls_over_a_unix_socket_needs_a_name_as_in_netrepl(tmp_path, lines, expected):
     from netrepl.lab.kinds import LAB_CA
@@ -186,4 +187,66 @@ def test_tls_after_accepting_on_a_unix_socket_needs_a_name_as_in_netrepl(tmp_pat
     listening = tmp_path / "l.sock"
     compare(tmp_path, f"listen {listening}\nclient line {listening}\naccept\nmust-fail any tls\n"
                       "expect hello from the netrepl lab client\\r\\n\nclose all\nprint passed\n",
-            expected="hello from the netrepl lab client\r\npassed\n")
+            expected="hello from the netrepl lab client\\r\npassed\n")
+
+
+# ----- must-fail state and usage: netrepl's own checks ------------------------------------------------
+
+@pytest.mark.parametrize("lines, expected", [
+    # The TLS settings failed, not the handshake: the connection is open, the send goes out, and
+    # the must-fail fails (status 1), in netrepl as in the program.
+    ("set tls ca {missing}\nconnect localhost $lab_port\nmust-fail any tls\nmust-fail state send hi\nprint never", ""),
+    ("set tls ca {missing}\nconnect localhost $lab_port\nmust-fail any tls\nmust-fail state info\nprint never", None),
+    # The handshake failed and closed the socket: netrepl refuses the send itself.
+    ("connect localhost $lab_port\nsend hi\nmust-fail tls tls\nmust-fail state send hi\nprint passed", "passed\n"),
+    ("connect localhost $lab_port\nsend hi\nmust-fail tls tls\nmust-fail state close\nprint passed", "passed\n"),
+    # No socket at all: the export knows netrepl refuses these.
+    ("must-fail state send hi\nmust-fail state recv all\nmust-fail state accept\nprint passed", "passed\n"),
+])
+def test_must_fail_state_checks_what_netrepl_checks(tmp_path, files, lines, expected):
+    text = "serve echo 0\n" + lines.format(**files) + "\n"
+    if expected is None:  # `info` is never refused: the program cannot know, the line is not exported
+        path = tmp_path / "kinds.nrs"
+        path.write_text(text)
+        with pytest.raises(Refused) as caught:
+            export_file(str(path))
+        assert caught.value.where == f"{path}:5" and "neither the export nor the program knows" in caught.value.message
+        return
+    program, out, err = compare(tmp_path, text, expected=expected)
+    if expected:
+        assert "failed as expected (state)" in err
+
+
+@pytest.mark.parametrize("lines, where, reason", [
+    ("serve echo 0\nconnect localhost $lab_port\nmust-fail state send hi", 3, "neither the export nor the program"),
+    ("socket tcp\nmust-fail usage recv all", 2, "neither the export nor the program"),
+    ("must-fail usage send hi", 1, "with kind state, so the must-fail itself fails"),
+])
+def test_must_fail_state_or_usage_the_program_cannot_know_is_refused_with_its_line(tmp_path, lines, where, reason):
+    path = tmp_path / "own.nrs"
+    path.write_text(lines + "\n")
+    p = run_cli("export", str(path))
+    assert p.returncode == 2 and p.stdout == ""
+    assert p.stderr.startswith(f"{path}:{where}: `must-fail ") and reason in p.stderr
+
+
+@pytest.mark.parametrize("check, expected", [("usage", "hi\\r\npassed\n"), ("state", "")])
+def test_must_fail_usage_of_tls_over_a_unix_socket_is_checked_when_the_program_runs(tmp_path, check, expected):
+    from netrepl.lab.kinds import LAB_CA
+
+    sock = tmp_path / "tls.sock"
+    compare(tmp_path, f"serve tls-echo {sock}\nset tls ca {LAB_CA}\nconnect {sock}\nmust-fail {check} tls\n"
+                      "tls localhost\nsend hi\nexpect hi\\r\\n\nclose\nprint passed\n", expected=expected)
+
+
+def test_the_lab_port_option_of_a_server_the_script_never_uses_says_so(tmp_path):
+    recording = ROOT / "scripts" / "peers" / "connect3.nrs"
+    path = tmp_path / "unused.nrs"
+    path.write_text(f"serve replay {recording} 0\nserve echo 0 udp\nprint hi\n")
+    source = export_file(str(path)).text_of()
+    helps = dict(re.findall(r"add_argument\('(--lab[\w-]*)'.*help=('[^']*')", source))
+    assert "unless  is" not in source
+    assert helps["--lab-port"] == (f"'the port of the replay server this program talks to (netrepl serve replay "
+                                   f"{recording} --port PORT); the script never uses the port'")
+    assert helps["--lab-echo-port"].startswith("'the port of the echo server this program talks to (netrepl "
+                                               "serve echo --port PORT --udp)")

@@ -59,6 +59,13 @@ close
     assert "quiet" in out and "again" in out
 
 
+def test_recv_all_with_nothing_read_before_reads_the_whole_stream(tmp_path):
+    # No expect or recv line before it: nothing is pending, and recv all still reads to end of stream.
+    program, out, err, source = compare(tmp_path, "all", "serve http 0\nconnect localhost $lab_port\n"
+                                                         "send GET /hello.txt HTTP/1.0\\r\\n\nrecv all\nclose\n")
+    assert out.startswith("HTTP/1.0 200 OK") and out.endswith("hello from the netrepl lab server\n"), err
+
+
 def test_recv_exactly_at_end_of_stream_is_kind_eof(tmp_path):
     program, out, err, source = compare(tmp_path, "eof", """serve close 0
 connect localhost $lab_port
@@ -143,7 +150,7 @@ close listener
 """)
     assert "listener = listen('127.0.0.1', 0)" in source and "listen_port = listener.getsockname()[1]" in source
     assert "lab_client(b'', listen_port, listener)" in source and "except TimeoutError" in source
-    assert out == "hello from the netrepl lab client\r\n"
+    assert out == "hello from the netrepl lab client\\r\n"
 
 
 def test_unix_paths_listen_connect_datagrams_and_a_missing_path(tmp_path):
@@ -169,7 +176,7 @@ print bye
     assert f"connect_unix({str(sock_dir / 'echo.sock')!r}, timeout)" in source
     assert f"'\\x00netrepl-export-test-nobody-{id(tmp_path)}'" in source  # @NAME: the abstract namespace
     assert f"remove_socket_file({str(sock_dir / 'd.sock')!r})" in source
-    assert out == "over a path\r\nhello from\nbye\n"
+    assert out == "over a path\\r\nhello from\nbye\n"
     assert not (sock_dir / "l.sock").exists() and not (sock_dir / "d.sock").exists()  # removed on close
 
 

@@ -37,7 +37,7 @@ def _source(p: Program, parsed) -> str | None:
 @emitter("socket")
 def _socket(p: Program, parsed) -> None:
     if p.sock and not p.maybe_closed:
-        p.refuse("`socket` while one is open: netrepl refuses it (its own state check); not exported")
+        p.refuse_state("`socket` while one is open: netrepl refuses it (its own state check); not exported")
     family, kind = parsed.args["family"], parsed.args["type"]
     p.imports.add("socket")
     p.uses.add("timeout")
@@ -217,7 +217,7 @@ def _recv(p: Program, parsed) -> None:
 def _recv_by(p: Program, parsed, size: str) -> None:
     """`recv exactly N` (one timeout for the whole read) and `recv quiet SECONDS` (until a pause)."""
     if p.proto != "tcp" and not p.pending:
-        p.refuse(f"`recv {size}` on a datagram socket: netrepl refuses it (its own state check); not exported")
+        p.refuse_state(f"`recv {size}` on a datagram socket: netrepl refuses it (its own state check); not exported")
     amount = parsed.args.get("amount")
     if p.raw(parsed, "amount") is not None:
         value = to_number(p.value(parsed, "amount", "int" if size == "exactly" else "seconds"),
@@ -267,13 +267,13 @@ def _expect(p: Program, parsed, must_fail: str | None = None) -> None:
     if must_fail is not None:
         p.need("note")
         p.code("if data is not None:",
-               f"    print({f'expected `{parsed.text}` to fail, but it matched'!r}, file=sys.stderr)",
+               f"    note({f'expected `{parsed.text}` to fail, but it matched'!r})",
                "    return 1",
                f'note("failed as expected ({must_fail}): nothing matched")')
         return
     message = f"expect: expected '{want.source}' within the timeout or before end of stream; unmatched data:"
     p.need("show")
     p.code("if data is None:",
-           f"    print({message!r}, bytes(pending[:300]), file=sys.stderr)",
+           f"    note({message!r}, bytes(pending[:300]))",
            "    return 1",
            "show(data)")

@@ -50,6 +50,10 @@ class FileOut:
 
 helper("step_refused", (), (), '''
 class StepRefused(OSError):
-    """A step netrepl refuses itself, before any socket call (its failure kinds state and usage):
-    no socket's error (`must-fail io` does not catch it; any does)."""
+    """A step netrepl refuses itself, before any socket call, with its failure kind (state or
+    usage): no socket's error (`must-fail io` does not catch it; any, state or usage do)."""
+
+    def __init__(self, message, kind="state"):
+        super().__init__(message)
+        self.kind = kind
 ''')

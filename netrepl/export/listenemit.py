@@ -22,7 +22,7 @@ def _uses_listener(p: Program) -> None:
 
 
 def _state(p: Program, command: str) -> None:
-    p.refuse(f"`{command}` here: netrepl refuses it (its own state check); not exported")
+    p.refuse_state(f"`{command}` here: netrepl refuses it (its own state check); not exported")
 
 
 @emitter("listen")

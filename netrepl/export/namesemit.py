@@ -63,8 +63,8 @@ def _timing(p: Program, parsed) -> None:
     """netrepl draws the durations it measured; the program measures none. It moves no bytes and
     fails only before any connect (netrepl's own state check, refused here like the others)."""
     if not p.timed:
-        p.refuse("`timing` before any connect to HOST PORT (netrepl times no Unix connect): netrepl refuses it "
-                 "(its own state check); not exported")
+        p.refuse_state("`timing` before any connect to HOST PORT (netrepl times no Unix connect): netrepl refuses "
+                       "it (its own state check); not exported")
     p.need("note")
     p.comment("(netrepl shows the last connection's timed phases here; this program times nothing)")
     p.code('note("timing: not measured by this program (netrepl shows the connection\'s phases here)")')

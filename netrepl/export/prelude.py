@@ -16,21 +16,6 @@ def helper(name: str, imports: tuple[str, ...], needs: tuple[str, ...], source: 
     HELPERS[name] = (imports, needs, source.strip("\n") + "\n")
 
 
-helper("note", ("sys",), (), '''
-def note(*words):
-    """What a step did, on standard error (standard output is for received data)."""
-    print(*words, file=sys.stderr, flush=True)
-''')
-
-helper("show", ("sys",), (), '''
-def show(data):
-    """Received bytes as text on standard output, ending with a newline, as netrepl shows them."""
-    if data:
-        text = data.decode("utf-8", errors="backslashreplace")
-        sys.stdout.write(text if text.endswith("\\n") else text + "\\n")
-        sys.stdout.flush()
-''')
-
 helper("port_of", ("socket",), (), '''
 class ServiceNotFound(OSError):
     """getservbyname does not know the service (socketerrors.py: "Couldn't find your port")."""
@@ -164,14 +149,14 @@ def recv_line(sock, pending, timeout):
     return take(pending, end)
 ''')
 
-helper("recv_all", ("codecs", "sys"), ("take",), '''
+helper("recv_all", (), ("take", "text_out"), '''
 def recv_all(sock, pending, out=None):
     """recv until end of stream (recv returns no data), in chunks: shown as they arrive, or
     written to out (a FileOut, opened before). Returns the number of bytes received."""
     out = TextOut() if out is None else out
     total = 0
     try:
-        data = take(pending)
+        data = take(pending) or sock.recv(65536)  # nothing read earlier: the first recv
         while data:
             total += len(data)
             out.write(data)
@@ -179,27 +164,6 @@ def recv_all(sock, pending, out=None):
     finally:
         out.close()
     return total
-
-
-class TextOut:
-    """A stream's bytes as text on standard output, chunk by chunk: a character split between
-    two chunks stays whole, and the text ends with a newline, as netrepl shows it."""
-
-    def __init__(self):
-        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="backslashreplace")
-        self.last = "\\n"
-
-    def write(self, data, final=False):
-        text = self.decoder.decode(data, final)
-        if final and not (text or self.last).endswith("\\n"):
-            text += "\\n"
-        if text:
-            sys.stdout.write(text)
-            self.last = text
-        sys.stdout.flush()
-
-    def close(self):
-        self.write(b"", final=True)
 ''')
 
 helper("read_until", ("socket", "time"), ("take",), '''

@@ -9,10 +9,12 @@ the one call it stands for there.
 
 from __future__ import annotations
 
+import ast
 import re
 import shlex
 import textwrap
 
+from netrepl.export import escapeprelude, viewprelude  # noqa: F401 (their helpers: note, show, the escapes)
 from netrepl.export.prelude import HELPERS
 from netrepl.export.values import Expr, Option, Unsupported, Values, lit, to_number, to_str
 from netrepl.fastdata import datatype
@@ -30,6 +32,15 @@ class Refused(Exception):
     def __init__(self, where: str, message: str):
         super().__init__(f"{where}: {message}")
         self.where, self.message = where, message
+
+
+class StateRefused(Refused):
+    """A command netrepl itself refuses here, whatever happens when the program runs (its own
+    check, failure kind `kind`): `must-fail state` of it passes; anywhere else it is not exported."""
+
+    def __init__(self, where: str, message: str, kind: str = "state"):
+        super().__init__(where, message)
+        self.kind = kind
 
 
 @datatype
@@ -82,6 +93,9 @@ class Program:
         self.where = ""
         self.line = ""  # the script line being exported
         self.parsed = None
+        self.need("note")  # main() says each error with it
+        self.refusable: set[str] = set()  # netrepl's kinds the StepRefused of the code written may have
+        self.decoded: list[tuple[str, str]] = []  # (FILE:LINE, code of a text decode_escapes decodes)
 
     # ----- code --------------------------------------------------------------------------------
 
@@ -103,6 +117,15 @@ class Program:
 
     def refuse(self, message: str):
         raise Refused(self.where, message)
+
+    def refuse_state(self, message: str, kind: str = "state"):
+        """netrepl refuses the command here itself (failure kind `kind`), however the program runs."""
+        raise StateRefused(self.where, message, kind)
+
+    def may_refuse(self, kind: str) -> None:
+        """The code written next may raise StepRefused of netrepl's failure kind `kind` (state, usage)."""
+        self.need("step_refused")
+        self.refusable.add(kind)
 
     # ----- values of the arguments ---------------------------------------------------------------
 
@@ -178,10 +201,10 @@ class Program:
         """A command that needs the session socket: refused when there is none; after a failed
         handshake (must-fail tls) the program checks when it runs, as netrepl does."""
         if not self.sock:
-            self.refuse(f"`{command}` with no socket open: netrepl refuses it (its own state check); "
-                        "not exported")
+            self.refuse_state(f"`{command}` with no socket open: netrepl refuses it (its own state check); "
+                              "not exported")
         if self.maybe_closed:
-            self.need("step_refused")
+            self.may_refuse("state")
             said = f"{command}: no socket (it was closed); use `socket` or `connect HOST PORT` first"
             self.code("if sock is None:  # the failed handshake closed it", f"    raise StepRefused({said!r})")
 
@@ -189,14 +212,14 @@ class Program:
         """A command that makes a new session socket, after a handshake that failed (must-fail tls):
         netrepl refuses it while the connection is open (a TLS setting, not the handshake, failed)."""
         if self.maybe_closed:
-            self.need("step_refused")
+            self.may_refuse("state")
             self.code("if sock is not None:  # the handshake did not start: the connection is open",
                       f"    raise StepRefused({f'{command}: {why}; `close` it first'!r})")
 
-    def serve(self, kind: str, proto: str, port: int) -> Server:
+    def serve(self, kind: str, proto: str, port: int, file: str | None = None) -> Server:
         if port in self.expect_servers:
             return self.expect_servers[port]
-        server = Server(kind, proto, port)
+        server = Server(kind, proto, port, file=file)
         if port == 0:
             # A kind may hold a hyphen (tls-echo): the option's name is an identifier all the same.
             name = "lab_port" if not any(s.option for s in self.servers) else f"lab_{kind.replace('-', '_')}_port"
@@ -205,10 +228,10 @@ class Program:
             opt = self.values.option(name)
             # Required when the script uses it as such; not when it is only a default (`${port:-$lab_port}`).
             opt.kind, opt.required = "int", not self.values.decided or f"args.{opt.dest}" in self.values.direct
-            opt.help = f"the port of the {kind} server this program talks to (netrepl serve {kind} --port PORT)"
+            opt.help = f"the port of the {kind} server this program talks to ({serve_command(kind, 0, proto == 'udp', file)})"
             if not opt.required:
                 unless = " or ".join(sorted(self.values.default_of.get(f"args.{opt.dest}", ())))
-                opt.help += f"; needed unless {unless} is given"
+                opt.help += f"; needed unless {unless} is given" if unless else "; the script never uses the port"
             server.option = opt
         self.servers.append(server)
         return server
@@ -238,6 +261,10 @@ class Program:
     # ----- the program -----------------------------------------------------------------------------
 
     def text_of(self) -> str:
+        for name in sorted(self.values.needs):
+            self.need(name)
+        if _checked_first(self):
+            self.need("check_escapes")
         head = [f'"""{_docstring(self)}"""', ""]
         imports = [f"import {name}" for name in sorted(self.imports)]
         helpers = [HELPERS[name][2].rstrip("\n") for name in _ordered(self.helpers)]
@@ -256,6 +283,15 @@ class _AnyValue(dict):
 
     def __missing__(self, key) -> str:
         return ""
+
+
+def _checked_first(p: Program) -> list[tuple[str, str]]:
+    """The texts decode_escapes decodes that depend on the options only: main() checks them
+    before any step, as netrepl checks the script with its variables before it runs it."""
+    def options_only(code: str) -> bool:
+        names = {node.id for node in ast.walk(ast.parse(code, mode="eval")) if isinstance(node, ast.Name)}
+        return names <= {"args", "str"}
+    return [(where, code) for where, code in p.decoded if options_only(code)]
 
 
 def _ordered(names: list[str]) -> list[str]:
@@ -281,8 +317,10 @@ def _docstring(p: Program) -> str:
     lines = [f"{comment_text(p.source)}, exported by netrepl as a plain Python program.", "",
              "Regenerate it with:", f"    {comment_text(p.regenerate)}", "",
              "Standard library only. Each step of the script is the socket call it stands for; received",
-             "data goes to standard output (as text, undecodable bytes as \\xNN), what each step did",
-             "to standard error. Exit status: 0 when every step succeeded, 1 when one failed."]
+             "data goes to standard output as netrepl shows it (text; controls, bidi and invisible",
+             "characters and undecodable bytes as backslash escapes, so none reaches the terminal raw),",
+             "what each step did to standard error. Exit status: 0 when every step succeeded, 1 when",
+             "one failed."]
     if p.servers:
         lines += ["", "It talks to netrepl's lab servers (start them first, e.g. in another terminal):"]
         for s in p.servers:
@@ -333,15 +371,19 @@ def _main(p: Program) -> str:
     if "pending" in p.uses:
         out.append("    pending = bytearray()  # read from the socket, not yet shown (one read cursor, as netrepl)")
     out.append("    try:")
+    checks = _checked_first(p)
+    if checks:
+        out.append("        # netrepl checks the script's escapes, with the options' values, before it runs any step:")
+        out.append("        check_escapes([" + ", ".join(f"({comment_text(where)!r}, {code})" for where, code in checks) + "])")
     out += p.body or ["        pass"]
     out += ["    except OSError as exc:",
-            '        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)',
+            '        note(f"error: {type(exc).__name__}: {exc}")',
             "        return 1",
             "    except ValueError as exc:  # a bad option value, such as a port above 65535",
-            '        print(f"error: {exc}", file=sys.stderr)',
+            '        note(f"error: {exc}")',
             "        return 2",
             "    except KeyboardInterrupt:",
-            '        print("interrupted", file=sys.stderr)',
+            '        note("interrupted")',
             "        return 130",
             "    finally:",
             "        if sock is not None:",

@@ -8,12 +8,12 @@ import os
 from netrepl.core.errors import FAILURE_ALIASES, TLS_REASONS, VERIFY_CODES, errname_known
 from netrepl.core.results import UnixName
 from netrepl.export.emitters import _expect
-from netrepl.export.program import Program, serve_command
+from netrepl.export.program import Program, StateRefused, serve_command
 from netrepl.export.table import EMITTERS, emit, emitter
 from netrepl.export.values import Expr, lit
 from netrepl.lab.kinds import LAB_CA, TLS_KINDS
 from netrepl.language.nrs import check, read_lines, resolve, serve_variables, var_value
-from netrepl.render.text import unix_name
+from netrepl.render.text import safe, unix_name
 from netrepl.language.parser import Parser
 
 # must-fail KIND -> the exception it catches, and for errno names the errno check.
@@ -42,22 +42,28 @@ ERRNOS = {
     "inuse": ("EADDRINUSE",),
 }
 TLS_NAMES = frozenset(FAILURE_ALIASES) - set(ERRNOS)  # must-fail self-signed, handshake-failure...
-OWN_CHECKS = ("state", "usage", "syntax")  # netrepl refuses these itself, before any socket call
+NOT_INSIDE = ("must-fail", "exit", "serve", "set var", "set eol")  # commands must-fail cannot hold here
+# What an emitter tracks of the session (program.py): a command netrepl refused changed none of it.
+SESSION = ("sock", "proto", "family", "pending", "maybe_closed", "peer", "sender", "tls", "bound_path",
+           "listener", "listener_family", "timed")
 
 
 @emitter("must-fail")
 def _must_fail(p: Program, parsed) -> None:
     kind, inner = parsed.args["kind"], parsed.args["command"]
     name = inner.command.name
-    if kind in OWN_CHECKS:
+    if kind == "syntax":
         p.comment(f"netrepl refuses `{inner.text}` itself here ({kind}), before any socket call: nothing to run")
+        return
+    if kind in ("state", "usage"):
+        _own_check(p, kind, inner)
         return
     if name == "expect":
         if kind not in ("expect", "any"):
             p.refuse(f"`must-fail {kind} expect ...`: an expect fails with kind expect; not exported")
         _expect(p, inner, kind)
         return
-    if name not in EMITTERS or name in ("must-fail", "exit", "serve", "set var", "set eol"):
+    if name not in EMITTERS or name in NOT_INSIDE:
         p.refuse(f"`{name}` inside must-fail is not exported")
     if kind not in EXCEPTIONS and kind not in ERRNOS and kind not in ("io", "tls") and kind not in TLS_NAMES \
             and not errname_known(kind):
@@ -79,7 +85,50 @@ def _must_fail(p: Program, parsed) -> None:
         p.maybe_closed, p.tls = True, False
     _except(p, kind)
     p.code("else:",
-           f"    print({f'expected `{inner.text}` to fail with {kind}, but it succeeded'!r}, file=sys.stderr)",
+           f"    note({f'expected `{inner.text}` to fail with {kind}, but it succeeded'!r})",
+           "    return 1")
+
+
+def _own_check(p: Program, kind: str, inner) -> None:
+    """`must-fail state|usage COMMAND`: netrepl's own check of the command, before any socket call.
+    Where netrepl refuses it here whatever happens (StateRefused at export), the must-fail passes;
+    where the program knows only when it runs (after a failed handshake: StepRefused), it checks
+    then, as netrepl does; anywhere else the program cannot know, and the line is refused."""
+    name = inner.command.name
+    if name not in EMITTERS or name in NOT_INSIDE:
+        p.refuse(f"`{name}` inside must-fail is not exported")
+    saved = {attr: getattr(p, attr) for attr in SESSION}
+    before, outer = len(p.body), p.refusable
+    p.refusable = set()
+    p.code("try:")
+    p.depth += 1
+    try:
+        EMITTERS[name](p, inner)
+    except StateRefused as exc:
+        del p.body[before:]
+        p.depth -= 1
+        p.refusable = outer
+        if exc.kind != kind:
+            p.refuse(f"`must-fail {kind} {inner.text}`: netrepl refuses `{inner.text}` here with kind {exc.kind}, "
+                     "so the must-fail itself fails; not exported")
+        p.need("note")
+        said = f"failed as expected ({kind}): netrepl refuses `{inner.text}` here itself, before any socket call"
+        p.code(f"note({said!r})")
+        return
+    p.depth -= 1
+    possible, p.refusable = p.refusable, outer | p.refusable
+    if not possible:  # (one of another kind: the must-fail fails when it comes, as netrepl's does)
+        p.refuse(f"`must-fail {kind} {inner.text}`: whether netrepl's own check refuses it here ({kind}) depends "
+                 "on what neither the export nor the program knows; not exported")
+    for attr, value in saved.items():  # it passes only if netrepl refused the command: nothing changed
+        setattr(p, attr, value)
+    p.need("note")
+    p.code("except StepRefused as exc:",
+           f"    if exc.kind != {kind!r}:",
+           "        raise",
+           f'    note("failed as expected ({kind}):", exc)',
+           "else:",
+           f"    note({f'expected `{inner.text}` to fail with {kind}, but it succeeded'!r})",
            "    return 1")
 
 
@@ -137,7 +186,12 @@ def _sleep(p: Program, parsed) -> None:
 @emitter("print")
 def _print(p: Program, parsed) -> None:
     text = p.text(parsed, "text", escapes=False)
-    p.code(f"print({text.code}, flush=True)" if text.code != "''" else "print(flush=True)")
+    if not text.literal:  # a value from an option may hold anything: shown as netrepl shows a message
+        p.need("escape")
+        p.code(f"print(safe({text.code}), flush=True)")
+        return
+    shown = safe(text.value)  # a literal: escaped now, as netrepl escapes it
+    p.code(f"print({shown!r}, flush=True)" if shown else "print(flush=True)")
 
 
 @emitter("exit")
@@ -189,10 +243,9 @@ def _serve(p: Program, parsed) -> None:
             p.values.bound[name] = value
         _lab_ca(p, kind)
         return
-    server = p.serve(kind, proto, port)
-    if kind == "replay":
-        server.file = parsed.args["file"]
-    how = serve_command(kind, port, proto == "udp", parsed.args["file"] if kind == "replay" else None)
+    file = parsed.args["file"] if kind == "replay" else None
+    server = p.serve(kind, proto, port, file)
+    how = serve_command(kind, port, proto == "udp", file)
     if server.option is not None:
         value = Expr(f"args.{server.option.dest}", "int")
         p.comment(f"(this program expects a lab {kind} server: {how}; its port is {server.option.flag})")

@@ -44,7 +44,9 @@ def emit(p: Program, parsed) -> None:
     if fn is None:
         p.refuse(REFUSED.get(name, f"`{name}` has no socket equivalent; not exported"))
     p.comment(f"{p.where}: {parsed.text}")
+    decoded = len(p.values.decoded)
     fn(p, parsed)
+    p.decoded += [(p.where, code) for code in p.values.decoded[decoded:]]
     # What a sourced script's lines are parsed with: the values as the checker knows them.
     if name == "set var":
         p.known[parsed.args["name"]] = var_value(parsed.args["value"], parsed.flags)

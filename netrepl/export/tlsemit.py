@@ -82,10 +82,10 @@ def _handshake(p: Program, parsed) -> None:
     """The handshake on the session socket, upgraded in place: from here on sock speaks TLS."""
     given = parsed.args["name"] is not None or p.raw(parsed, "name")
     if not given and p.family == "unix":  # netrepl's own check (core/tls.py), before anything is sent
-        p.need("step_refused")
+        p.may_refuse("usage")
         said = ("tls: a Unix socket has no host name to send (SNI) and check the certificate against: "
                 "name the server, `tls NAME`")
-        p.code(f"raise StepRefused({said!r})")
+        p.code(f"raise StepRefused({said!r}, 'usage')")
         return
     name = p.host(parsed, "name") if given else p.peer or "sock.getpeername()[0]"
     insecure, sni = "-k" in parsed.flags, p.tls_settings.get("sni", True)
@@ -100,6 +100,7 @@ def _handshake(p: Program, parsed) -> None:
     p.need("note")
     if sni:
         p.need("check_server_name")
+        p.may_refuse("usage")
         p.code(f"check_server_name(context, {name})")
     p.code("try:  # wrap_socket takes the socket over")
     p.depth += 1
@@ -124,7 +125,7 @@ def _handshake(p: Program, parsed) -> None:
 def _session_ready(p: Program, command: str) -> None:
     p.no_socket(command)
     if p.proto != "tcp" or p.tls:
-        p.refuse(f"`{command}` here: netrepl refuses it (its own state check); not exported")
+        p.refuse_state(f"`{command}` here: netrepl refuses it (its own state check); not exported")
 
 
 @emitter("tls")

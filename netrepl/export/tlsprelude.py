@@ -28,7 +28,7 @@ def check_server_name(context, name):
     try:
         context.wrap_bio(ssl.MemoryBIO(), ssl.MemoryBIO(), server_hostname=name)
     except ValueError as exc:
-        raise StepRefused(f"tls: {name!r} cannot be a TLS server name: {exc}") from None
+        raise StepRefused(f"tls: {name!r} cannot be a TLS server name: {exc}", "usage") from None
 ''')
 
 helper("tls_setting", ("os",), (), '''

@@ -124,6 +124,8 @@ class Values:
         self.in_default = 0
         self.default_of: dict[str, set[str]] = {}  # code of a value -> options it is the default of
         self.used: set[str] = set()  # bound names used (kept from the first pass: a local is set only if read)
+        self.needs: set[str] = set()  # the program's helpers the code written needs (decode_escapes)
+        self.decoded: list[str] = []  # code of each text decode_escapes decodes when the program runs
 
     def option(self, name: str) -> Option:
         if name not in self.options:
@@ -188,33 +190,35 @@ class Values:
         self.decided = True
 
     def text(self, raw: str, role: str, escapes: bool = False, tail: bytes = b"") -> Expr:
-        """Rest-of-line text as typed -> its value: `$NAME` expanded, then (with
-        `escapes`, for send and expect) the backslash escapes decoded, as bytes (`tail` after them)."""
+        """Rest-of-line text as typed -> its value: `$NAME` expanded, then (with `escapes`, for
+        send and expect) the backslash escapes of the whole expanded text decoded, as netrepl
+        decodes them (after expanding: a value's escapes too), as bytes (`tail` after them).
+        Text known now is decoded now; text from options by the program's decode_escapes."""
         parts: list[Expr] = []
         last = 0
-        kind = "bytes" if escapes else "str"
         for m in VAR_RE.finditer(raw):
-            parts.append(self._literal(raw[last:m.start()], escapes))
+            parts.append(lit(raw[last:m.start()]))
             last = m.end()
             if m.group(1):
-                parts.append(lit(b"$" if escapes else "$"))
+                parts.append(lit("$"))
                 continue
             if m.group(5):
                 raise Unsupported("a malformed ${...}")
-            value = self.var(m.group(2) or m.group(4), m.group(3), role)
-            if escapes and value.literal:  # netrepl decodes escapes after expanding: a known value's too
-                value = self._literal(str(value.value), True)
-            parts.append(to_bytes(value) if escapes else to_str(value))
-        parts.append(self._literal(raw[last:], escapes))
-        return concat(parts + [lit(tail)] if tail else parts, kind)
-
-    def _literal(self, text: str, escapes: bool) -> Expr:
+            parts.append(to_str(self.var(m.group(2) or m.group(4), m.group(3), role)))
+        parts.append(lit(raw[last:]))
+        text = concat(parts, "str")
         if not escapes:
-            return lit(text)
-        try:
-            return lit(decode_escapes(text))
-        except EscapeError:
-            raise Unsupported("an escape next to a variable (such as \\x$a): write the escape whole") from None
+            return text
+        if text.literal:
+            try:
+                data = lit(decode_escapes(text.value))
+            except EscapeError as exc:  # (the check before export decoded it with the same values)
+                raise Unsupported(exc.message) from None
+        else:
+            self.needs.add("decode_escapes")
+            self.decoded.append(text.code)
+            data = Expr(f"decode_escapes({text.code})", "bytes")
+        return concat([data, lit(tail)], "bytes") if tail else data
 
     def word(self, raw: str, role: str) -> Expr:
         """One word as typed (quotes group; single quotes do not expand) -> its value."""
