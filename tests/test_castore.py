@@ -157,3 +157,26 @@ def test_a_bundle_with_other_blocks_is_loaded_whole(tmp_path, block):
 def test_no_bundle_is_an_empty_store(tmp_path):
     assert castore.bundle_subset(None, []) == b""
     assert castore.bundle_subset(str(tmp_path / "missing.pem"), []) is None  # loaded whole: nothing
+
+
+def test_the_cut_store_context_has_the_verifying_contexts_flags(world, monkeypatch):
+    # The verifying `tls` uses create_default_context, whose verify flags depend on the Python
+    # (3.13 adds PARTIAL_CHAIN and X509_STRICT): the replay's context must carry the same ones.
+    # Simulated here by a create_default_context that adds X509_STRICT, as 3.13's does.
+    from netrepl.core.tls import TlsSettings
+
+    real = ssl.create_default_context
+
+    def newer(*args, **kwargs):
+        ctx = real(*args, **kwargs)
+        ctx.verify_flags |= ssl.VERIFY_X509_STRICT
+        return ctx
+
+    monkeypatch.setattr(ssl, "create_default_context", newer)
+    monkeypatch.setenv("SSL_CERT_FILE", world["with_root"])
+    leaf = world["root"].issue_cert("localhost")
+    ctx = TlsSettings().replay_context(chain_of(leaf))
+    verifying = ssl.create_default_context()
+    assert ctx.verify_flags == verifying.verify_flags
+    assert ctx.verify_flags & ssl.VERIFY_X509_STRICT
+    assert (ctx.verify_mode, ctx.check_hostname) == (verifying.verify_mode, verifying.check_hostname)

@@ -19,6 +19,12 @@ is looked up lazily by OpenSSL itself, by name hash, and is left to it.
 `bundle_subset` returns None whenever the bundle holds anything this module
 does not read as plain certificates (trusted-certificate or CRL blocks, PEM
 headers, a DER it cannot walk): the caller then loads the whole store.
+
+Known difference: a certificate that is well-formed DER up to its subject but
+that OpenSSL cannot decode (an algorithm it does not know, a broken key) makes
+OpenSSL refuse the whole bundle, so every verifying `tls` then fails (code 20);
+the cut leaves such a certificate out unless the chain reaches it, and says what
+the rest of the store would give. Only a damaged system bundle is like that.
 """
 
 from __future__ import annotations

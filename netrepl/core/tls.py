@@ -94,6 +94,10 @@ class TlsSettings:
         if subset is None:
             return self.context(True, replay=True)
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # CERT_REQUIRED and the name checked
+        # ... and create_default_context's verify flags, as the verifying `tls` has them (Python
+        # 3.13 adds PARTIAL_CHAIN and X509_STRICT): read off a server-side default context,
+        # which loads no certificates (found by review).
+        ctx.verify_flags = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).verify_flags
         if subset:
             ctx.load_verify_locations(cadata=subset)
         if capath:
