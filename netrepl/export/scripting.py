@@ -8,7 +8,8 @@ import os
 from netrepl.core.errors import FAILURE_ALIASES, TLS_REASONS, VERIFY_CODES, errname_known
 from netrepl.core.results import UnixName
 from netrepl.export.emitters import _expect
-from netrepl.export.program import Program, StateRefused, serve_command
+from netrepl.export.assemble import serve_command
+from netrepl.export.program import Program, StateRefused
 from netrepl.export.table import EMITTERS, emit, emitter
 from netrepl.export.values import Expr, lit
 from netrepl.lab.kinds import LAB_CA, TLS_KINDS
