@@ -17,6 +17,10 @@ DEFAULT_TIMEOUT = 10.0  # netrepl's own (core/session.py)
 _NOT_PRINTABLE = re.compile(r"[^\x20-\x7e]")
 
 
+class HexOnly(str):
+    """A line of main() only a program that shows data in hex has (Program.hex_code)."""
+
+
 def comment_text(text: str) -> str:
     """Text for a `#` comment or a docstring: printable ASCII only, the rest escaped (\\n, \\x1b,
     \\u202e), so no line break, control or bidi character of a script or file name reaches the code."""
@@ -71,6 +75,9 @@ def _docstring(p) -> str:
              "characters and undecodable bytes as backslash escapes, so none reaches the terminal raw),",
              "what each step did to standard error. Exit status: 0 when every step succeeded, 1 when",
              "one failed."]
+    if p.hex:
+        lines += ["", "After `set display hex` received data is shown as netrepl's hex view shows it: the",
+                  "lines of `hexdump -C -v`, numbered by the offset in the socket's stream (View.offset)."]
     if p.servers:
         lines += ["", "It talks to netrepl's lab servers (start them first, e.g. in another terminal):"]
         for s in p.servers:
@@ -107,7 +114,8 @@ def _parse_args(p) -> str:
 
 
 def _main(p) -> str:
-    reads_args = "timeout" in p.uses or any("args." in line for line in p.body)
+    body = [line for line in p.body if p.hex or not isinstance(line, HexOnly)]
+    reads_args = "timeout" in p.uses or any("args." in line for line in body)
     out = ["def main(argv=None):",
            "    args = parse_args(argv)" if reads_args else "    parse_args(argv)  # (--help; no option is read)",
            '    sys.stdout.reconfigure(errors="backslashreplace")']
@@ -125,7 +133,7 @@ def _main(p) -> str:
     if checks:
         out.append("        # netrepl checks the script's escapes, with the options' values, before it runs any step:")
         out.append("        check_escapes([" + ", ".join(f"({comment_text(where)!r}, {code})" for where, code in checks) + "])")
-    out += p.body or ["        pass"]
+    out += body or ["        pass"]
     out += ["    except OSError as exc:",
             '        note(f"error: {type(exc).__name__}: {exc}")',
             "        return 1",

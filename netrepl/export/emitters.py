@@ -170,6 +170,7 @@ def _sendto(p: Program, parsed) -> None:
         p.uses.add("timeout")
         p.code(f"sock = socket.socket({FAMILIES[family]}, socket.SOCK_DGRAM)", "sock.settimeout(timeout)")
         p.sock, p.proto, p.pending = True, "udp", False
+        p.hex_code("View.offset = 0  # a new socket: hex lines are numbered from 0")
     address = f"({p.host(parsed)}, {p.port(parsed)})"
     path = _source(p, parsed)
     if path is not None:  # the whole file is one datagram

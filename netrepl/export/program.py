@@ -12,7 +12,8 @@ from __future__ import annotations
 import textwrap
 
 from netrepl.export import escapeprelude, viewprelude  # noqa: F401 (their helpers: note, show, the escapes)
-from netrepl.export.assemble import checked_first, comment_text, serve_command, source_text
+from netrepl.export.assemble import HexOnly, checked_first, comment_text, serve_command, source_text
+from netrepl.export.hexprelude import VARIANTS
 from netrepl.export.prelude import HELPERS
 from netrepl.export.values import Expr, Option, Unsupported, Values, lit, to_number, to_str
 from netrepl.fastdata import datatype
@@ -52,6 +53,7 @@ class Program:
     def __init__(self, source: str, regenerate: str, values: Values):
         self.source, self.regenerate, self.values = source, regenerate, values
         self.body: list[str] = []
+        self.hex = False  # `set display hex` somewhere: data shown in hex, numbered by the stream offset
         self.depth = 2  # indentation of main()'s body: inside its try block
         self.helpers: list[str] = []
         self.imports: set[str] = {"argparse", "sys"}
@@ -90,11 +92,17 @@ class Program:
         for line in lines:
             self.body.append("    " * self.depth + line)
 
+    def hex_code(self, *lines: str) -> None:
+        """Code only a program showing data in hex needs (its stream offset, View): the others drop it."""
+        self.body += [HexOnly("    " * self.depth + line) for line in lines]
+
     def comment(self, text: str) -> None:
         for piece in textwrap.wrap(comment_text(text), 96, break_long_words=True, break_on_hyphens=False) or [""]:
             self.code("# " + piece)
 
     def need(self, name: str) -> None:
+        if self.hex:  # (hexprelude.py: the helpers that count what they consume, and show hex too)
+            name = VARIANTS.get(name, name)
         imports, needs, _ = HELPERS[name]
         for other in needs:
             self.need(other)
@@ -240,6 +248,7 @@ class Program:
         self.sock, self.proto, self.family, self.pending, self.peer = True, proto, family, False, peer
         self.maybe_closed = self.sender = self.tls = False
         self.bound_path = None
+        self.hex_code("View.offset = 0  # a new socket: hex lines are numbered from 0")
 
     def closed(self) -> None:
         self.sock = self.pending = self.maybe_closed = self.sender = self.tls = False
@@ -252,6 +261,10 @@ class Program:
             self.need(name)
         if checked_first(self):
             self.need("check_escapes")
+        if self.hex:  # show, TextOut, FileOut that count what they consume and show hex too
+            needed, self.helpers = self.helpers, []
+            for name in needed:
+                self.need(name)
         return source_text(self)
 
 
