@@ -39,13 +39,14 @@ def source_text(p) -> str:
     return "\n\n\n".join(parts) + '\n\n\nif __name__ == "__main__":\n    sys.exit(main())\n'
 
 
-def checked_first(p) -> list[tuple[str, str]]:
-    """The texts decode_escapes decodes that depend on the options only: main() checks them
+def checked_first(p) -> list[tuple[str, str, str]]:
+    """The texts the program decodes (or makes an expect's pattern of) that depend on the options
+    only, with the function checking each: main() checks them
     before any step, as netrepl checks the script with its variables before it runs it."""
     def options_only(code: str) -> bool:
         names = {node.id for node in ast.walk(ast.parse(code, mode="eval")) if isinstance(node, ast.Name)}
         return names <= {"args", "str"}
-    return [(where, code) for where, code in p.decoded if options_only(code)]
+    return [(where, code, check) for where, code, check in p.decoded if options_only(code)]
 
 
 def _ordered(names: list[str]) -> list[str]:
@@ -132,7 +133,8 @@ def _main(p) -> str:
     checks = checked_first(p)
     if checks:
         out.append("        # netrepl checks the script's escapes, with the options' values, before it runs any step:")
-        out.append("        check_escapes([" + ", ".join(f"({comment_text(where)!r}, {code})" for where, code in checks) + "])")
+        out.append("        check_escapes([" + ", ".join(f"({comment_text(where)!r}, {check}, {code})"
+                                                 for where, code, check in checks) + "])")
     out += body or ["        pass"]
     out += ["    except OSError as exc:",
             '        note(f"error: {type(exc).__name__}: {exc}")',

@@ -84,7 +84,8 @@ class Program:
         self.parsed = None
         self.need("note")  # main() says each error with it
         self.refusable: set[str] = set()  # netrepl's kinds the StepRefused of the code written may have
-        self.decoded: list[tuple[str, str]] = []  # (FILE:LINE, code of a text decode_escapes decodes)
+        # (FILE:LINE, code of a text from options, the program's function that checks it: decode_escapes)
+        self.decoded: list[tuple[str, str, str]] = []
 
     # ----- code --------------------------------------------------------------------------------
 
