@@ -148,3 +148,54 @@ def test_a_bad_escape_in_an_option_stops_the_program_before_any_step_as_netrepl(
         assert status == q.returncode == 2, (err, q.stderr)
         assert f"{path}:3" in err and "escape" in err and "Traceback" not in err
     assert len(recorder.sent) == 2  # the two good runs: a bad value connects nowhere, in netrepl as in the program
+
+
+EXPECT_D = """serve echo 0
+connect localhost $lab_port
+timeout 5
+send -n abc/x/
+shutdown 1
+expect $D
+print matched
+recv all
+"""
+
+
+def test_an_options_value_decides_the_kind_of_an_expect_when_the_program_runs(tmp_path):
+    path = tmp_path / "expectd.nrs"
+    path.write_text(EXPECT_D)
+    program, out, err = export_and_compare(path, {"D": "b"}, tmp_path)  # exported with a TEXT
+    target = tmp_path / "expectd.py"
+    # eof, /REGEX/ (`/./` as text would never match), text with an escape, text with slashes inside
+    for value in ("eof", "/./", "/c.x/", "\\x2fx", "c/x"):
+        expected, status = netrepl_run(path, {"D": value}, tmp_path)
+        got, err, code = run_program(program, target, ["--D", value])
+        assert (got, code) == (expected, status) == (got, 0), (value, err)
+    assert run_program(program, target, ["--D", "/./"])[0] == "a\nmatched\nbc/x/\n"
+    # A bad regex or escape in the value: netrepl checks the script first and runs no step (status 2).
+    for bad in ("/a(/", "x\\q"):
+        q = run_cli("-q", "-D", f"D={bad}", str(path))
+        got, err, code = run_program(program, target, ["--D", bad])
+        assert code == q.returncode == 2 and got == "", (err, q.stderr)
+        assert f"{path}:6" in err and "Traceback" not in err
+        assert ("bad regular expression: missing ), unterminated subpattern" in err) == bad.startswith("/")
+
+
+def test_the_programs_expectation_decides_as_netrepls_parse_expectation():
+    from netrepl.export.escapeprelude import decode_source
+    from netrepl.export.prelude import HELPERS
+    from netrepl.language.texttypes import parse_expectation
+
+    program = _namespace(decode_source() + "\n\n" + HELPERS["expectation"][2])
+    for text_ in ["eof", "eof ", "/x/", "/", "//", "/a(/", "/[/", "a/x/", "/x/b", "\\x2fx/", "x\\q", "/\\d+ ok/", "plain"]:
+        try:
+            want = parse_expectation(text_)
+            expected = None if want.kind == "eof" else want.literal if want.kind == "text" else want.pattern.pattern
+        except EscapeError as exc:
+            expected = (exc.message, exc.col)
+        try:
+            got = program["expectation"](text_)
+            got = got.pattern if hasattr(got, "pattern") else got
+        except ValueError as exc:
+            got = (exc.message, exc.col)
+        assert got == expected, text_

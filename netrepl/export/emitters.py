@@ -8,7 +8,7 @@ from netrepl.core.results import UnixName
 from netrepl.export import failprelude, listenprelude  # noqa: F401 (their helpers: failures, Unix socket names)
 from netrepl.export.program import Program
 from netrepl.export.table import emitter
-from netrepl.export.values import to_bytes, to_number, to_str
+from netrepl.export.values import to_number, to_str
 
 FAMILIES = {"inet": "socket.AF_INET", "inet6": "socket.AF_INET6", "unix": "socket.AF_UNIX"}
 TYPES = {"tcp": "socket.SOCK_STREAM", "udp": "socket.SOCK_DGRAM", "stream": "socket.SOCK_STREAM",
@@ -170,6 +170,7 @@ def _sendto(p: Program, parsed) -> None:
         p.uses.add("timeout")
         p.code(f"sock = socket.socket({FAMILIES[family]}, socket.SOCK_DGRAM)", "sock.settimeout(timeout)")
         p.sock, p.proto, p.pending = True, "udp", False
+        p.hex_code("View.offset = 0  # a new socket: hex lines are numbered from 0")
     address = f"({p.host(parsed)}, {p.port(parsed)})"
     path = _source(p, parsed)
     if path is not None:  # the whole file is one datagram
@@ -249,17 +250,22 @@ def _expect(p: Program, parsed, must_fail: str | None = None) -> None:
     p.no_socket("expect")
     want = parsed.args["pattern"]
     raw = p.raw(parsed, "pattern")
-    if want.kind == "eof":
+    text = None if raw is None else p.values.text(raw, "text")
+    runtime = text is not None and not text.literal
+    if runtime:
+        # An option's value decides whether it is TEXT, /REGEX/ or eof, when the program runs,
+        # as netrepl decides it after expanding; a bad regex or escape in it stops the run first.
+        p.need("expectation")
+        p.decoded.append((p.where, text.code, "expectation"))
+        p.code(f"pattern = {text.code}  # TEXT, /REGEX/ or eof: as the value makes it")
+        code = "expectation(pattern)"
+    elif want.kind == "eof":
         code = "None"
     elif want.kind == "regex":
         p.imports.add("re")
-        pattern = want.source[1:-1].encode("utf-8", "surrogateescape") if raw is None \
-            else to_bytes(p.values.text(raw[1:-1], "text")).code
-        code = f"re.compile({pattern!r})" if raw is None else f"re.compile({pattern})"
-    elif raw is None:
-        code = repr(want.literal)
+        code = f"re.compile({want.source[1:-1].encode('utf-8', 'surrogateescape')!r})"
     else:
-        code = p.values.text(raw, "text", escapes=True).code
+        code = repr(want.literal)
     p.need("read_until")
     p.uses.update(("timeout", "pending"))
     p.pending = True
@@ -271,9 +277,11 @@ def _expect(p: Program, parsed, must_fail: str | None = None) -> None:
                "    return 1",
                f'note("failed as expected ({must_fail}): nothing matched")')
         return
-    message = f"expect: expected '{want.source}' within the timeout or before end of stream; unmatched data:"
     p.need("show")
+    said = "' within the timeout or before end of stream; unmatched data:"
+    message = f"\"expect: expected '\" + pattern + {said!r}" if runtime else \
+        repr(f"expect: expected '{want.source}{said}")
     p.code("if data is None:",
-           f"    note({message!r}, bytes(pending[:300]))",
+           f"    note({message}, bytes(pending[:300]))",
            "    return 1",
            "show(data)")

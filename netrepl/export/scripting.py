@@ -8,7 +8,8 @@ import os
 from netrepl.core.errors import FAILURE_ALIASES, TLS_REASONS, VERIFY_CODES, errname_known
 from netrepl.core.results import UnixName
 from netrepl.export.emitters import _expect
-from netrepl.export.program import Program, StateRefused, serve_command
+from netrepl.export.assemble import HexOnly, serve_command
+from netrepl.export.program import Program, StateRefused
 from netrepl.export.table import EMITTERS, emit, emitter
 from netrepl.export.values import Expr, lit
 from netrepl.lab.kinds import LAB_CA, TLS_KINDS
@@ -74,7 +75,7 @@ def _must_fail(p: Program, parsed) -> None:
     p.depth += 1
     before = len(p.body)
     EMITTERS[name](p, inner)
-    if len(p.body) == before:
+    if all(isinstance(line, HexOnly) for line in p.body[before:]):  # (dropped unless the program shows hex)
         p.code("pass")
     p.depth -= 1
     if name == "connect" and not had_socket:
@@ -208,7 +209,9 @@ def _set_eol(p: Program, parsed) -> None:
 
 @emitter("set display")
 def _set_display(p: Program, parsed) -> None:
-    p.comment("(cosmetic in netrepl: this program always shows received data as text)")
+    hex_ = parsed.args["mode"] == "hex"
+    p.hex = p.hex or hex_
+    p.hex_code(f"View.hex = {hex_}  # received data shown as {'a hex dump' if hex_ else 'text'} from here on")
 
 
 @emitter("set var")

@@ -46,7 +46,7 @@ def emit(p: Program, parsed) -> None:
     p.comment(f"{p.where}: {parsed.text}")
     decoded = len(p.values.decoded)
     fn(p, parsed)
-    p.decoded += [(p.where, code) for code in p.values.decoded[decoded:]]
+    p.decoded += [(p.where, code, "decode_escapes") for code in p.values.decoded[decoded:]]
     # What a sourced script's lines are parsed with: the values as the checker knows them.
     if name == "set var":
         p.known[parsed.args["name"]] = var_value(parsed.args["value"], parsed.flags)

@@ -94,8 +94,9 @@ def _handshake(p: Program, parsed) -> None:
         p.code("if pending:  # received in plaintext and not consumed: never part of the TLS stream "
                "(a STARTTLS injection?)",
                '    note(f"warning: {len(pending)} bytes received in plaintext before the handshake were '
-               'discarded: {bytes(pending[:300])!r}")',
-               "    pending.clear()")
+               'discarded: {bytes(pending[:300])!r}")')
+        p.hex_code("    View.offset += len(pending)  # consumed: the stream offset counts them, as netrepl's does")
+        p.code("    pending.clear()")
     _context(p, insecure, sni)
     p.need("note")
     if sni:
