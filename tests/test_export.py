@@ -303,6 +303,34 @@ def test_a_variable_in_data_is_encoded_not_interpolated(tmp_path):
     assert status == 0 and out == "GET /a'b\"{c} HTTP/1.0\\r\n", err
 
 
+@pytest.mark.parametrize("names", [("class", "class_"), ("timeout", "var_timeout"), ("help", "var_help"),
+                                   ("__class__", "__dict__"), ("_get_args", "var_var_x")])
+def test_variables_whose_names_collide_in_python_keep_their_own_values(names, tmp_path):
+    # Keywords, the program's own options, Namespace attributes and var_ names each get an option
+    # of their own: before, $class and $class_ shared one (the program printed `a a`), and
+    # timeout/var_timeout or __class__ ended the program in a traceback.
+    first, second = names
+    path = tmp_path / "names.nrs"
+    path.write_text(f"print ${{{first}:-one}} ${{{second}:-two}}\n")
+    program, out, _ = export_and_compare(path, {}, tmp_path)
+    assert "one two" in out
+    flags = [opt.flag for opt in program.values.options.values()]
+    assert len(set(flags)) == len(flags) == 2
+
+
+def test_help_shows_a_default_with_control_characters_escaped(tmp_path):
+    path = tmp_path / "hv.nrs"
+    path.write_text("print ${v:-x}\n")
+    program = export_file(str(path), {"v": "\x1b]0;pwned\x07\x1b[2J"})
+    target = tmp_path / "hv.py"
+    target.write_text(program.text_of())
+    check_code(target)
+    shown = subprocess.run([sys.executable, str(target), "--help"], capture_output=True, text=True, timeout=30)
+    assert shown.returncode == 0
+    assert "\x1b" not in shown.stdout and "\x07" not in shown.stdout
+    assert "pwned" in shown.stdout  # the default is shown, escaped
+
+
 # ----- refusals and the command line --------------------------------------------------------------------
 
 def test_source_is_inlined_with_the_sourced_files_lines(tmp_path):

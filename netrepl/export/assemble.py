@@ -105,8 +105,10 @@ def _parse_args(p) -> str:
             kw.append("required=True")
         else:
             kw.append(f"default={opt.default!r}")
-        shown = "" if opt.required or opt.default is None else " (default: %(default)s)"
-        kw.append(f"help={comment_text(opt.help.replace('%', '%%') + shown)!r}")  # argparse formats % in help
+        # The default is written out here, escaped like the rest of the help (not argparse's
+        # %(default)s, which would print a -D value's control characters raw in --help).
+        shown = "" if opt.required or opt.default is None else f" (default: {opt.default})"
+        kw.append(f"help={comment_text((opt.help + shown).replace('%', '%%'))!r}")  # argparse formats % in help
         out.append(f"    parser.add_argument({', '.join(kw)})")
     out.append(f"    parser.add_argument('--timeout', dest='timeout', type=float, default={DEFAULT_TIMEOUT!r}, "
                "help='seconds each blocking step may take (default: %(default)s)')")

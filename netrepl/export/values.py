@@ -10,14 +10,16 @@ a variable has one binding, known here.
 
 from __future__ import annotations
 
+import argparse
 import keyword
 
 from netrepl.fastdata import datatype, field
 from netrepl.language.escapes import EscapeError, decode_escapes
 from netrepl.language.tokens import VAR_RE
 
-OWN_OPTIONS = ("help", "timeout")
-NO_DEFAULT, VARIES = object(), object()  # a use of $NAME without `:-`; one whose default names a variable  # the program's own: a variable so named gets --var-NAME
+OWN_OPTIONS = ("help", "timeout")  # the program's own: a variable so named gets --var-NAME
+NO_DEFAULT, VARIES = object(), object()  # a use of $NAME without `:-`; one whose default names a variable
+_NAMESPACE = argparse.Namespace()  # what parse_args returns: its own attributes are no variable's
 
 
 class Unsupported(Exception):
@@ -106,10 +108,14 @@ class Option:
 
 
 def option_names(name: str) -> tuple[str, str]:
-    """(dest, flag) for a variable: `lab_port` -> args.lab_port, --lab-port."""
-    base = f"var_{name}" if name in OWN_OPTIONS else name
-    dest = base + "_" if keyword.iskeyword(base) else base
-    return dest, "--" + base.replace("_", "-")
+    """(dest, flag) for a variable: `lab_port` -> args.lab_port, --lab-port.
+
+    A name the program cannot use as it is -- one of its own options, a keyword, an attribute
+    every Namespace has (`__class__`, `_get_args`) -- becomes var_NAME, and so does every name
+    that starts with var_ already: no two variables share a dest or a flag."""
+    if name in OWN_OPTIONS or keyword.iskeyword(name) or name.startswith("var_") or hasattr(_NAMESPACE, name):
+        name = "var_" + name
+    return name, "--" + name.replace("_", "-")
 
 
 class Values:
