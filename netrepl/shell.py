@@ -49,6 +49,9 @@ class Shell:
     def __init__(self, executor: Executor | None = None, history: History | None = None,
                  input=None, output=None, out: IO[str] | None = None):
         self.ex = executor or Executor(REGISTRY)
+        # Every command area now, before any key: completion, highlighting and the validator
+        # offer all of them, and no area is then imported in the middle of a keystroke.
+        self.ex.registry.load_all()
         if history is None:
             # Not ThreadedHistory: loaded in a thread, it could arrive after an Up pressed right
             # at the first prompt, which then did nothing. PrivateHistory reads at most 4 MiB
