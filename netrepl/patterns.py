@@ -1,9 +1,9 @@
 """Regular expressions compiled on first use, not when their module is imported.
 
-`re.compile` runs the pattern compiler in Python: the twenty patterns the
-modules of a `netrepl -c` start define cost ~2 ms together, a tenth of
-what netrepl adds to the interpreter's own start (docs/bench.md), though a
-run uses only a few of them. `lazy(PATTERN)` stands for
+`re.compile` runs the pattern compiler in Python: the twenty-odd patterns
+the modules of a `netrepl -c` start define cost ~2 ms together (traced),
+about a seventh of what netrepl adds to the interpreter's own start
+(docs/bench.md), though a run uses only a few of them. `lazy(PATTERN)` stands for
 `re.compile(PATTERN)`: the first attribute asked of it compiles the
 pattern and puts the compiled pattern's methods on the object itself, so
 from then on `X.search` costs what it costs on the pattern.

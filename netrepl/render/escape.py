@@ -86,7 +86,7 @@ def _char_class(ranges):
 
 
 # Compiled on first need (netrepl/patterns.py), like every pattern here: parsing
-# these two is ~7M instructions, a fifth of what netrepl adds to a `netrepl -c`
+# these two is ~7M instructions, an eighth of what netrepl added to a `netrepl -c`
 # start, and clean ASCII never needs them.
 _UNSAFE = lazy(_char_class(_UNSAFE_RANGES))
 # str.translate below uses a BMP-sized table; the astral unsafe characters
