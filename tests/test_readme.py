@@ -86,10 +86,10 @@ ALL_TRANSCRIPTS = [(f"{page_name(path)}#{index}", block)
                    for path in PAGES for index, block in enumerate(transcripts(path))]
 
 
-# What --stable masks, applied to the docs' text: loopback ports (the OS chose each of
-# them: lab servers on port 0, local ports; 0.0.0.0 is an unbound UDP socket's local side)
-# and timings.
-_PORT = re.compile(r"\b(127\.0\.0\.1|0\.0\.0\.0|\[::1\]):\d+")
+# What --stable masks, applied to the docs' text: loopback ports the OS chose (lab servers
+# on port 0, local ports; 0.0.0.0 is an unbound UDP socket's local side), never a port
+# below 1024 that a transcript names (`connect 127.0.0.1 1`), and timings.
+_PORT = re.compile(r"\b(127\.0\.0\.1|0\.0\.0\.0|\[::1\]):[1-9]\d{3,4}\b")
 _TIME = re.compile(r"\b\d+(?:\.\d+)? (?:us|ms|s)\b")
 
 
