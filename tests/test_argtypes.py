@@ -20,8 +20,8 @@ from netrepl.language.parser import ParseError, Parser
 from netrepl.language.registry import Arg, CommandSet, Registry
 from netrepl.lexer import NrsLexer
 from netrepl.core.results import Result
-from netrepl.suggest import suggest
-from netrepl.validator import LineValidator
+from netrepl.shell.suggest import suggest
+from netrepl.shell.validator import LineValidator
 
 PARSER = Parser(REGISTRY)
 

@@ -18,7 +18,7 @@ from netrepl.core.errors import FAILURE_NAMES
 from netrepl.language.parser import MAX_LINE, ParseError, Parser
 from netrepl.language.registry import Arg, Command
 from netrepl.lexer import line_tokens
-from netrepl.suggest import suggest
+from netrepl.shell.suggest import suggest
 
 PARSER = Parser(REGISTRY)
 VARS = {"HOST": "localhost", "PORT": "8080", "EMPTY": "", "SPACED": "a  b", "BS": "\\q"}

@@ -22,24 +22,24 @@ from prompt_toolkit.buffer import ValidationState
 from prompt_toolkit.enums import DEFAULT_BUFFER
 from prompt_toolkit.filters import has_focus
 from prompt_toolkit.formatted_text import FormattedText
-from prompt_toolkit.history import History, InMemoryHistory
+from prompt_toolkit.history import History
 from prompt_toolkit.key_binding import KeyBindings
 from prompt_toolkit.keys import Keys
 from prompt_toolkit.lexers import PygmentsLexer
 
 from netrepl import __version__
 from netrepl.commands import REGISTRY
-from netrepl.completer import NetreplCompleter
+from netrepl.shell.completer import NetreplCompleter
 from netrepl.core.executor import Executor
-from netrepl.history import PrivateHistory
-from netrepl.inputview import EscapeUnsafe
-from netrepl.interrupts import CtrlC, no_echo
+from netrepl.shell.history import PrivateHistory
+from netrepl.shell.inputview import EscapeUnsafe
+from netrepl.shell.interrupts import CtrlC, no_echo
 from netrepl.lexer import session_lexer
 from netrepl.paths import history_path
 from netrepl.render.text import progress_text, render, safe
-from netrepl.style import make_style
-from netrepl.toolbar import toolbar_text
-from netrepl.validator import LineValidator
+from netrepl.shell.style import make_style
+from netrepl.shell.toolbar import toolbar_text
+from netrepl.shell.validator import LineValidator
 
 _HOST_WORDS = re.compile(r"^\s*(?:must-fail\s+\S+\s+)?(?:connect|sendto|bind)\s+(\S+)")
 PROMPT = [("class:prompt", "netrepl> ")]
@@ -292,4 +292,4 @@ def run_shell(variables: Mapping[str, str] | None = None, **kw) -> int:
     return Shell(Executor(REGISTRY, variables=variables), **kw).run()
 
 
-__all__ = ["Shell", "run_shell", "toolbar_text", "CtrlC", "InMemoryHistory"]
+__all__ = ["Shell", "run_shell"]
