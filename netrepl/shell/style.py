@@ -25,6 +25,8 @@ UI = {
     "bottom-toolbar.state.lost": "bg:#af0000 #ffffff",
     "bottom-toolbar.state.closed": "bg:#444444 #ffffff",
     "bottom-toolbar.state.none": "bg:#303030 #bcbcbc nobold",
+    "bottom-toolbar.waiting": "bold bg:#5f5f00 #ffffff",  # unread data: hard to miss
+    "bottom-toolbar.hint": "#808080",
 }
 
 
