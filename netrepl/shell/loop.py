@@ -34,6 +34,7 @@ from netrepl.core.executor import Executor
 from netrepl.shell.history import PrivateHistory
 from netrepl.shell.inputview import EscapeUnsafe
 from netrepl.shell.interrupts import CtrlC, no_echo
+from netrepl.shell.live import Watch
 from netrepl.lexer import session_lexer
 from netrepl.paths import history_path
 from netrepl.render.text import progress_text, render, safe
@@ -70,6 +71,7 @@ class Shell:
         self.at_line_start = True  # what was shown last ended its line
         self.quiet = False  # terminal echo is off: a ^C pressed is not echoed
         self.interrupt_shown = False  # the running command already reported its interruption
+        self.watch = Watch(self.ex, self.live_step, lambda: self.ex.session.live)
         self.prompt = PromptSession(
             history=history,
             auto_suggest=AutoSuggestFromHistory(),
@@ -78,13 +80,35 @@ class Shell:
             validator=LineValidator(self.ex.parser, self.ex.variables),
             validate_while_typing=True,
             style=self.style,
-            bottom_toolbar=lambda: toolbar_text(self.ex),
+            bottom_toolbar=self.toolbar,
+            # What waits unread is counted while the prompt waits: the watch redraws at once when a
+            # socket becomes readable, this refresh keeps the count current after that.
+            refresh_interval=0.5,
             complete_while_typing=True,
             key_bindings=self._bindings(),
             input_processors=[EscapeUnsafe()],  # after the suggestion: history text is escaped on screen
             input=input,
             output=output,
         )
+
+    def toolbar(self):
+        try:
+            width = self.prompt.app.output.get_size().columns
+        except Exception:  # no terminal size to fit (a test's output): the whole toolbar
+            width = None
+        return toolbar_text(self.ex, width)
+
+    def live_step(self, command: str) -> None:
+        """`set live on`: what arrived while the prompt waited, received by an ordinary step (the
+        watch runs it above the prompt), echoed as a command so the screen says what ran."""
+        self.show([("class:prompt", "netrepl> "), ("", command), ("class:live", "  # live: arrived while the prompt waited\n")])
+        self.interrupt_shown = False
+        try:
+            with self.ctrl_c.command():
+                self.run_line(command)
+        except KeyboardInterrupt:
+            if not self.interrupt_shown:
+                self.show([("class:error", "interrupted\n")])
 
     def _bindings(self) -> KeyBindings:
         bindings = KeyBindings()
@@ -192,7 +216,10 @@ class Shell:
         # starts and ends in cooked mode, queued a Ctrl-C key that a storm of presses could deliver
         # after the prompt had ended, printing a traceback ("Application is not running"). Our
         # handler (disarmed at the prompt) ignores those presses; in raw mode Ctrl-C is a key.
-        return self.prompt.prompt(PROMPT, default=tail, handle_sigint=False)
+        try:
+            return self.prompt.prompt(PROMPT, default=tail, handle_sigint=False, pre_run=self.watch.start)
+        finally:
+            self.watch.stop()
 
     def _tty(self) -> int | None:
         try:

@@ -14,6 +14,7 @@ UI = {
     "field": "",
     "data": "",
     "help": "",
+    "live": "#808080",  # the note on a step the live watch ran
     "bar": "ansigreen",  # a `timing` waterfall's bars; a failed connect attempt's in red
     "bar.failed": "ansired",
     "bottom-toolbar": "noreverse bg:#222222 #aaaaaa",

@@ -48,7 +48,7 @@ def waiting_words(w: Waiting) -> str:
 
 
 def fields(ex: Executor) -> list[tuple[int, str, str]]:
-    """(rank, style, text) in display order; rank 0 is kept longest, the highest goes first."""
+    """(rank, style, text) in display order; rank 0 is kept longest, the highest rank is dropped first."""
     s = ex.session
     w = look(s)  # first: a peek that meets a reset records it, and the state must say so
     out = [(0, f"{BAR}.state.{state_class(s)}", f" {s.state()} ")]
@@ -65,7 +65,7 @@ def fields(ex: Executor) -> list[tuple[int, str, str]]:
     if ex.recorder is not None:
         out.append((6, BAR, f" recording to {ex.recorder.path} "))
     if (w.ready or w.kernel or w.clients) and not s.live:
-        out.append((7, f"{BAR}.hint", " (`set live on` shows it as it comes) "))
+        out.insert(2, (2, f"{BAR}.hint", " (`set live on` shows it) "))  # right after what waits
     return out
 
 
