@@ -567,7 +567,7 @@ def test_set_subcommands():
 
 
 @pytest.mark.parametrize("line, bad, words", [
-    ("set", None, "expected one of eol, display, var"),
+    ("set", None, "expected one of eol, display, live, var"),
     ("set eo crlf", "eo", "did you mean 'eol'"),
     ("set colour red", "colour", "unknown setting 'colour'"),
     ("set eol cr", "cr", "expected crlf|lf|none"),

@@ -97,7 +97,7 @@ def test_unknown_command_gets_nothing_after_it():
     ("recv a", ["all"]),
     ("recv l", ["line"]),
     ("recv all ", [">"]),
-    ("set ", ["eol", "display", "var", "tls"]),
+    ("set ", ["eol", "display", "live", "var", "tls"]),
     ("set e", ["eol"]),
     ("set eol c", ["crlf"]),
     ("set eol ", ["crlf", "lf", "none"]),
