@@ -21,7 +21,7 @@ def _area(module: str, attribute: str = "COMMANDS"):
     return lambda: getattr(__import__(f"netrepl.commands.{module}", fromlist=(attribute,)), attribute)
 
 
-AREAS = (*map(_area, ("sockets", "listening", "names", "sending", "receiving")), _area("scripting", "CHECKS"),
+AREAS = (*map(_area, ("sockets", "listening", "names", "sending", "receiving", "interacting")), _area("scripting", "CHECKS"),
          *map(_area, ("settings", "sockopts", "tlscmds", "starttls", "labs", "timing")),
          _area("scripting"), _area("exporting"), _area("helptext"))
 REGISTRY = Registry(*AREAS)

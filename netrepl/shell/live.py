@@ -50,10 +50,12 @@ class Watch:
     """The watch over one prompt. `run(command)` runs a step and shows it (the shell's);
     `receiving()` says whether to run it (live on, or interact) or only to redraw."""
 
-    def __init__(self, ex: Executor, run: Callable[[str], None], receiving: Callable[[], bool]):
+    def __init__(self, ex: Executor, run: Callable[[str], None], receiving: Callable[[], bool],
+                 after: Callable[[], None] | None = None):
         self.ex = ex
         self.run = run
         self.receiving = receiving
+        self.after = after  # called in the prompt's loop after each step (interact: end at the peer's close)
         self.loop: asyncio.AbstractEventLoop | None = None
         self.fds: dict[int, str] = {}
         self.busy = False
@@ -98,6 +100,8 @@ class Watch:
             self.busy = False
             self.arm()
             try:
+                if self.after is not None:
+                    self.after()
                 get_app().invalidate()
             except Exception:  # the prompt has ended meanwhile: nothing to redraw
                 pass

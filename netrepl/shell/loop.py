@@ -33,6 +33,8 @@ from netrepl.shell.completer import NetreplCompleter
 from netrepl.core.executor import Executor
 from netrepl.shell.history import PrivateHistory
 from netrepl.shell.inputview import EscapeUnsafe
+from netrepl.language.parser import ParseError
+from netrepl.shell.interact import Interact
 from netrepl.shell.interrupts import CtrlC, no_echo
 from netrepl.shell.live import Watch
 from netrepl.lexer import session_lexer
@@ -252,6 +254,10 @@ class Shell:
         return True
 
     def run_line(self, line: str) -> bool:
+        if self.shell_only(line):
+            self.ctrl_c.armed = False  # interact arms it around each of its steps, not at its prompt
+            Interact(self).run()
+            return True
         for step in self.ex.run_line(line):
             self.clear_status()
             if step.result.error and step.result.error.kind == "interrupted":
@@ -271,6 +277,14 @@ class Shell:
             if step.result.exit:
                 return False
         return True
+
+    def shell_only(self, line: str) -> bool:
+        """Is the line a command the shell runs itself (`interact`: it needs the person)?"""
+        try:
+            parsed = self.ex.parse(line)
+        except ParseError:
+            return False  # the executor reports it
+        return parsed is not None and bool(parsed.command.shell_only)
 
     def drop_paste(self) -> None:
         """An interrupted paste stops: the lines after the interrupted one are not run."""

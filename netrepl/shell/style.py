@@ -8,6 +8,7 @@ from pygments.util import ClassNotFound
 
 UI = {
     "prompt": "bold ansigreen",
+    "prompt.interact": "bold ansiyellow",  # inside `interact`: typed lines go to the peer
     "error": "ansired",
     "state": "ansicyan",
     "message": "",
