@@ -105,7 +105,16 @@ def _peek_end(session, sock) -> str:
 
 
 def look(session) -> Waiting:
-    """What waits on the session socket (and its listener), never consuming a byte."""
+    """What waits on the session socket (and its listener), never consuming a byte.
+    An answer seen waiting tells the connection's timing when it had arrived at the latest."""
+    waiting = _look(session)
+    timing = session.transport.timing if session.transport is not None else None
+    if timing is not None and (waiting.kernel or waiting.decrypted or waiting.end):
+        timing.saw_answer()
+    return waiting
+
+
+def _look(session) -> Waiting:
     clients = 0
     if session.listener is not None and _readable(session.listener.sock):
         clients = 1
