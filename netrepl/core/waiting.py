@@ -84,6 +84,10 @@ def _fin_arrived(sock) -> bool:
         return False
 
 
+def _lost_words(name: str) -> str:
+    return f"reset ({name})" if name == "ECONNRESET" else f"lost ({name})"
+
+
 def _peek_end(session, sock) -> str:
     """A readable stream with nothing queued: a peek says end of stream (b'') or the reset."""
     raw = socket.socket(fileno=sock.fileno())  # the same descriptor, no dup; detached below
@@ -98,7 +102,7 @@ def _peek_end(session, sock) -> str:
             name = errno.errorcode.get(exc.errno, str(exc.errno))
             if not session.lost:
                 session.lost = name  # the kernel said it once, to this peek: the session keeps it
-            return f"reset ({name})" if exc.errno == errno.ECONNRESET else f"lost ({name})"
+            return _lost_words(name)
         return ""
     finally:
         raw.detach()
@@ -139,7 +143,7 @@ def _look(session) -> Waiting:
     else:
         tcp, held = sock, 0
     if session.lost:
-        return Waiting(buffered, 0, decrypted, encrypted, end=f"lost ({session.lost})", clients=clients)
+        return Waiting(buffered, 0, decrypted, encrypted, end=_lost_words(session.lost), clients=clients)
     if session.peer_eof or session.rd_shut or not session.connected:
         return Waiting(buffered, 0, decrypted, encrypted, clients=clients)
     kernel = _queued(tcp)
