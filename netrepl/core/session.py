@@ -25,7 +25,6 @@ from netrepl.core.receive import LINE_LIMIT, RECV_ALL_CHUNK, Receiving  # noqa: 
 from netrepl.core.results import Endpoint, Result
 from netrepl.core.sockstate import FAMILIES, SHUT_NAMES, TYPES, UNIX, UNIX_TYPES, SocketState, plural
 from netrepl.core.transport import Transport
-from netrepl.core.waiting import info_fields as waiting_fields
 
 DEFAULT_TIMEOUT = 10.0
 
@@ -179,7 +178,9 @@ class Session(SocketState, Receiving, Amounts, Expecting):
             return result
         # What waits unread (netrepl's buffer, the kernel's queue, an end of stream), peeked, not
         # read; first, as a peek that meets a reset records it and the state must say so.
-        waiting = waiting_fields(self)
+        from netrepl.core.waiting import info_fields  # (off the start-up path: only `info` and the shell)
+
+        waiting = info_fields(self)
         result.state = self.state()
         sock = self.transport.sock
         local: object = self.local or "(not bound)"

@@ -20,11 +20,6 @@ import sys
 from netrepl.core.sockstate import LOST, plural
 from netrepl.fastdata import datatype
 
-try:
-    from termios import FIONREAD
-except ImportError:  # pragma: no cover - no termios (Windows): the kernel count stays unknown
-    FIONREAD = None
-
 _PEEK = socket.MSG_PEEK | getattr(socket, "MSG_DONTWAIT", 0)
 # tcp_info's first byte is the TCP state (include/net/tcp_states.h): in these the peer's FIN
 # has arrived, so after what is queued the stream ends, even while bytes still wait before it.
@@ -54,15 +49,17 @@ class Waiting:
 
 
 def _queued(sock) -> int | None:
-    if FIONREAD is None:
-        return None
+    """FIONREAD: bytes in the kernel's receive queue (a datagram socket: the next datagram's size)."""
     try:
         import fcntl
-
+        from termios import FIONREAD
+    except ImportError:  # pragma: no cover - no termios (Windows): the kernel count stays unknown
+        return None
+    try:
         buf = bytearray(4)
         fcntl.ioctl(sock.fileno(), FIONREAD, buf)
         return int.from_bytes(buf, sys.byteorder, signed=True)
-    except (OSError, ValueError, ImportError):  # closed, not a socket any more
+    except (OSError, ValueError):  # closed, not a socket any more
         return None
 
 
