@@ -33,7 +33,7 @@ from netrepl.cli import build_parser, simple_args
 # site, before the baseline: then it cannot show up here, a normal one can).
 HEAVY = (
     "prompt_toolkit", "pygments", "wcwidth",
-    "netrepl.shell", "netrepl.completer", "netrepl.lexer", "netrepl.suggest", "netrepl.style",
+    "netrepl.shell", "netrepl.lexer",
     "netrepl.lab.server", "netrepl.lab.handlers", "netrepl.lab.http",
     "threading", "mimetypes", "urllib",
     "asyncio", "ssl", "http", "email", "dataclasses", "inspect", "difflib",

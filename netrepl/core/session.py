@@ -35,6 +35,7 @@ class Session(SocketState, Receiving, Amounts, Expecting):
         self.timeout = timeout
         self.eol = b"\r\n"
         self.display = "text"
+        self.live = False  # `set live on`: the shell receives and shows what arrives while its prompt waits
         self.sent = 0
         self.received = 0
         self.buffer = RecvBuffer()  # the one read cursor: read, not yet consumed
@@ -175,6 +176,12 @@ class Session(SocketState, Receiving, Amounts, Expecting):
                              ("sent", plural(self.sent)), ("received", plural(self.received))]
             result.fields += self._listener_fields()
             return result
+        # What waits unread (netrepl's buffer, the kernel's queue, an end of stream), peeked, not
+        # read; first, as a peek that meets a reset records it and the state must say so.
+        from netrepl.core.waiting import info_fields  # (off the start-up path: only `info` and the shell)
+
+        waiting = info_fields(self)
+        result.state = self.state()
         sock = self.transport.sock
         local: object = self.local or "(not bound)"
         peer: object = self.peer or "(not connected)"
@@ -194,8 +201,7 @@ class Session(SocketState, Receiving, Amounts, Expecting):
         ]
         if self.transport.family == UNIX:
             result.fields += unix.cred_fields(self)
-        if len(self.buffer):
-            result.fields.append(("unread", f"{plural(len(self.buffer))} read, not yet consumed"))
+        result.fields += waiting
         if self.tls is not None:  # the handshake's facts, as `tls` reported them
             result.fields += [("tls " + label if label != "time" else "tls handshake", value)
                               for label, value in self.tls.fields()]

@@ -233,6 +233,9 @@ def _check(lines: Iterable[str], source: str, parser: Parser, variables: Mapping
             if used:
                 parsed.vars_used = used
         name = parsed.command.name
+        if parsed.command.shell_only:
+            script.problems.append(Problem(source, number, 1, parsed.command.shell_only))
+            continue
         if name == "set var":
             try:
                 known[parsed.args["name"]] = var_value(parsed.args["value"], parsed.flags)
