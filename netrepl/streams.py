@@ -89,3 +89,61 @@ def silence_stdout() -> None:
         os.close(null)
     except OSError:
         pass
+
+
+class RawOut:
+    """--raw: standard output carries the peer's bytes and nothing else.
+
+    Into a pipe or a file they are written exactly as they came; written in
+    full or not at all, so what `recv all` streams here stays in constant
+    memory (`write` is also a sink for core/receive.py, given views of its
+    buffer). On a terminal the safety rule holds: control characters are
+    shown escaped, and standard error says so once. A write that fails ends
+    the run (OutputLost), as for the transcript.
+    """
+
+    def __init__(self, stream, notes: Notes):
+        self.text = stream  # the text stream, flushed before bytes go under it
+        self.binary = getattr(stream, "buffer", stream)
+        self.notes = notes
+        self.escaper = None
+        try:
+            self.tty = bool(stream is not None and stream.isatty())
+        except (OSError, ValueError):
+            self.tty = False
+        self.written = 0
+
+    def write(self, data) -> None:
+        if self.binary is None:
+            raise OutputLost(errno.EBADF, os.strerror(errno.EBADF))
+        if self.tty:
+            self._show(data)
+            return
+        try:
+            self.binary.write(data)
+            self.binary.flush()  # as it arrives: a live conversation is not held back
+        except (OSError, ValueError) as exc:
+            raise _lost(exc) from None
+        self.written += len(data)
+
+    def _show(self, data) -> None:
+        if self.escaper is None:
+            from netrepl.render.escape import TextEscaper  # only a terminal needs escaping
+
+            self.escaper = TextEscaper()
+            self.notes.write("netrepl: --raw: standard output is a terminal, so the peer's control characters "
+                             "are shown escaped (pipe or redirect it for the bytes as they are)\n")
+            self.notes.flush()
+        text = self.escaper.feed(bytes(data))
+        self.written += len(data)
+        if text:
+            Transcript(self.text).write(text)
+            Transcript(self.text).flush()
+
+    def end(self) -> None:
+        """After each command: a terminal gets what the escaper held back (a split character)."""
+        if self.escaper is not None:
+            text = self.escaper.flush()
+            if text:
+                Transcript(self.text).write(text)
+                Transcript(self.text).flush()
