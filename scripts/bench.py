@@ -436,6 +436,8 @@ def bench_bulk(ctx: Context, size: int, sendfile: bool = False) -> None:
         port = prod.port
         clients["ceiling"] = ([PY, "-c", CEILING_SINK, str(port)], False)
         clients["netrepl"] = (ctx.netrepl + ["-q", "-c", f"connect 127.0.0.1 {port}; recv all > /dev/null"], False)
+        # --raw: the bytes to standard output, as nc -d writes them (both to /dev/null here)
+        clients["netrepl --raw"] = (ctx.netrepl + ["--raw", "-q", "-c", f"connect 127.0.0.1 {port}; recv all"], False)
         nc = openbsd_nc()
         if nc:
             clients["nc"] = ([nc, "-d", "127.0.0.1", str(port)], False)
@@ -464,6 +466,11 @@ def bench_bulk(ctx: Context, size: int, sendfile: bool = False) -> None:
         if f"received {size} bytes in total".encode() not in first.out:
             raise RuntimeError(f"netrepl recv all reported {first.out[-300:]!r}")
         exact = reported_peak(first)
+        raw = run(clients["netrepl --raw"][0], ctx)  # standard output to /dev/null, standard error kept
+        check_ok(raw, "netrepl --raw recv all")
+        prod.transfer_time()
+        if f"received {size} bytes in total".encode() not in raw.err:
+            raise RuntimeError(f"netrepl --raw recv all reported {raw.err[-300:]!r}")
         transfer: dict[str, list[float]] = {k: [] for k in clients}
         wall: dict[str, list[float]] = {k: [] for k in clients}
         rss: dict[str, int] = {k: 0 for k in clients}
@@ -495,6 +502,12 @@ def bench_bulk(ctx: Context, size: int, sendfile: bool = False) -> None:
                             "<= 1.1", r <= 1.1,
                             f"transfer time as the producer saw it; wall incl. start-up "
                             f"{secs(w['netrepl'])} vs {secs(w['nc'])}"))
+    if "nc" in t:
+        r = paired(transfer["netrepl --raw"], transfer["nc"])
+        ctx.rows.append(Row("bulk --raw vs nc", f"{secs(t['netrepl --raw'])} ({rate(size, t['netrepl --raw'])})",
+                            f"nc -d: {secs(t['nc'])} ({rate(size, t['nc'])})", r, "<= 1.1", r <= 1.1,
+                            "`netrepl --raw -q -c 'connect ...; recv all'` and `nc -d`, both writing standard output "
+                            f"to /dev/null; wall incl. start-up {secs(w['netrepl --raw'])} vs {secs(w['nc'])}"))
     if "socat" in t:
         r = paired(transfer["netrepl"], transfer["socat"])
         ctx.rows.append(Row("bulk recv vs socat", figure, f"socat -u: {secs(t['socat'])} "
@@ -719,6 +732,11 @@ def bench_tls(ctx: Context, size: int) -> None:
         if f"received {size} bytes in total".encode() not in first.out or b"close_notify" not in first.out:
             raise RuntimeError(f"netrepl recv all over TLS reported {first.out[-300:]!r}")
         exact = reported_peak(first)
+        raw = run(clients["netrepl --raw"][0], ctx)  # standard output to /dev/null, standard error kept
+        check_ok(raw, "netrepl --raw recv all")
+        prod.transfer_time()
+        if f"received {size} bytes in total".encode() not in raw.err:
+            raise RuntimeError(f"netrepl --raw recv all reported {raw.err[-300:]!r}")
         own = re.search(rb"handshake with \S+ done in ([\d.]+) (ms|us|s)", first.out)
         own_s = float(own.group(1)) * {b"ms": 1e-3, b"us": 1e-6, b"s": 1.0}[own.group(2)] if own else None
         transfer: dict[str, list[float]] = {k: [] for k in clients}
