@@ -111,6 +111,11 @@ class RawOut:
             self.tty = bool(stream is not None and stream.isatty())
         except (OSError, ValueError):
             self.tty = False
+        try:  # a real descriptor is written with os.write: no buffer between the socket's bytes and it
+            self.fd: int | None = self.binary.fileno()
+        except (AttributeError, OSError, ValueError):
+            self.fd = None
+        self.flushed = False
         self.written = 0
 
     def write(self, data) -> None:
@@ -120,11 +125,29 @@ class RawOut:
             self._show(data)
             return
         try:
-            self.binary.write(data)
-            self.binary.flush()  # as it arrives: a live conversation is not held back
+            if self.fd is None:
+                self.binary.write(data)
+                self.binary.flush()  # as it arrives: a live conversation is not held back
+            else:
+                self._write_fd(data)
         except (OSError, ValueError) as exc:
             raise _lost(exc) from None
         self.written += len(data)
+
+    def _write_fd(self, data) -> None:
+        if not self.flushed:  # anything Python still buffers for fd 1 goes first
+            self.text.flush()
+            self.flushed = True
+        view = memoryview(data)
+        while view:
+            try:
+                n = os.write(self.fd, view)
+            except BlockingIOError:  # a descriptor someone made non-blocking: wait until it drains (Ctrl-C stops it)
+                import select  # (rare: not on every start)
+
+                select.select([], [self.fd], [])
+                continue
+            view = view[n:]
 
     def _show(self, data) -> None:
         if self.escaper is None:
