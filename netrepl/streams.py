@@ -117,6 +117,8 @@ class RawOut:
             self.fd = None
         self.flushed = False
         self.written = 0
+        # core/sink.py Splicer may move bytes socket -> pipe -> here without Python touching them
+        self.spliceable = self.fd is not None and not self.tty
 
     def write(self, data) -> None:
         if self.binary is None:
@@ -133,6 +135,32 @@ class RawOut:
         except (OSError, ValueError) as exc:
             raise _lost(exc) from None
         self.written += len(data)
+
+    def drain(self, pipe: int, n: int) -> None:
+        """Move the `n` bytes waiting in `pipe` (core/sink.py Splicer's) to standard output."""
+        if not self.flushed:
+            self.text.flush()
+            self.flushed = True
+        while n:
+            if not self.spliceable:
+                data = os.read(pipe, n)
+                self.write(data)
+                n -= len(data)
+                continue
+            try:
+                moved = os.splice(pipe, self.fd, n, flags=os.SPLICE_F_MOVE)
+            except BlockingIOError:  # made non-blocking by someone else: wait until it drains
+                import select
+
+                select.select([], [self.fd], [])
+                continue
+            except OSError as exc:
+                if exc.errno == errno.EINVAL:  # standard output takes no splice (O_APPEND, some devices)
+                    self.spliceable = False
+                    continue
+                raise _lost(exc) from None
+            self.written += moved
+            n -= moved
 
     def _write_fd(self, data) -> None:
         if not self.flushed:  # anything Python still buffers for fd 1 goes first

@@ -83,7 +83,7 @@ def _to_file(session, path: str, read, op: str) -> Result:
     if session.transport is None:
         return read()
     try:
-        sink = FileSink(path, session.timeout)
+        sink = FileSink(path, session.timeout, op)
     except OSError as exc:
         return session._fail(failure("file", op, f"{path}: {exc.strerror}", exc.errno))
     except KeyboardInterrupt as exc:

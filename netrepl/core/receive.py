@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 
 from netrepl.core.results import Elapsed, Endpoint, Result
-from netrepl.core.sink import SinkError
+from netrepl.core.sink import SinkError, Splicer
 from netrepl.core.sockstate import plural
 
 RECV_ALL_CHUNK = 1 << 20  # recv_into buffer for `recv all`: big reads keep up with loopback
@@ -183,26 +183,35 @@ class Receiving:
         progress = self.progress
         started = time.perf_counter()
         total = 0
+        splicer = Splicer.of(self, sink)  # Linux, plain TCP/Unix stream, a file or pipe: the kernel moves it
         try:
             if len(self.buffer):  # what an earlier command read past its end comes first
                 early = self.buffer.take()
                 total = len(early)
                 write(early if on_data is None else bytes(early))
-            buffer = bytearray(RECV_ALL_CHUNK)
+            buffer = bytearray(RECV_ALL_CHUNK if splicer is None else LINE_READ)
             view = memoryview(buffer)
             recv_into = self.transport.recv_into
             report = started + PROGRESS_EVERY
+            timing = self.transport.timing
             while True:
-                n = recv_into(buffer)
+                if splicer is not None and (timing is None or timing.waiting is None):
+                    n = splicer.read(self.timeout)  # moved into the sink already
+                else:  # (a first byte to time after a send: read it as ever, then splice)
+                    n = recv_into(buffer)
+                    if n:
+                        write(view[:n] if on_data is None else bytes(view[:n]))
                 if not n:
                     break
                 total += n
                 self.received += n
-                write(view[:n] if on_data is None else bytes(view[:n]))
                 if progress is not None and (now := time.perf_counter()) >= report:
                     report = now + PROGRESS_EVERY
                     progress(total, now - started)
         except SinkError as exc:
+            if splicer is not None:  # a chunk taken off the socket that the file did not take whole
+                total += splicer.held
+                self.received += splicer.held
             self.buffer.offset = offset + total
             result = Result(data=bytes(kept) or None, data_offset=offset)
             result.say(f"received {plural(total)}; {plural(exc.written)} of them are in {path}")
@@ -213,6 +222,9 @@ class Receiving:
             where = f" (written to {path})" if path else ""
             result.say(f"received {plural(total)} before the error{where}")
             return self._recv_error(exc, "recv all", result)
+        finally:
+            if splicer is not None:
+                splicer.close()
         elapsed = time.perf_counter() - started
         if self.transport.timing is not None:  # a long read's duration and rate, for `timing`
             self.transport.timing.transfer(total, elapsed, started)
