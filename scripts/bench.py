@@ -477,6 +477,7 @@ def bench_bulk(ctx: Context, size: int, sendfile: bool = False) -> None:
             raise RuntimeError(f"netrepl --raw recv all reported {raw.err[-300:]!r}")
         transfer: dict[str, list[float]] = {k: [] for k in clients}
         wall: dict[str, list[float]] = {k: [] for k in clients}
+        cpu: dict[str, list[float]] = {k: [] for k in clients}
         rss: dict[str, int] = {k: 0 for k in clients}
         names = list(clients)
         for i in range(ctx.n(9, 3)):
@@ -486,8 +487,9 @@ def bench_bulk(ctx: Context, size: int, sendfile: bool = False) -> None:
                 check_ok(r, name)
                 transfer[name].append(prod.transfer_time())
                 wall[name].append(r.wall)
+                cpu[name].append(r.cpu)
                 rss[name] = max(rss[name], r.rss_kib)
-    ctx.raw["bulk"] = {"bytes": size, "transfer": transfer, "wall": wall, "rss_kib": rss}
+    ctx.raw["bulk"] = {"bytes": size, "transfer": transfer, "wall": wall, "cpu": cpu, "rss_kib": rss}
     t = {k: med(v) for k, v in transfer.items()}
     w = {k: med(v) for k, v in wall.items()}
     figure = f"{secs(t['netrepl'])} ({rate(size, t['netrepl'])})"
@@ -509,7 +511,9 @@ def bench_bulk(ctx: Context, size: int, sendfile: bool = False) -> None:
     r = paired(transfer["netrepl"], transfer["netrepl recv_into"])
     ctx.rows.append(Row("bulk recv: splice vs recv_into", figure, f"NETREPL_NO_SPLICE=1: "
                         f"{secs(t['netrepl recv_into'])} ({rate(size, t['netrepl recv_into'])})", r, "report", None,
-                        "socket -> pipe -> /dev/null with os.splice, against recv_into + write of 1 MiB chunks"))
+                        "socket -> pipe -> /dev/null with os.splice, against recv_into + write of 1 MiB chunks; "
+                        f"CPU (user + system, start-up included) {secs(med(cpu['netrepl']))} vs "
+                        f"{secs(med(cpu['netrepl recv_into']))}: steadier than time on a loaded machine"))
     if "nc" in t:
         r = paired(transfer["netrepl --raw"], transfer["nc"])
         ctx.rows.append(Row("bulk --raw vs nc", f"{secs(t['netrepl --raw'])} ({rate(size, t['netrepl --raw'])})",

@@ -60,7 +60,9 @@ class Receiving:
             f"received {plural(len(data))} (read earlier by expect or recv line, not shown until now)")
 
     def _datagram(self, size: int, op: str):
-        """One datagram into `size` bytes: (data, real length, sender)."""
+        """One datagram into `size` bytes: (data, real length, sender). Its Result's data_offset
+        is 0: a datagram is a message of its own, so its hex view is numbered from its first
+        byte (the second DNS reply starts at 00000000, not where the first one ended)."""
         buffer = bytearray(size)
         n, address = self.transport.recvfrom_into(buffer, size, _TRUNC)
         self.received += min(n, size)
@@ -87,7 +89,7 @@ class Receiving:
                 data, real, _ = self._datagram(size, "recv")
             except (OSError, KeyboardInterrupt) as exc:
                 return self._recv_error(exc, "recv")
-            result = Result(data=data or None, data_offset=offset, state=self.state())
+            result = Result(data=data or None, data_offset=0, state=self.state())
             return self._say_datagram(result, data, real)
         try:
             data = self.transport.recv(size)
@@ -108,14 +110,13 @@ class Receiving:
             return self._no_socket("recvfrom")
         if self.stream or len(self.buffer):  # a stream names no sender: recvfrom is recv (and sees EOF)
             return self.recv(size)
-        offset = self.buffer.offset
         try:
             data, real, address = self._datagram(size, "recvfrom")
         except (OSError, KeyboardInterrupt) as exc:
             return self._recv_error(exc, "recvfrom")
         self.last_sender = "" if address is None else address  # what `reply` answers (core/listener.py);
         # "" : an unbound Unix datagram socket sent it (Python gives None): it cannot be answered
-        result = Result(data=data or None, data_offset=offset, state=self.state())
+        result = Result(data=data or None, data_offset=0, state=self.state())
         return self._say_datagram(result, data, real, _sender(address))
 
     def recv_line(self) -> Result:
@@ -123,12 +124,11 @@ class Receiving:
         if self.transport is None:
             return self._no_socket("recv line")
         if not self.stream and not len(self.buffer):
-            offset = self.buffer.offset
             try:
                 data, real, _ = self._datagram(DATAGRAM_MAX, "recv line")
             except (OSError, KeyboardInterrupt) as exc:
                 return self._recv_error(exc, "recv line")
-            result = Result(data=data or None, data_offset=offset, state=self.state())
+            result = Result(data=data or None, data_offset=0, state=self.state())
             return self._say_datagram(result, data, real).say("(on UDP `recv line` reads one datagram)")
         buf = self.buffer
         offset = buf.offset
