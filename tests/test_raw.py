@@ -139,7 +139,7 @@ PEAK = ("import atexit, sys\n"
 def test_100_mib_exactly_in_constant_memory(tcp_server, splice):
     """sha256 equal over 100 MiB, and the netrepl process's peak RSS under 64 MiB: `recv all`
     streams into standard output, it does not keep the data. Both ways the bytes can go:
-    spliced (Linux) and through recv_into (NETREPL_NO_SPLICE=1, as on other systems)."""
+    spliced (Linux) and through recv_into (NETREPL_NO_ZEROCOPY=1, as on other systems)."""
     block = hashlib.sha256(b"seed").digest() * (1 << 15)  # 1 MiB that is not all one byte
     blocks = 100
     sent = hashlib.sha256()
@@ -155,7 +155,7 @@ def test_100_mib_exactly_in_constant_memory(tcp_server, splice):
     server = tcp_server(handler)
     env = _env()
     if splice == "recv_into":
-        env["NETREPL_NO_SPLICE"] = "1"
+        env["NETREPL_NO_ZEROCOPY"] = "1"
     proc = subprocess.Popen([sys.executable, "-c", PEAK, "--raw", "-c", f"connect 127.0.0.1 {server.port}; recv all"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT)
     got = hashlib.sha256()

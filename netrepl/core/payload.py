@@ -21,6 +21,7 @@ import time
 
 from netrepl.core.errors import failure
 from netrepl.core.results import Elapsed, Result
+from netrepl.core.sink import ZEROCOPY
 from netrepl.core.sockstate import plural
 
 # Bytes read and sent at a time. Measured on the 2-core gVisor VM (docs/bench.md): a 128 KiB
@@ -83,7 +84,7 @@ def _sendfile(session, source: FileSource) -> int | None:
     what went out to `session.sent` as it goes, as _stream does. Each wait for the socket
     to take more is bounded by the session timeout, as a send's is."""
     sock = session.transport.sock
-    if not source.regular or type(sock) is not socket.socket or not hasattr(os, "sendfile"):
+    if not source.regular or type(sock) is not socket.socket or not hasattr(os, "sendfile") or not ZEROCOPY:
         return None  # a FIFO or device (reads may wait), or TLS (the bytes must be encrypted)
     if session.transport.timing is not None:
         session.transport.timing.sent()  # the next read's first byte is timed from here, as after a send

@@ -37,8 +37,10 @@ class SinkError(Exception):
         self.written = written
 
 
-# Linux only; NETREPL_NO_SPLICE=1 keeps the recv_into path (to compare the two, or to rule splice out).
-SPLICE = sys.platform.startswith("linux") and hasattr(os, "splice") and not os.environ.get("NETREPL_NO_SPLICE")
+# Linux only. NETREPL_NO_ZEROCOPY=1 keeps the recv_into path here and the read + send one for
+# `send < FILE` (core/payload.py): to compare them (scripts/bench.py), or to rule splice out.
+ZEROCOPY = not os.environ.get("NETREPL_NO_ZEROCOPY")
+SPLICE = sys.platform.startswith("linux") and hasattr(os, "splice") and ZEROCOPY
 PIPE_SIZE = 1 << 20  # the pipe between socket and file: 1 MiB (the unprivileged maximum) moves as recv_into did
 
 
