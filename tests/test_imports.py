@@ -129,7 +129,7 @@ def test_the_probe_sees_heavy_imports(tmp_path):
 @pytest.mark.parametrize("argv", [
     [], ["-c", "lookup 80"], ["-q", "-c", "help"], ["-c", "", "-k"], ["a.nrs", "b.nrs"],
     ["--stable", "--step", "a.nrs"], ["-c", "x", "a.nrs"], ["-k", "--quiet", "-c", "x; y", "--stable"],
-    ["-q", "-q", "s.nrs"],
+    ["-q", "-q", "s.nrs"], ["--raw", "-q", "-c", "recv all"], ["--raw", "a.nrs"],
 ])
 def test_simple_args_agree_with_argparse(argv):
     # The argparse-free path must mean exactly what argparse would.

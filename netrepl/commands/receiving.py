@@ -43,6 +43,9 @@ def _check_recv(a):
                  "earlier expect read past its match first, and both may end in `> PATH`.")
 def _recv(ex, a, flags):
     size, path = a["n"], a["path"]
+    to_stdout = path == "-"  # `> -`: standard output, as the front end writes data there
+    if to_stdout:
+        path = None
     if size == "line":
         return ex.session.recv_line()
     if size not in ("all", "exactly", "quiet"):
@@ -60,8 +63,13 @@ def _recv(ex, a, flags):
         read = lambda *args, **kw: s.recv_quiet(quiet, *args, **kw)  # noqa: E731
     if path is not None:
         return _to_file(s, path, read, f"recv {size} >")
-    if ex.data_writer is None or size == "exactly":  # exactly N is at most MAX_RECV: a result like recv N's
-        return read()
+    if ex.raw_sink is not None:  # --raw: straight to standard output, in constant memory
+        return read(ex.raw_sink)
+    if to_stdout and ex.data_writer is None and size == "exactly" and count > MAX_RECV:
+        return s._fail(failure("usage", "recv exactly >", "no standard output to stream to here: "
+                                                          f"at most {MAX_RECV} bytes are read into memory"))
+    if ex.data_writer is None or (size == "exactly" and not to_stdout):  # exactly N (at most MAX_RECV):
+        return read()  # a result like recv N's
     # A front end shows the stream as it arrives instead of holding all of it.
     stream = DataStream(ex.data_writer, s.display, s.buffer.offset)
     try:
@@ -75,7 +83,7 @@ def _to_file(session, path: str, read, op: str) -> Result:
     if session.transport is None:
         return read()
     try:
-        sink = FileSink(path, session.timeout)
+        sink = FileSink(path, session.timeout, op)
     except OSError as exc:
         return session._fail(failure("file", op, f"{path}: {exc.strerror}", exc.errno))
     except KeyboardInterrupt as exc:

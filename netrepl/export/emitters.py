@@ -209,6 +209,8 @@ def _recv(p: Program, parsed) -> None:
         else:
             p.code(f"data = sock.recv({count})")
     p.need("show")
+    if p.proto != "tcp" and not p.pending:  # one datagram: netrepl numbers its hex lines from 0
+        p.hex_code("View.offset = 0")
     p.code("show(data)")
     if p.proto == "tcp":
         p.need("note")
@@ -240,8 +242,9 @@ def _recvfrom(p: Program, parsed) -> None:
         return
     p.need("show")
     p.need("note")
-    p.code(f"data, sender = sock.recvfrom({to_number(p.value(parsed, 'n', 'int'), 'int').code})",
-           "show(data)", 'note("from", sender)')
+    p.code(f"data, sender = sock.recvfrom({to_number(p.value(parsed, 'n', 'int'), 'int').code})")
+    p.hex_code("View.offset = 0  # one datagram: its hex lines are numbered from 0, as netrepl's")
+    p.code("show(data)", 'note("from", sender)')
     p.sender = True  # `reply` answers it
 
 
