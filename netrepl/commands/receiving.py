@@ -98,6 +98,8 @@ def _recvfrom(ex, a, flags):
                  "expect read one stream, each byte once), reading more until it matches or the timeout runs "
                  "out. It consumes the data through its match; what it read past the match goes to the next "
                  "command. A failure consumes nothing and quotes the start and end of what it holds (at most "
-                 "the last 1 MiB). TEXT takes the same escapes as send.")
+                 "the last 1 MiB). TEXT takes the same escapes as send. A /REGEX/ ends at its closing `/` "
+                 "(`\\/` is a slash of the regex); a `# comment` may follow it or `eof` after a blank, while after "
+                 "TEXT a `#` is text, as for send.")
 def _expect(ex, a, flags):
     return ex.session.expect(a["pattern"])
