@@ -4,12 +4,14 @@ one parser, so they agree on every such line."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from prompt_toolkit.document import Document
 from prompt_toolkit.validation import ValidationError
 from pygments.token import Comment, Error, String
 
-from conftest import run_cli
+from conftest import run, run_cli, text_of
 from netrepl.commands import REGISTRY
 from netrepl.language import nrs
 from netrepl.language.parser import ParseError, Parser
@@ -112,3 +114,67 @@ def test_a_script_file_with_commented_regexes_checks_clean(tmp_path):
     assert p.returncode == 2
     assert "c.nrs:3:10: bad regular expression" in p.stderr, p.stderr
     assert "c.nrs:1:" not in p.stderr and "c.nrs:2:" not in p.stderr
+
+
+# ----- line-aware expect (issue 16 item 5) ---------------------------------------------------------
+
+STARTTLS_BY_HAND = ("timeout 5; serve {kind} 0; set tls ca $lab_ca; connect localhost $lab_port; expect 220; "
+                    "send EHLO me; expect /250 /; send STARTTLS; expect 220; tls")
+
+
+def test_starttls_by_hand_runs_without_the_injection_warning():
+    p = run_cli("-c", STARTTLS_BY_HAND.format(kind="smtp") + "; send QUIT; expect 221")
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "220 2.0.0 Ready to start TLS\\r" in p.stdout  # expect 220 showed its whole line
+    assert "warning" not in p.stdout + p.stderr and "discarded" not in p.stdout + p.stderr
+
+
+def test_bytes_after_the_220_line_still_trip_the_injection_warning():
+    p = run_cli("-c", STARTTLS_BY_HAND.format(kind="smtp-inject"))
+    out = p.stdout + p.stderr
+    assert "a STARTTLS injection?" in out and "250 injected before TLS" in out, out
+    assert "220 2.0.0 Ready to start TLS\\r" in p.stdout
+
+
+def ftp_like(conn):
+    """An FTP-like login: each reply one line, each written whole; the 331 line split in two writes."""
+    conn.sendall(b"220 (vsFTPd 3.0.5)\r\n")
+    file = conn.makefile("rb")
+    file.readline()
+    conn.sendall(b"331 Please")
+    time.sleep(0.02)  # the rest of the line comes a moment later, as from a slow peer
+    conn.sendall(b" specify the password.\r\n")
+    file.readline()
+    conn.sendall(b"230 Login successful.\r\n")
+    file.readline()
+    conn.sendall(b"Password: ")  # a prompt: no newline follows
+    file.readline()
+
+
+def test_expect_331_then_expect_230_leaves_no_fragment(ex, tcp_server):
+    server = tcp_server(ftp_like)
+    run(ex, "timeout 10")
+    run(ex, f"connect 127.0.0.1 {server.port}")
+    assert run(ex, "expect 220").data == b"220 (vsFTPd 3.0.5)\r\n"
+    run(ex, "send USER anonymous")
+    r = run(ex, "expect 331")  # matched in the first write: the rest of its line was waited for
+    assert r.ok and r.data == b"331 Please specify the password.\r\n", text_of(r)
+    run(ex, "send PASS secret")
+    r = run(ex, "expect 230")
+    assert r.ok and r.data == b"230 Login successful.\r\n", text_of(r)  # no ` Please specify` first
+    run(ex, "send SITE PROMPT")
+    began = time.monotonic()
+    r = run(ex, "expect Password:")  # a prompt without a line end: through the match only
+    assert r.ok and r.data == b"Password:", text_of(r)
+    assert time.monotonic() - began < 5  # a short wait for the line end, not the 10 s timeout
+    assert run(ex, "recv").data == b" "
+
+
+def test_expect_through_the_line_end_in_a_script_transcript(tcp_server):
+    server = tcp_server(ftp_like)
+    p = run_cli("-c", f"timeout 5; connect 127.0.0.1 {server.port}; expect 220; send USER a; expect 331; "
+                      "send PASS b; expect 230")
+    assert p.returncode == 0, p.stdout + p.stderr
+    shown = p.stdout.split("netrepl> expect 230\n", 1)[1]
+    assert shown.splitlines()[1] == "230 Login successful.\\r", shown
+    assert " Please specify the password." not in shown

@@ -96,8 +96,12 @@ def _recvfrom(ex, a, flags):
          help="wait until received data contains TEXT, matches /REGEX/, or reaches eof",
          details="Searches only data no earlier command showed or matched (recv, recv line, recv all and "
                  "expect read one stream, each byte once), reading more until it matches or the timeout runs "
-                 "out. It consumes the data through its match; what it read past the match goes to the next "
-                 "command. A failure consumes nothing and quotes the start and end of what it holds (at most "
+                 "out. It consumes the data through its match and the rest of the line the match ends in: a "
+                 "reply line is one unit, so `expect 220` takes `220 Ready to start TLS\\r\\n` whole and a `tls` "
+                 "after it starts clean, while bytes after that line (a STARTTLS injection) stay and `tls` warns "
+                 "about them. If the line's newline has not arrived with the match, expect waits for it 0.1 s at "
+                 "most (within the timeout) and else stops at the match (a `Password: ` prompt has no newline); "
+                 "it looks at most 64 KiB past the match. What it read past that goes to the next command. A failure consumes nothing and quotes the start and end of what it holds (at most "
                  "the last 1 MiB). TEXT takes the same escapes as send. A /REGEX/ ends at its closing `/` "
                  "(`\\/` is a slash of the regex); a `# comment` may follow it or `eof` after a blank, while after "
                  "TEXT a `#` is text, as for send.")

@@ -187,6 +187,8 @@ def read_until(sock, pending, want, timeout):
                 match = want.search(pending)
                 end = match.end() if match else None
             if end is not None:
+                if want is not None and end and pending[end - 1] != 10 and sock.type == socket.SOCK_STREAM:
+                    end = line_end(sock, pending, end, deadline)
                 return take(pending, end)
             if ended or (deadline is not None and deadline <= time.monotonic()):
                 return None
@@ -201,6 +203,29 @@ def read_until(sock, pending, want, timeout):
         return None
     finally:
         sock.settimeout(timeout)
+
+
+LINE_WAIT, LINE_REST = 0.1, 1 << 16
+
+
+def line_end(sock, pending, end, deadline):
+    """Where a match ending at end stops consuming, as netrepl's expect: through the end of its
+    line if that arrives within LINE_WAIT (and the deadline), else through the match only."""
+    stop = time.monotonic() + LINE_WAIT
+    if deadline is not None:
+        stop = min(stop, deadline)
+    while (at := pending.find(b"\\n", end, end + LINE_REST)) < 0:
+        if len(pending) - end >= LINE_REST or stop <= time.monotonic():
+            return end
+        sock.settimeout(stop - time.monotonic())
+        try:
+            chunk = sock.recv(min(1 << 18, end + LINE_REST - len(pending)))
+        except TimeoutError:
+            return end
+        if not chunk:
+            return end
+        pending += chunk
+    return at + 1
 ''')
 
 helper("recv_exactly", ("time",), ("take", "show", "file_out"), '''
