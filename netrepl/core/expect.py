@@ -71,6 +71,7 @@ class Expecting:
             return self._no_socket("expect")
         buf = self.buffer
         buf.dropped = 0
+        self.captures = {}
         deadline = None if self.timeout is None else time.monotonic() + self.timeout
         chunk = bytearray(EXPECT_READ)
         scan = 0  # a literal is searched for only where it could newly end
@@ -171,7 +172,11 @@ class Expecting:
                 m = want.pattern.search(pending)  # no deadline, or a stdlib `re` pattern (no timeout)
             else:
                 m = _search_by(want.pattern, pending, deadline)
-            return m.end() if m else None
+            if m is None:
+                return None
+            if want.pattern.groupindex:  # named groups: their bytes, taken before the buffer moves on
+                self.captures = {name: bytes(m.group(name) or b"") for name in want.pattern.groupindex}
+            return m.end()
         at = pending.find(want.literal, scan)
         return at + len(want.literal) if at >= 0 else None
 
