@@ -717,15 +717,16 @@ def receive_all(ex, size: int) -> bytes:
 
 
 def test_expect_text_regex_and_keeps_the_rest(ex, tcp_server):
-    server = tcp_server(Recorder(greeting=b"one two three\r\nfour"))
+    server = tcp_server(Recorder(greeting=b"one two three\r\nfive six seven\r\nfour"))
     run(ex, f"connect 127.0.0.1 {server.port}")
     # No recv first: recv and expect read one stream, and expect never matches what recv showed.
     lines(ex, "timeout 0.3")
     r = run(ex, "expect one")
     assert r.ok and "matched 'one'" in text_of(r)
-    r = run(ex, "expect /t.ree\\r\\n/")
-    assert r.ok, text_of(r)
-    r = run(ex, "expect two")  # already consumed by the regex match
+    assert r.data == b"one two three\r\n"  # through the end of the line the match ends in
+    r = run(ex, "expect /s.x/")
+    assert r.ok and r.data == b"five six seven\r\n", text_of(r)
+    r = run(ex, "expect seven")  # already consumed by the regex match (its whole line)
     assert r.error is not None and r.error.kind == "expect"
     r = run(ex, "expect four")
     assert r.ok

@@ -7,6 +7,8 @@ from netrepl.core.sink import FileSink, recv_all_to
 from netrepl.core.errors import classify, failure
 from netrepl.core.results import Result
 from netrepl.language.argtypes import AmountOf, Int, Redirect, Seconds
+from netrepl.language.escapes import encode_escapes
+from netrepl.language.tokens import MAX_VALUE
 from netrepl.language.texttypes import Pattern
 from netrepl.language.registry import Arg, CommandSet
 from netrepl.render.text import DataStream
@@ -104,8 +106,35 @@ def _recvfrom(ex, a, flags):
          help="wait until received data contains TEXT, matches /REGEX/, or reaches eof",
          details="Searches only data no earlier command showed or matched (recv, recv line, recv all and "
                  "expect read one stream, each byte once), reading more until it matches or the timeout runs "
-                 "out. It consumes the data through its match; what it read past the match goes to the next "
-                 "command. A failure consumes nothing and quotes the start and end of what it holds (at most "
-                 "the last 1 MiB). TEXT takes the same escapes as send.")
+                 "out. It consumes the data through its match and the rest of the line the match ends in: a "
+                 "reply line is one unit, so `expect 220` takes `220 Ready to start TLS\\r\\n` whole and a `tls` "
+                 "after it starts clean, while bytes after that line (a STARTTLS injection) stay and `tls` warns "
+                 "about them. If the line's newline has not arrived with the match, expect waits for it 0.1 s at "
+                 "most (within the timeout) and else stops at the match (a `Password: ` prompt has no newline); "
+                 "it looks at most 64 KiB past the match. What it read past that goes to the next command. A failure consumes nothing and quotes the start and end of what it holds (at most "
+                 "the last 1 MiB). TEXT takes the same escapes as send. A /REGEX/ ends at its closing `/` "
+                 "(`\\/` is a slash of the regex); a `# comment` may follow it or `eof` after a blank, while after "
+                 "TEXT a `#` is text, as for send. Captures: each named group `(?P<NAME>...)` of a matching "
+                 "/REGEX/ sets $NAME for the lines after it, to the bytes it matched written in netrepl's "
+                 "escapes (printable ASCII as it is; `\\`, `$` and other bytes escaped), so `send $NAME` sends "
+                 "those bytes exactly, `print $NAME` shows them safely and a number works where one is expected "
+                 "(`expect /Content-Length: (?P<len>\\d+)/` then `recv exactly $len`); a group that took no "
+                 "part is empty. The script check knows the names a regex sets: one used before is undefined.")
 def _expect(ex, a, flags):
-    return ex.session.expect(a["pattern"])
+    result = ex.session.expect(a["pattern"])
+    if result.ok:
+        set_captures(ex.variables, ex.session.captures, result)
+    return result
+
+
+def set_captures(variables: dict, captures: dict, result: Result) -> None:
+    """Each named group `(?P<NAME>...)` of the match becomes $NAME, its bytes written in
+    netrepl's escapes: `send $NAME` sends them exactly, `print $NAME` shows them safely."""
+    for name, value in captures.items():
+        text = encode_escapes(value)
+        if len(text) > MAX_VALUE:
+            result.say(f"${name} not set: the captured {len(value)} bytes are more than a variable holds")
+            continue
+        variables[name] = text
+        result.say(f"captured ${name} = '{text}'" if len(text) <= 200 else
+                   f"captured ${name}: {len(value)} bytes")

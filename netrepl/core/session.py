@@ -39,6 +39,7 @@ class Session(SocketState, Receiving, Amounts, Expecting):
         self.sent = 0
         self.received = 0
         self.buffer = RecvBuffer()  # the one read cursor: read, not yet consumed
+        self.captures: dict[str, bytes] = {}  # the last expect's named groups (core/expect.py)
         self._tls_settings = None  # `set tls ...` (the property below)
         # Set by a front end (Executor.progress): `recv all` reports (bytes, seconds) at most ~10x/s.
         self.progress: Callable[[int, float], object] | None = None

@@ -8,7 +8,7 @@ from netrepl.core.results import UnixName
 from netrepl.export import failprelude, listenprelude  # noqa: F401 (their helpers: failures, Unix socket names)
 from netrepl.export.program import Program
 from netrepl.export.table import emitter
-from netrepl.export.values import to_number, to_str
+from netrepl.export.values import Expr, to_number, to_str
 
 FAMILIES = {"inet": "socket.AF_INET", "inet6": "socket.AF_INET6", "unix": "socket.AF_UNIX"}
 TYPES = {"tcp": "socket.SOCK_STREAM", "udp": "socket.SOCK_DGRAM", "stream": "socket.SOCK_STREAM",
@@ -272,7 +272,11 @@ def _expect(p: Program, parsed, must_fail: str | None = None) -> None:
     p.need("read_until")
     p.uses.update(("timeout", "pending"))
     p.pending = True
-    p.code(f"data = read_until(sock, pending, {code}, timeout)")
+    # Named groups set $NAME (netrepl's commands/receiving.py set_captures): kept from the match.
+    captures = tuple(want.pattern.groupindex) if not runtime and want.kind == "regex" and must_fail is None else ()
+    if captures:
+        p.code("captured = {}")
+    p.code(f"data = read_until(sock, pending, {code}, timeout{', captured' if captures else ''})")
     if must_fail is not None:
         p.need("note")
         p.code("if data is not None:",
@@ -288,3 +292,7 @@ def _expect(p: Program, parsed, must_fail: str | None = None) -> None:
            f"    note({message}, bytes(pending[:300]))",
            "    return 1",
            "show(data)")
+    for name in captures:
+        p.need("capture_text")
+        p.code(f"captured_{name} = capture_text(captured[{name!r}])  # ${name}, as netrepl keeps it")
+        p.values.bound[name] = Expr(f"captured_{name}", "str")

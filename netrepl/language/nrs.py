@@ -60,6 +60,21 @@ def late_variables(parsed: Parsed) -> dict[str, str]:
     return {}
 
 
+CAPTURE_PLACEHOLDER = "1"  # a captured value while checking: a number fits most places ($len, $port)
+
+
+def capture_variables(parsed: Parsed) -> dict[str, str]:
+    """The variables an `expect /REGEX/` sets when it matches (its named groups, `(?P<NAME>...)`),
+    each with a stand-in: the real value is only known when it runs. (Not inside must-fail:
+    an expect that must fail sets nothing.)"""
+    if parsed.command.name != "expect":
+        return {}
+    want = parsed.args["pattern"]
+    if want.kind != "regex" or not want.pattern.groupindex:
+        return {}
+    return dict.fromkeys(want.pattern.groupindex, CAPTURE_PLACEHOLDER)
+
+
 def serve_constants(kind: str) -> dict[str, str]:
     """The variables `serve KIND` sets to a fixed value: $lab_ca, the lab CA file, for a TLS kind."""
     from netrepl.lab import kinds as lab_kinds  # the table of kinds: only scripts that serve need it
@@ -252,6 +267,10 @@ def _check(lines: Iterable[str], source: str, parser: Parser, variables: Mapping
                 late.add(var)
             if name == "serve":
                 known.update(serve_constants(parsed.args["kind"] or ""))
+        elif name == "expect":
+            for var, stand_in in capture_variables(parsed).items():
+                known[var] = stand_in
+                late.add(var)
         elif name == "source":
             script.problems += _check_sourced(parsed, parser, known, base, depth, source, number, late, budget)
         script.commands.append((number, parsed))
@@ -270,6 +289,8 @@ def _check_sourced(parsed, parser, known, base, depth, source, number, late, bud
     for _, sub in inner.commands:  # a sourced script can set variables for what follows
         if sub.command.name == "set var":
             known[sub.args["name"]] = var_value(sub.args["value"], sub.flags)
+        elif sub.command.name == "expect":
+            known.update(capture_variables(sub))
         elif sub.command.name in ("serve", "listen"):
             known.update(late_variables(sub))
             if sub.command.name == "serve" and sub.args["kind"] not in (None, "stop"):
