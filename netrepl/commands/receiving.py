@@ -34,8 +34,6 @@ def _check_recv(a):
     if a["path"] is not None and a["n"] not in ("all", "exactly", "quiet", "http"):
         return ("only `recv all` can be redirected to a file (and `recv exactly N`, `recv quiet SECONDS`, "
                 "`recv http`)", "path")
-    if a["n"] == "http" and a.get("amount") is not None:
-        return ("`recv http` takes no amount: the response's own framing says where it ends", "amount")
     if a["n"] == "exactly" and (a.get("amount") or 0) > MAX_RECV and a["path"] is None:
         return (f"at most {MAX_RECV} bytes are read into memory; `recv exactly N > PATH` streams more", "amount")
     return None

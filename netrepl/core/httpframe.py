@@ -37,6 +37,9 @@ MAX_REQUESTS = 64  # request methods remembered per connection (pipelined reques
 _STATUS = re.compile(rb"HTTP/(\d)\.(\d) (\d{3})(?: (.*))?")
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _HEX = re.compile(rb"[0-9A-Fa-f]+")
+# chunk-ext (RFC 9112 7.1.1): *( BWS ";" BWS name [ BWS "=" BWS ( token / quoted-string ) ] ); linear.
+_CHUNK_EXT = re.compile(rb'(?:[ \t]*;[ \t]*[!#$%&\'*+\-.^_`|~0-9A-Za-z]+'
+                        rb'(?:[ \t]*=[ \t]*(?:[!#$%&\'*+\-.^_`|~0-9A-Za-z]+|"(?:[^"\\\r\n]|\\.)*"))?)*')
 _HEAD_END = re.compile(rb"\n\r?\n")
 # A request line at the start of what `send` sent, or after a line ending (pipelined requests).
 _REQUEST = re.compile(rb"(?:^|\n)([A-Z]+) [^ \r\n]+ HTTP/1\.\d(?:\r?\n|$)")
@@ -104,6 +107,17 @@ class _Wire:
                 raise _Eof(f"end of stream in {what}")
         line = self.buf.take(at + 1)[:-1]
         return line[:-1] if line.endswith(b"\r") else line
+
+    def line_end(self, what: str) -> None:
+        """Consume the CRLF (or LF) that must end chunk data."""
+        pending = self.buf.pending
+        while len(pending) < 2 and not pending.startswith(b"\n"):
+            if not self.more():
+                raise _Eof(f"end of stream after {what}: no CRLF")
+        if pending.startswith(b"\r\n") or pending.startswith(b"\n"):
+            self.buf.take(2 if pending[0] == 13 else 1)
+            return
+        raise ProtocolError(f"{what} is not followed by CRLF but by '{_text(bytes(pending[:20]))}'")
 
     def copy(self, count: int | None, write: Callable) -> int:
         """Consume `count` bytes (None: until end of stream) into `write`; how many came."""
@@ -191,11 +205,13 @@ def framing(head: Head, method: str | None) -> tuple[str, int | None]:
         if head.has(b"content-length"):
             raise ProtocolError("both Content-Length and Transfer-Encoding: the body's length is ambiguous "
                                 "(request smuggling territory)")
-        if codings.count(b"chunked") > 1 or (b"chunked" in codings and codings[-1] != b"chunked"):
-            raise ProtocolError(f"Transfer-Encoding '{_text(b', '.join(codings))}': chunked must come once, last")
-        if codings and codings[-1] == b"chunked":
+        if not codings:
+            raise ProtocolError("empty Transfer-Encoding")
+        if codings[-1] == b"chunked":
+            if codings.count(b"chunked") > 1:
+                raise ProtocolError(f"Transfer-Encoding '{_text(b', '.join(codings))}' applies chunked twice")
             return "chunked", None
-        return "close: Transfer-Encoding without chunked last", None
+        return "close: Transfer-Encoding does not end in chunked", None
     if head.has(b"content-length"):
         for value in lengths:
             if not value.isdigit() or not value.isascii():
@@ -211,8 +227,9 @@ def framing(head: Head, method: str | None) -> tuple[str, int | None]:
     return "close", None
 
 
-def read_head(wire: _Wire) -> Head:
-    """Wait for a whole head (at most HEAD_LIMIT), parse it, consume it. A failure consumes nothing."""
+def read_head(wire: _Wire) -> tuple[Head, int]:
+    """Wait for a whole head (at most HEAD_LIMIT) and parse it: (head, its length in the buffer).
+    It stays in the buffer: the caller consumes it once its framing is known to be sound."""
     buf = wire.buf
     scanned = 0
     while True:
@@ -222,9 +239,7 @@ def read_head(wire: _Wire) -> Head:
             skip += 2 if pending[skip] == 13 else 1
         m = _HEAD_END.search(pending, max(skip, scanned - 2), HEAD_LIMIT + skip)
         if m is not None:
-            head = parse_head(bytes(pending[skip:m.end()]))
-            buf.take(m.end())
-            return head
+            return parse_head(bytes(pending[skip:m.end()])), m.end()
         if len(pending) - skip >= HEAD_LIMIT:
             first = bytes(pending[skip:skip + 200]).split(b"\n", 1)[0]
             if not _STATUS.match(first):
@@ -245,10 +260,14 @@ def read_chunked(wire: _Wire, write: Callable) -> tuple[int, int, list[tuple[byt
     total = chunks = 0
     while True:
         line = wire.line(LINE_LIMIT, "a chunk-size line")
-        size_text = line.split(b";", 1)[0].rstrip(b" \t")
-        if not _HEX.fullmatch(size_text):
+        m = _HEX.match(line)
+        if m is None:
             raise ProtocolError(f"bad chunk size '{_text(line[:100])}' after {plural(total)} of body "
                                 "(expected hex digits)")
+        size_text = m.group()
+        if not _CHUNK_EXT.fullmatch(line, m.end()):
+            raise ProtocolError(f"bad chunk size line '{_text(line[:100])}' after {plural(total)} of body "
+                                "(after the hex size only `;name=value` extensions may follow)")
         if len(size_text.lstrip(b"0")) > 15:
             raise ProtocolError(f"chunk size '{_text(size_text[:40])}' is beyond any real body")
         size = int(size_text, 16)
@@ -256,9 +275,7 @@ def read_chunked(wire: _Wire, write: Callable) -> tuple[int, int, list[tuple[byt
             break
         total += wire.copy(size, write)
         chunks += 1
-        end = wire.line(2, "the line ending after a chunk")
-        if end:
-            raise ProtocolError(f"chunk {chunks} ({plural(size)}) is not followed by CRLF")
+        wire.line_end(f"chunk {chunks} ({plural(size)})")
     trailer: list[bytes] = []
     size = 0
     while line := wire.line(HEAD_LIMIT, "the trailer section"):
@@ -296,10 +313,10 @@ def read_response(session, method: str | None = None, sink=None, path: str | Non
     try:
         interim = 0
         while True:
-            head = read_head(wire)
-            status = head.status
+            head, size = read_head(wire)
             if not 100 <= head.status < 200 or head.status == 101:
                 break
+            session.buffer.take(size)
             interim += 1
             if interim <= MAX_INTERIM:
                 _head_lines(result, head)
@@ -311,12 +328,14 @@ def read_response(session, method: str | None = None, sink=None, path: str | Non
             how, length = "none: 101 Switching Protocols (what follows is the new protocol)", None
         else:
             how, length = framing(head, method)
+        if how == "length" and sink is None and length > MAX_KEPT:
+            raise OverflowError(f"a body of {length} bytes is over the {MAX_KEPT >> 20} MiB kept in memory")
+        session.buffer.take(size)  # the head is sound: consumed, and its status known
+        status = head.status
         stage = "body"
         body_offset = session.buffer.offset
         trailer: list = []
         if how == "length":
-            if sink is None and length > MAX_KEPT:
-                raise OverflowError(f"a body of {length} bytes is over the {MAX_KEPT >> 20} MiB kept in memory")
             total = wire.copy(length, write)
             words = f"{plural(total)} of body by Content-Length"
         elif how == "chunked":
