@@ -524,3 +524,62 @@ def test_chunked_with_a_trailer_then_a_content_length_response(ex, tcp_server):
     b = run(ex, "recv http")
     assert b.ok and b.data == b"not found" and ex.variables["http_status"] == "404"
     assert run(ex, "recv exactly 5").data == NEXT
+
+
+# ----- export: the program frames each response as netrepl does ---------------------------------
+
+def _export_compare(tmp_path, text, variables=None):
+    from test_export import export_and_compare
+
+    path = tmp_path / "http.nrs"
+    path.write_text(text)
+    program, out, err = export_and_compare(path, variables or {}, tmp_path)
+    return out, err, (tmp_path / "http.py").read_text()
+
+
+def test_export_reads_the_lab_http_responses_as_netrepl_does(tmp_path):
+    out, err, source = _export_compare(tmp_path, """serve http 0
+connect localhost $lab_port
+send HEAD /hello.txt HTTP/1.0\\r\\n
+recv http
+print head $http_status
+close
+connect localhost $lab_port
+send GET /hello.txt HTTP/1.0\\r\\n
+recv http > body.out
+print get $http_status
+close
+connect localhost $lab_port
+send GET /missing HTTP/1.0\\r\\n
+recv http
+print missing $http_status
+""")
+    assert out.startswith("head 200\nget 200\n") and "missing 404\n" in out and "Not Found" in out
+    assert (tmp_path / "body.out").read_bytes() == b"hello from the netrepl lab server\n"
+    assert "recv_http(sock, pending, 'HEAD', timeout)" in source
+    assert "def framing(" in source and "def chunk_size(" in source  # netrepl's own rules, written out
+
+
+def test_export_keep_alive_chunked_trailer_then_length_and_protocol_failures(tmp_path, tcp_server):
+    first = crlf("HTTP/1.1 200 OK\nTransfer-Encoding: chunked\n\n4;a=b\nWiki\n5\npedia\n0\nX-T: 1\n\n")
+    second = crlf("HTTP/1.1 404 Not Found\nContent-Length: 9\n\nnot found")
+    bad = crlf("HTTP/1.1 200 OK\nContent-Length: 1\nContent-Length: 2\n\nab")
+    server = tcp_server(canned(first + second + bad + NEXT, piece=11, requests=3))
+    out, err, _ = _export_compare(tmp_path, f"""connect 127.0.0.1 ${{port:-{server.port}}}
+send GET / HTTP/1.1\\r\\nHost: a\\r\\n\\r\\nGET /x HTTP/1.1\\r\\nHost: a\\r\\n\\r\\nGET /y HTTP/1.1\\r\\nHost: a\\r\\n
+recv http
+print first $http_status
+recv http
+print second $http_status
+must-fail protocol recv http
+recv http
+""", {"port": str(server.port)})
+    assert out == "Wikipedia\nfirst 200\nnot found\nsecond 404\n"
+
+
+def test_export_of_recv_http_after_a_request_in_a_variable_is_refused(tmp_path):
+    (tmp_path / "v.nrs").write_text("serve http 0\nconnect localhost $lab_port\nset var req HEAD / HTTP/1.0\n"
+                                    "send $req\\r\\n\nrecv http\n")
+    p = run_cli("export", str(tmp_path / "v.nrs"))
+    assert p.returncode == 2 and "v.nrs:5" in p.stderr and "whether it sent a HEAD" in p.stderr
+    assert "Traceback" not in p.stderr

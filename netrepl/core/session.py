@@ -145,7 +145,7 @@ class Session(SocketState, Receiving, Amounts, Expecting):
             return result
         self.sent += done
         if b" HTTP/1." in data:  # a request line: `recv http` must know a HEAD's response has no body
-            from netrepl.core.httpframe import note_requests
+            from netrepl.core.httprules import note_requests
 
             note_requests(self.http_requests, data)
         return self._result().say(f"sent {plural(done)}")
