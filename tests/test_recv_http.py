@@ -351,7 +351,7 @@ def test_a_stalled_head_times_out_and_keeps_what_came(ex, tcp_server):
     run(ex, GET)
     result = run(ex, "recv http")
     assert not result.ok and result.error.kind == "timeout"
-    assert "nothing consumed: the 23 bytes received stay for the next command" in text_of(result)
+    assert "nothing consumed: what was received (23 bytes) stays for the next command" in text_of(result)
 
 
 def test_hostile_bytes_in_the_head_are_shown_escaped(ex, tcp_server):
@@ -583,3 +583,51 @@ def test_export_of_recv_http_after_a_request_in_a_variable_is_refused(tmp_path):
     p = run_cli("export", str(tmp_path / "v.nrs"))
     assert p.returncode == 2 and "v.nrs:5" in p.stderr and "whether it sent a HEAD" in p.stderr
     assert "Traceback" not in p.stderr
+
+
+def test_ctrl_c_stops_a_recv_http_with_no_timeout(tcp_server):
+    import signal
+    import sys
+
+    from conftest import ROOT
+
+    server = tcp_server(canned(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npart"))
+    proc = subprocess.Popen([sys.executable, "-m", "netrepl", "-c",
+                             f"timeout none; connect 127.0.0.1 {server.port}; {GET}; print reading; recv http"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, cwd=ROOT,
+                            text=True)
+    try:
+        while not (line := proc.stdout.readline()).startswith("netrepl> recv http") and line:
+            pass
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert "error: recv http: interrupted (Ctrl-C)" in out, out + err
+    assert "the head and 4 bytes of body were consumed before the error" in out
+    assert proc.returncode == 130 and "Traceback" not in err
+
+
+def test_a_flood_of_interim_responses_is_shown_bounded(ex, tcp_server):
+    data = b"HTTP/1.1 100 Continue\r\n\r\n" * 500 + b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok" + NEXT
+    server = tcp_server(canned(data))
+    run(ex, f"connect 127.0.0.1 {server.port}")
+    run(ex, GET)
+    result = run(ex, "recv http")
+    assert result.ok and result.data == b"ok"
+    shown = text_of(result)
+    assert shown.count("HTTP/1.1 100 Continue") == 16 and "(484 more interim 1xx responses not shown)" in shown
+    assert run(ex, "recv exactly 5").data == NEXT
+
+
+def test_record_e_writes_recv_http_without_an_expect_in_front(tmp_path, lab):
+    """An expect of the body's first line written before `recv http` would consume the head it reads."""
+    server = lab("http")
+    p = run_cli("-q", "-c", f"record -e rec.nrs; connect localhost {server.port}; send GET /hello.txt HTTP/1.0\\r\\n; "
+                            "recv http; record stop", cwd=tmp_path)
+    assert p.returncode == 0, p.stdout + p.stderr
+    text = (tmp_path / "rec.nrs").read_text()
+    assert "send GET /hello.txt HTTP/1.0\\r\\n\nrecv http\n" in text and "expect" not in text
+    again = run_cli("-q", str(tmp_path / "rec.nrs"), cwd=tmp_path)
+    assert again.returncode == 0 and "hello from the netrepl lab server" in again.stdout

@@ -44,6 +44,7 @@ class _Wire:
         self.buf = session.buffer
         self.deadline = deadline
         self.chunk = bytearray(READ)
+        self.body = 0  # body bytes consumed so far (what a failure says was consumed)
 
     def more(self) -> bool:
         """Read once more into the buffer; False at end of stream."""
@@ -96,6 +97,7 @@ class _Wire:
                     return done
                 raise _Eof(f"end of stream after {done} of {plural(count)} of body")
             data = self.buf.take(None if count is None else count - done)
+            self.body += len(data)
             write(data)
             done += len(data)
         return done
@@ -218,24 +220,24 @@ def read_response(session, method: str | None = None, sink=None, path: str | Non
     except ProtocolError as exc:
         result.data = bytes(kept) or None
         result.data_offset = body_offset
-        _said_consumed(session, result, stage, total, path)
+        _said_consumed(session, result, stage, wire.body, path)
         return session._fail(failure("protocol", op, str(exc)), result), status
     except _Eof as exc:
         result.data = bytes(kept) or None
         result.data_offset = body_offset
-        _said_consumed(session, result, stage, total, path)
+        _said_consumed(session, result, stage, wire.body, path)
         return session._fail(failure("eof", op, str(exc)), result), status
     except OverflowError as exc:
         result.data = bytes(kept) or None
-        _said_consumed(session, result, stage, total, path)
+        _said_consumed(session, result, stage, wire.body, path)
         return session._fail(failure("usage", op, f"{exc}; `recv http > PATH` streams any amount"), result), status
     except SinkError as exc:
-        result.say(f"received {plural(total)} of body; {plural(exc.written)} of them are in {path}")
+        result.say(f"received {plural(wire.body)} of body; {plural(exc.written)} of them are in {path}")
         return session._fail(exc.info, result), status
     except (OSError, KeyboardInterrupt) as exc:
         result.data = bytes(kept) or None
         result.data_offset = body_offset
-        _said_consumed(session, result, stage, total, path)
+        _said_consumed(session, result, stage, wire.body, path)
         result = session._recv_error(exc, op, result, "complete response")
         if result.error.kind == "timeout":
             result.lines[-1] = (f"no complete response within {session.timeout:g} s (one timeout for the whole "
@@ -270,7 +272,7 @@ class _Counting:
 def _said_consumed(session, result: Result, stage: str, total: int, path: str | None) -> None:
     if stage == "head":
         if len(session.buffer):
-            result.say(f"nothing consumed: the {plural(len(session.buffer))} received stay for the next command")
+            result.say(f"nothing consumed: what was received ({plural(len(session.buffer))}) stays for the next command")
     else:
         where = f" (written to {path})" if path else ""
         result.say(f"the head and {plural(total)} of body were consumed before the error{where}")

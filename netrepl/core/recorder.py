@@ -183,7 +183,9 @@ class Recorder:
         if name in ("help", "exit", "source", "export") or result.error and result.error.kind in ("interrupted", "syntax", "usage"):
             return
         if result.error is None:
-            if self.expectations and result.data and name != "expect":
+            # (`recv http` reads a whole response: an expect of its body's first line, written before
+            # it, would consume the head it has to read. Its data is not turned into an expect.)
+            if self.expectations and result.data and name != "expect" and parsed.args.get("n") != "http":
                 # One read cursor: an `expect` written after the command would look for bytes the
                 # command already consumed. So the expect comes first and consumes the first line;
                 # the command is written after it only when it has more to read (the rest).
