@@ -108,10 +108,10 @@ def recv_http(sock, pending, method, timeout, path=None):
         take(pending, size)
         for text in response.lines:
             note(_text(text))
+        total = 0
         if how == "length":
-            copy(length)
+            total = copy(length)
         elif how == "chunked":
-            total = 0
             while size := chunk_size(line(HTTP_LINE_LIMIT, "a chunk-size line"), total):
                 total += copy(size)
                 if not (pending.startswith(b"\\r\\n") or pending.startswith(b"\\n")):
@@ -126,7 +126,11 @@ def recv_http(sock, pending, method, timeout, path=None):
             for name, value in parse_fields(trailer, "trailer"):
                 note(f"trailer {_text(name)}: {_text(value)}")
         elif how.startswith("close"):
-            copy(None)
+            total = copy(None)
+        rule = {"length": "by Content-Length", "chunked": "by chunked transfer coding"}.get(how)
+        said = f"{total} bytes of body " + (rule or "until end of stream") if rule or how.startswith("close") \
+            else "no body (" + how.partition(": ")[2] + ")" if ": " in how else "no body"
+        note(f"response {response.status}: {said}")
     finally:
         sock.settimeout(timeout)
         if out is not None:
