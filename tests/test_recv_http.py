@@ -631,3 +631,15 @@ def test_record_e_writes_recv_http_without_an_expect_in_front(tmp_path, lab):
     assert "send GET /hello.txt HTTP/1.0\\r\\n\nrecv http\n" in text and "expect" not in text
     again = run_cli("-q", str(tmp_path / "rec.nrs"), cwd=tmp_path)
     assert again.returncode == 0 and "hello from the netrepl lab server" in again.stdout
+
+
+def test_a_bad_final_head_after_an_interim_one_says_what_was_consumed(ex, tcp_server):
+    bad = b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab"
+    server = tcp_server(canned(b"HTTP/1.1 100 Continue\r\n\r\n" + bad))
+    run(ex, f"connect 127.0.0.1 {server.port}")
+    run(ex, GET)
+    result = run(ex, "recv http")
+    assert result.error.kind == "protocol"
+    assert f"the 1 interim response before it was consumed; what was received ({len(bad)} bytes) stays" \
+        in text_of(result)
+    assert run(ex, f"recv exactly {len(bad)}").data == bad

@@ -175,8 +175,8 @@ def read_response(session, method: str | None = None, sink=None, path: str | Non
     body_offset = session.buffer.offset
     total = 0
     stage = "head"
+    interim = 0
     try:
-        interim = 0
         while True:
             head, size = read_head(wire)
             if not 100 <= head.status < 200 or head.status == 101:
@@ -220,16 +220,16 @@ def read_response(session, method: str | None = None, sink=None, path: str | Non
     except ProtocolError as exc:
         result.data = bytes(kept) or None
         result.data_offset = body_offset
-        _said_consumed(session, result, stage, wire.body, path)
+        _said_consumed(session, result, stage, wire.body, path, interim)
         return session._fail(failure("protocol", op, str(exc)), result), status
     except _Eof as exc:
         result.data = bytes(kept) or None
         result.data_offset = body_offset
-        _said_consumed(session, result, stage, wire.body, path)
+        _said_consumed(session, result, stage, wire.body, path, interim)
         return session._fail(failure("eof", op, str(exc)), result), status
     except OverflowError as exc:
         result.data = bytes(kept) or None
-        _said_consumed(session, result, stage, wire.body, path)
+        _said_consumed(session, result, stage, wire.body, path, interim)
         return session._fail(failure("usage", op, f"{exc}; `recv http > PATH` streams any amount"), result), status
     except SinkError as exc:
         result.say(f"received {plural(wire.body)} of body; {plural(exc.written)} of them are in {path}")
@@ -237,7 +237,7 @@ def read_response(session, method: str | None = None, sink=None, path: str | Non
     except (OSError, KeyboardInterrupt) as exc:
         result.data = bytes(kept) or None
         result.data_offset = body_offset
-        _said_consumed(session, result, stage, wire.body, path)
+        _said_consumed(session, result, stage, wire.body, path, interim)
         result = session._recv_error(exc, op, result, "complete response")
         if result.error.kind == "timeout":
             result.lines[-1] = (f"no complete response within {session.timeout:g} s (one timeout for the whole "
@@ -269,10 +269,14 @@ class _Counting:
         self.write(data)
 
 
-def _said_consumed(session, result: Result, stage: str, total: int, path: str | None) -> None:
+def _said_consumed(session, result: Result, stage: str, total: int, path: str | None, interim: int = 0) -> None:
     if stage == "head":
-        if len(session.buffer):
-            result.say(f"nothing consumed: what was received ({plural(len(session.buffer))}) stays for the next command")
+        left = f"what was received ({plural(len(session.buffer))}) stays for the next command"
+        if interim:
+            were = "was" if interim == 1 else "were"
+            result.say(f"the {plural(interim, 'interim response')} before it {were} consumed; " + left)
+        elif len(session.buffer):
+            result.say(f"nothing consumed: {left}")
     else:
         where = f" (written to {path})" if path else ""
         result.say(f"the head and {plural(total)} of body were consumed before the error{where}")
