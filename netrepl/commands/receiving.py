@@ -1,4 +1,4 @@
-"""Commands that receive: recv (N, all, line, exactly N, quiet SECONDS), recvfrom and expect."""
+"""Commands that receive: recv (N, all, line, exactly N, quiet SECONDS, http), recvfrom and expect."""
 
 from __future__ import annotations
 
@@ -20,21 +20,34 @@ AMOUNT = AmountOf("n", {"exactly": Int(minimum=1, maximum=1 << 50),
                         "quiet": Seconds(minimum=0.001, maximum=86400)})
 
 
+HTTP_DETAILS = ("`recv http` reads exactly one HTTP/1.x response by RFC 9112's message length rules: the status "
+                "line and headers, then the body by `Transfer-Encoding: chunked` (extensions skipped, trailers "
+                "shown), by `Content-Length`, or until end of stream; no body after a HEAD request (the last "
+                "request lines `send` sent on this connection tell), nor for 1xx, 204 and 304. A 1xx interim "
+                "response is shown and the next one read. It shows the head, says which rule framed the body, "
+                "shows the body (de-chunked) and sets $http_status. What follows the response stays for the next "
+                "command (keep-alive: one `recv http` per response). Malformed framing (Content-Length with "
+                "chunked, two different Content-Lengths, a bad chunk size, a head over 64 KiB, a bad status line) "
+                "fails with kind protocol and consumes nothing of a bad head. One timeout for the whole response; "
+                "`recv http > PATH` streams the body to a file.")
+
+
 def _check_recv(a):
-    if a["path"] is not None and a["n"] not in ("all", "exactly", "quiet"):
-        return ("only `recv all` can be redirected to a file (and `recv exactly N`, `recv quiet SECONDS`)", "path")
+    if a["path"] is not None and a["n"] not in ("all", "exactly", "quiet", "http"):
+        return ("only `recv all` can be redirected to a file (and `recv exactly N`, `recv quiet SECONDS`, "
+                "`recv http`)", "path")
     if a["n"] == "exactly" and (a.get("amount") or 0) > MAX_RECV and a["path"] is None:
         return (f"at most {MAX_RECV} bytes are read into memory; `recv exactly N > PATH` streams more", "amount")
     return None
 
 
-@command("recv", Arg("N", Int(("all", "line", "exactly", "quiet"), minimum=1, maximum=MAX_RECV), "n",
+@command("recv", Arg("N", Int(("all", "line", "exactly", "quiet", "http"), minimum=1, maximum=MAX_RECV), "n",
                      optional=True, default=2048),
          Arg("AMOUNT", AMOUNT, "amount", optional=True,
              help="after `exactly`: a byte count (default 2048); after `quiet`: seconds (default 1)"),
          Arg("> PATH", Redirect(), "path", optional=True),
          help="one recv(N) (default 2048); `recv all` until end of stream; `recv line` one line (UDP: a datagram); "
-              "`recv exactly N`; `recv quiet SECONDS`",
+              "`recv exactly N`; `recv quiet SECONDS`; `recv http` one HTTP/1.x response",
          check=_check_recv,
          details="`recv all > PATH` streams the raw bytes to a file (or /dev/null) in constant memory and "
                  "prints only the count. Reports data, end of stream (peer closed), timeout or reset distinctly. "
@@ -42,7 +55,7 @@ def _check_recv(a):
                  "first is a failure of kind eof that says how many came (`end of stream after 100 of 500 "
                  "bytes`). `recv quiet SECONDS` reads until the peer has sent nothing for SECONDS (a keep-alive "
                  "HTTP reply, a chatty banner), or until end of stream, and says which. Both take what an "
-                 "earlier expect read past its match first, and both may end in `> PATH`.")
+                 "earlier expect read past its match first, and both may end in `> PATH`. " + HTTP_DETAILS)
 def _recv(ex, a, flags):
     size, path = a["n"], a["path"]
     to_stdout = path == "-"  # `> -`: standard output, as the front end writes data there
@@ -50,6 +63,8 @@ def _recv(ex, a, flags):
         path = None
     if size == "line":
         return ex.session.recv_line()
+    if size == "http":
+        return _recv_http(ex, path)
     if size not in ("all", "exactly", "quiet"):
         return ex.session.recv(size)
     s = ex.session
@@ -78,6 +93,22 @@ def _recv(ex, a, flags):
         return read(on_data=stream.feed)
     finally:
         stream.close()
+
+
+def _recv_http(ex, path):
+    from netrepl.core.httpframe import read_response  # only scripts that read HTTP need it
+
+    s = ex.session
+    requests = s.http_requests
+    method = requests[0] if requests else None
+    read = lambda sink=None, where=None: read_response(s, method, sink, where)  # noqa: E731
+    outcome = _to_file(s, path, read, "recv http >") if path is not None else read()
+    result, status = outcome if isinstance(outcome, tuple) else (outcome, None)
+    if status is not None:
+        if requests:
+            requests.pop(0)  # this response answered it
+        ex.variables["http_status"] = str(status)
+    return result
 
 
 def _to_file(session, path: str, read, op: str) -> Result:

@@ -26,6 +26,7 @@ KINDS: dict[str, str] = {
     "verify": "certificate verification failed (ssl.SSLCertVerificationError)",
     "tls": "TLS error (ssl.SSLError)",
     "eof": "end of stream came first",
+    "protocol": "protocol error (the peer broke the protocol's framing)",
 }
 
 # OpenSSL verify codes (X509_V_ERR_*) netrepl names: errname of a `verify` failure, so

@@ -186,7 +186,10 @@ class Recorder:
         if name in ("help", "exit", "source", "export") or result.error and result.error.kind in ("interrupted", "syntax", "usage"):
             return
         if result.error is None:
-            if self.expectations and result.data and name != "expect" and self._expectations(parsed, result.data):
+            # (`recv http` reads a whole response: an expect of its first line, written before it,
+            # would consume the head it has to read. Its data is not turned into an expect.)
+            if self.expectations and result.data and name != "expect" and parsed.args.get("n") != "http" \
+                    and self._expectations(parsed, result.data):
                 return
             self._write_command("", parsed, result, _replayable(parsed))
         elif name != "must-fail":

@@ -44,6 +44,7 @@ class Session(SocketState, Receiving, Amounts, Expecting):
         # Set by a front end (Executor.progress): `recv all` reports (bytes, seconds) at most ~10x/s.
         self.progress: Callable[[int, float], object] | None = None
         self.timing = None  # the last `connect`'s core/timing.py Timing (the `timing` command)
+        self.http_requests: list[str] = []  # methods of request lines sent, not yet answered (`recv http`)
 
     @property
     def tls_settings(self):
@@ -75,6 +76,7 @@ class Session(SocketState, Receiving, Amounts, Expecting):
         self.gone = None
         self.sent = self.received = 0
         self.buffer.clear()
+        self.http_requests.clear()
 
     def lookup(self, what: str | int, proto: str = "tcp") -> Result:
         try:
@@ -144,6 +146,10 @@ class Session(SocketState, Receiving, Amounts, Expecting):
                            "an unconnected TCP socket's send() fails this way")
             return result
         self.sent += done
+        if b" HTTP/1." in data:  # a request line: `recv http` must know a HEAD's response has no body
+            from netrepl.core.httprules import note_requests
+
+            note_requests(self.http_requests, data)
         return self._result().say(f"sent {plural(done)}")
 
     def sendto(self, host: str, port: int | str, data: bytes) -> Result:

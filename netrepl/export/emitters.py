@@ -5,7 +5,7 @@ connect, bind, info, shutdown, timeout, send, sendto, recv, recvfrom, expect
 from __future__ import annotations
 
 from netrepl.core.results import UnixName
-from netrepl.export import failprelude, listenprelude  # noqa: F401 (their helpers: failures, Unix socket names)
+from netrepl.export import failprelude, httpemit, listenprelude  # noqa: F401 (their helpers: failures, Unix socket names)
 from netrepl.export.program import Program
 from netrepl.export.table import emitter
 from netrepl.export.values import Expr, to_number, to_str
@@ -157,6 +157,7 @@ def _send(p: Program, parsed) -> None:
         p.code(f"send_file(sock, {path})")
         return
     p.code(f"sock.sendall({_data(p, parsed, '-n' not in parsed.flags)})")
+    httpemit.note_sent(p, parsed)  # request lines: whether a `recv http` reads a HEAD's response
 
 
 @emitter("sendto")
@@ -187,6 +188,9 @@ def _recv(p: Program, parsed) -> None:
     size, path = parsed.args["n"], parsed.args["path"]
     if size in ("exactly", "quiet"):
         _recv_by(p, parsed, size)
+        return
+    if size == "http":
+        httpemit.recv_http(p, parsed)
         return
     if size == "all":
         p.need("recv_all")

@@ -36,6 +36,7 @@ MAX_LINES = 1_000_000
 # limit alone lets through. 100k lines take ~1.5 s to check.
 MAX_SOURCED_LINES = 100_000
 PORT_PLACEHOLDER = "0"  # a lab port while checking: the OS chooses the real one when `serve` runs
+HTTP_STATUS_PLACEHOLDER = "200"  # $http_status while checking: `recv http` sets it when it runs
 PATH_PLACEHOLDER = "@0"  # a Unix socket name while checking (`listen @`: the kernel chooses it)
 _NAMES_RE = lazy(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")  # every variable a line names, defaults' too
 
@@ -57,6 +58,8 @@ def late_variables(parsed: Parsed) -> dict[str, str]:
         if isinstance(parsed.args.get("host"), UnixName):
             return {"listen_path": PATH_PLACEHOLDER}
         return {"listen_port": PORT_PLACEHOLDER}
+    if name == "recv" and parsed.args.get("n") == "http":  # commands/receiving.py: the status it read
+        return {"http_status": HTTP_STATUS_PLACEHOLDER}
     return {}
 
 
@@ -261,7 +264,7 @@ def _check(lines: Iterable[str], source: str, parser: Parser, variables: Mapping
                 late.add(parsed.args["name"])
             else:
                 late.discard(parsed.args["name"])
-        elif name in ("serve", "listen"):
+        elif name in ("serve", "listen", "recv"):
             for var, stand_in in late_variables(parsed).items():
                 known[var] = stand_in
                 late.add(var)
