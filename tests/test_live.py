@@ -269,6 +269,9 @@ def test_what_interact_sent_and_received_is_recorded_as_the_steps_it_was(shell, 
     assert "send PING \\x24x # not a comment" in recorded
     assert "expect PONG\\r" in recorded  # the reply, as a check for a replay
     assert "interact" not in recorded  # a script cannot replay a person
+    # Typed lines have their own history, next to the command history.
+    assert "PING $x # not a comment" in (tmp_path / "history.interact").read_text()
+    assert "PING" not in (tmp_path / "history").read_text()
 
 
 def test_the_toolbar_drops_whole_fields_to_fit_and_never_cuts_one(shell, talker, tmp_path):

@@ -79,6 +79,7 @@ class Interact:
             f"interact: each line is sent with {EOL_SHOWN.get(s.eol, 'the line ending')} (`set eol`); what "
             "arrives is shown as it comes. Ctrl-] returns to netrepl, Ctrl-D half-closes (shutdown 1).") + "\n")])
         prompt = self.make_prompt()
+        self.show_notes()
         try:
             while not self.ended():
                 line = self.read(prompt)
@@ -87,6 +88,7 @@ class Interact:
                 if line is not None:
                     self.send(line)
         finally:
+            self.show_notes()
             close = getattr(self.history, "close", None)
             if close is not None:
                 close()
@@ -95,6 +97,12 @@ class Interact:
         self.shell.show([("class:live", safe(
             f"back at the netrepl prompt ({why}): sent {s.sent - sent} and received {s.received - received} bytes "
             f"during interact") + "  "), ("class:state", safe(f"[{s.state()}]") + "\n")])
+
+    def show_notes(self) -> None:
+        """What the typed lines' history has to say (a file it cannot use), escaped."""
+        notes = getattr(self.history, "notes", None)
+        for note in notes() if notes else ():
+            self.shell.show([("class:error", safe(note) + "\n")])
 
     def read(self, prompt: PromptSession) -> str | None:
         """A typed line, LEAVE, or None (Ctrl-C, Ctrl-D: handled here)."""
