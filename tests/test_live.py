@@ -289,3 +289,23 @@ def test_the_toolbar_drops_whole_fields_to_fit_and_never_cuts_one(shell, talker,
     listening = re.search(r"listening on (\S+)", bar)
     assert listening is None or re.fullmatch(r"127\.0\.0\.1:\d+", listening.group(1))
     assert "recording to" not in bar  # the least important field went first
+
+
+def test_a_paste_in_interact_sends_each_line_with_the_line_ending(shell, talker):
+    lines: list[bytes] = []
+
+    def script(t):
+        while line := t.read_line():
+            lines.append(line)
+            t.conn.sendall(b"got " + line)
+    peer = talker(script)
+    term = shell()
+    term.run(f"connect 127.0.0.1 {peer.port}")
+    start_interact(term)
+    term.tmux("set-buffer", "-b", "p", "USER me\nPASS secret")
+    term.tmux("paste-buffer", "-p", "-d", "-b", "p", "-t", "t")  # -p: as a bracketed paste
+    term.keys("Enter")
+    term.wait_text(r"got PASS secret\r")
+    assert lines == [b"USER me\r\n", b"PASS secret\r\n"]
+    term.keys("C-]")
+    term.wait_prompt()
