@@ -309,3 +309,27 @@ def test_a_paste_in_interact_sends_each_line_with_the_line_ending(shell, talker)
     assert lines == [b"USER me\r\n", b"PASS secret\r\n"]
     term.keys("C-]")
     term.wait_prompt()
+
+
+def test_ctrl_c_in_interact_clears_the_line_and_interact_goes_on(shell, talker):
+    lines: list[bytes] = []
+
+    def script(t):
+        while line := t.read_line():
+            lines.append(line)
+            t.conn.sendall(b"got " + line)
+    peer = talker(script)
+    term = shell()
+    term.run(f"connect 127.0.0.1 {peer.port}")
+    start_interact(term)
+    term.type("never sent")
+    term.wait(lambda: "> never sent" in term.lines(), "the typed line")
+    term.keys("C-c")
+    term.wait_text("(line cleared; Ctrl-] returns to the netrepl prompt)")
+    term.type("sent")
+    term.keys("Enter")
+    term.wait_text(r"got sent\r")
+    assert lines == [b"sent\r\n"]
+    assert "Traceback" not in term.screen(scrollback=True)
+    term.keys("C-]")
+    term.wait_prompt()
