@@ -333,3 +333,21 @@ def test_ctrl_c_in_interact_clears_the_line_and_interact_goes_on(shell, talker):
     assert "Traceback" not in term.screen(scrollback=True)
     term.keys("C-]")
     term.wait_prompt()
+
+
+def test_live_over_tls_ignores_session_tickets_and_shows_the_data(shell):
+    """TLS 1.3 sends session tickets after the handshake: records, but no data. A live `recv` on
+    them would wait the whole timeout with the prompt frozen; it must wait for real data."""
+    term = shell()
+    term.run("serve tls-echo 0")
+    term.run("set tls ca $lab_ca")
+    term.run("set live on")
+    term.run("connect localhost $lab_port")
+    term.run("tls")
+    time.sleep(1.0)  # the tickets arrive meanwhile: nothing may run for them
+    assert "# live" not in term.screen()
+    term.run("send hi " + ESCAPES.decode("latin-1").replace("\x1b", "\\e").replace("\x07", "\\x07"))
+    term.wait_text("# live")
+    term.wait_text(r"hi " + ESCAPES_SHOWN + r"\r")
+    assert "timeout" not in term.screen()
+    wait_toolbar(term, "received 27 B")
