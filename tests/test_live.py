@@ -351,3 +351,30 @@ def test_live_over_tls_ignores_session_tickets_and_shows_the_data(shell):
     term.wait_text(r"hi " + ESCAPES_SHOWN + r"\r")
     assert "timeout" not in term.screen()
     wait_toolbar(term, "received 27 B")
+
+
+def test_the_word_being_typed_is_not_marked_until_it_is_finished(shell):
+    term = shell()
+    term.type("sett")
+    term.wait_prompt("sett")
+    time.sleep(0.6)  # a refresh of the toolbar and the validation would have come by now
+    assert "unknown command" not in term.screen()
+    term.type(" ")
+    term.wait_text("unknown command 'sett'")
+
+
+def test_timing_in_the_shell_leaves_the_typing_pause_out(shell, talker):
+    def script(t):
+        t.read_line()
+        t.conn.sendall(b"pong\r\n")
+        t.read_line()
+    peer = talker(script)
+    term = shell()
+    term.run(f"connect 127.0.0.1 {peer.port}")
+    time.sleep(1.5)  # the person thinks before typing the next command
+    term.run("send ping")
+    term.run("recv 100")
+    screen = term.run("timing")
+    figure = re.search(r"\(1 connect attempt\): ([\d.]+) (ms|us|s) in all", screen)
+    assert figure and figure.group(2) != "s", screen  # milliseconds of phases, not the 1.5 s pause
+    assert re.search(r"time between commands left out: 1\.\d+ s", screen)
