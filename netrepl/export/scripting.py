@@ -215,6 +215,11 @@ def _set_display(p: Program, parsed) -> None:
     p.hex_code(f"View.hex = {hex_}  # received data shown as {'a hex dump' if hex_ else 'text'} from here on")
 
 
+@emitter("set live")
+def _set_live(p: Program, parsed) -> None:
+    p.comment("(the shell's live display changes nothing here: the program reads where the script says)")
+
+
 @emitter("set var")
 def _set_var(p: Program, parsed) -> None:
     name = parsed.args["name"]

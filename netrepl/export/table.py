@@ -23,6 +23,7 @@ EMITTERS: dict[str, Callable[[Program, object], None]] = {}
 REFUSED = {
     "help": "`help` shows netrepl's own help; it has no socket equivalent",
     "record": "`record` writes a netrepl script; it has no socket equivalent",
+    "interact": "`interact` hands the session to a person at the shell; a program cannot",
 }
 
 
