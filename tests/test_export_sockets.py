@@ -366,3 +366,14 @@ close
 """)
     assert out == "first\\r\nsecond\\r\nthird\\r\nfourth\\r\n"
     assert source.count("sock.close()  # connect again") == 3
+
+
+def test_recv_to_dash_is_standard_output_in_the_program_too(tmp_path):
+    program, out, err, source = compare(tmp_path, "dash", """serve daytime 0
+connect localhost $lab_port
+recv exactly 3 > -
+recv all > -
+""")
+    assert out and "\n" in out
+    assert "'-'" not in source  # no file named -
+    assert not (tmp_path / "-").exists()

@@ -192,7 +192,7 @@ def _sendto(p: Program, parsed) -> None:
 @emitter("recv")
 def _recv(p: Program, parsed) -> None:
     p.no_socket("recv")
-    size, path = parsed.args["n"], parsed.args["path"]
+    size, path = parsed.args["n"], _redirect(p, parsed)
     if size in ("exactly", "quiet"):
         _recv_by(p, parsed, size)
         return
@@ -225,6 +225,12 @@ def _recv(p: Program, parsed) -> None:
         p.code("if not data:", '    note("end of stream: the peer closed its side (recv returned no data)")')
 
 
+def _redirect(p: Program, parsed) -> str | None:
+    """`> PATH` of a recv, or None: none, or `> -` (standard output, where the data is shown anyway)."""
+    path = parsed.args["path"]
+    return None if path == "-" and "$" not in (p.raw_word(parsed, "path") or "") else path
+
+
 def _recv_by(p: Program, parsed, size: str) -> None:
     """`recv exactly N` (one timeout for the whole read) and `recv quiet SECONDS` (until a pause)."""
     if p.proto != "tcp" and not p.pending:
@@ -235,7 +241,7 @@ def _recv_by(p: Program, parsed, size: str) -> None:
                           "int" if size == "exactly" else "float").code
     else:
         value = repr(amount if amount is not None else (2048 if size == "exactly" else 1.0))
-    path = parsed.args["path"]
+    path = _redirect(p, parsed)
     target = "" if path is None else ", " + to_str(p.value(parsed, "path")).code
     pending = "pending" if p.pending else "bytearray()"
     p.need(f"recv_{size}")
