@@ -69,6 +69,7 @@ def _accept(p: Program, parsed) -> None:
     p.uses.add("timeout")
     p.code("sock = accept(listener, timeout)")
     p.opened("tcp", p.listener_family)
+    p.connected = True  # a later connect closes this connection first, as netrepl's does
     p.peer = "sock.getpeername()[0]" if p.listener_family != "unix" else None  # the TLS name: the peer's address
 
 

@@ -46,8 +46,8 @@ ERRNOS = {
 TLS_NAMES = frozenset(FAILURE_ALIASES) - set(ERRNOS)  # must-fail self-signed, handshake-failure...
 NOT_INSIDE = ("must-fail", "exit", "serve", "set var", "set eol")  # commands must-fail cannot hold here
 # What an emitter tracks of the session (program.py): a command netrepl refused changed none of it.
-SESSION = ("sock", "proto", "family", "pending", "maybe_closed", "peer", "sender", "tls", "bound_path",
-           "listener", "listener_family", "timed")
+SESSION = ("sock", "proto", "family", "pending", "maybe_closed", "connected", "peer", "sender", "tls",
+           "bound_path", "listener", "listener_family", "timed")
 
 
 @emitter("must-fail")
@@ -71,7 +71,7 @@ def _must_fail(p: Program, parsed) -> None:
             and not errname_known(kind):
         p.refuse(f"must-fail {kind}: a failure of netrepl's own ({kind}) has no exception to catch; not exported")
     p.need("note")
-    had_socket = p.sock
+    had_socket = p.sock and not p.connected  # a connection is closed by a connect again, even one that fails
     p.code("try:")
     p.depth += 1
     before = len(p.body)
