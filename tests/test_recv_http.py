@@ -643,3 +643,37 @@ def test_a_bad_final_head_after_an_interim_one_says_what_was_consumed(ex, tcp_se
     assert f"the 1 interim response before it was consumed; what was received ({len(bad)} bytes) stays" \
         in text_of(result)
     assert run(ex, f"recv exactly {len(bad)}").data == bad
+
+
+def test_a_head_answered_by_another_command_does_not_leave_the_next_get_bodiless(ex, tcp_server):
+    """HEAD read by `recv quiet`, then a GET read by `recv http`: the HEAD was answered already."""
+    def two(conn):
+        conn.recv(4096)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n")
+        got = b""
+        while b"\r\n\r\n" not in got:
+            got += conn.recv(4096)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc" + NEXT)
+        conn.recv(1)
+
+    server = tcp_server(two)
+    run(ex, f"connect 127.0.0.1 {server.port}")
+    run(ex, HEAD)
+    assert run(ex, "recv quiet 0.3").data.startswith(b"HTTP/1.1 200 OK")
+    run(ex, GET)
+    result = run(ex, "recv http")
+    assert result.ok and result.data == b"abc", text_of(result)
+    assert run(ex, "recv exactly 5").data == NEXT
+
+
+def test_export_of_a_head_read_by_recv_quiet_then_a_get_by_recv_http(tmp_path):
+    out, _, source = _export_compare(tmp_path, """serve http 0
+connect localhost $lab_port
+send HEAD /hello.txt HTTP/1.0\\r\\n
+recv quiet 0.3
+close
+connect localhost $lab_port
+send GET /hello.txt HTTP/1.0\\r\\n
+recv http
+""")
+    assert out.endswith("hello from the netrepl lab server\n") and "'GET'" in source
