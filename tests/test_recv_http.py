@@ -677,3 +677,44 @@ send GET /hello.txt HTTP/1.0\\r\\n
 recv http
 """)
     assert out.endswith("hello from the netrepl lab server\n") and "'GET'" in source
+
+
+def test_export_frames_every_collected_case_as_netrepl_does(tmp_path, tcp_server):
+    """Each case of CASES (and a few malformed ones, under must-fail) through one script: netrepl's
+    output and the exported program's, byte for byte (the request path picks the case)."""
+    malformed = [c for c in MALFORMED if c[0] in ("HTTP/5.6", "two different Content-Lengths",
+                                                  "Content-Length and chunked", "a negative Content-Length")]
+
+    def pick(conn):
+        got = b""
+        while b"\r\n\r\n" not in got:
+            chunk = conn.recv(4096)
+            if not chunk:
+                return
+            got += chunk
+        number = int(got.split(b" ", 2)[1].lstrip(b"/"))
+        if number < len(CASES):
+            data, until_close = CASES[number][1], CASES[number][6]
+        else:
+            data, until_close = malformed[number - len(CASES)][1], True
+        conn.sendall(data if until_close else data + NEXT)
+        if until_close:
+            conn.close()
+        else:
+            conn.recv(1)
+
+    server = tcp_server(pick)
+    lines = []
+    for number, (_, _, request, _, _, _, until_close) in enumerate(CASES):
+        method = request.split()[1]
+        lines += [f"connect 127.0.0.1 ${{port:-{server.port}}}", f"send {method} /{number} HTTP/1.1\\r\\nHost: a\\r\\n",
+                  "recv http", f"print {number} $http_status"]
+        lines += [] if until_close else ["recv exactly 5"]
+        lines += ["close"]
+    for number in range(len(CASES), len(CASES) + len(malformed)):
+        lines += [f"connect 127.0.0.1 ${{port:-{server.port}}}", f"send GET /{number} HTTP/1.1\\r\\nHost: a\\r\\n",
+                  "must-fail protocol recv http", f"print {number} refused", "close"]
+    out, _, _ = _export_compare(tmp_path, "\n".join(lines) + "\n", {"port": str(server.port)})
+    for number, case in enumerate(CASES):
+        assert f"{number} {case[3]}\n" in out
+    assert f"{len(CASES) + len(malformed) - 1} refused\n" in out
