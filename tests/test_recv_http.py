@@ -19,6 +19,7 @@ import subprocess
 import time
 
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from conftest import run, run_cli, text_of
 from helpers import held_port, wait_until
@@ -718,3 +719,40 @@ def test_export_frames_every_collected_case_as_netrepl_does(tmp_path, tcp_server
     for number, case in enumerate(CASES):
         assert f"{number} {case[3]}\n" in out
     assert f"{len(CASES) + len(malformed) - 1} refused\n" in out
+
+
+# ----- hostile responses: generated, through a real socket pair ------------------------------------
+
+_PIECES = [b"HTTP/1.1 ", b"HTTP/1.0 ", b"200", b"100", b"204", b"304", b"101", b" OK", b"\r\n", b"\n", b"\r",
+           b"Content-Length:", b"Transfer-Encoding:", b" chunked", b" 5", b" 0", b" -1", b", ", b"\x00", b"\xff",
+           b" ", b"\t", b"X: y", b"0", b"5", b"a", b"ff", b";x=\"y\"", b";", b"hello", b"\x1b[2J", b":"]
+
+
+@settings(max_examples=300, derandomize=True, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(st.lists(st.sampled_from(_PIECES) | st.binary(max_size=8), max_size=40), st.booleans())
+def test_any_bytes_end_in_a_response_or_a_named_failure(pieces, head_request):
+    """Whatever a peer sends then closes: a result or a failure of kind protocol, eof or usage;
+    never another exception, never a wait past the end of stream; what is shown is escaped."""
+    from netrepl.core.httpframe import read_response
+    from netrepl.core.session import Session
+
+    data = b"".join(pieces)
+    ours, peer = socket.socketpair()
+    session = Session(timeout=5)
+    try:
+        session.adopt(ours)
+        session.connected = True
+        if head_request:
+            session.http_requests.append(("HEAD", 0))
+        peer.sendall(data)
+        peer.close()
+        result, status = read_response(session)
+    finally:
+        session.close_quietly()
+    assert result.ok or result.error.kind in ("protocol", "eof", "usage"), (data, result.error)
+    assert status is None or 100 <= status <= 999
+    shown = text_of(result)
+    assert "\x1b" not in shown and "\x00" not in shown
+    if result.ok:
+        assert session.buffer.offset + len(session.buffer) == len(data)  # every byte accounted for
