@@ -447,6 +447,7 @@ def nginx(tmp_path):
     site.mkdir()
     (site / "index.html").write_text("<p>one</p>\n")
     (site / "big.bin").write_bytes(bytes(range(256)) * 4096)
+    (site / "t.txt").write_text("a line of text, gzipped on the fly (so sent chunked)\n" * 200)
     with held_port() as port:
         pass
     conf = tmp_path / "nginx.conf"
@@ -454,8 +455,8 @@ def nginx(tmp_path):
 events {{ worker_connections 16; }}
 http {{ access_log off; server_tokens off; client_body_temp_path {tmp_path}/body; proxy_temp_path {tmp_path}/p;
   fastcgi_temp_path {tmp_path}/f; uwsgi_temp_path {tmp_path}/u; scgi_temp_path {tmp_path}/s;
-  keepalive_requests 100;
-  server {{ listen 127.0.0.1:{port}; root {site}; }} }}
+  keepalive_requests 100; gzip on; gzip_min_length 1; gzip_types text/plain;
+  server {{ listen 127.0.0.1:{port}; root {site}; location = /t.txt {{ add_trailer X-Checksum abc123; }} }} }}
 """)
     proc = subprocess.Popen([NGINX, "-p", str(tmp_path), "-c", str(conf)], stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
@@ -508,6 +509,25 @@ def test_nginx_pipelined_requests_read_one_response_each(ex, nginx):
     assert run(ex, "recv http").data == b"<p>one</p>\n"
     assert ex.variables["http_status"] == "200"
     assert run(ex, "recv http").ok and ex.variables["http_status"] == "404"
+
+
+def test_nginx_chunked_with_a_trailer_then_a_content_length_response(ex, nginx, tmp_path):
+    """nginx gzips on the fly (so chunked) and adds a trailer; then a 404 with a Content-Length."""
+    import gzip
+
+    port, site = nginx
+    run(ex, f"connect 127.0.0.1 {port}")
+    run(ex, "send GET /t.txt HTTP/1.1\\r\\nHost: localhost\\r\\nAccept-Encoding: gzip\\r\\n")
+    first = run(ex, f"recv http > {tmp_path / 'body.gz'}")
+    shown = text_of(first)
+    assert first.ok and "Transfer-Encoding: chunked" in shown, shown
+    assert "by chunked transfer coding" in shown and "trailer X-Checksum: abc123" in shown
+    assert gzip.decompress((tmp_path / "body.gz").read_bytes()) == (site / "t.txt").read_bytes()
+    assert not len(ex.session.buffer)  # nothing of the next response read ahead
+    run(ex, "send GET /missing HTTP/1.1\\r\\nHost: localhost\\r\\n")
+    second = run(ex, "recv http")
+    assert second.ok and ex.variables["http_status"] == "404" and "by Content-Length" in text_of(second)
+    assert b"404 Not Found" in second.data
 
 
 def test_chunked_with_a_trailer_then_a_content_length_response(ex, tcp_server):
