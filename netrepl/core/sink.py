@@ -154,6 +154,8 @@ class Splicer:
             return None
         if type(sock) is not socket.socket:  # TLS (an SSLSocket, core/tlssock.py): the bytes need decrypting
             return None
+        if getattr(session.transport, "log", None) is not None:  # `record -p` (core/peerlog.py) must see them
+            return None
         try:
             return cls(sock, sink)
         except OSError:  # no descriptor left for the pipe: recv_into needs none
