@@ -55,6 +55,7 @@ def _lookup(p: Program, parsed) -> None:
 
 @emitter("connect")
 def _connect(p: Program, parsed) -> None:
+    httpemit.forget_requests(p)  # a new connection: no request waits for its response
     unix = isinstance(parsed.args["host"], UnixName)
     if unix:
         address = p.unix(parsed)
@@ -194,6 +195,8 @@ def _sendto(p: Program, parsed) -> None:
 def _recv(p: Program, parsed) -> None:
     p.no_socket("recv")
     size, path = parsed.args["n"], _redirect(p, parsed)
+    if size != "http":
+        httpemit.forget_requests(p)  # this read takes the answers to the requests sent so far
     if size in ("exactly", "quiet"):
         _recv_by(p, parsed, size)
         return
@@ -269,6 +272,7 @@ def _recvfrom(p: Program, parsed) -> None:
 @emitter("expect")
 def _expect(p: Program, parsed, must_fail: str | None = None) -> None:
     p.no_socket("expect")
+    httpemit.forget_requests(p)  # this read takes the answers to the requests sent so far
     want = parsed.args["pattern"]
     raw = p.raw(parsed, "pattern")
     text = None if raw is None else p.values.text(raw, "text")
