@@ -39,7 +39,7 @@ from netrepl.shell.interrupts import CtrlC, no_echo
 from netrepl.shell.live import Watch
 from netrepl.lexer import session_lexer
 from netrepl.paths import history_path
-from netrepl.render.text import progress_text, render, safe
+from netrepl.render.text import data_fragments, progress_text, render, safe
 from netrepl.shell.style import make_style
 from netrepl.shell.toolbar import toolbar_text
 from netrepl.shell.validator import LineValidator
@@ -173,8 +173,10 @@ class Shell:
         return {"width": shutil.get_terminal_size().columns, "fancy": not os.environ.get("NO_COLOR")}
 
     def show_data(self, text: str) -> None:
+        """Data shown as it arrives (`recv all`, `recv quiet`): styled as a result's data is,
+        a CRLF's \\r dim and every other escape bold."""
         self.clear_status()
-        self.show([("class:data", text)])
+        self.show(data_fragments(text))
 
     def raw(self, text: str) -> None:
         """Our own cursor controls (prompt_toolkit's write() would escape them)."""
