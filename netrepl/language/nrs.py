@@ -57,6 +57,8 @@ def late_variables(parsed: Parsed) -> dict[str, str]:
         if isinstance(parsed.args.get("host"), UnixName):
             return {"listen_path": PATH_PLACEHOLDER}
         return {"listen_port": PORT_PLACEHOLDER}
+    if name == "relay" and parsed.args.get("lport") is not None and not parsed.args.get("stop"):
+        return {"relay_port": PORT_PLACEHOLDER}  # commands/relaying.py
     return {}
 
 
@@ -243,7 +245,7 @@ def _check(lines: Iterable[str], source: str, parser: Parser, variables: Mapping
                 late.add(parsed.args["name"])
             else:
                 late.discard(parsed.args["name"])
-        elif name in ("serve", "listen"):
+        elif name in ("serve", "listen", "relay"):
             for var, stand_in in late_variables(parsed).items():
                 known[var] = stand_in
                 late.add(var)
@@ -267,7 +269,7 @@ def _check_sourced(parsed, parser, known, base, depth, source, number, late, bud
     for _, sub in inner.commands:  # a sourced script can set variables for what follows
         if sub.command.name == "set var":
             known[sub.args["name"]] = var_value(sub.args["value"], sub.flags)
-        elif sub.command.name in ("serve", "listen"):
+        elif sub.command.name in ("serve", "listen", "relay"):
             known.update(late_variables(sub))
             if sub.command.name == "serve" and sub.args["kind"] not in (None, "stop"):
                 known.update(serve_constants(sub.args["kind"]))

@@ -1,0 +1,180 @@
+"""`relay`: stand between real clients and a real server, beside the session socket (as `serve` is)."""
+
+from __future__ import annotations
+
+import collections
+
+from netrepl.commands.common import error
+from netrepl.core.results import Endpoint, Result
+from netrepl.language.argtypes import ArgError, Choice, Host, NotForThis, Path, Port
+from netrepl.language.registry import Arg, CommandSet
+
+COMMANDS = CommandSet()
+LINES_KEPT = 400  # lines of what passed kept for the next `relay` to show (the rest: counted)
+
+
+class Stop(Choice):
+    """`relay stop`: only that word; any other goes on to LHOST/LPORT without an error of its own."""
+
+    def convert(self, text, args, registry):
+        raise NotForThis()
+
+
+class ListenHost(Host):
+    """The optional LHOST: never a port number (`relay 8080 HOST PORT` binds 127.0.0.1)."""
+
+    def convert(self, text, args, registry):
+        if text.isdigit() or text == "--record":
+            raise NotForThis()
+        return super().convert(text, args, registry)
+
+
+class RecordWord(Choice):
+    def convert(self, text, args, registry):
+        raise ArgError(f"expected --record FILE.nrs, got {text!r}")
+
+
+def _check(a):
+    if a["stop"]:
+        if a["host"] is not None or a["record"] is not None:
+            return ("`relay stop [LPORT]` takes only the relay's port", "host")
+        return None
+    given = [a[key] is not None for key in ("lport", "host", "port")]
+    if any(given) and not all(given):
+        if a["lhost"] is not None and a["port"] is None:  # `relay http HOST PORT`: LPORT as a service name
+            return None
+        return ("expected [LHOST] LPORT HOST PORT", "end")
+    if a["record"] is not None and a["record_word"] is None:
+        return ("a recording is given as --record FILE.nrs", "record")
+    if a["record_word"] is not None and a["record"] is None:
+        return ("--record needs the FILE.nrs to write", "end")
+    if not any(given) and (a["record_word"] is not None or a["lhost"] is not None):
+        return ("expected [LHOST] LPORT HOST PORT before --record", "record_word")
+    return None
+
+
+@COMMANDS.command("relay", Arg("stop", Stop(("stop",)), "stop", optional=True),
+                  Arg("LHOST", ListenHost(), "lhost", optional=True,
+                      help="the address to listen on (default 127.0.0.1: loopback only)"),
+                  Arg("LPORT", Port(), "lport", optional=True, help="the port to listen on (0: the OS picks one)"),
+                  Arg("HOST", Host(), "host", optional=True, help="the server's host name or address"),
+                  Arg("PORT", Port(), "port", optional=True, help="the server's port"),
+                  Arg("--record", RecordWord(("--record",)), "record_word", optional=True),
+                  Arg("FILE.nrs", Path(), "record", optional=True),
+                  flags={"-q": "show connections only, not the bytes (the fastest copy: os.splice)"},
+                  check=_check,
+                  help="relay clients of [LHOST] LPORT to HOST PORT, showing both ways; `relay stop [LPORT]`; "
+                       "`relay` shows what passed",
+                  details="Each client of LHOST:LPORT (127.0.0.1 unless an address is given; at most 64 at once) "
+                          "is connected to HOST PORT, and what it and the server send is copied both ways as it "
+                          "comes: an end of stream (FIN) one way is passed on as a shutdown while the other way "
+                          "goes on, a reset as a reset; a target that refuses closes the client. `relay` alone "
+                          "lists the relays and shows each chunk that passed since it last looked (connection "
+                          "number, > client to server or < server to client, escaped, in the current display; a "
+                          "bulk transfer as a summary). `--record FILE.nrs` writes what passed as a client test "
+                          "(`netrepl FILE.nrs` sends the client's bytes to the server and checks each reply's "
+                          "first line; `-D host=H -D port=P` for another server) and as a mock (`serve replay "
+                          "FILE.nrs` plays the server's side). Sets $relay_port to the port listened on.")
+def _relay(ex, a, flags):
+    if a["stop"]:
+        return _stop(ex, a["lport"])
+    if a["lport"] is None and a["lhost"] is None:
+        return _listing(ex)
+    lhost, lport, host, port = a["lhost"] or "127.0.0.1", a["lport"], a["host"], a["port"]
+    if port is None:  # `relay http HOST PORT`: the first word was LPORT
+        lhost, lport, host, port = "127.0.0.1", a["lhost"], lport, host
+    try:
+        lport, port = _port_number(lport), _port_number(port)
+    except OSError as exc:
+        return error(ex, "service", "relay", str(exc))
+    if port == 0:
+        return error(ex, "usage", "relay", "the server's PORT cannot be 0")
+    if "-q" in flags and a["record"] is not None:
+        return error(ex, "usage", "relay", "-q copies in the kernel without looking: it cannot --record")
+    from netrepl.lab.relay import Relay  # with the lab server: off the start-up path
+    from netrepl.lab.server import LabServerError
+    from netrepl.render.relayview import RelayView
+
+    target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    view = RelayView(lambda: ex.session.display, target)
+    kept: collections.deque[str] = collections.deque(maxlen=LINES_KEPT)
+    try:
+        relay = Relay(host, port, lhost, lport, quiet="-q" in flags)
+    except ValueError as exc:
+        return error(ex, "usage", "relay", str(exc))
+    relay.shown = kept  # what `relay` shows next (and how many it dropped)
+    relay.dropped = 0
+
+    def keep(ev) -> None:
+        for line in view.lines(ev):
+            if len(kept) == LINES_KEPT:
+                relay.dropped += 1
+            kept.append(line)
+
+    relay.listeners.append(keep)
+    try:
+        relay.start()
+    except LabServerError as exc:
+        return error(ex, "io", "relay", str(exc), exc.errno)
+    if a["record"] is not None:
+        from netrepl.lab.relayrecord import RelayRecording
+
+        try:
+            relay.record(RelayRecording(a["record"], (host, port), relay.where()))
+        except OSError as exc:
+            relay.stop()
+            return error(ex, "file", "relay", f"{a['record']}: {exc.strerror or exc}", exc.errno)
+    ex.servers[("relay", relay.port)] = relay
+    ex.variables["relay_port"] = str(relay.port)
+    result = Result(state=ex.session.state()).say("relaying ", Endpoint(relay.host, relay.port, relay.ephemeral),
+                                                  f" -> {target}")
+    if a["record"] is not None:
+        result.say(f"recording to {a['record']} (a test: netrepl {a['record']}; a mock: serve replay {a['record']})")
+    return result
+
+
+def _port_number(port) -> int:
+    if isinstance(port, int):
+        return port
+    import socket
+
+    try:
+        return socket.getservbyname(port, "tcp")
+    except OSError:
+        raise OSError(f"unknown tcp service {port!r}") from None
+
+
+def _relays(ex) -> list:
+    return [(key, server) for key, server in ex.servers.items() if key[0] == "relay"]
+
+
+def _listing(ex) -> Result:
+    result = Result(state=ex.session.state())
+    relays = _relays(ex)
+    if not relays:
+        return result.say("no relay running")
+    for _, relay in relays:
+        head, _, tail = relay.describe().partition(relay.where())
+        result.say(head, Endpoint(relay.host, relay.port, relay.ephemeral), tail)
+        if relay.dropped:
+            result.say(f"  ({relay.dropped} earlier lines not kept)")
+            relay.dropped = 0
+        while relay.shown:
+            result.say("  " + relay.shown.popleft())
+    return result
+
+
+def _stop(ex, port) -> Result:
+    stopping = [(key, relay) for key, relay in _relays(ex) if port is None or relay.port == port]
+    if not stopping:
+        return error(ex, "state", "relay stop", "no relay running" + (f" on port {port}" if port is not None else ""))
+    result = Result(state=ex.session.state())
+    for key, relay in stopping:
+        ex.servers.pop(key)
+        relay.stop()  # the recording too
+        result.say("stopped relay ", Endpoint(relay.host, relay.port, relay.ephemeral),
+                   f" -> {relay.where_to()}: {relay.numbered} connections, {relay.sent} bytes >, "
+                   f"{relay.received} bytes <")
+        if relay.recording is not None:
+            result.say(f"wrote {relay.recording.written} connections to {relay.recording.path}")
+    return result
