@@ -26,6 +26,7 @@ KINDS: dict[str, str] = {
     "verify": "certificate verification failed (ssl.SSLCertVerificationError)",
     "tls": "TLS error (ssl.SSLError)",
     "eof": "end of stream came first",
+    "proxy": "the proxy refused (a SOCKS reply code, an HTTP CONNECT status)",
 }
 
 # OpenSSL verify codes (X509_V_ERR_*) netrepl names: errname of a `verify` failure, so

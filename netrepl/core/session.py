@@ -42,6 +42,9 @@ class Session(SocketState, Receiving, Amounts, Expecting):
         # Set by a front end (Executor.progress): `recv all` reports (bytes, seconds) at most ~10x/s.
         self.progress: Callable[[int, float], object] | None = None
         self.timing = None  # the last `connect`'s core/timing.py Timing (the `timing` command)
+        self.proxy = None  # `set proxy`: a core/proxy.py Proxy that `connect` goes through
+        self.proxy_protocol = None  # `set proxy-protocol`: the PROXY header sent after each connect
+        self.via = None  # the proxy this socket's connection goes through, for `info`
 
     @property
     def tls_settings(self):
@@ -73,6 +76,7 @@ class Session(SocketState, Receiving, Amounts, Expecting):
         self.gone = None
         self.sent = self.received = 0
         self.buffer.clear()
+        self.via = None
 
     def lookup(self, what: str | int, proto: str = "tcp") -> Result:
         try:
@@ -188,6 +192,7 @@ class Session(SocketState, Receiving, Amounts, Expecting):
             ("state", self.state()),
             ("local", local),
             ("peer", peer),
+            *([("through", self.via)] if self.via else []),
             ("timeout", self._timeout_words()),
             ("sent", plural(self.sent)),
             ("received", plural(self.received)),
