@@ -102,3 +102,93 @@ class Foreground:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.communicate(timeout=30)
+
+
+SSHD = "/usr/sbin/sshd" if os.path.exists("/usr/sbin/sshd") else shutil.which("sshd")
+TINYPROXY = shutil.which("tinyproxy") or next((p for p in ("/usr/bin/tinyproxy", "/usr/sbin/tinyproxy")
+                                               if os.path.exists(p)), None)
+
+
+def _privsep_ready() -> bool:
+    """sshd run as root wants its privilege separation directory (the package makes it at boot)."""
+    return os.geteuid() != 0 or os.path.isdir("/run/sshd")
+
+
+needs_ssh = pytest.mark.skipif(SSHD is None or shutil.which("ssh") is None or shutil.which("ssh-keygen") is None
+                               or not _privsep_ready(),
+                               reason="OpenSSH (sshd, ssh, ssh-keygen; /run/sshd as root) is needed for ssh -D")
+needs_tinyproxy = pytest.mark.skipif(TINYPROXY is None, reason="tinyproxy is not installed (apt-get install tinyproxy)")
+
+
+class SshSocks:
+    """A real SOCKS5 proxy: `ssh -N -D` to an sshd of our own on loopback, with throwaway host and
+    user keys (UsePAM no), so nothing of the machine's own ssh set-up is used or changed."""
+
+    def __init__(self, tmp_path):
+        import getpass
+
+        d = tmp_path / "ssh"
+        d.mkdir()
+        for key in ("host_key", "user_key"):
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / key)], check=True,
+                           timeout=60)
+        (d / "authorized_keys").write_text((d / "user_key.pub").read_text())
+        os.chmod(d / "authorized_keys", 0o600)
+        self.ssh_port, self.port = free_port(), free_port()
+        (d / "sshd_config").write_text(
+            f"Port {self.ssh_port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\nPidFile {d}/sshd.pid\n"
+            f"AuthorizedKeysFile {d}/authorized_keys\nUsePAM no\nStrictModes no\nPasswordAuthentication no\n"
+            "KbdInteractiveAuthentication no\nPubkeyAuthentication yes\nPermitRootLogin prohibit-password\n"
+            "AllowTcpForwarding yes\nLogLevel ERROR\n")
+        self.sshd = subprocess.Popen([SSHD, "-D", "-e", "-f", str(d / "sshd_config")],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.ssh = None
+        wait_until(listening(self.ssh_port, self.sshd), what="sshd to listen")
+        if self.sshd.poll() is not None:
+            err = self.sshd.stderr.read().decode(errors="replace")[-300:]
+            self.close()
+            pytest.skip(f"sshd did not start: {err}")
+        self.ssh = subprocess.Popen(
+            ["ssh", "-N", "-D", f"127.0.0.1:{self.port}", "-p", str(self.ssh_port), "-i", str(d / "user_key"),
+             "-F", "/dev/null", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+             "-o", "BatchMode=yes", "-o", "ExitOnForwardFailure=yes", "-o", "LogLevel=ERROR",
+             f"{getpass.getuser()}@127.0.0.1"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        wait_until(listening(self.port, self.ssh), what="ssh -D to listen")
+        if self.ssh.poll() is not None:
+            err = self.ssh.stderr.read().decode(errors="replace")[-300:]
+            self.close()
+            pytest.skip(f"ssh -D did not start: {err}")
+
+    def close(self) -> None:
+        for proc in (self.ssh, self.sshd):
+            if proc is not None:
+                if proc.poll() is None:
+                    proc.terminate()
+                    proc.wait(timeout=30)
+                proc.stderr.close()
+
+
+class Tinyproxy:
+    """A real HTTP CONNECT proxy on loopback that allows CONNECT to `connect_port` only."""
+
+    def __init__(self, tmp_path, connect_port: int):
+        d = tmp_path / "tinyproxy"
+        d.mkdir()
+        self.port = free_port()
+        conf = d / "tinyproxy.conf"
+        conf.write_text(f"Port {self.port}\nListen 127.0.0.1\nTimeout 60\nMaxClients 16\nAllow 127.0.0.1\n"
+                        f"ConnectPort {connect_port}\nPidFile \"{d}/tp.pid\"\nLogFile \"{d}/tp.log\"\n"
+                        "LogLevel Error\n")
+        self.proc = subprocess.Popen([TINYPROXY, "-d", "-c", str(conf)], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE)
+        wait_until(listening(self.port, self.proc), what="tinyproxy to listen")
+        if self.proc.poll() is not None:
+            err = self.proc.stderr.read().decode(errors="replace")[-300:]
+            self.close()
+            pytest.skip(f"tinyproxy did not start: {err}")
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=30)
+        self.proc.stderr.close()

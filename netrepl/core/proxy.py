@@ -235,7 +235,10 @@ def proxy_header(version: str, src: str, sport: int, dst: str, dport: int) -> by
     if s.version != d.version:
         s, d = (ipaddress.IPv6Address(f"::ffff:{a}") if a.version == 4 else a for a in (s, d))
     if version == "v1":
-        return f"PROXY TCP{s.version} {s} {d} {sport} {dport}\r\n".encode("ascii")
+        def text(a):  # a mapped IPv4 address as people write it (and as nginx reports it)
+            return f"::ffff:{a.ipv4_mapped}" if a.version == 6 and a.ipv4_mapped else str(a)
+
+        return f"PROXY TCP{s.version} {text(s)} {text(d)} {sport} {dport}\r\n".encode("ascii")
     family = b"\x11" if s.version == 4 else b"\x21"
     body = s.packed + d.packed + struct.pack("!HH", sport, dport)
     return V2_SIGNATURE + b"\x21" + family + struct.pack("!H", len(body)) + body
