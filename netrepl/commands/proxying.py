@@ -6,7 +6,8 @@ import ipaddress
 
 from netrepl.commands.common import error
 from netrepl.core.results import Result
-from netrepl.language.argtypes import ArgError, ArgType, Choice, Host, Int, Port
+from netrepl.language.argtypes import ArgError, Choice, Host, Int, NotForThis, Port
+from netrepl.language.texttypes import Text
 from netrepl.language.registry import Arg, CommandSet
 
 COMMANDS = CommandSet()
@@ -15,12 +16,23 @@ COMMANDS = CommandSet()
 class Address(Host):
     """An IP address (v4 or v6, brackets allowed): what a PROXY header can name."""
 
+    name = "address"
+
     def convert(self, text, args, registry):
         text = super().convert(text, args, registry)
         try:
             return str(ipaddress.ip_address(text))
         except ValueError:
             raise ArgError(f"expected an IPv4 or IPv6 address, got {text!r}") from None
+
+
+class Credential(Text):
+    """USER or PASS: only after a PORT (a word PORT refused is reported as PORT's mistake)."""
+
+    def convert(self, text, args, registry):
+        if args.get("port") is None:
+            raise NotForThis()
+        return super().convert(text, args, registry)
 
 
 def _check_proxy(a):
@@ -38,9 +50,8 @@ def _check_proxy(a):
 @COMMANDS.sub("set", "proxy", Arg("KIND", Choice(("socks5", "http", "none")), "kind"),
               Arg("HOST", Host(), "host", optional=True, help="the proxy's host name or address"),
               Arg("PORT", Port(), "port", optional=True, help="the proxy's port"),
-              Arg("USER", ArgType(), "user", optional=True, help="a user name, if the proxy asks for one"),
-              Arg("PASS", ArgType(), "password", optional=True, help="its password"),
-              check=_check_proxy,
+              Arg("USER", Credential(), "user", optional=True, help="a user name, if the proxy asks for one"),
+              Arg("PASS", Credential(), "password", optional=True, help="its password"),
               help="connect through a SOCKS5 or HTTP CONNECT proxy (`set proxy none`: directly)",
               details="`set proxy socks5 HOST PORT [USER PASS]` (RFC 1928; RFC 1929 user and password): "
                       "`connect NAME PORT` sends the name, which the proxy resolves. `set proxy http HOST PORT "
@@ -49,6 +60,9 @@ def _check_proxy(a):
                       "naming the SOCKS reply code or showing the CONNECT status line. `tls` then runs end to "
                       "end through the tunnel.")
 def _set_proxy(ex, a, flags):
+    problem = _check_proxy(a)  # when it runs: each word parses on its own
+    if problem:
+        return error(ex, "usage", "set proxy", problem[0])
     if a["kind"] == "none":
         ex.session.proxy = None
         return Result().say("connect goes directly (no proxy)")
@@ -79,13 +93,15 @@ def _check_pp(a):
 @COMMANDS.sub("set", "proxy-protocol", Arg("VERSION", Choice(("v1", "v2", "off")), "version"),
               Arg("ADDR", Address(), "address", optional=True, help="the source address the header names"),
               Arg("PORT", Int(minimum=0, maximum=65535), "port", optional=True, help="the source port it names"),
-              check=_check_pp,
               help="send a PROXY protocol header (v1 text, v2 binary) after each connect; `off` stops",
               details="After each TCP connect (through a proxy too), the header names ADDR PORT as the client "
                       "and the connection's real destination as the server (TCP4 or TCP6; an IPv4 address "
                       "beside an IPv6 one is written ::ffff:a.b.c.d), and is shown as a sent step. For servers "
                       "behind a load balancer: nginx `listen ... proxy_protocol`, HAProxy `accept-proxy`.")
 def _set_proxy_protocol(ex, a, flags):
+    problem = _check_pp(a)
+    if problem:
+        return error(ex, "usage", "set proxy-protocol", problem[0])
     if a["version"] == "off":
         ex.session.proxy_protocol = None
         return Result().say("no PROXY protocol header")

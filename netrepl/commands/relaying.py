@@ -6,25 +6,31 @@ import collections
 
 from netrepl.commands.common import error
 from netrepl.core.results import Endpoint, Result
-from netrepl.language.argtypes import ArgError, Choice, Host, NotForThis, Path, Port
+from netrepl.language.argtypes import LOOPBACK_HOSTS, ArgError, Candidates, Choice, Host, NotForThis, Path, Port
 from netrepl.language.registry import Arg, CommandSet
 
 COMMANDS = CommandSet()
 LINES_KEPT = 400  # lines of what passed kept for the next `relay` to show (the rest: counted)
 
 
-class Stop(Choice):
-    """`relay stop`: only that word; any other goes on to LHOST/LPORT without an error of its own."""
-
-    def convert(self, text, args, registry):
-        raise NotForThis()
-
-
 class ListenHost(Host):
-    """The optional LHOST: never a port number (`relay 8080 HOST PORT` binds 127.0.0.1)."""
+    """The optional LHOST, or the word `stop` (`relay stop [LPORT]`); never a port number
+    (`relay 8080 HOST PORT` binds 127.0.0.1)."""
 
     def convert(self, text, args, registry):
         if text.isdigit() or text == "--record":
+            raise NotForThis()
+        return super().convert(text, args, registry)
+
+    def candidates(self, label, args, registry):
+        return Candidates("host", LOOPBACK_HOSTS + ("stop",), "host or stop")
+
+
+class Target(Host):
+    """The server's HOST: only after LPORT (a word LPORT refused is reported as LPORT's mistake)."""
+
+    def convert(self, text, args, registry):
+        if args.get("lport") is None:
             raise NotForThis()
         return super().convert(text, args, registry)
 
@@ -34,35 +40,38 @@ class RecordWord(Choice):
         raise ArgError(f"expected --record FILE.nrs, got {text!r}")
 
 
-def _check(a):
-    if a["stop"]:
-        if a["host"] is not None or a["record"] is not None:
-            return ("`relay stop [LPORT]` takes only the relay's port", "host")
+class RecordFile(Path):
+    """FILE.nrs: only after the word --record."""
+
+    def convert(self, text, args, registry):
+        if args.get("record_word") is None:
+            raise NotForThis()
+        return super().convert(text, args, registry)
+
+
+def _problem(a) -> str | None:
+    """What is wrong with the words together (said when it runs: each word parses on its own)."""
+    if a["lhost"] == "stop":
+        if a["host"] is not None or a["record"] is not None or a["record_word"] is not None:
+            return "`relay stop [LPORT]` takes only the relay's port"
         return None
-    given = [a[key] is not None for key in ("lport", "host", "port")]
-    if any(given) and not all(given):
-        if a["lhost"] is not None and a["port"] is None:  # `relay http HOST PORT`: LPORT as a service name
-            return None
-        return ("expected [LHOST] LPORT HOST PORT", "end")
-    if a["record"] is not None and a["record_word"] is None:
-        return ("a recording is given as --record FILE.nrs", "record")
+    if (a["lport"] is None) != (a["port"] is None) or (a["host"] is None) != (a["port"] is None):
+        return "expected [LHOST] LPORT HOST PORT"
     if a["record_word"] is not None and a["record"] is None:
-        return ("--record needs the FILE.nrs to write", "end")
-    if not any(given) and (a["record_word"] is not None or a["lhost"] is not None):
-        return ("expected [LHOST] LPORT HOST PORT before --record", "record_word")
+        return "--record needs the FILE.nrs to write: --record FILE.nrs"
+    if a["lport"] is None and a["record_word"] is not None:
+        return "expected [LHOST] LPORT HOST PORT before --record"
     return None
 
 
-@COMMANDS.command("relay", Arg("stop", Stop(("stop",)), "stop", optional=True),
-                  Arg("LHOST", ListenHost(), "lhost", optional=True,
-                      help="the address to listen on (default 127.0.0.1: loopback only)"),
+@COMMANDS.command("relay", Arg("LHOST", ListenHost(), "lhost", optional=True,
+                      help="the address to listen on (default 127.0.0.1: loopback only); or `stop`"),
                   Arg("LPORT", Port(), "lport", optional=True, help="the port to listen on (0: the OS picks one)"),
-                  Arg("HOST", Host(), "host", optional=True, help="the server's host name or address"),
+                  Arg("HOST", Target(), "host", optional=True, help="the server's host name or address"),
                   Arg("PORT", Port(), "port", optional=True, help="the server's port"),
                   Arg("--record", RecordWord(("--record",)), "record_word", optional=True),
-                  Arg("FILE.nrs", Path(), "record", optional=True),
+                  Arg("FILE.nrs", RecordFile(), "record", optional=True),
                   flags={"-q": "show connections only, not the bytes (the fastest copy: os.splice)"},
-                  check=_check,
                   help="relay clients of [LHOST] LPORT to HOST PORT, showing both ways; `relay stop [LPORT]`; "
                        "`relay` shows what passed",
                   details="Each client of LHOST:LPORT (127.0.0.1 unless an address is given; at most 64 at once) "
@@ -76,13 +85,14 @@ def _check(a):
                           "first line; `-D host=H -D port=P` for another server) and as a mock (`serve replay "
                           "FILE.nrs` plays the server's side). Sets $relay_port to the port listened on.")
 def _relay(ex, a, flags):
-    if a["stop"]:
+    problem = _problem(a)
+    if problem:
+        return error(ex, "usage", "relay", problem)
+    if a["lhost"] == "stop":
         return _stop(ex, a["lport"])
-    if a["lport"] is None and a["lhost"] is None:
+    if a["lport"] is None:
         return _listing(ex)
     lhost, lport, host, port = a["lhost"] or "127.0.0.1", a["lport"], a["host"], a["port"]
-    if port is None:  # `relay http HOST PORT`: the first word was LPORT
-        lhost, lport, host, port = "127.0.0.1", a["lhost"], lport, host
     try:
         lport, port = _port_number(lport), _port_number(port)
     except OSError as exc:

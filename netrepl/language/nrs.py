@@ -57,7 +57,7 @@ def late_variables(parsed: Parsed) -> dict[str, str]:
         if isinstance(parsed.args.get("host"), UnixName):
             return {"listen_path": PATH_PLACEHOLDER}
         return {"listen_port": PORT_PLACEHOLDER}
-    if name == "relay" and parsed.args.get("lport") is not None and not parsed.args.get("stop"):
+    if name == "relay" and parsed.args.get("lport") is not None and parsed.args.get("lhost") != "stop":
         return {"relay_port": PORT_PLACEHOLDER}  # commands/relaying.py
     return {}
 
