@@ -105,9 +105,9 @@ def _relay(ex, a, flags):
     from netrepl.lab.server import LabServerError
     from netrepl.render.relayview import RelayView
 
-    target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    target = Endpoint(host, port)  # a part: a lab server's port the OS chose is masked by --stable
     view = RelayView(lambda: ex.session.display, target)
-    kept: collections.deque[str] = collections.deque(maxlen=LINES_KEPT)
+    kept: collections.deque[tuple] = collections.deque(maxlen=LINES_KEPT)
     try:
         relay = Relay(host, port, lhost, lport, quiet="-q" in flags)
     except ValueError as exc:
@@ -137,7 +137,7 @@ def _relay(ex, a, flags):
     ex.servers[("relay", relay.port)] = relay
     ex.variables["relay_port"] = str(relay.port)
     result = Result(state=ex.session.state()).say("relaying ", Endpoint(relay.host, relay.port, relay.ephemeral),
-                                                  f" -> {target}")
+                                                  " -> ", target)
     if a["record"] is not None:
         result.say(f"recording to {a['record']} (a test: netrepl {a['record']}; a mock: serve replay {a['record']})")
     return result
@@ -164,13 +164,13 @@ def _listing(ex) -> Result:
     if not relays:
         return result.say("no relay running")
     for _, relay in relays:
-        head, _, tail = relay.describe().partition(relay.where())
-        result.say(head, Endpoint(relay.host, relay.port, relay.ephemeral), tail)
+        result.say("relay ", Endpoint(relay.host, relay.port, relay.ephemeral), " -> ", Endpoint(*relay.target),
+                   f" ({relay.status()})")
         if relay.dropped:
             result.say(f"  ({relay.dropped} earlier lines not kept)")
             relay.dropped = 0
         while relay.shown:
-            result.say("  " + relay.shown.popleft())
+            result.say("  ", *relay.shown.popleft())
     return result
 
 
@@ -182,9 +182,10 @@ def _stop(ex, port) -> Result:
     for key, relay in stopping:
         ex.servers.pop(key)
         relay.stop()  # the recording too
-        result.say("stopped relay ", Endpoint(relay.host, relay.port, relay.ephemeral),
-                   f" -> {relay.where_to()}: {relay.numbered} connections, {relay.sent} bytes >, "
+        result.say("stopped relay ", Endpoint(relay.host, relay.port, relay.ephemeral), " -> ", Endpoint(*relay.target),
+                   f": {relay.numbered} connection{'' if relay.numbered == 1 else 's'}, {relay.sent} bytes >, "
                    f"{relay.received} bytes <")
         if relay.recording is not None:
-            result.say(f"wrote {relay.recording.written} connections to {relay.recording.path}")
+            n = relay.recording.written
+            result.say(f"wrote {n} connection{'' if n == 1 else 's'} to {relay.recording.path}")
     return result

@@ -105,6 +105,7 @@ class Relay(LabServer):
         self.failed = 0  # clients whose target could not be reached
         self._upstreams: set[socket.socket] = set()
         self.recording = None  # a RelayRecording (lab/relayrecord.py), closed by stop()
+        self.halting = False  # stop() has begun
         self._count = threading.Lock()
 
     # ----- what the front ends see ---------------------------------------------------------
@@ -123,13 +124,15 @@ class Relay(LabServer):
         host, port = self.target
         return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
-    def describe(self) -> str:
+    def status(self) -> str:
         state = "running" if self.running else "stopped"
         n = self.connections
-        return (f"relay {self.where()} -> {self.where_to()} ({state}, {n} connection{'' if n == 1 else 's'}, "
-                f"{self.numbered} relayed, {self.sent} bytes >, {self.received} bytes <"
-                + (f", {self.failed} target failures" if self.failed else "")
-                + (f", {self.refused} refused over the cap of {self.max_connections}" if self.refused else "") + ")")
+        return (f"{state}, {n} connection{'' if n == 1 else 's'}, {self.numbered} relayed, {self.sent} bytes >, "
+                f"{self.received} bytes <" + (f", {self.failed} target failures" if self.failed else "")
+                + (f", {self.refused} refused over the cap of {self.max_connections}" if self.refused else ""))
+
+    def describe(self) -> str:
+        return f"relay {self.where()} -> {self.where_to()} ({self.status()})"
 
     def serve_line(self, port: int) -> str:
         """What `record` writes for a relay started before it."""
@@ -137,6 +140,7 @@ class Relay(LabServer):
         return f"relay {self.host} {port} {host} {tport}"
 
     def stop(self) -> None:
+        self.halting = True  # first: the ends the stop closes are not a peer's FIN or reset to pass on
         with self._lock:
             ups = list(self._upstreams)
         for up in ups:  # wakes the copy loops reading from the target (the client side: LabServer.stop)
@@ -195,7 +199,7 @@ class Relay(LabServer):
             else:
                 self._pump(src, dst, way, state)
         except OSError as exc:
-            if self.stopping.is_set() or state.aborted:
+            if self.halting or state.aborted:
                 return
             # Who failed: a read error is src's reset; a write error is dst's.
             failed_src = getattr(exc, "relay_read", True)
@@ -207,7 +211,7 @@ class Relay(LabServer):
             _shutdown(bad, socket.SHUT_RDWR)
             _shutdown(other, socket.SHUT_RD)  # wakes the other loop, reading from it (no bytes go out)
             return
-        if state.aborted or self.stopping.is_set():
+        if state.aborted or self.halting:
             return
         self.emit("eof", state.n, way=way, total=state.totals[way])
         _shutdown(dst, socket.SHUT_WR)

@@ -121,7 +121,7 @@ def relay_main(argv: list[str], out: TextIO | None = None, err: TextIO | None = 
     view = RelayView(lambda: "hex" if args.hex else "text", target)
     try:
         relay = Relay(host, tport, lhost, lport, quiet=args.quiet,
-                      on_event=lambda ev: say(view.lines(ev)), max_connections=args.max_connections)
+                      on_event=lambda ev: say(view.text_lines(ev)), max_connections=args.max_connections)
     except ValueError as exc:
         say([f"netrepl relay: {safe(str(exc))}"], err)
         return ExitStatus.REJECTED
