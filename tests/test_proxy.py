@@ -198,3 +198,11 @@ def test_lab_proxies_refuse_what_is_not_loopback_without_a_lookup(lab):
     with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as sock:
         sock.sendall(b"GET http://127.0.0.1/ HTTP/1.1\r\n\r\n")
         assert sock.recv(100).startswith(b"HTTP/1.1 405")
+
+
+def test_a_udp_socket_sets_its_peer_directly_with_a_proxy_set(ex):
+    run(ex, "set proxy socks5 127.0.0.1 1")
+    run(ex, "set proxy-protocol v1 192.0.2.1 1000")
+    run(ex, "socket inet udp")
+    result = run(ex, "connect 127.0.0.1 9")
+    assert result.ok and "through" not in text_of(result) and "PROXY" not in text_of(result)

@@ -121,12 +121,13 @@ def _by_proxy(s, host: str, number: int) -> Result:
 
     if s.proxy is not None and (s.transport is None or s.stream):
         result = proxy.connect_via(s, s.proxy, host, number)
-    else:
-        saved, s.proxy_protocol = s.proxy_protocol, None  # the plain connect, then the header
+    else:  # the plain connect (a UDP socket's default peer: no proxy), then the header
+        saved = s.proxy, s.proxy_protocol
+        s.proxy = s.proxy_protocol = None
         try:
             result = connect(s, host, number)
         finally:
-            s.proxy_protocol = saved
+            s.proxy, s.proxy_protocol = saved
     if result.ok and s.proxy_protocol is not None and s.stream:
         return proxy.send_proxy_header(s, result, host)
     return result
