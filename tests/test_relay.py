@@ -391,3 +391,25 @@ def test_serve_stop_leaves_relays_to_relay_stop(ex, lab):
     assert not run(ex, "serve stop").ok
     assert "running" in text_of(run(ex, "relay"))
     assert "stopped relay" in text_of(run(ex, "relay stop"))
+
+
+def test_a_recording_that_cannot_be_written_stops_and_the_relay_goes_on(relays, lab, tmp_path):
+    echo = lab("echo")
+    relay = relays(echo.port)
+    recording = RelayRecording(str(tmp_path / "r.nrs"), ("127.0.0.1", echo.port), relay.where())
+    recording.file.close()
+    recording.file = open("/dev/full", "w")  # noqa: SIM115 (the recording closes it): every flush fails, ENOSPC
+    relay.record(recording)
+    for _ in range(2):
+        with socket.create_connection(("127.0.0.1", relay.port), timeout=10) as sock:
+            sock.sendall(b"still relayed\n")
+            assert sock.recv(100) == b"still relayed\n"
+    wait_until(lambda: recording.failed, what="the recording to fail")
+    assert "No space left on device" in recording.failed
+    relay.stop()
+
+
+def test_a_recording_file_that_cannot_be_made_is_a_clear_failure(ex, lab):
+    result = run(ex, f"relay 0 127.0.0.1 {lab('echo').port} --record /nonexistent-dir/r.nrs")
+    assert result.error.kind == "file" and "No such file or directory" in result.error.message
+    assert "no relay running" in text_of(run(ex, "relay"))

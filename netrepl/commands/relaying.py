@@ -188,4 +188,6 @@ def _stop(ex, port) -> Result:
         if relay.recording is not None:
             n = relay.recording.written
             result.say(f"wrote {n} connection{'' if n == 1 else 's'} to {relay.recording.path}")
+            if relay.recording.failed:
+                result.say(relay.recording.failed)
     return result

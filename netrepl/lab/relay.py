@@ -106,6 +106,7 @@ class Relay(LabServer):
         self._upstreams: set[socket.socket] = set()
         self.recording = None  # a RelayRecording (lab/relayrecord.py), closed by stop()
         self.halting = False  # stop() has begun
+        self.trouble: str | None = None  # why a listener was dropped, for the listing
         self._count = threading.Lock()
 
     # ----- what the front ends see ---------------------------------------------------------
@@ -118,7 +119,12 @@ class Relay(LabServer):
     def emit(self, kind: str, conn: int, **fields) -> None:
         event = RelayEvent(kind, conn, time.monotonic() - self.started, **fields)
         for listener in list(self.listeners):
-            listener(event)
+            try:
+                listener(event)
+            except Exception as exc:  # a broken listener (a full disk) must not break the copy: it goes
+                self.listeners.remove(listener)
+                self.trouble = f"stopped telling {getattr(listener, '__name__', type(listener).__name__)}: " \
+                               f"{getattr(exc, 'strerror', None) or exc}"
 
     def where_to(self) -> str:
         host, port = self.target
@@ -129,7 +135,8 @@ class Relay(LabServer):
         n = self.connections
         return (f"{state}, {n} connection{'' if n == 1 else 's'}, {self.numbered} relayed, {self.sent} bytes >, "
                 f"{self.received} bytes <" + (f", {self.failed} target failures" if self.failed else "")
-                + (f", {self.refused} refused over the cap of {self.max_connections}" if self.refused else ""))
+                + (f", {self.refused} refused over the cap of {self.max_connections}" if self.refused else "")
+                + (f"; {self.trouble}" if self.trouble else ""))
 
     def describe(self) -> str:
         return f"relay {self.where()} -> {self.where_to()} ({self.status()})"

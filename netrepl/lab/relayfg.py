@@ -153,5 +153,7 @@ def relay_main(argv: list[str], out: TextIO | None = None, err: TextIO | None = 
     summary = f"relay stopped: {relay.numbered} connections, {relay.sent} bytes >, {relay.received} bytes <"
     if recording is not None:
         summary += f"; {recording.written} written to {safe(args.record)}"
+        if recording.failed:
+            summary += f"; {safe(recording.failed)}"
     say([summary], err)
     return ExitStatus.OK

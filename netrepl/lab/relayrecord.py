@@ -82,6 +82,7 @@ class RelayRecording:
         self._lock = threading.Lock()
         self._logs: dict[int, tuple[PeerLog, object]] = {}
         self.written = 0  # connections written
+        self.failed: str | None = None  # why the recording stopped early
         host, port = target
         shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         self._write([
@@ -103,27 +104,38 @@ class RelayRecording:
         with self._lock:
             if self.file.closed:
                 return
-            if ev.kind == "open":
-                self._logs[ev.conn] = (PeerLog(), ev.peer)
-                return
-            entry = self._logs.get(ev.conn)
-            if entry is None:
-                return
-            log = entry[0]
-            if ev.kind == "data":
-                log.data(ev.way, ev.data)
-            elif ev.kind == "eof":
-                log.directive(ev.way, "eof")
-            elif ev.kind == "reset":
-                log.directive(ev.way, "reset" if ev.way == "<" else "close")
-            elif ev.kind == "refused":
-                del self._logs[ev.conn]
-                self._write([f"# connection #{ev.conn} from {_where(entry[1])}: the target failed "
-                             f"({encode_escapes(ev.message.encode('utf-8', 'replace'))}); nothing relayed"])
-            elif ev.kind == "close":
-                del self._logs[ev.conn]
-                self._write(self._block(ev.conn, entry[1], log))
-                self.written += 1
+            try:
+                self._take(ev)
+            except (OSError, ValueError) as exc:  # a full disk: the recording ends, the relay goes on
+                self.failed = f"recording to {self.path} stopped: {getattr(exc, 'strerror', None) or exc}"
+                self._logs.clear()
+                try:
+                    self.file.close()
+                except OSError:
+                    pass
+
+    def _take(self, ev) -> None:
+        if ev.kind == "open":
+            self._logs[ev.conn] = (PeerLog(), ev.peer)
+            return
+        entry = self._logs.get(ev.conn)
+        if entry is None:
+            return
+        log = entry[0]
+        if ev.kind == "data":
+            log.data(ev.way, ev.data)
+        elif ev.kind == "eof":
+            log.directive(ev.way, "eof")
+        elif ev.kind == "reset":
+            log.directive(ev.way, "reset" if ev.way == "<" else "close")
+        elif ev.kind == "refused":
+            del self._logs[ev.conn]
+            self._write([f"# connection #{ev.conn} from {_where(entry[1])}: the target failed "
+                         f"({encode_escapes(ev.message.encode('utf-8', 'replace'))}); nothing relayed"])
+        elif ev.kind == "close":
+            del self._logs[ev.conn]
+            self._write(self._block(ev.conn, entry[1], log))
+            self.written += 1
 
     def _block(self, n: int, peer, log: PeerLog):
         host, port = self.target
@@ -170,9 +182,16 @@ class RelayRecording:
 
     def close(self) -> None:
         with self._lock:
-            for n, (log, peer) in sorted(self._logs.items()):  # still open at the stop: what passed so far
-                self._write(self._block(n, peer, log))
-                self.written += 1
+            try:
+                for n, (log, peer) in sorted(self._logs.items()):  # still open at the stop: what passed so far
+                    if not self.file.closed:
+                        self._write(self._block(n, peer, log))
+                        self.written += 1
+            except OSError as exc:
+                self.failed = f"recording to {self.path} stopped: {exc.strerror or exc}"
             self._logs.clear()
             if not self.file.closed:
-                self.file.close()
+                try:
+                    self.file.close()
+                except OSError as exc:
+                    self.failed = f"recording to {self.path} stopped: {exc.strerror or exc}"
