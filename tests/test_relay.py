@@ -9,6 +9,7 @@ import shutil
 import socket
 import struct
 import subprocess
+import threading
 
 import pytest
 
@@ -413,3 +414,25 @@ def test_a_recording_file_that_cannot_be_made_is_a_clear_failure(ex, lab):
     result = run(ex, f"relay 0 127.0.0.1 {lab('echo').port} --record /nonexistent-dir/r.nrs")
     assert result.error.kind == "file" and "No such file or directory" in result.error.message
     assert "no relay running" in text_of(run(ex, "relay"))
+
+
+def test_relay_watch_shows_chunks_as_they_pass_until_its_seconds(ex, lab):
+    shown = []
+    ex.data_writer = shown.append  # what the shell and the runner write to the terminal
+    echo = lab("echo")
+    run(ex, f"relay 0 127.0.0.1 {echo.port}")
+
+    def client():
+        with socket.create_connection(("127.0.0.1", int(ex.variables["relay_port"])), timeout=10) as sock:
+            sock.sendall(b"live\x1b]0;x\x07\n")
+            sock.recv(100)
+
+    thread = threading.Thread(target=client)
+    thread.start()
+    result = run(ex, "relay watch 1")
+    thread.join()
+    assert result.ok and "watched for 1 s (the relays go on)" in text_of(result)
+    text = "".join(shown)
+    assert "#1 > live\\x1b]0;x\\x07\\n" in text and "\x1b" not in text, text
+    run(ex, "relay stop")
+    assert "no relay running" in text_of(run(ex, "relay watch 1"))

@@ -14,8 +14,8 @@ LINES_KEPT = 400  # lines of what passed kept for the next `relay` to show (the 
 
 
 class ListenHost(Host):
-    """The optional LHOST, or the word `stop` (`relay stop [LPORT]`); never a port number
-    (`relay 8080 HOST PORT` binds 127.0.0.1)."""
+    """The optional LHOST, or the word `stop` (`relay stop [LPORT]`) or `watch` (`relay watch [SECONDS]`);
+    never a port number (`relay 8080 HOST PORT` binds 127.0.0.1)."""
 
     def convert(self, text, args, registry):
         if text.isdigit() or text == "--record":
@@ -23,7 +23,7 @@ class ListenHost(Host):
         return super().convert(text, args, registry)
 
     def candidates(self, label, args, registry):
-        return Candidates("host", LOOPBACK_HOSTS + ("stop",), "host or stop")
+        return Candidates("host", LOOPBACK_HOSTS + ("stop", "watch"), "host, stop or watch")
 
 
 class Target(Host):
@@ -51,9 +51,12 @@ class RecordFile(Path):
 
 def _problem(a) -> str | None:
     """What is wrong with the words together (said when it runs: each word parses on its own)."""
-    if a["lhost"] == "stop":
+    if a["lhost"] in ("stop", "watch"):
         if a["host"] is not None or a["record"] is not None or a["record_word"] is not None:
-            return "`relay stop [LPORT]` takes only the relay's port"
+            return ("`relay stop [LPORT]` takes only the relay's port" if a["lhost"] == "stop"
+                    else "`relay watch [SECONDS]` takes only how long to watch")
+        if a["lhost"] == "watch" and not isinstance(a["lport"], (int, type(None))):
+            return f"`relay watch [SECONDS]`: expected a number of seconds, got {a['lport']!r}"
         return None
     if (a["lport"] is None) != (a["port"] is None) or (a["host"] is None) != (a["port"] is None):
         return "expected [LHOST] LPORT HOST PORT"
@@ -73,14 +76,15 @@ def _problem(a) -> str | None:
                   Arg("FILE.nrs", RecordFile(), "record", optional=True),
                   flags={"-q": "show connections only, not the bytes (the fastest copy: os.splice)"},
                   help="relay clients of [LHOST] LPORT to HOST PORT, showing both ways; `relay stop [LPORT]`; "
-                       "`relay` shows what passed",
+                       "`relay` shows what passed; `relay watch [SECONDS]` as it passes",
                   details="Each client of LHOST:LPORT (127.0.0.1 unless an address is given; at most 64 at once) "
                           "is connected to HOST PORT, and what it and the server send is copied both ways as it "
                           "comes: an end of stream (FIN) one way is passed on as a shutdown while the other way "
                           "goes on, a reset as a reset; a target that refuses closes the client. `relay` alone "
                           "lists the relays and shows each chunk that passed since it last looked (connection "
                           "number, > client to server or < server to client, escaped, in the current display; a "
-                          "bulk transfer as a summary). `--record FILE.nrs` writes what passed as a client test "
+                          "bulk transfer as a summary); `relay watch [SECONDS]` shows them as they pass, until "
+                          "Ctrl-C or SECONDS. `--record FILE.nrs` writes what passed as a client test "
                           "(`netrepl FILE.nrs` sends the client's bytes to the server and checks each reply's "
                           "first line; `-D host=H -D port=P` for another server) and as a mock (`serve replay "
                           "FILE.nrs` plays the server's side). Sets $relay_port to the port listened on.")
@@ -90,6 +94,8 @@ def _relay(ex, a, flags):
         return error(ex, "usage", "relay", problem)
     if a["lhost"] == "stop":
         return _stop(ex, a["lport"])
+    if a["lhost"] == "watch":
+        return _watch(ex, a["lport"])
     if a["lport"] is None:
         return _listing(ex)
     lhost, lport, host, port = a["lhost"] or "127.0.0.1", a["lport"], a["host"], a["port"]
@@ -191,3 +197,39 @@ def _stop(ex, port) -> Result:
             if relay.recording.failed:
                 result.say(relay.recording.failed)
     return result
+
+
+WATCH_POLL = 0.05  # seconds between looks at what passed, while watching
+
+
+def _watch(ex, seconds) -> Result:
+    """What passes, as it passes (through the front end's data writer), until Ctrl-C or SECONDS."""
+    import time
+
+    from netrepl.render.text import line_text
+
+    relays = [relay for _, relay in _relays(ex)]
+    if not relays:
+        return error(ex, "state", "relay watch", "no relay running")
+    result = Result(state=ex.session.state())
+    began = time.monotonic()
+    deadline = None if seconds is None else began + seconds
+
+    def drain() -> None:
+        for relay in relays:
+            while relay.shown:
+                line = relay.shown.popleft()
+                if ex.data_writer is not None:
+                    ex.data_writer(line_text(line) + "\n")
+                else:
+                    result.say(*line)
+
+    try:
+        while deadline is None or time.monotonic() < deadline:
+            drain()
+            time.sleep(WATCH_POLL if deadline is None else max(0.0, min(WATCH_POLL, deadline - time.monotonic())))
+    except KeyboardInterrupt:
+        drain()
+        return result.say(f"stopped watching after {time.monotonic() - began:.1f} s (the relays go on)")
+    drain()
+    return result.say(f"watched for {seconds:g} s (the relays go on)")
