@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
-
 from netrepl.commands.common import error
 from netrepl.core.results import Result
 from netrepl.language.argtypes import ArgError, Choice, Host, Int, NotForThis, Port
@@ -19,6 +17,8 @@ class Address(Host):
     name = "address"
 
     def convert(self, text, args, registry):
+        import ipaddress  # only when an address is given: not on every start-up that loads this area
+
         text = super().convert(text, args, registry)
         try:
             return str(ipaddress.ip_address(text))
