@@ -176,7 +176,7 @@ print bye
     assert f"connect_unix({str(sock_dir / 'echo.sock')!r}, timeout)" in source
     assert f"'\\x00netrepl-export-test-nobody-{id(tmp_path)}'" in source  # @NAME: the abstract namespace
     assert f"remove_socket_file({str(sock_dir / 'd.sock')!r})" in source
-    assert out == "over a path\\r\nhello from\nbye\n"
+    assert out == "over a path\\r\nhello from the netrepl lab client\\r\nbye\n"  # expect takes its whole line
     assert not (sock_dir / "l.sock").exists() and not (sock_dir / "d.sock").exists()  # removed on close
 
 
@@ -253,7 +253,7 @@ send QUIT
 expect 221
 close
 """)
-    assert "discarded" in err and out == "221\n"
+    assert "discarded" in err and out == "221 2.0.0 Bye\\r\n"  # expect takes its whole line
     assert "'--lab-smtp-inject-port', dest='lab_smtp_inject_port'" in source  # a hyphen: still an identifier
 
 

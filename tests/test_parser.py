@@ -18,7 +18,7 @@ from netrepl.core.errors import FAILURE_NAMES
 from netrepl.language.parser import MAX_LINE, ParseError, Parser
 from netrepl.language.registry import Arg, Command
 from netrepl.lexer import line_tokens
-from netrepl.suggest import suggest
+from netrepl.shell.suggest import suggest
 
 PARSER = Parser(REGISTRY)
 VARS = {"HOST": "localhost", "PORT": "8080", "EMPTY": "", "SPACED": "a  b", "BS": "\\q"}
@@ -568,7 +568,7 @@ def test_set_subcommands():
 
 
 @pytest.mark.parametrize("line, bad, words", [
-    ("set", None, "expected one of eol, display, var"),
+    ("set", None, "expected one of eol, display, live, var"),
     ("set eo crlf", "eo", "did you mean 'eol'"),
     ("set colour red", "colour", "unknown setting 'colour'"),
     ("set eol cr", "cr", "expected crlf|lf|none"),

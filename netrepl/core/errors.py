@@ -26,6 +26,7 @@ KINDS: dict[str, str] = {
     "verify": "certificate verification failed (ssl.SSLCertVerificationError)",
     "tls": "TLS error (ssl.SSLError)",
     "eof": "end of stream came first",
+    "protocol": "protocol error (the peer broke the protocol's framing)",
     "proxy": "the proxy refused (a SOCKS reply code, an HTTP CONNECT status)",
 }
 

@@ -154,9 +154,9 @@ HANDSHAKES = {"socks5": socks5, "http": http_connect}
 
 # ----- connect through it ------------------------------------------------------------------
 
-def connect_via(session, proxy: Proxy, host: str, port: int) -> Result:
-    """The session's `connect HOST PORT` through `proxy`: its own phases in `timing`."""
-    from netrepl.core.connect import resolve
+def connect_via(session, proxy: Proxy, host: str, port: int, resolve) -> Result:
+    """The session's `connect HOST PORT` through `proxy`: its own phases in `timing`. `resolve` is
+    connect.py's getaddrinfo with its errors worded (given, so this module does not import connect.py)."""
     from netrepl.core.sockstate import FAMILY_NAMES
     from netrepl.core.timing import Timing, kernel_rtt
 

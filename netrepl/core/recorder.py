@@ -3,11 +3,13 @@
 Each line is written and flushed as it happens (fsync'd), so a recording
 survives the shell being killed. A command that failed is written as
 `must-fail KIND ...` so replaying it against the same server passes.
-With expectations on, the first line of received data becomes an
-`expect` line written BEFORE the command that received it (the expect
-consumes that line on replay; the command, kept when it showed more, reads
-the rest): commands share one read cursor, so an expect written after
-would look for bytes already consumed.
+With expectations on, the first line of received data (through its
+newline) becomes an `expect` line written BEFORE the command that received
+it (the expect consumes that line on replay; the command, kept when it
+showed more, reads the rest): commands share one read cursor, so an expect
+written after would look for bytes already consumed. What `recv exactly`,
+`recv all` and `recv quiet` got past that line is checked too (its bytes,
+or its count when large; `recv all` then `expect eof`).
 
 Nothing that ran is dropped: text that is not UTF-8 (a `-D` value, piped
 input) is written with `\\xNN` escapes where the command takes escapes, and
@@ -34,6 +36,7 @@ from netrepl.patterns import lazy
 from netrepl.render.text import safe, unix_name
 
 EXPECT_MAX = 120  # bytes of received data turned into one `expect` line
+EXPECT_REST = 2048  # at most this much more of a `recv all|quiet` becomes one literal `expect`
 _SURROGATE = lazy(r"[\udc80-\udcff]")  # a byte that was not UTF-8, as surrogateescape keeps it
 _NOT_A_LINE = lazy(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]|[ \t]\Z")  # what a script line cannot hold
 _WORD = lazy(r"[^ \t]+")
@@ -183,22 +186,45 @@ class Recorder:
         if name in ("help", "exit", "source", "export") or result.error and result.error.kind in ("interrupted", "syntax", "usage"):
             return
         if result.error is None:
-            if self.expectations and result.data and name != "expect":
-                # One read cursor: an `expect` written after the command would look for bytes the
-                # command already consumed. So the expect comes first and consumes the first line;
-                # the command is written after it only when it has more to read (the rest).
-                first = result.data.split(b"\n", 1)[0][:EXPECT_MAX]
-                if first.strip():
-                    self.write("expect " + expect_text(first))
-                    if len(first) == len(result.data) and name in ("recv", "recvfrom") \
-                            and parsed.args.get("n") not in ("all", "quiet"):
-                        return  # the expect consumed all this recv showed
-                    if name == "recv" and parsed.args.get("n") == "exactly":  # the rest of the count
-                        self.write(f"recv exactly {len(result.data) - len(first)}")  # (no data: to a file)
-                        return
+            # (`recv http` reads a whole response: an expect of its first line, written before it,
+            # would consume the head it has to read. Its data is not turned into an expect.)
+            if self.expectations and result.data and name != "expect" and parsed.args.get("n") != "http" \
+                    and self._expectations(parsed, result.data):
+                return
             self._write_command("", parsed, result, _replayable(parsed))
         elif name != "must-fail":
             self._write_command(f"must-fail {result.error.errname or result.error.kind} ", parsed, result, parsed.text)
+
+    def _expectations(self, parsed, data: bytes) -> bool:
+        """`record -e`: the checks written BEFORE a read command (one read cursor: an `expect`
+        written after it would look for bytes the command already consumed). The first line,
+        through its newline, becomes an `expect` (expect consumes whole lines, so nothing of the
+        line is left for the next command). What a `recv exactly`, `recv all` or `recv quiet`
+        got after it is checked too: its bytes with one literal `expect` when few
+        (EXPECT_REST), else its count (`recv exactly N > /dev/null`); a `recv all` then
+        expects end of stream. True when these lines replace the command."""
+        cut = data.find(b"\n", 0, EXPECT_MAX)
+        first = data[:cut + 1] if cut >= 0 else data[:EXPECT_MAX]
+        if not first.strip():
+            return False
+        self.write("expect " + expect_text(first))
+        name, n = parsed.command.name, parsed.args.get("n")
+        rest = len(data) - len(first)
+        if name in ("recv", "recvfrom") and n not in ("all", "quiet", "exactly"):
+            return not rest  # the expect consumed all this recv showed; else the recv reads the rest
+        if n == "exactly":
+            if rest:
+                self.write(f"recv exactly {rest}")  # the rest of the count (no data: to a file)
+            return True
+        if name != "recv":
+            return False
+        if rest and rest <= EXPECT_REST:
+            self.write("expect " + expect_text(data[len(first):]))
+        elif rest:
+            self.write(f"recv exactly {rest} > /dev/null")
+        if n == "all":
+            self.write("expect eof")
+        return True
 
     def close(self) -> None:
         if self.peer is not None:

@@ -153,6 +153,23 @@ class SocketState:
         self.transport = None
         self.reset_flags()
 
+    def end_connection(self) -> tuple | None:
+        """`connect` on a connected stream socket (its connection open, lost, or ended by the
+        peer): close it, so the connect makes a new one. A TCP or Unix stream socket connects
+        only once, and CPython's connect() with a timeout swallows EISCONN, so reusing it would
+        seem to work. The words for it (a Line), or None when there is no connection to end."""
+        if self.transport is None or not (self.connected and self.stream):
+            return None
+        peer = self.peer
+        how = f", lost earlier ({self.lost})" if self.lost else ", which the peer had closed" if self.peer_eof else ""
+        totals = f" (sent {plural(self.sent)}, received {plural(self.received)})"
+        removed = self.close_quietly()
+        self.was_closed = False
+        self.gone = "the previous connection was closed by `connect`"
+        line = ("closed the previous connection to ", peer, how + totals) if peer is not None else \
+            ("closed the previous connection" + how + totals,)
+        return line + ((f"; {removed}",) if removed else ())
+
     def stop_listening_quietly(self) -> None:
         """Close the listener, if any (its socket file is removed): the end of a session."""
         if self.listener is not None:

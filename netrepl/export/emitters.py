@@ -5,10 +5,10 @@ connect, bind, info, shutdown, timeout, send, sendto, recv, recvfrom, expect
 from __future__ import annotations
 
 from netrepl.core.results import UnixName
-from netrepl.export import failprelude, listenprelude  # noqa: F401 (their helpers: failures, Unix socket names)
+from netrepl.export import failprelude, httpemit, listenprelude  # noqa: F401 (their helpers: failures, Unix socket names)
 from netrepl.export.program import Program
 from netrepl.export.table import emitter
-from netrepl.export.values import to_number, to_str
+from netrepl.export.values import Expr, to_number, to_str
 
 FAMILIES = {"inet": "socket.AF_INET", "inet6": "socket.AF_INET6", "unix": "socket.AF_UNIX"}
 TYPES = {"tcp": "socket.SOCK_STREAM", "udp": "socket.SOCK_DGRAM", "stream": "socket.SOCK_STREAM",
@@ -157,6 +157,7 @@ def _send(p: Program, parsed) -> None:
         p.code(f"send_file(sock, {path})")
         return
     p.code(f"sock.sendall({_data(p, parsed, '-n' not in parsed.flags)})")
+    httpemit.note_sent(p, parsed)  # request lines: whether a `recv http` reads a HEAD's response
 
 
 @emitter("sendto")
@@ -188,6 +189,9 @@ def _recv(p: Program, parsed) -> None:
     if size in ("exactly", "quiet"):
         _recv_by(p, parsed, size)
         return
+    if size == "http":
+        httpemit.recv_http(p, parsed)
+        return
     if size == "all":
         p.need("recv_all")
         pending = "pending" if p.pending else "bytearray()"
@@ -209,6 +213,8 @@ def _recv(p: Program, parsed) -> None:
         else:
             p.code(f"data = sock.recv({count})")
     p.need("show")
+    if p.proto != "tcp" and not p.pending:  # one datagram: netrepl numbers its hex lines from 0
+        p.hex_code("View.offset = 0")
     p.code("show(data)")
     if p.proto == "tcp":
         p.need("note")
@@ -240,8 +246,9 @@ def _recvfrom(p: Program, parsed) -> None:
         return
     p.need("show")
     p.need("note")
-    p.code(f"data, sender = sock.recvfrom({to_number(p.value(parsed, 'n', 'int'), 'int').code})",
-           "show(data)", 'note("from", sender)')
+    p.code(f"data, sender = sock.recvfrom({to_number(p.value(parsed, 'n', 'int'), 'int').code})")
+    p.hex_code("View.offset = 0  # one datagram: its hex lines are numbered from 0, as netrepl's")
+    p.code("show(data)", 'note("from", sender)')
     p.sender = True  # `reply` answers it
 
 
@@ -269,7 +276,11 @@ def _expect(p: Program, parsed, must_fail: str | None = None) -> None:
     p.need("read_until")
     p.uses.update(("timeout", "pending"))
     p.pending = True
-    p.code(f"data = read_until(sock, pending, {code}, timeout)")
+    # Named groups set $NAME (netrepl's commands/receiving.py set_captures): kept from the match.
+    captures = tuple(want.pattern.groupindex) if not runtime and want.kind == "regex" and must_fail is None else ()
+    if captures:
+        p.code("captured = {}")
+    p.code(f"data = read_until(sock, pending, {code}, timeout{', captured' if captures else ''})")
     if must_fail is not None:
         p.need("note")
         p.code("if data is not None:",
@@ -285,3 +296,7 @@ def _expect(p: Program, parsed, must_fail: str | None = None) -> None:
            f"    note({message}, bytes(pending[:300]))",
            "    return 1",
            "show(data)")
+    for name in captures:
+        p.need("capture_text")
+        p.code(f"captured_{name} = capture_text(captured[{name!r}])  # ${name}, as netrepl keeps it")
+        p.values.bound[name] = Expr(f"captured_{name}", "str")

@@ -56,11 +56,26 @@ FILLER = bytes(65536)  # what `#< more N bytes` sends: the bytes themselves were
 
 
 _DIRECTIVES = {(">", "connect"), ("<", "eof"), ("<", "reset"), (">", "eof"), (">", "close")}
+# Commands that turn a recorded conversation into TLS: the peer lines hold the decrypted bytes,
+# and the replay (plaintext) could not answer the client's handshake.
+_UPGRADES = frozenset({"tls", "starttls"})
+
+
+def _upgrade_in(text: str) -> str | None:
+    """The command of a script line that starts TLS on the socket (`tls`, `starttls`, either
+    under `must-fail KIND`), or None."""
+    words = text.split(None, 3)
+    if words and words[0] == "must-fail":
+        words = words[2:]
+    return words[0] if words and words[0] in _UPGRADES else None
 
 
 # What decode_escapes accepts, for the fast path of _decode; \0 and \e are rewritten before
 # codecs.escape_decode, which reads \0 followed by digits as octal and knows no \e.
-_VALID = re.compile(r"(?:[^\\]+|\\(?:x[0-9A-Fa-f]{2}|[rnt0\\e]))*")
+# Unrolled (runs of plain characters, each escape between them) so that a line that does not
+# match fails in linear time: `(?:[^\\]+|...)*` could split a run of plain characters in
+# 2**(n-1) ways and tried each (a 27-character line took 7 s, 60 never ended).
+_VALID = re.compile(r"[^\\]*(?:\\(?:x[0-9A-Fa-f]{2}|[rnt0\\e])[^\\]*)*")
 _SPECIAL = re.compile(r"\\([\\0e])")
 _SPECIAL_AS = {"\\": "\\\\", "0": "\\x00", "e": "\\x1b"}
 
@@ -107,6 +122,12 @@ def load(path: str) -> list[list[Step]]:
             text = raw.decode("utf-8", "surrogateescape").rstrip("\r\n")
             if text[:3] not in ("#< ", "#> "):
                 after_data = False  # a command (or any other line) ends a step
+                if conversations and (upgrade := _upgrade_in(text)):
+                    raise ReplayError(
+                        f"{path}:{lineno}: `{text.strip()[:120]}` turns conversation {len(conversations)} into TLS; "
+                        f"`serve replay` plays the recorded (decrypted) bytes in plaintext and cannot answer "
+                        f"the client's handshake, so its `{upgrade}` would fail. Replay a plaintext recording, "
+                        "or run this one against the real server")
                 continue
             way, body = text[1], text[3:]
             where = f"{path}:{lineno}"
