@@ -115,6 +115,8 @@ def build_serve_parser() -> argparse.ArgumentParser:
     p.add_argument("--root", help="directory the http server serves (default: a small built-in site)")
     p.add_argument("--timeout", type=_seconds, default=None, metavar="SECONDS",
                    help="replay: how long each wait for the client may take (default 60)")
+    p.add_argument("-D", dest="defines", action="append", type=_variable, default=[], metavar="NAME=VALUE",
+                   help="replay: a secret a `relay --redact` recording names (${NAME})")
     return p
 
 
@@ -253,4 +255,4 @@ def serve_main(argv: list[str]) -> int:
     from netrepl.lab.server import serve_forever
 
     return serve_forever(args.kind, args.host, args.port, proto, args.root, replay=args.file,
-                         timeout=args.timeout)
+                         timeout=args.timeout, variables=dict(args.defines))

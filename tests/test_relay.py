@@ -17,7 +17,7 @@ from conftest import run, run_cli, text_of
 from helpers import wait_for_reset, wait_until
 from netrepl.lab.relay import Relay
 from netrepl.lab.relayrecord import RelayRecording, reply_check, send_lines
-from netrepl.lab.replay import ReplayServer, load
+from netrepl.lab.replay import ReplayError, ReplayServer, load
 from netrepl.render.relayview import RelayView
 from realpeers import Foreground, Nginx, free_port, listening, needs_nginx
 
@@ -436,3 +436,88 @@ def test_relay_watch_shows_chunks_as_they_pass_until_its_seconds(ex, lab):
     assert "#1 > live\\x1b]0;x\\x07\\n" in text and "\x1b" not in text, text
     run(ex, "relay stop")
     assert "no relay running" in text_of(run(ex, "relay watch 1"))
+
+
+# ----- --redact ----------------------------------------------------------------------------------
+
+def test_secrets_are_found_where_protocols_carry_them():
+    from netrepl.lab.relayrecord import find_secrets
+
+    def secrets(data: bytes) -> list[bytes]:
+        return [data[a:b] for a, b, _ in find_secrets(data)]
+
+    http = b"GET / HTTP/1.1\r\nAuthorization: Basic dXNlcjpwdw==\r\nCookie: sid=42; theme=dark\r\n\r\n"
+    assert secrets(http) == [b"Basic dXNlcjpwdw==", b"sid=42; theme=dark"]
+    assert secrets(b"Proxy-Authorization: Basic eDp5\r\n") == [b"Basic eDp5"]
+    assert secrets(b"AUTH PLAIN AGFsaWNlAHB3\r\n") == [b"AGFsaWNlAHB3"]
+    assert secrets(b"a001 LOGIN alice hunter2\r\n") == [b"hunter2"]
+    assert secrets(b"USER alice\r\nPASS hunter2\r\n") == [b"hunter2"]
+    assert secrets(b"*2\r\n$4\r\nAUTH\r\n$7\r\nhunter2\r\n") == [b"hunter2"]
+    assert secrets(b"*3\r\n$4\r\nAUTH\r\n$5\r\nalice\r\n$7\r\nhunter2\r\n") == [b"hunter2"]
+    assert secrets(b"AUTH hunter2\r\n") == [b"hunter2"]
+    assert secrets(b"GET /login?pass=x HTTP/1.1\r\nHost: a\r\n\r\n") == []
+
+
+def test_a_redacted_recording_keeps_no_secret_yet_tests_and_mocks(relays, lab, tmp_path):
+    http = lab("http")
+    rec = tmp_path / "r.nrs"
+    relay = relays(http.port)
+    relay.record(RelayRecording(str(rec), ("127.0.0.1", http.port), relay.where(), redact=True))
+    request = b"GET / HTTP/1.0\r\nAuthorization: Basic c2VjcmV0OnB3\r\nCookie: sid=c00k1e\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", relay.port), timeout=10) as sock:
+        sock.sendall(request)
+        direct = _read_all(sock)
+    wait_until(lambda: relay.recording.written == 1, what="the block")
+    relay.stop()
+    text = rec.read_text()
+    assert "c2VjcmV0OnB3" not in text and "c00k1e" not in text
+    assert "send -n Authorization:\\x20${secret1}\\r\\n" in text and "#> Cookie:\\x20${secret2}\\r\\n" in text
+    assert "# redacted above: $secret1 (HTTP Authorization), $secret2 (HTTP Cookie)" in text
+    values = ["-D", "secret1=Basic c2VjcmV0OnB3", "-D", "secret2=sid=c00k1e"]
+    missing = run_cli("-q", "-D", f"port={http.port}", str(rec))
+    assert missing.returncode == 2 and "undefined variable $secret1" in missing.stderr
+    ran = run_cli("-q", "-D", f"port={http.port}", *values, str(rec))
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    with pytest.raises(ReplayError, match=r"\$secret1 was redacted: give its value with -D secret1=VALUE"):
+        ReplayServer(str(rec))
+    with ReplayServer(str(rec), timeout=10, variables={"secret1": "Basic c2VjcmV0OnB3", "secret2": "sid=c00k1e"}) as mock:
+        with socket.create_connection(("127.0.0.1", mock.port), timeout=10) as sock:
+            sock.sendall(request)
+            assert _read_all(sock) == direct
+        wait_until(lambda: mock.played == 1, what="the mock to finish")
+        assert mock.mismatches == 0, mock.last
+
+
+@pytest.mark.skipif(shutil.which("redis-cli") is None or shutil.which("redis-server") is None,
+                    reason="redis-cli and redis-server are needed (apt-get install redis-server redis-tools)")
+def test_redis_auth_through_netrepl_relay_redact(tmp_path):
+    port = free_port()
+    password = "s3cr$t pw"
+    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                             "--appendonly", "no", "--dir", str(tmp_path), "--requirepass", password],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(listening(port, proc), what="redis-server to listen")
+        relay = Foreground("relay", "0", "127.0.0.1", str(port), "--record", "F.nrs", "--redact", cwd=tmp_path)
+        try:
+            got = subprocess.run(["redis-cli", "-p", str(relay.port), "-a", password, "--no-auth-warning", "PING"],
+                                 capture_output=True, text=True, timeout=30)
+            assert got.stdout.strip() == "PONG"
+        finally:
+            status, _, err = relay.interrupt()
+        assert status == 0, err
+        text = (tmp_path / "F.nrs").read_text()
+        assert "s3cr" not in text and "$secret1 (redis AUTH)" in text
+        ran = run_cli("-q", "-D", f"secret1={password}", "F.nrs", cwd=tmp_path)
+        assert ran.returncode == 0, ran.stdout + ran.stderr
+        mock = Foreground("serve", "replay", "F.nrs", "-D", f"secret1={password}", cwd=tmp_path)
+        try:
+            got = subprocess.run(["redis-cli", "-p", str(mock.port), "-a", password, "--no-auth-warning", "PING"],
+                                 capture_output=True, text=True, timeout=30)
+            assert got.stdout.strip() == "PONG"
+        finally:
+            _, _, err = mock.interrupt()
+        assert "mismatch" not in err
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -149,7 +149,7 @@ def _replay_server(ex, file: str, port: int):
     from netrepl.language.nrs import resolve
 
     try:
-        return ReplayServer(resolve(file, ex.cwd), "127.0.0.1", port, shown=file)
+        return ReplayServer(resolve(file, ex.cwd), "127.0.0.1", port, shown=file, variables=ex.variables)
     except ReplayError as exc:
         return error(ex, "file", "serve replay", str(exc))
     except OSError as exc:

@@ -74,7 +74,9 @@ def _problem(a) -> str | None:
                   Arg("PORT", Port(), "port", optional=True, help="the server's port"),
                   Arg("--record", RecordWord(("--record",)), "record_word", optional=True),
                   Arg("FILE.nrs", RecordFile(), "record", optional=True),
-                  flags={"-q": "show connections only, not the bytes (the fastest copy: os.splice)"},
+                  flags={"-q": "show connections only, not the bytes (the fastest copy: os.splice)",
+                         "-r": "redact: each secret the client sends is written to --record FILE.nrs as a "
+                               "variable ($secret1 ...), its value not stored"},
                   help="relay clients of [LHOST] LPORT to HOST PORT, showing both ways; `relay stop [LPORT]`; "
                        "`relay` shows what passed; `relay watch [SECONDS]` as it passes",
                   details="Each client of LHOST:LPORT (127.0.0.1 unless an address is given; at most 64 at once) "
@@ -105,6 +107,8 @@ def _relay(ex, a, flags):
         return error(ex, "service", "relay", str(exc))
     if port == 0:
         return error(ex, "usage", "relay", "the server's PORT cannot be 0")
+    if "-r" in flags and a["record"] is None:
+        return error(ex, "usage", "relay", "-r redacts a recording: give --record FILE.nrs")
     if "-q" in flags and a["record"] is not None:
         return error(ex, "usage", "relay", "-q copies in the kernel without looking: it cannot --record")
     from netrepl.lab.relay import Relay  # with the lab server: off the start-up path
@@ -136,7 +140,7 @@ def _relay(ex, a, flags):
         from netrepl.lab.relayrecord import RelayRecording
 
         try:
-            relay.record(RelayRecording(a["record"], (host, port), relay.where()))
+            relay.record(RelayRecording(a["record"], (host, port), relay.where(), redact="-r" in flags))
         except OSError as exc:
             relay.stop()
             return error(ex, "file", "relay", f"{a['record']}: {exc.strerror or exc}", exc.errno)

@@ -9,7 +9,8 @@ import threading
 import time
 from typing import TextIO
 
-USAGE = "netrepl relay [LHOST] LPORT HOST PORT [--record FILE.nrs] [-q] [--hex] [--max-connections N]"
+USAGE = ("netrepl relay [LHOST] LPORT HOST PORT [--record FILE.nrs [--redact]] [-q] [--hex] "
+         "[--max-connections N]")
 
 
 def _port(text: str, what: str, low: int) -> int:
@@ -53,6 +54,10 @@ def build_parser():
     p.add_argument("words", nargs="+", metavar="[LHOST] LPORT HOST PORT")
     p.add_argument("--record", metavar="FILE.nrs",
                    help="write what passed as a client test (netrepl FILE.nrs) and a mock (serve replay FILE.nrs)")
+    p.add_argument("--redact", action="store_true",
+                   help="with --record: each secret the client sends (HTTP Authorization and Cookie, SMTP AUTH, IMAP "
+                        "LOGIN, POP3/FTP PASS, redis AUTH) is written as a variable ($secret1 ...), its value not "
+                        "stored: give it with -D secret1=VALUE to the test and to serve replay")
     p.add_argument("-q", "--quiet", action="store_true",
                    help="show connections only, not the bytes (the fastest copy: os.splice)")
     p.add_argument("--hex", action="store_true", help="show the bytes as a hex dump")
@@ -94,6 +99,8 @@ def relay_main(argv: list[str], out: TextIO | None = None, err: TextIO | None = 
             lport, tport = _port(lport, "LPORT", 0), _port(tport, "PORT", 1)
         except Exception as exc:  # argparse.ArgumentTypeError
             parser.error(str(exc))
+        if args.redact and not args.record:
+            parser.error("--redact redacts a recording: give --record FILE.nrs")
         if args.record and args.quiet:
             parser.error("-q copies in the kernel without looking: it cannot --record")
         if args.max_connections is not None and args.max_connections < 1:
@@ -135,7 +142,7 @@ def relay_main(argv: list[str], out: TextIO | None = None, err: TextIO | None = 
         from netrepl.lab.relayrecord import RelayRecording
 
         try:
-            recording = RelayRecording(args.record, (host, tport), relay.where())
+            recording = RelayRecording(args.record, (host, tport), relay.where(), redact=args.redact)
         except OSError as exc:
             relay.stop()
             say([f"netrepl relay: {safe(args.record)}: {exc.strerror or exc}"], err)

@@ -29,7 +29,7 @@ import re
 import threading
 import time
 
-from netrepl.core.peerlog import PeerLog, _Data, data_lines
+from netrepl.core.peerlog import DIRECTIVE, LINE_BYTES, PeerLog, _Data, data_lines
 from netrepl.language.escapes import encode_escapes, expect_text
 
 SEND_BYTES = 256  # client bytes on one `send -n` line at most (lines stay well under replay's MAX_LINE)
@@ -54,6 +54,57 @@ def reply_check(data: bytes) -> str | None:
     return expect_text(first)
 
 
+# What a client sends that is a secret (--redact): (what it is, a pattern whose group 1 is the secret).
+SECRETS = tuple((what, re.compile(pattern)) for what, pattern in (
+    ("HTTP Authorization", rb"(?im)^(?:proxy-)?authorization:[ \t]*([^\r\n]+)"),
+    ("HTTP Cookie", rb"(?im)^cookie:[ \t]*([^\r\n]+)"),
+    ("SMTP AUTH", rb"(?im)^AUTH[ \t]+(?:PLAIN|LOGIN|XOAUTH2|OAUTHBEARER)[ \t]+([^\r\n]+)"),
+    ("IMAP LOGIN", rb"(?im)^[^ \r\n]+[ \t]+LOGIN[ \t]+[^ \t\r\n]+[ \t]+([^\r\n]+)"),
+    ("POP3/FTP PASS", rb"(?im)^PASS[ \t]+([^\r\n]+)"),
+    ("redis AUTH", rb"(?i)\*[23]\r\n\$4\r\nAUTH\r\n(?:\$\d+\r\n[^\r\n]*\r\n)?\$\d+\r\n([^\r\n]+)\r\n"),
+    ("redis AUTH", rb"(?im)^AUTH[ \t]+(?:[^ \t\r\n]+[ \t]+)?([^ \t\r\n]+)\r?$"),
+))
+
+
+def find_secrets(data: bytes) -> list[tuple[int, int, str]]:
+    """(start, end, what) of each secret in `data`, in order, none overlapping."""
+    found: list[tuple[int, int, str]] = []
+    for what, pattern in SECRETS:
+        for m in pattern.finditer(data):
+            start, end = m.span(1)
+            if start < end and not any(a < end and start < b for a, b, _ in found):
+                found.append((start, end, what))
+    return sorted(found)
+
+
+def _lines_of(data: bytes, spans: list[tuple[int, int, str]], limit: int) -> list[str]:
+    """Texts that decode to `data`, a break after each newline and every `limit` bytes; each span is
+    written `${NAME}` (NAME: the span's third item) instead of its bytes."""
+    out, line, size, at = [], [], 0, 0
+    spans = list(spans)
+    while at < len(data):
+        if spans and spans[0][0] == at:
+            start, end, name = spans.pop(0)
+            line.append(f"${{{name}}}")
+            size += end - start
+            at = end
+        else:
+            stop = min(spans[0][0] if spans else len(data), at + max(1, limit - size))
+            newline = data.find(b"\n", at, stop)
+            stop = newline + 1 if newline >= 0 else stop
+            line.append(encode_escapes(data[at:stop]))
+            size += stop - at
+            at = stop
+            if newline < 0 and size < limit:
+                continue
+        if size >= limit or (at and data[at - 1:at] == b"\n"):
+            out.append("".join(line))
+            line, size = [], 0
+    if line:
+        out.append("".join(line))
+    return out
+
+
 def send_lines(data: bytes) -> list[str]:
     """`send -n` lines sending exactly `data`: a break after each newline and every SEND_BYTES."""
     out, start = [], 0
@@ -74,8 +125,9 @@ def _where(addr) -> str:
 class RelayRecording:
     """A relay listener (Relay.listeners) writing FILE.nrs; `close()` when the relay has stopped."""
 
-    def __init__(self, path: str, target: tuple[str, int], listening: str):
-        self.path, self.target = path, target
+    def __init__(self, path: str, target: tuple[str, int], listening: str, redact: bool = False):
+        self.path, self.target, self.redact = path, target, redact
+        self.secrets: dict[bytes, tuple[str, str]] = {}  # secret -> (variable name, what it is)
         # Written anew, created private: a recording holds what the client said to the server.
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         self.file = os.fdopen(fd, "w", encoding="utf-8", newline="\n")
@@ -91,7 +143,9 @@ class RelayRecording:
             "# A mock of the server: serve replay FILE.nrs [PORT] (or netrepl serve replay FILE.nrs --port PORT).",
             "# Each reply is checked by its first line (by its reply code alone where that line holds a date",
             "# or a time); the #< / #> lines are the bytes that passed, each way, as the mock plays them.",
-        ])
+        ] + (["# Redacted: each secret the client sent (HTTP Authorization and Cookie, SMTP AUTH, IMAP LOGIN,",
+              "# POP3/FTP PASS, redis AUTH) is a variable, $secret1 ..., whose value is not stored: give it to",
+              "# both with -D secret1=VALUE (netrepl -D ... FILE.nrs; serve replay: the same -D)."] if redact else []))
 
     def _write(self, lines) -> None:
         for line in lines:
@@ -165,8 +219,35 @@ class RelayRecording:
         if not closed:
             yield "close"
 
+    def _named(self, kept: bytes) -> list[tuple[int, int, str]]:
+        """The secrets in the client's bytes, each with its variable (the same secret, the same name)."""
+        spans = []
+        for start, end, what in find_secrets(kept):
+            value = kept[start:end]
+            if value not in self.secrets:
+                self.secrets[value] = (f"secret{len(self.secrets) + 1}", what)
+            spans.append((start, end, self.secrets[value][0]))
+        return spans
+
+    def _redacted(self, kept: bytes, spans):
+        """The client's bytes with each secret a variable: the send lines, then the peer lines."""
+        for text in _lines_of(kept, spans, SEND_BYTES):
+            yield "send -n " + text
+        for text in _lines_of(kept, spans, LINE_BYTES):
+            yield f"#> \\x{ord(text[0]):02x}{text[1:]}" if DIRECTIVE.match(text) else f"#> {text}"
+
     def _data(self, step: _Data):
         kept = bytes(step.kept)
+        spans = self._named(kept) if self.redact and step.way == ">" else []
+        if spans:
+            yield from self._redacted(kept, spans)
+            if step.hash is not None:
+                yield f"# the client sent {step.size - len(kept)} bytes more here, not kept: this test does not send them"
+                yield f"#> more {step.size - len(kept)} bytes sha256 {step.hash.hexdigest()}"
+            names = dict.fromkeys(name for _, _, name in spans)
+            whats = {name: what for name, what in self.secrets.values()}
+            yield "# redacted above: " + ", ".join(f"${name} ({whats[name]})" for name in names)
+            return
         if step.way == ">":
             yield from send_lines(kept)
             if step.hash is not None:
