@@ -521,3 +521,27 @@ def test_redis_auth_through_netrepl_relay_redact(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_stop_ends_open_connections_and_writes_what_passed(relays, tcp_server, tmp_path):
+    server_saw = []
+
+    def handler(conn):  # says hello, then waits for ever (until the relay's stop closes its side)
+        conn.sendall(b"220 hello\r\n")
+        server_saw.append(_read_all(conn))
+
+    relay = relays(tcp_server(handler).port)
+    rec = tmp_path / "open.nrs"
+    relay.record(RelayRecording(str(rec), relay.target, relay.where()))
+    sock = socket.create_connection(("127.0.0.1", relay.port), timeout=10)
+    assert sock.recv(100) == b"220 hello\r\n"
+    sock.sendall(b"HELO x\r\n")
+    wait_until(lambda: relay.sent == 8, what="the client's bytes to pass")
+    relay.stop()
+    assert sock.recv(100) == b""  # a FIN, not a reset
+    sock.close()
+    wait_until(lambda: server_saw, what="the server to see the end")
+    assert server_saw == [b"HELO x\r\n"]
+    text = rec.read_text()
+    assert "expect 220 hello\\r\\n\n#< 220 hello\\r\\n\nsend -n HELO x\\r\\n\n#> HELO x\\r\\n\nclose\n" in text
+    assert len(load(str(rec))) == 1

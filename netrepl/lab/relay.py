@@ -147,8 +147,8 @@ class Relay(LabServer):
         return f"relay {self.host} {port} {host} {tport}"
 
     def stop(self) -> None:
-        self.halting = True  # first: the ends the stop closes are not a peer's FIN or reset to pass on
-        with self._lock:
+        with self._lock:  # with the handlers' check: no target connection is made past this snapshot
+            self.halting = True  # first: the ends the stop closes are not a peer's FIN or reset to pass on
             ups = list(self._upstreams)
         for up in ups:  # wakes the copy loops reading from the target (the client side: LabServer.stop)
             _shutdown(up, socket.SHUT_RDWR)
@@ -181,7 +181,7 @@ class Relay(LabServer):
         up.settimeout(None)  # the relay's waits end when either side does, or at stop()
         client.settimeout(None)
         with self._lock:
-            if self.stopping.is_set():
+            if self.halting:
                 up.close()
                 return
             self._upstreams.add(up)
