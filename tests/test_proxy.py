@@ -206,3 +206,21 @@ def test_a_udp_socket_sets_its_peer_directly_with_a_proxy_set(ex):
     run(ex, "socket inet udp")
     result = run(ex, "connect 127.0.0.1 9")
     assert result.ok and "through" not in text_of(result) and "PROXY" not in text_of(result)
+
+
+def test_lab_proxies_are_bounded_against_hostile_clients(lab):
+    proxy = lab("http-proxy")
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as sock:
+        sock.sendall(b"CONNECT 127.0.0.1:1 HTTP/1.1\r\n" + b"X: " + b"a" * 9000)
+        assert sock.recv(100).startswith(b"HTTP/1.1 431")  # a head over 8 KiB: answered, never buffered on
+    socks = lab("socks5")
+    with socket.create_connection(("127.0.0.1", socks.port), timeout=10) as sock:
+        sock.sendall(b"\x05\x01\x00")
+        assert sock.recv(2) == b"\x05\x00"
+        sock.sendall(b"\x05\x02\x00\x01\x7f\x00\x00\x01\x00\x50")  # BIND: not offered
+        assert sock.recv(10)[:2] == b"\x05\x07"
+    with socket.create_connection(("127.0.0.1", socks.port), timeout=10) as sock:
+        sock.sendall(b"\x04\x01\x00\x50\x7f\x00\x00\x01\x00")  # SOCKS4: its own "rejected", then a FIN
+        assert sock.recv(10) == b"\x00\x5b" + bytes(6)
+        sock.shutdown(socket.SHUT_WR)
+        assert sock.recv(10) == b""

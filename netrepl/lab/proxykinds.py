@@ -76,6 +76,11 @@ def _exactly(conn: socket.socket, n: int) -> bytes:
 def socks5(conn: socket.socket, server) -> None:
     version, count = _exactly(conn, 2)
     if version != 5:
+        from netrepl.lab.handlers import finish
+
+        if version == 4:  # SOCKS4's own "request rejected", so such a client is told, not reset
+            conn.sendall(b"\x00\x5b" + bytes(6))
+        finish(conn)
         return
     methods = _exactly(conn, count)
     if 2 in methods:
@@ -126,7 +131,11 @@ def socks5(conn: socket.socket, server) -> None:
 
 
 def _answer(conn: socket.socket, status: str) -> None:
+    """A refusal, then a close the client sees after it (unread bytes would make it an RST)."""
+    from netrepl.lab.handlers import finish
+
     conn.sendall(f"HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".encode())
+    finish(conn)
 
 
 def http_proxy(conn: socket.socket, server) -> None:
