@@ -378,7 +378,7 @@ def test_the_foreground_relay_rejects_bad_words_escaped():
 
 def test_a_script_run_with_stable_gives_the_same_transcript_twice(tmp_path):
     (tmp_path / "r.nrs").write_text("serve echo\nrelay 0 127.0.0.1 $lab_echo_port\nconnect localhost $relay_port\n"
-                                    "send hello\nexpect hello\nclose\nsleep 0.3\nrelay\nrelay stop\n")
+                                    "send hello\nexpect hello\nclose\nsleep 1\nrelay\nrelay stop\n")  # (the end passes on meanwhile)
     runs = [run_cli("--stable", "r.nrs", cwd=tmp_path) for _ in range(2)]
     assert runs[0].returncode == 0, runs[0].stdout + runs[0].stderr
     assert runs[0].stdout == runs[1].stdout
