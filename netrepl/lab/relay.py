@@ -31,7 +31,6 @@ from netrepl.lab.server import LabServer
 CHUNK = 65536  # bytes one recv takes: the copy's whole buffer
 CONNECT_TIMEOUT = 10.0  # seconds a connection to the target may take before the client is closed
 PIPE_SIZE = 1 << 20  # the splice pipe's capacity (quiet mode)
-_RESETS = {errno_mod.ECONNRESET, errno_mod.EPIPE, errno_mod.ECONNABORTED, errno_mod.ENOTCONN}
 
 
 class RelayEvent:
