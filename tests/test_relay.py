@@ -545,3 +545,40 @@ def test_stop_ends_open_connections_and_writes_what_passed(relays, tcp_server, t
     text = rec.read_text()
     assert "expect 220 hello\\r\\n\n#< 220 hello\\r\\n\nsend -n HELO x\\r\\n\n#> HELO x\\r\\n\nclose\n" in text
     assert len(load(str(rec))) == 1
+
+
+@pytest.mark.parametrize("quiet", [False, True], ids=["shown", "spliced"])
+def test_bytes_arrive_exactly_both_ways_shown_or_spliced(relays, tcp_server, quiet):
+    payload = os.urandom(3 << 20)
+
+    def handler(conn):  # echoes to the client's FIN, then closes
+        while chunk := conn.recv(65536):
+            conn.sendall(chunk)
+        conn.close()
+
+    relay = relays(tcp_server(handler).port, quiet=quiet)
+    got = bytearray()
+    with socket.create_connection(("127.0.0.1", relay.port), timeout=30) as sock:
+        def reader():
+            while chunk := sock.recv(65536):
+                got.extend(chunk)
+
+        thread = threading.Thread(target=reader)
+        thread.start()
+        sock.sendall(payload)
+        sock.shutdown(socket.SHUT_WR)
+        thread.join(60)
+    assert bytes(got) == payload
+    wait_until(lambda: relay.sent == relay.received == len(payload), what="the counts")
+
+
+def test_a_relay_on_ipv6_loopback(relays, lab):
+    from conftest import has_ipv6_loopback
+
+    if not has_ipv6_loopback():
+        pytest.skip("no IPv6 loopback here")
+    relay = relays(lab("echo").port, host="::1")
+    with socket.create_connection(("::1", relay.port), timeout=10) as sock:
+        sock.sendall(b"six\n")
+        assert sock.recv(10) == b"six\n"
+    assert relay.where() == f"[::1]:{relay.port}"
