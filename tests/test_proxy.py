@@ -224,3 +224,23 @@ def test_lab_proxies_are_bounded_against_hostile_clients(lab):
         assert sock.recv(10) == b"\x00\x5b" + bytes(6)
         sock.shutdown(socket.SHUT_WR)
         assert sock.recv(10) == b""
+
+
+def test_a_lab_proxy_cuts_off_a_request_dripping_past_its_deadline(monkeypatch, lab):
+    from netrepl.lab import proxykinds
+
+    monkeypatch.setattr(proxykinds, "HEAD_TIMEOUT", 0.5)
+    proxy = lab("http-proxy")
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as sock:
+        for byte in b"CONNECT 127.0.0.1:1 HTTP/1.1\r\n":
+            try:
+                sock.sendall(bytes([byte]))
+            except OSError:
+                break
+            if byte == ord(" "):
+                __import__("time").sleep(0.2)
+        sock.settimeout(10)
+        try:
+            assert sock.recv(100) == b""  # closed at the deadline, the head never complete
+        except ConnectionResetError:
+            pass  # (closed with the rest unread: an RST is a close too)

@@ -4,8 +4,8 @@ and `serve http-proxy` (HTTP CONNECT), for offline demos and tests of `set proxy
 Loopback targets only (127.0.0.0/8, ::1, localhost): anything else is refused with
 the protocol's own answer (SOCKS reply 2, `403 Forbidden`), so a lab proxy can never
 carry traffic off the machine. Capped and idle-bounded as every lab server is
-(lab/server.py); the request is read within the server's idle timeout, an HTTP head
-is at most HEAD_LIMIT bytes, and the tunnel copies through one bounded buffer a way.
+(lab/server.py); the request (a SOCKS handshake, a CONNECT head of at most HEAD_LIMIT
+bytes) must arrive within HEAD_TIMEOUT in all, and the tunnel copies through one bounded buffer a way.
 """
 
 from __future__ import annotations
@@ -14,8 +14,12 @@ import ipaddress
 import select
 import socket
 import struct
+import time
+
+from netrepl.lab.kinds import HTTP_HEAD_TIMEOUT
 
 HEAD_LIMIT = 8192
+HEAD_TIMEOUT = HTTP_HEAD_TIMEOUT  # seconds, in all, for a CONNECT head or a SOCKS handshake to arrive
 CHUNK = 65536
 LAB_USER = LAB_PASSWORD = b"lab"
 
@@ -45,6 +49,8 @@ def _tunnel(a: socket.socket, b: socket.socket, server) -> None:
     """Both ways until both have ended (a FIN passed on as a shutdown), the idle timeout, or stop()."""
     open_ways = {a: b, b: a}
     idle = server.idle_timeout
+    a.settimeout(idle)  # the request's deadline is over: each wait now has the idle timeout
+    b.settimeout(idle)
     while open_ways and not server.stopping.is_set():
         ready, _, _ = select.select(list(open_ways), [], [], idle)
         if not ready:
@@ -63,9 +69,18 @@ def _tunnel(a: socket.socket, b: socket.socket, server) -> None:
             dst.sendall(data)
 
 
-def _exactly(conn: socket.socket, n: int) -> bytes:
+def _within(conn: socket.socket, deadline: float) -> None:
+    """The next read waits at most until the request's deadline (a client dripping bytes is cut off)."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError("the request took longer than its deadline")
+    conn.settimeout(left)
+
+
+def _exactly(conn: socket.socket, n: int, deadline: float) -> bytes:
     out = bytearray()
     while len(out) < n:
+        _within(conn, deadline)
         chunk = conn.recv(n - len(out))
         if not chunk:
             raise ConnectionAbortedError("the client left mid-request")
@@ -74,7 +89,8 @@ def _exactly(conn: socket.socket, n: int) -> bytes:
 
 
 def socks5(conn: socket.socket, server) -> None:
-    version, count = _exactly(conn, 2)
+    deadline = time.monotonic() + HEAD_TIMEOUT
+    version, count = _exactly(conn, 2, deadline)
     if version != 5:
         from netrepl.lab.handlers import finish
 
@@ -82,12 +98,12 @@ def socks5(conn: socket.socket, server) -> None:
             conn.sendall(b"\x00\x5b" + bytes(6))
         finish(conn)
         return
-    methods = _exactly(conn, count)
+    methods = _exactly(conn, count, deadline)
     if 2 in methods:
         conn.sendall(b"\x05\x02")
-        _, ulen = _exactly(conn, 2)
-        user = _exactly(conn, ulen)
-        password = _exactly(conn, _exactly(conn, 1)[0])
+        _, ulen = _exactly(conn, 2, deadline)
+        user = _exactly(conn, ulen, deadline)
+        password = _exactly(conn, _exactly(conn, 1, deadline)[0], deadline)
         ok = user == LAB_USER and password == LAB_PASSWORD
         conn.sendall(b"\x01\x00" if ok else b"\x01\x01")
         if not ok:
@@ -97,17 +113,17 @@ def socks5(conn: socket.socket, server) -> None:
     else:
         conn.sendall(b"\x05\xff")
         return
-    _, command, _, atyp = _exactly(conn, 4)
+    _, command, _, atyp = _exactly(conn, 4, deadline)
     if atyp == 1:
-        host = str(ipaddress.IPv4Address(_exactly(conn, 4)))
+        host = str(ipaddress.IPv4Address(_exactly(conn, 4, deadline)))
     elif atyp == 4:
-        host = str(ipaddress.IPv6Address(_exactly(conn, 16)))
+        host = str(ipaddress.IPv6Address(_exactly(conn, 16, deadline)))
     elif atyp == 3:
-        host = _exactly(conn, _exactly(conn, 1)[0]).decode("ascii", "replace")
+        host = _exactly(conn, _exactly(conn, 1, deadline)[0], deadline).decode("ascii", "replace")
     else:
         conn.sendall(b"\x05\x08\x00\x01" + bytes(6))
         return
-    (port,) = struct.unpack("!H", _exactly(conn, 2))
+    (port,) = struct.unpack("!H", _exactly(conn, 2, deadline))
     if command != 1:
         conn.sendall(b"\x05\x07\x00\x01" + bytes(6))  # only CONNECT
         return
@@ -140,10 +156,12 @@ def _answer(conn: socket.socket, status: str) -> None:
 
 def http_proxy(conn: socket.socket, server) -> None:
     head = bytearray()
+    deadline = time.monotonic() + HEAD_TIMEOUT
     while b"\r\n\r\n" not in head:  # byte by byte: what follows the head is the client's, for the tunnel
         if len(head) >= HEAD_LIMIT:
             _answer(conn, "431 Request Header Fields Too Large")
             return
+        _within(conn, deadline)
         byte = conn.recv(1)
         if not byte:
             return
