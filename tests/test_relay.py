@@ -582,3 +582,14 @@ def test_a_relay_on_ipv6_loopback(relays, lab):
         sock.sendall(b"six\n")
         assert sock.recv(10) == b"six\n"
     assert relay.where() == f"[::1]:{relay.port}"
+
+
+def test_a_record_started_beside_a_relay_replays_with_its_own(tmp_path):
+    made = run_cli("-q", "-c", "serve http; serve echo; relay 0 127.0.0.1 $lab_echo_port; record r.nrs; "
+                   "connect localhost $relay_port; send hi; expect hi; close; record stop", cwd=tmp_path)
+    assert made.returncode == 0, made.stdout + made.stderr
+    text = (tmp_path / "r.nrs").read_text()
+    assert "relay 127.0.0.1 0 127.0.0.1 $lab_port\n" in text  # the replay's own echo (the last served)
+    assert "set var relay_port" not in text  # `relay` sets it again, to the port the replay's relay gets
+    again = run_cli("-q", "r.nrs", cwd=tmp_path)
+    assert again.returncode == 0, again.stdout + again.stderr
