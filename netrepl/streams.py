@@ -116,7 +116,6 @@ class RawOut:
         except (AttributeError, OSError, ValueError):
             self.fd = None
         self.flushed = False
-        self.written = 0
         # core/sink.py Splicer may move bytes socket -> pipe -> here without Python touching them
         self.spliceable = self.fd is not None and not self.tty
 
@@ -134,13 +133,10 @@ class RawOut:
                 self._write_fd(data)
         except (OSError, ValueError) as exc:
             raise _lost(exc) from None
-        self.written += len(data)
 
     def drain(self, pipe: int, n: int) -> None:
         """Move the `n` bytes waiting in `pipe` (core/sink.py Splicer's) to standard output."""
-        if not self.flushed:
-            self.text.flush()
-            self.flushed = True
+        self._flush_text()
         while n:
             if not self.spliceable:
                 data = os.read(pipe, n)
@@ -159,13 +155,16 @@ class RawOut:
                     self.spliceable = False
                     continue
                 raise _lost(exc) from None
-            self.written += moved
             n -= moved
 
-    def _write_fd(self, data) -> None:
-        if not self.flushed:  # anything Python still buffers for fd 1 goes first
-            self.text.flush()
+    def _flush_text(self) -> None:
+        """Anything Python still buffers for fd 1 goes first (once: nothing else writes there)."""
+        if not self.flushed:
             self.flushed = True
+            Transcript(self.text).flush()
+
+    def _write_fd(self, data) -> None:
+        self._flush_text()
         view = memoryview(data)
         while view:
             try:
@@ -186,7 +185,6 @@ class RawOut:
                              "are shown escaped (pipe or redirect it for the bytes as they are)\n")
             self.notes.flush()
         text = self.escaper.feed(bytes(data))
-        self.written += len(data)
         if text:
             Transcript(self.text).write(text)
             Transcript(self.text).flush()

@@ -16,7 +16,7 @@ from netrepl.commands import REGISTRY
 from netrepl.language import nrs
 from netrepl.language.parser import ParseError, Parser
 from netrepl.lexer import NrsLexer
-from netrepl.validator import LineValidator
+from netrepl.shell.validator import LineValidator
 
 PARSER = Parser(REGISTRY)
 

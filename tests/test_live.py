@@ -269,6 +269,9 @@ def test_what_interact_sent_and_received_is_recorded_as_the_steps_it_was(shell, 
     assert "send PING \\x24x # not a comment" in recorded
     assert "expect PONG\\r" in recorded  # the reply, as a check for a replay
     assert "interact" not in recorded  # a script cannot replay a person
+    # Typed lines have their own history, next to the command history.
+    assert "PING $x # not a comment" in (tmp_path / "history.interact").read_text()
+    assert "PING" not in (tmp_path / "history").read_text()
 
 
 def test_the_toolbar_drops_whole_fields_to_fit_and_never_cuts_one(shell, talker, tmp_path):
@@ -286,3 +289,92 @@ def test_the_toolbar_drops_whole_fields_to_fit_and_never_cuts_one(shell, talker,
     listening = re.search(r"listening on (\S+)", bar)
     assert listening is None or re.fullmatch(r"127\.0\.0\.1:\d+", listening.group(1))
     assert "recording to" not in bar  # the least important field went first
+
+
+def test_a_paste_in_interact_sends_each_line_with_the_line_ending(shell, talker):
+    lines: list[bytes] = []
+
+    def script(t):
+        while line := t.read_line():
+            lines.append(line)
+            t.conn.sendall(b"got " + line)
+    peer = talker(script)
+    term = shell()
+    term.run(f"connect 127.0.0.1 {peer.port}")
+    start_interact(term)
+    term.tmux("set-buffer", "-b", "p", "USER me\nPASS secret")
+    term.tmux("paste-buffer", "-p", "-d", "-b", "p", "-t", "t")  # -p: as a bracketed paste
+    term.keys("Enter")
+    term.wait_text(r"got PASS secret\r")
+    assert lines == [b"USER me\r\n", b"PASS secret\r\n"]
+    term.keys("C-]")
+    term.wait_prompt()
+
+
+def test_ctrl_c_in_interact_clears_the_line_and_interact_goes_on(shell, talker):
+    lines: list[bytes] = []
+
+    def script(t):
+        while line := t.read_line():
+            lines.append(line)
+            t.conn.sendall(b"got " + line)
+    peer = talker(script)
+    term = shell()
+    term.run(f"connect 127.0.0.1 {peer.port}")
+    start_interact(term)
+    term.type("never sent")
+    term.wait(lambda: "> never sent" in term.lines(), "the typed line")
+    term.keys("C-c")
+    term.wait_text("(line cleared; Ctrl-] returns to the netrepl prompt)")
+    term.type("sent")
+    term.keys("Enter")
+    term.wait_text(r"got sent\r")
+    assert lines == [b"sent\r\n"]
+    assert "Traceback" not in term.screen(scrollback=True)
+    term.keys("C-]")
+    term.wait_prompt()
+
+
+def test_live_over_tls_ignores_session_tickets_and_shows_the_data(shell):
+    """TLS 1.3 sends session tickets after the handshake: records, but no data. A live `recv` on
+    them would wait the whole timeout with the prompt frozen; it must wait for real data."""
+    term = shell()
+    term.run("serve tls-echo 0")
+    term.run("set tls ca $lab_ca")
+    term.run("set live on")
+    term.run("connect localhost $lab_port")
+    term.run("tls")
+    time.sleep(1.0)  # the tickets arrive meanwhile: nothing may run for them
+    assert "# live" not in term.screen()
+    term.run("send hi " + ESCAPES.decode("latin-1").replace("\x1b", "\\e").replace("\x07", "\\x07"))
+    term.wait_text("# live")
+    term.wait_text(r"hi " + ESCAPES_SHOWN + r"\r")
+    assert "timeout" not in term.screen()
+    wait_toolbar(term, "received 27 B")
+
+
+def test_the_word_being_typed_is_not_marked_until_it_is_finished(shell):
+    term = shell()
+    term.type("sett")
+    term.wait_prompt("sett")
+    time.sleep(0.6)  # a refresh of the toolbar and the validation would have come by now
+    assert "unknown command" not in term.screen()
+    term.type(" ")
+    term.wait_text("unknown command 'sett'")
+
+
+def test_timing_in_the_shell_leaves_the_typing_pause_out(shell, talker):
+    def script(t):
+        t.read_line()
+        t.conn.sendall(b"pong\r\n")
+        t.read_line()
+    peer = talker(script)
+    term = shell()
+    term.run(f"connect 127.0.0.1 {peer.port}")
+    time.sleep(1.5)  # the person thinks before typing the next command
+    term.run("send ping")
+    term.run("recv 100")
+    screen = term.run("timing")
+    figure = re.search(r"\(1 connect attempt\): ([\d.]+) (ms|us|s) in all", screen)
+    assert figure and figure.group(2) != "s", screen  # milliseconds of phases, not the 1.5 s pause
+    assert re.search(r"time between commands left out: 1\.\d+ s", screen)

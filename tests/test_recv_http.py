@@ -19,6 +19,7 @@ import subprocess
 import time
 
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from conftest import run, run_cli, text_of
 from helpers import held_port, wait_until
@@ -446,6 +447,7 @@ def nginx(tmp_path):
     site.mkdir()
     (site / "index.html").write_text("<p>one</p>\n")
     (site / "big.bin").write_bytes(bytes(range(256)) * 4096)
+    (site / "t.txt").write_text("a line of text, gzipped on the fly (so sent chunked)\n" * 200)
     with held_port() as port:
         pass
     conf = tmp_path / "nginx.conf"
@@ -453,8 +455,8 @@ def nginx(tmp_path):
 events {{ worker_connections 16; }}
 http {{ access_log off; server_tokens off; client_body_temp_path {tmp_path}/body; proxy_temp_path {tmp_path}/p;
   fastcgi_temp_path {tmp_path}/f; uwsgi_temp_path {tmp_path}/u; scgi_temp_path {tmp_path}/s;
-  keepalive_requests 100;
-  server {{ listen 127.0.0.1:{port}; root {site}; }} }}
+  keepalive_requests 100; gzip on; gzip_min_length 1; gzip_types text/plain;
+  server {{ listen 127.0.0.1:{port}; root {site}; location = /t.txt {{ add_trailer X-Checksum abc123; }} }} }}
 """)
     proc = subprocess.Popen([NGINX, "-p", str(tmp_path), "-c", str(conf)], stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
@@ -507,6 +509,25 @@ def test_nginx_pipelined_requests_read_one_response_each(ex, nginx):
     assert run(ex, "recv http").data == b"<p>one</p>\n"
     assert ex.variables["http_status"] == "200"
     assert run(ex, "recv http").ok and ex.variables["http_status"] == "404"
+
+
+def test_nginx_chunked_with_a_trailer_then_a_content_length_response(ex, nginx, tmp_path):
+    """nginx gzips on the fly (so chunked) and adds a trailer; then a 404 with a Content-Length."""
+    import gzip
+
+    port, site = nginx
+    run(ex, f"connect 127.0.0.1 {port}")
+    run(ex, "send GET /t.txt HTTP/1.1\\r\\nHost: localhost\\r\\nAccept-Encoding: gzip\\r\\n")
+    first = run(ex, f"recv http > {tmp_path / 'body.gz'}")
+    shown = text_of(first)
+    assert first.ok and "Transfer-Encoding: chunked" in shown, shown
+    assert "by chunked transfer coding" in shown and "trailer X-Checksum: abc123" in shown
+    assert gzip.decompress((tmp_path / "body.gz").read_bytes()) == (site / "t.txt").read_bytes()
+    assert not len(ex.session.buffer)  # nothing of the next response read ahead
+    run(ex, "send GET /missing HTTP/1.1\\r\\nHost: localhost\\r\\n")
+    second = run(ex, "recv http")
+    assert second.ok and ex.variables["http_status"] == "404" and "by Content-Length" in text_of(second)
+    assert b"404 Not Found" in second.data
 
 
 def test_chunked_with_a_trailer_then_a_content_length_response(ex, tcp_server):
@@ -643,3 +664,115 @@ def test_a_bad_final_head_after_an_interim_one_says_what_was_consumed(ex, tcp_se
     assert f"the 1 interim response before it was consumed; what was received ({len(bad)} bytes) stays" \
         in text_of(result)
     assert run(ex, f"recv exactly {len(bad)}").data == bad
+
+
+def test_a_head_answered_by_another_command_does_not_leave_the_next_get_bodiless(ex, tcp_server):
+    """HEAD read by `recv quiet`, then a GET read by `recv http`: the HEAD was answered already."""
+    def two(conn):
+        conn.recv(4096)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n")
+        got = b""
+        while b"\r\n\r\n" not in got:
+            got += conn.recv(4096)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc" + NEXT)
+        conn.recv(1)
+
+    server = tcp_server(two)
+    run(ex, f"connect 127.0.0.1 {server.port}")
+    run(ex, HEAD)
+    assert run(ex, "recv quiet 0.3").data.startswith(b"HTTP/1.1 200 OK")
+    run(ex, GET)
+    result = run(ex, "recv http")
+    assert result.ok and result.data == b"abc", text_of(result)
+    assert run(ex, "recv exactly 5").data == NEXT
+
+
+def test_export_of_a_head_read_by_recv_quiet_then_a_get_by_recv_http(tmp_path):
+    out, _, source = _export_compare(tmp_path, """serve http 0
+connect localhost $lab_port
+send HEAD /hello.txt HTTP/1.0\\r\\n
+recv quiet 0.3
+close
+connect localhost $lab_port
+send GET /hello.txt HTTP/1.0\\r\\n
+recv http
+""")
+    assert out.endswith("hello from the netrepl lab server\n") and "'GET'" in source
+
+
+def test_export_frames_every_collected_case_as_netrepl_does(tmp_path, tcp_server):
+    """Each case of CASES (and a few malformed ones, under must-fail) through one script: netrepl's
+    output and the exported program's, byte for byte (the request path picks the case)."""
+    malformed = [c for c in MALFORMED if c[0] in ("HTTP/5.6", "two different Content-Lengths",
+                                                  "Content-Length and chunked", "a negative Content-Length")]
+
+    def pick(conn):
+        got = b""
+        while b"\r\n\r\n" not in got:
+            chunk = conn.recv(4096)
+            if not chunk:
+                return
+            got += chunk
+        number = int(got.split(b" ", 2)[1].lstrip(b"/"))
+        if number < len(CASES):
+            data, until_close = CASES[number][1], CASES[number][6]
+        else:
+            data, until_close = malformed[number - len(CASES)][1], True
+        conn.sendall(data if until_close else data + NEXT)
+        if until_close:
+            conn.close()
+        else:
+            conn.recv(1)
+
+    server = tcp_server(pick)
+    lines = []
+    for number, (_, _, request, _, _, _, until_close) in enumerate(CASES):
+        method = request.split()[1]
+        lines += [f"connect 127.0.0.1 ${{port:-{server.port}}}", f"send {method} /{number} HTTP/1.1\\r\\nHost: a\\r\\n",
+                  "recv http", f"print {number} $http_status"]
+        lines += [] if until_close else ["recv exactly 5"]
+        lines += ["close"]
+    for number in range(len(CASES), len(CASES) + len(malformed)):
+        lines += [f"connect 127.0.0.1 ${{port:-{server.port}}}", f"send GET /{number} HTTP/1.1\\r\\nHost: a\\r\\n",
+                  "must-fail protocol recv http", f"print {number} refused", "close"]
+    out, _, _ = _export_compare(tmp_path, "\n".join(lines) + "\n", {"port": str(server.port)})
+    for number, case in enumerate(CASES):
+        assert f"{number} {case[3]}\n" in out
+    assert f"{len(CASES) + len(malformed) - 1} refused\n" in out
+
+
+# ----- hostile responses: generated, through a real socket pair ------------------------------------
+
+_PIECES = [b"HTTP/1.1 ", b"HTTP/1.0 ", b"200", b"100", b"204", b"304", b"101", b" OK", b"\r\n", b"\n", b"\r",
+           b"Content-Length:", b"Transfer-Encoding:", b" chunked", b" 5", b" 0", b" -1", b", ", b"\x00", b"\xff",
+           b" ", b"\t", b"X: y", b"0", b"5", b"a", b"ff", b";x=\"y\"", b";", b"hello", b"\x1b[2J", b":"]
+
+
+@settings(max_examples=300, derandomize=True, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(st.lists(st.sampled_from(_PIECES) | st.binary(max_size=8), max_size=40), st.booleans())
+def test_any_bytes_end_in_a_response_or_a_named_failure(pieces, head_request):
+    """Whatever a peer sends then closes: a result or a failure of kind protocol, eof or usage;
+    never another exception, never a wait past the end of stream; what is shown is escaped."""
+    from netrepl.core.httpframe import read_response
+    from netrepl.core.session import Session
+
+    data = b"".join(pieces)
+    ours, peer = socket.socketpair()
+    session = Session(timeout=5)
+    try:
+        session.adopt(ours)
+        session.connected = True
+        if head_request:
+            session.http_requests.append(("HEAD", 0))
+        peer.sendall(data)
+        peer.close()
+        result, status = read_response(session)
+    finally:
+        session.close_quietly()
+    assert result.ok or result.error.kind in ("protocol", "eof", "usage"), (data, result.error)
+    assert status is None or 100 <= status <= 999
+    shown = text_of(result)
+    assert "\x1b" not in shown and "\x00" not in shown
+    if result.ok:
+        assert session.buffer.offset + len(session.buffer) == len(data)  # every byte accounted for

@@ -241,6 +241,20 @@ def test_connect_again_closes_the_connection_with_its_totals_and_connects_anew(e
     assert run(ex, "recv").data == b"two\r\n"
 
 
+def test_a_forgotten_close_under_k_no_longer_fails_every_later_command(lab):
+    """Issue 16: with -k, one forgotten `close` made the commands after the second connect fail."""
+    from conftest import run_cli
+
+    first, second = lab("echo"), lab("echo")
+    p = run_cli("-k", "-q", "-c", f"connect 127.0.0.1 {first.port}; send a; recv line; "
+                                  f"connect 127.0.0.1 {second.port}; send b; recv line; send c; recv line; info")
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert p.stderr == ""
+    assert f"closed the previous connection to 127.0.0.1:{first.port} (sent 3 bytes, received 3 bytes)" in p.stdout
+    assert p.stdout.count("received a line of 3 bytes") == 3
+    assert re.search(rf"peer +127\.0\.0\.1:{second.port}\n", p.stdout)
+
+
 def test_connect_again_after_a_reset_says_the_connection_was_lost(ex, lab):
     first, second = lab("reset"), lab("echo")
     run(ex, f"connect 127.0.0.1 {first.port}")

@@ -156,3 +156,24 @@ def test_send_from_a_regular_file_goes_by_sendfile_and_counts_every_byte(ex, tcp
     wait_until(lambda: len(got) == len(DATA), what="the server to receive the whole file")
     assert bytes(got) == DATA
     assert ex.session.sent == len(DATA)
+
+
+def test_record_p_still_sees_every_byte_a_zero_copy_path_would_move(ex, lab, tmp_path, splices):
+    """`record -p` taps the transport: with it on, `send < FILE` and `recv all > FILE` take the copying
+    path so the recording holds the bytes (a spliced transfer would bypass the tap)."""
+    server = lab("echo")
+    payload = tmp_path / "payload.txt"
+    payload.write_bytes(b"from a file\n")
+    out = tmp_path / "out.txt"
+    rec = tmp_path / "rec.nrs"
+    run(ex, f"connect 127.0.0.1 {server.port}")
+    assert run(ex, f"record -p {rec}").ok
+    assert run(ex, f"send < {payload}").ok
+    run(ex, "shutdown 1")
+    r = run(ex, f"recv all > {out}")
+    assert r.ok, text_of(r)
+    run(ex, "record stop")
+    assert out.read_bytes() == b"from a file\n"  # echoed as sent
+    text = rec.read_text()
+    assert text.count("from a file\\n") == 2 and "#> from a file" in text and "#< from a file" in text, text
+    assert not splices

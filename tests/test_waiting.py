@@ -133,26 +133,56 @@ def test_a_client_waiting_at_the_listener_is_seen():
         ex.finish()
 
 
-def test_tls_counts_decrypted_bytes_and_calls_kernel_bytes_records(pair):
-    """Through core/tlssock.py's TlsSocket: no handshake needed to see the fields it reads."""
-    import ssl
+def test_tls_session_tickets_are_not_data_and_what_waits_is_the_plaintext(tmp_path):
+    """TLS 1.3: the server's session tickets arrive after the handshake and are no data (a live
+    `recv` on them would wait for nothing); what the server then sends counts as its plaintext
+    bytes, a `recv` still gets all of them, and close_notify is an end of stream."""
+    pytest.importorskip("trustme")
+    import threading
 
-    from netrepl.core.tlssock import TlsSocket
+    from tlshelpers import Certs, TlsServer
 
-    ex, conn = pair
-    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    obj = context.wrap_bio(incoming, outgoing, server_hostname="localhost")
-    tls = TlsSocket(ex.session.transport.sock, obj, incoming, outgoing)
-    tls.plain += b"decrypted"
-    ex.session.transport.sock = tls
-    conn.sendall(b"\x17\x03\x03\x00\x05abcde")
-    waiting = settle(lambda: look(ex.session).kernel and look(ex.session), "the record")
-    assert waiting.encrypted and waiting.decrypted == 9 and waiting.kernel == 10
-    from netrepl.shell.toolbar import waiting_words
+    certs = Certs(tmp_path)
+    go, done = threading.Event(), threading.Event()
 
-    assert waiting_words(waiting) == "9 B waiting, 10 B of TLS records waiting"
-    ex.session.transport.sock = tls.sock
+    def handler(server, conn):
+        tls = server.wrap(conn)
+        go.wait(WAIT)
+        tls.sendall(b"hello over tls\r\n")
+        done.wait(WAIT)
+        tls.unwrap()
+    server = TlsServer(certs.context(), handler)
+    ex = Executor(REGISTRY)
+    try:
+        assert "error" not in run(ex, f"set tls ca {certs.ca_file}")
+        run(ex, f"connect localhost {server.port}")
+        assert "TLS 1.3 handshake" in run(ex, "tls")
+        settle(lambda: not _readable_raw(ex), "the session tickets to be taken in")
+        waiting = look(ex.session)
+        assert waiting.encrypted and waiting.ready == 0 and not waiting.end  # tickets: nothing to read
+        go.set()
+        waiting = settle(lambda: look(ex.session).ready and look(ex.session), "the data")
+        assert waiting.decrypted == 16
+        from netrepl.shell.toolbar import waiting_words
+
+        assert waiting_words(waiting) == "16 B waiting"
+        assert ex.session.received == 0  # looking read nothing for the session
+        done.set()
+        settle(lambda: look(ex.session).end, "close_notify")
+        assert "received 16 bytes" in run(ex, "recv 100")
+        assert "end of stream" in run(ex, "recv")
+    finally:
+        go.set()
+        done.set()
+        ex.finish()
+        server.close()
+
+
+def _readable_raw(ex) -> bool:
+    import select
+
+    look(ex.session)
+    return bool(select.select([ex.session.transport.sock.sock], [], [], 0.05)[0])
 
 
 def test_the_toolbar_drops_the_least_important_fields_first_and_keeps_the_state(pair, tmp_path):

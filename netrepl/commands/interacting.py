@@ -40,8 +40,8 @@ def refusal(ex) -> Result | None:
                           "and `export` see those steps. Ctrl-] returns to the netrepl prompt and shows the state; "
                           "Ctrl-D half-closes (shutdown 1: the peer reads an end of stream) and keeps showing what "
                           "arrives until Ctrl-] or the peer closes. Ctrl-C clears the typed line. Typed lines have "
-                          "their own history (NETREPL_HISTFILE with .interact added). Only in the shell: a script "
-                          "is refused by the check.",
+                          "their own history, next to the command history (its file name with .interact added). "
+                          "Only in the shell: the check refuses `interact` in a script.",
                   shell_only=SHELL_ONLY)
 def _interact(ex, a, flags):
     return refusal(ex) or error(ex, "usage", "interact", SHELL_ONLY)

@@ -99,14 +99,10 @@ def _recv_http(ex, path):
     from netrepl.core.httpframe import read_response  # only scripts that read HTTP need it
 
     s = ex.session
-    requests = s.http_requests
-    method = requests[0] if requests else None
-    read = lambda sink=None, where=None: read_response(s, method, sink, where)  # noqa: E731
+    read = lambda sink=None, where=None: read_response(s, sink, where)  # noqa: E731
     outcome = _to_file(s, path, read, "recv http >") if path is not None else read()
     result, status = outcome if isinstance(outcome, tuple) else (outcome, None)
     if status is not None:
-        if requests:
-            requests.pop(0)  # this response answered it
         ex.variables["http_status"] = str(status)
     return result
 

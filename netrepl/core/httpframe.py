@@ -22,8 +22,8 @@ import time
 from collections.abc import Callable
 
 from netrepl.core.errors import failure
-from netrepl.core.httprules import (HEAD_LIMIT, LINE_LIMIT, ProtocolError, _HEAD_END, _STATUS, Head, _text,
-                                    chunk_size, framing, parse_fields, parse_head)
+from netrepl.core.httprules import (HEAD_LIMIT, LINE_LIMIT, MAX_REQUESTS, ProtocolError, _HEAD_END, _STATUS, Head,
+                                    _text, chunk_size, framing, parse_fields, parse_head, request_methods)
 from netrepl.core.results import Elapsed, Result
 from netrepl.core.sink import SinkError
 from netrepl.core.sockstate import plural
@@ -34,6 +34,31 @@ MAX_INTERIM = 16  # 1xx responses shown whole; later ones are only counted (a pe
 
 class _Eof(Exception):
     pass
+
+
+def note_sent(session, data: bytes) -> None:
+    """`send` sent `data`: each request line in it waits for its response, with the stream offset
+    consumed when it was sent."""
+    for method in request_methods(data):
+        if len(session.http_requests) < MAX_REQUESTS:
+            session.http_requests.append((method, session.buffer.offset))
+
+
+def _method(session) -> str | None:
+    """The method of the request the next response answers. When other commands (recv, expect)
+    consumed bytes since the last response `recv http` read, they read the answers to the requests
+    sent before those bytes: those requests are dropped (a HEAD's would else leave a GET bodiless)."""
+    requests, here = session.http_requests, session.buffer.offset
+    if here != session.http_end:
+        requests[:] = [request for request in requests if request[1] >= here]
+        session.http_end = here
+    return requests[0][0] if requests else None
+
+
+def _answered(session) -> None:
+    """A response's head was read: its request is answered; the next response starts after it."""
+    if session.http_requests:
+        session.http_requests.pop(0)
 
 
 class _Wire:
@@ -156,8 +181,7 @@ def _head_lines(result: Result, head: Head) -> None:
         result.say(_text(line))
 
 
-def read_response(session, method: str | None = None, sink=None, path: str | None = None
-                  ) -> tuple[Result, int | None]:
+def read_response(session, sink=None, path: str | None = None) -> tuple[Result, int | None]:
     """One response from the session's cursor: (Result, final status or None)."""
     op = "recv http"
     if session.transport is None:
@@ -165,6 +189,7 @@ def read_response(session, method: str | None = None, sink=None, path: str | Non
     if not session.stream:
         return session._fail(failure("state", op, "HTTP/1.x responses come on a byte stream (TCP, TLS, a Unix "
                                                    "stream socket): this socket is UDP")), None
+    method = _method(session)
     kept = bytearray()
     write: Callable = sink.write if sink is not None else kept.extend
     started = time.perf_counter()
@@ -197,6 +222,7 @@ def read_response(session, method: str | None = None, sink=None, path: str | Non
             raise OverflowError(f"a body of {length} bytes is over the {MAX_KEPT >> 20} MiB kept in memory")
         session.buffer.take(size)  # the head is sound: consumed, and its status known
         status = head.status
+        _answered(session)
         stage = "body"
         body_offset = session.buffer.offset
         trailer: list = []
@@ -246,6 +272,8 @@ def read_response(session, method: str | None = None, sink=None, path: str | Non
     finally:
         if session.transport is not None:
             session.transport.settimeout(session.timeout)
+        if status is not None:
+            session.http_end = session.buffer.offset
     where = f" into {path}" if path else ""
     result.say(f"response {status}: {words}{where}, in ", Elapsed(time.perf_counter() - started))
     for name, value in trailer:

@@ -31,14 +31,12 @@ class ProtocolError(OSError):
     """The peer broke HTTP/1.x framing (netrepl's failure kind protocol): the message says how."""
 
 
-def note_requests(requests: list[str], data: bytes) -> None:
-    """`send` sent `data`: remember the method of each request line in it, in order, so
+def request_methods(data: bytes) -> list[str]:
+    """The method of each request line in what `send` sent, in order (pipelined requests): so
     `recv http` knows that the response to a HEAD has no body."""
     if b" HTTP/1." not in data:
-        return
-    for m in _REQUEST.finditer(data):
-        if len(requests) < MAX_REQUESTS:
-            requests.append(m.group(1).decode("ascii"))
+        return []
+    return [m.group(1).decode("ascii") for m in _REQUEST.finditer(data)]
 
 
 def _text(raw: bytes) -> str:

@@ -23,6 +23,7 @@ from netrepl.core.errors import failure
 from netrepl.core.results import Elapsed, Result
 from netrepl.core.sink import ZEROCOPY
 from netrepl.core.sockstate import plural
+from netrepl.core.transport import Transport
 
 # Bytes read and sent at a time. Measured on the 2-core gVisor VM (docs/bench.md): a 128 KiB
 # read+send loop kept up with nc and beat os.sendfile (which is not zero-copy there) and 1 MiB.
@@ -86,6 +87,8 @@ def _sendfile(session, source: FileSource) -> int | None:
     sock = session.transport.sock
     if not source.regular or type(sock) is not socket.socket or not hasattr(os, "sendfile") or not ZEROCOPY:
         return None  # a FIFO or device (reads may wait), or TLS (the bytes must be encrypted)
+    if type(session.transport) is not Transport:  # `record -p` taps every byte sent (core/peerlog.py)
+        return None
     if session.transport.timing is not None:
         session.transport.timing.sent()  # the next read's first byte is timed from here, as after a send
     fd = sock.fileno()

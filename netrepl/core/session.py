@@ -44,7 +44,10 @@ class Session(SocketState, Receiving, Amounts, Expecting):
         # Set by a front end (Executor.progress): `recv all` reports (bytes, seconds) at most ~10x/s.
         self.progress: Callable[[int, float], object] | None = None
         self.timing = None  # the last `connect`'s core/timing.py Timing (the `timing` command)
-        self.http_requests: list[str] = []  # methods of request lines sent, not yet answered (`recv http`)
+        # `recv http` (core/httpframe.py): the request lines sent and not yet answered, (method, the
+        # stream offset consumed when it was sent), and the offset where its last response ended.
+        self.http_requests: list[tuple[str, int]] = []
+        self.http_end = 0
         self.proxy = None  # `set proxy`: a core/proxy.py Proxy that `connect` goes through
         self.proxy_protocol = None  # `set proxy-protocol`: the PROXY header sent after each connect
         self.via = None  # the proxy this socket's connection goes through, for `info`
@@ -80,6 +83,7 @@ class Session(SocketState, Receiving, Amounts, Expecting):
         self.sent = self.received = 0
         self.buffer.clear()
         self.http_requests.clear()
+        self.http_end = 0
         self.via = None
 
     def lookup(self, what: str | int, proto: str = "tcp") -> Result:
@@ -151,9 +155,9 @@ class Session(SocketState, Receiving, Amounts, Expecting):
             return result
         self.sent += done
         if b" HTTP/1." in data:  # a request line: `recv http` must know a HEAD's response has no body
-            from netrepl.core.httprules import note_requests
+            from netrepl.core.httpframe import note_sent
 
-            note_requests(self.http_requests, data)
+            note_sent(self, data)
         return self._result().say(f"sent {plural(done)}")
 
     def sendto(self, host: str, port: int | str, data: bytes) -> Result:

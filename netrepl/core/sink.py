@@ -24,6 +24,7 @@ import time
 
 from netrepl.core.errors import classify, failure
 from netrepl.core.results import ErrorInfo, Result
+from netrepl.core.transport import Transport
 
 READER_POLL = 0.02  # seconds between tries to open a FIFO that has no reader yet
 
@@ -153,6 +154,8 @@ class Splicer:
         if not SPLICE or sink is None or not getattr(sink, "spliceable", False) or not session.stream:
             return None
         if type(sock) is not socket.socket:  # TLS (an SSLSocket, core/tlssock.py): the bytes need decrypting
+            return None
+        if type(session.transport) is not Transport:  # `record -p` taps every byte read (core/peerlog.py)
             return None
         try:
             return cls(sock, sink)

@@ -104,7 +104,7 @@ class Timing:
         if self.waiting is not None:
             now = time.perf_counter()
             detail = ""
-            if self.early and self.seen is not None:
+            if self.seen is not None:  # (TLS: the look decrypted it ahead, so it was not "early")
                 now, detail = self.seen, "(at most: seen waiting at the prompt)"
             elif self.early:
                 detail = "(at most: already there when read)"

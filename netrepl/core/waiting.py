@@ -20,7 +20,9 @@ import sys
 from netrepl.core.sockstate import LOST, plural
 from netrepl.fastdata import datatype
 
-_PEEK = socket.MSG_PEEK | getattr(socket, "MSG_DONTWAIT", 0)
+_DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
+_PEEK = socket.MSG_PEEK | _DONTWAIT
+PUMP_LIMIT = 1 << 20  # TLS: decrypted ahead of `recv` at most this much (core/tlssock.py keeps it)
 # tcp_info's first byte is the TCP state (include/net/tcp_states.h): in these the peer's FIN
 # has arrived, so after what is queued the stream ends, even while bytes still wait before it.
 _FIN_STATES = {6, 8, 9, 11}  # TIME_WAIT, CLOSE_WAIT, LAST_ACK, CLOSING
@@ -128,15 +130,18 @@ def _look(session) -> Waiting:
         kernel = _queued(sock) if _readable(sock) else 0
         return Waiting(buffered=buffered, kernel=kernel, datagram=True, clients=clients)
     tls = getattr(sock, "obj", None)  # core/tlssock.py TlsSocket: records over its TCP socket
-    decrypted, encrypted = 0, False
+    decrypted, encrypted, tls_end = 0, False, ""
     if tls is not None:
         encrypted = True
+        if not (session.lost or session.rd_shut):
+            _decrypt_arrived(session, sock)
         try:
             decrypted = len(sock.plain) + tls.pending()
         except (AttributeError, ValueError):
             decrypted = 0
         tcp = sock.sock
-        held = sock.incoming.pending  # records read from the socket, not yet decrypted
+        held = sock.incoming.pending  # part of a record: not yet decryptable
+        tls_end = "end of stream" if getattr(sock, "ended", None) else ""
     else:
         tcp, held = sock, 0
     if session.lost:
@@ -144,13 +149,64 @@ def _look(session) -> Waiting:
     if session.peer_eof or session.rd_shut or not session.connected:
         return Waiting(buffered, 0, decrypted, encrypted, clients=clients)
     kernel = _queued(tcp)
-    end = ""
-    if kernel == 0 and _readable(tcp):
+    end = tls_end
+    if end:
+        pass
+    elif kernel == 0 and _readable(tcp):
         end = _peek_end(session, tcp)
     elif kernel and _fin_arrived(tcp):
         end = "end of stream"
     return Waiting(buffered, (kernel or 0) + held if kernel is not None else None, decrypted, encrypted,
                    end=end, clients=clients)
+
+
+def _decrypt_arrived(session, sock) -> None:
+    """TLS: the records the kernel holds are moved into the TLS layer and decrypted into its own
+    buffer, which `recv` serves first: nothing a read returns changes, and what waits can be
+    told from what is no data (TLS 1.3 session tickets, a key update), so the live watch never
+    starts a `recv` that would block on them. Bounded: past PUMP_LIMIT bytes unread, the
+    kernel keeps the rest (and the peer is slowed down by TCP as before)."""
+    if getattr(sock, "ended", None) is not None:
+        return
+    # The same descriptor without the session's timeout (a socket with a timeout polls first,
+    # up to that timeout, whatever the flags say): never a wait here. Detached below, not closed.
+    tcp = socket.socket(fileno=sock.sock.fileno())
+    try:
+        while len(sock.plain) + sock.incoming.pending < PUMP_LIMIT:
+            try:
+                chunk = tcp.recv(1 << 16, _DONTWAIT)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as exc:
+                if exc.errno in LOST and not session.lost:  # said once by the kernel: kept
+                    session.lost = errno.errorcode.get(exc.errno, str(exc.errno))
+                return
+            if not chunk:
+                sock.incoming.write_eof()
+                break
+            sock.incoming.write(chunk)
+        _decrypt(sock)
+    except Exception:  # a TLS error: the next `recv` meets it and reports it with its kind
+        return
+    finally:
+        tcp.detach()
+
+
+def _decrypt(sock) -> None:
+    """Complete records -> sock.plain, as TlsSocket.recv_into reads them (a 0 is close_notify)."""
+    import ssl  # (loaded already: the socket is a TLS one)
+
+    view = memoryview(bytearray(1 << 14))
+    while sock.ended is None and len(sock.plain) < PUMP_LIMIT:
+        try:
+            n = sock._read(len(view), view)
+        except ssl.SSLWantReadError:
+            return
+        if not n:
+            if sock.ended is None:
+                sock.ended = "close_notify"
+            return
+        sock.plain += view[:n]
 
 
 def info_fields(session) -> list[tuple[str, object]]:

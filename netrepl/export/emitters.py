@@ -55,28 +55,37 @@ def _lookup(p: Program, parsed) -> None:
 
 @emitter("connect")
 def _connect(p: Program, parsed) -> None:
+    httpemit.forget_requests(p)  # a new connection: no request waits for its response
     unix = isinstance(parsed.args["host"], UnixName)
     if unix:
         address = p.unix(parsed)
     else:
         host, port = p.host(parsed), p.port(parsed)
         address = f"({host}, {port})"
-    if p.sock and not p.maybe_closed:
+    if p.sock and not p.maybe_closed and not p.connected:  # a socket of its own (`socket`), or UDP re-targeted
         p.code(f"sock.connect({address})")
         p.peer = None if unix else host
+        p.connected = p.proto == "tcp"
         p.timed = p.timed or not unix  # netrepl times a connect to HOST PORT, never a Unix one
         return
-    # After a failed handshake netrepl connects a new socket: so does the program.
-    p.no_open_socket("connect", "it is connected; a TCP socket connects once")
+    # On a connection (open, lost or ended by the peer) netrepl closes it and connects anew; after a
+    # failed handshake it connects a new socket, closing the connection if the handshake left it open.
+    if p.sock and not p.maybe_closed:
+        p.code("sock.close()  # connect again: netrepl closes the connection there was")
+    elif p.maybe_closed:
+        p.code("if sock is not None:  # the failed handshake left the connection open: connect closes it",
+               "    sock.close()")
     p.uses.add("timeout")
     if unix:  # a Unix stream socket, connected to a path or an abstract name
         p.need("connect_unix")
         p.code(f"sock = connect_unix({address}, timeout)")
         p.opened("tcp", "unix")
+        p.connected = True
         return
     p.need("connect")
     p.code(f"sock = connect({host}, {port}, timeout)")
     p.opened("tcp", peer=host)
+    p.connected = True
     p.timed = True
 
 
@@ -185,7 +194,9 @@ def _sendto(p: Program, parsed) -> None:
 @emitter("recv")
 def _recv(p: Program, parsed) -> None:
     p.no_socket("recv")
-    size, path = parsed.args["n"], parsed.args["path"]
+    size, path = parsed.args["n"], _redirect(p, parsed)
+    if size != "http":
+        httpemit.forget_requests(p)  # this read takes the answers to the requests sent so far
     if size in ("exactly", "quiet"):
         _recv_by(p, parsed, size)
         return
@@ -221,6 +232,12 @@ def _recv(p: Program, parsed) -> None:
         p.code("if not data:", '    note("end of stream: the peer closed its side (recv returned no data)")')
 
 
+def _redirect(p: Program, parsed) -> str | None:
+    """`> PATH` of a recv, or None: none, or `> -` (standard output, where the data is shown anyway)."""
+    path = parsed.args["path"]
+    return None if path == "-" and "$" not in (p.raw_word(parsed, "path") or "") else path
+
+
 def _recv_by(p: Program, parsed, size: str) -> None:
     """`recv exactly N` (one timeout for the whole read) and `recv quiet SECONDS` (until a pause)."""
     if p.proto != "tcp" and not p.pending:
@@ -231,7 +248,7 @@ def _recv_by(p: Program, parsed, size: str) -> None:
                           "int" if size == "exactly" else "float").code
     else:
         value = repr(amount if amount is not None else (2048 if size == "exactly" else 1.0))
-    path = parsed.args["path"]
+    path = _redirect(p, parsed)
     target = "" if path is None else ", " + to_str(p.value(parsed, "path")).code
     pending = "pending" if p.pending else "bytearray()"
     p.need(f"recv_{size}")
@@ -255,6 +272,7 @@ def _recvfrom(p: Program, parsed) -> None:
 @emitter("expect")
 def _expect(p: Program, parsed, must_fail: str | None = None) -> None:
     p.no_socket("expect")
+    httpemit.forget_requests(p)  # this read takes the answers to the requests sent so far
     want = parsed.args["pattern"]
     raw = p.raw(parsed, "pattern")
     text = None if raw is None else p.values.text(raw, "text")

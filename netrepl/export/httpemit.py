@@ -155,10 +155,14 @@ def note_sent(p: Program, parsed) -> None:
             text = decode_escapes(_VARIABLE.sub("X", typed))
         except EscapeError:
             text = b""
-    found = len(methods)
-    httprules.note_requests(methods, text + (b"" if "-n" in parsed.flags or "-x" in parsed.flags else p.eol))
-    if typed is not None and len(methods) == found:
-        methods.append(UNKNOWN)
+    found = httprules.request_methods(text + (b"" if "-n" in parsed.flags or "-x" in parsed.flags else p.eol))
+    methods += found if found or typed is None else [UNKNOWN]
+
+
+def forget_requests(p: Program) -> None:
+    """A read other than `recv http` was exported (it reads the answers to the requests sent so
+    far, as netrepl's session takes it: core/httpframe.py _method), or a new connection."""
+    p.__dict__["http_methods"] = []
 
 
 def recv_http(p: Program, parsed) -> None:
@@ -176,6 +180,8 @@ def recv_http(p: Program, parsed) -> None:
     target = "" if path is None else ", " + to_str(p.value(parsed, "path")).code
     p.need("recv_http")
     p.uses.update(("timeout", "pending"))
-    p.code(f"http_status = str(recv_http(sock, pending, {method!r}, timeout{target}))")
+    call = f"recv_http(sock, pending, {method!r}, timeout{target})"
+    # $http_status: a local of main(), assigned only when the script reads it (listenemit.py's rule)
+    p.code(f"http_status = str({call})" if "http_status" in p.values.used or not p.values.decided else call)
     p.pending = True
     p.values.bound["http_status"] = Expr("http_status", "str")

@@ -50,6 +50,7 @@ class Interact:
         self.ex = shell.ex
         self.history = history
         self.watch = Watch(self.ex, self.received, lambda: True, after=self.check_end)
+        self.peer_closed_before = False
 
     def make_prompt(self) -> PromptSession:
         if self.history is None:
@@ -60,8 +61,12 @@ class Interact:
                              input=self.shell.prompt.input, output=self.shell.prompt.output)
 
     def ended(self) -> bool:
+        """No more to say or hear: the connection is gone, the peer closed while we talked, or a
+        peer that had closed before `interact` now has our end of stream too."""
         s = self.ex.session
-        return s.transport is None or bool(s.lost) or s.peer_eof
+        if s.transport is None or s.lost:
+            return True
+        return s.peer_eof and (s.wr_shut or not self.peer_closed_before)
 
     def check_end(self) -> None:
         """After a received step: the peer closed (or the connection is lost): the prompt returns."""
@@ -75,10 +80,12 @@ class Interact:
             return
         s = self.ex.session
         sent, received = s.sent, s.received
+        self.peer_closed_before = s.peer_eof  # it may still read: typing goes on until Ctrl-D or Ctrl-]
         self.shell.show([("class:live", safe(
             f"interact: each line is sent with {EOL_SHOWN.get(s.eol, 'the line ending')} (`set eol`); what "
             "arrives is shown as it comes. Ctrl-] returns to netrepl, Ctrl-D half-closes (shutdown 1).") + "\n")])
         prompt = self.make_prompt()
+        self.show_notes()
         try:
             while not self.ended():
                 line = self.read(prompt)
@@ -87,6 +94,7 @@ class Interact:
                 if line is not None:
                     self.send(line)
         finally:
+            self.show_notes()
             close = getattr(self.history, "close", None)
             if close is not None:
                 close()
@@ -95,6 +103,12 @@ class Interact:
         self.shell.show([("class:live", safe(
             f"back at the netrepl prompt ({why}): sent {s.sent - sent} and received {s.received - received} bytes "
             f"during interact") + "  "), ("class:state", safe(f"[{s.state()}]") + "\n")])
+
+    def show_notes(self) -> None:
+        """What the typed lines' history has to say (a file it cannot use), escaped."""
+        notes = getattr(self.history, "notes", None)
+        for note in notes() if notes else ():
+            self.shell.show([("class:error", safe(note) + "\n")])
 
     def read(self, prompt: PromptSession) -> str | None:
         """A typed line, LEAVE, or None (Ctrl-C, Ctrl-D: handled here)."""
@@ -119,11 +133,16 @@ class Interact:
             self.shell.show([("class:live", "half-closed: the peer reads an end of stream; what it still "
                                             "sends is shown until it closes or Ctrl-]\n")])
 
-    def send(self, line: str) -> None:
-        if self.ex.session.wr_shut:
-            self.shell.show([("class:error", "not sent: the write side is shut (Ctrl-D); Ctrl-] returns\n")])
-            return
-        self.step("send " + encode_escapes(line.encode("utf-8", "surrogateescape")) if line else "send", quiet=True)
+    def send(self, typed: str) -> None:
+        """Each line of what was typed (a paste may hold several) is one `send` with the line ending."""
+        for line in typed.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+            s = self.ex.session
+            if s.wr_shut or s.lost or s.transport is None:
+                self.shell.show([("class:error", "not sent: the write side is shut; Ctrl-] returns\n")]
+                                if s.wr_shut else [])
+                return
+            self.step("send " + encode_escapes(line.encode("utf-8", "surrogateescape")) if line else "send",
+                      quiet=True)
 
     def received(self, command: str) -> None:
         """The watch's step: what arrived, shown as its bytes (escaped) like nc shows them."""

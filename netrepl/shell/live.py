@@ -25,6 +25,7 @@ from typing import Callable
 from prompt_toolkit.application import get_app, run_in_terminal
 
 from netrepl.core.executor import Executor
+from netrepl.core.waiting import look
 
 
 def watched(ex: Executor) -> dict[int, str]:
@@ -70,8 +71,12 @@ class Watch:
             return
         self.disarm()
         self.fds = watched(self.ex)
-        for fd in self.fds:
+        for fd, command in self.fds.items():
             self.loop.add_reader(fd, self.ready, fd)
+            if command != "accept" and self.receiving() and self.held():
+                # Already taken in, so the descriptor will not tell: bytes `expect` read past its
+                # match, or TLS data decrypted ahead by a look. They are shown as arrived data too.
+                self.loop.call_soon(self.ready, fd)
 
     def disarm(self) -> None:
         if self.loop is not None and not self.loop.is_closed():
@@ -90,8 +95,31 @@ class Watch:
         if command is None or not self.receiving() or self.busy:
             app.invalidate()  # the toolbar peeks and shows what waits
             return
+        if command != "accept" and not self.has_data():
+            # TLS records that are no data (1.3 session tickets, a key update): a `recv` would wait
+            # for data that is not coming. The look took them in; watch again a moment later.
+            app.invalidate()
+            if self.loop is not None:
+                self.loop.call_later(0.1, self.arm)
+            return
         self.busy = True
         app.create_background_task(self._step(command))
+
+    def held(self) -> bool:
+        """Bytes already in memory for the next `recv` (netrepl's buffer, decrypted TLS)."""
+        s = self.ex.session
+        sock = s.transport.sock if s.transport is not None else None
+        return bool(len(s.buffer) or (sock is not None and getattr(sock, "plain", None)))
+
+    def has_data(self) -> bool:
+        """Will a `recv` return at once? Plain sockets: readable says so (data, an end, an error).
+        TLS: only decrypted bytes or the end of the stream do (core/waiting.py decrypts ahead)."""
+        session = self.ex.session
+        transport = session.transport
+        if transport is None or getattr(transport.sock, "obj", None) is None:
+            return True
+        w = look(session)
+        return bool(w.ready or w.end)
 
     async def _step(self, command: str) -> None:
         try:
