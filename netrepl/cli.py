@@ -72,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="netrepl serve KIND [--host H] [--port P] [--udp] runs a lab server in the foreground "
                "(netrepl serve --ca-path: the lab CA file; netrepl serve replay FILE.nrs [--port P] plays the "
                "peer of a `record -p` recording). "
+               "netrepl relay [LHOST] LPORT HOST PORT [--record FILE.nrs] relays clients to a server, showing "
+               "the bytes. "
                "netrepl export FILE.nrs [-o OUT.py] [-D NAME=VALUE] writes a script as a plain Python program. "
                + ExitStatus.table())
     p.add_argument("scripts", nargs="*", metavar="FILE.nrs",
@@ -113,6 +115,8 @@ def build_serve_parser() -> argparse.ArgumentParser:
     p.add_argument("--root", help="directory the http server serves (default: a small built-in site)")
     p.add_argument("--timeout", type=_seconds, default=None, metavar="SECONDS",
                    help="replay: how long each wait for the client may take (default 60)")
+    p.add_argument("-D", dest="defines", action="append", type=_variable, default=[], metavar="NAME=VALUE",
+                   help="replay: a secret a `relay --redact` recording names (${NAME})")
     return p
 
 
@@ -167,6 +171,10 @@ def main(argv: list[str] | None = None) -> int:
 def _main(argv: list[str], notes: Notes) -> int:
     if argv[:1] == ["serve"]:
         return serve_main(argv[1:])
+    if argv[:1] == ["relay"]:
+        from netrepl.lab.relayfg import relay_main  # only `netrepl relay` pays for the relay
+
+        return relay_main(argv[1:])
     if argv[:1] == ["export"]:
         from netrepl.export import main as export_main  # only `netrepl export` pays for the generator
 
@@ -247,4 +255,4 @@ def serve_main(argv: list[str]) -> int:
     from netrepl.lab.server import serve_forever
 
     return serve_forever(args.kind, args.host, args.port, proto, args.root, replay=args.file,
-                         timeout=args.timeout)
+                         timeout=args.timeout, variables=dict(args.defines))

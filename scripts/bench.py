@@ -991,6 +991,93 @@ def bench_replay(ctx: Context, count: int) -> None:
 
 # ----- the table ----------------------------------------------------------------------------
 
+# ----- relay: netrepl relay -q vs socat TCP-LISTEN TCP ---------------------------------------
+# One producer (bulk SIZE bytes a connection); between it and a Python recv_into sink stands
+# `netrepl relay -q` (os.splice, no bytes shown or recorded) or `socat TCP-LISTEN:P TCP:...`,
+# each started before the clock runs. The producer times each connection from accept() until
+# the sink closed after the last byte, i.e. the transfer through the relay; rounds alternate.
+
+def _relay_sink(port: int) -> None:
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as s:
+        b = bytearray(1 << 20)
+        while s.recv_into(b):
+            pass
+
+
+def _wait_listening(port: int, proc: subprocess.Popen) -> None:
+    import socket
+
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError(f"{proc.args[0]} did not listen on {port}") from None
+            time.sleep(0.005)
+
+
+def bench_relay(ctx: Context, size: int) -> None:
+    print(f"relay: {size / GIB:g} GiB through netrepl relay -q vs socat TCP-LISTEN TCP", flush=True)
+    socat = shutil.which("socat")
+    if socat is None:
+        ctx.note("socat not found: relay vs socat skipped (apt-get install socat)")
+        return
+    if run(ctx.netrepl + ["-q", "-c", "help relay"], ctx).rc != 0:
+        ctx.note("relay skipped: this netrepl has no relay (branch i18-relay)")
+        return
+    # "netrepl shown": without -q, each chunk an event and the terminal's lines (to /dev/null here),
+    # summarised after the first 4 KiB: what showing costs (report only).
+    times: dict[str, list[float]] = {"netrepl": [], "socat": [], "netrepl shown": []}
+    with Producer(ctx, "bulk", "--bytes", str(size)) as prod:
+        for _ in range(ctx.n(5, 3)):
+            for name in times:
+                if name.startswith("netrepl"):
+                    quiet = ["-q"] if name == "netrepl" else []
+                    argv = ctx.netrepl + ["relay", *quiet, "0", "127.0.0.1", str(prod.port)]
+                    relay = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                             stderr=subprocess.PIPE, env=ctx.env)
+                    first = relay.stderr.readline().decode()
+                    m = re.search(r"127\.0\.0\.1:(\d+)", first)
+                    if m is None:
+                        relay.kill()
+                        relay.wait()
+                        raise RuntimeError(f"netrepl relay did not start: {first!r}")
+                    lport = int(m.group(1))
+                else:
+                    lport = _free_port()
+                    relay = subprocess.Popen([socat, f"TCP-LISTEN:{lport},bind=127.0.0.1,reuseaddr",
+                                              f"TCP:127.0.0.1:{prod.port}"], stdin=subprocess.DEVNULL,
+                                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ctx.env)
+                    deadline = time.monotonic() + 30  # socat serves one connection: no probe, wait for the port
+                    while not os.path.exists("/proc/net/tcp") or f":{lport:04X} 00000000:0000 0A" not in \
+                            Path("/proc/net/tcp").read_text():
+                        if time.monotonic() > deadline or relay.poll() is not None:
+                            raise RuntimeError("socat did not listen")
+                        time.sleep(0.005)
+                try:
+                    _relay_sink(lport)
+                    times[name].append(prod.transfer_time())
+                finally:
+                    if relay.poll() is None:
+                        relay.terminate()
+                    relay.wait(30)
+                    if relay.stderr is not None:
+                        relay.stderr.close()
+    ctx.raw["relay"] = times
+    r = paired(times["netrepl"], times["socat"])
+    ctx.rows.append(Row(f"relay -q {size / GIB:g} GiB", rate(size, med(times["netrepl"])),
+                        f"socat TCP-LISTEN TCP: {rate(size, med(times['socat']))}", r, "<= 1.0", r <= 1.0,
+                        "the transfer as the producer saw it, through the relay (os.splice) or socat"))
+    r = paired(times["netrepl shown"], times["socat"])
+    ctx.rows.append(Row(f"relay shown {size / GIB:g} GiB", rate(size, med(times["netrepl shown"])),
+                        f"socat TCP-LISTEN TCP: {rate(size, med(times['socat']))}", r, "report", None,
+                        "without -q: each 64 KiB chunk an event, shown (summarised after 4 KiB) to /dev/null"))
+
+
 def verdict(row: Row) -> str:
     return "report" if row.ok is None else ("ok" if row.ok else "MISSED")
 
@@ -1010,7 +1097,7 @@ def table(rows: list[Row], markdown: bool) -> str:
     return "\n".join(out)
 
 
-BENCHES = ("startup", "shell", "bulk", "tls", "sendfile", "accept", "commands", "render", "replay")
+BENCHES = ("startup", "shell", "bulk", "tls", "sendfile", "accept", "commands", "render", "replay", "relay")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1026,6 +1113,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pairs", type=int, help="send+recv pairs (default 5000, quick 1000)")
     p.add_argument("--render-mib", type=int, help="rendering size in MiB (default 64, quick 8)")
     p.add_argument("--lines", type=int, help="replay script lines (default 100000, quick 20000)")
+    p.add_argument("--relay-mib", type=int, help="relay size in MiB (default 1024, quick 256)")
     p.add_argument("--markdown", action="store_true", help="print the table as Markdown (docs/bench.md)")
     p.add_argument("--json", metavar="PATH", help="also write every sample to PATH")
     p.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
@@ -1061,6 +1149,7 @@ def main(argv: list[str] | None = None) -> int:
             "commands": lambda: bench_commands(ctx, args.pairs or (1000 if q else 5000)),
             "render": lambda: bench_render(ctx, (args.render_mib or (8 if q else 64)) * MIB),
             "replay": lambda: bench_replay(ctx, args.lines or (20_000 if q else 100_000)),
+            "relay": lambda: bench_relay(ctx, (args.relay_mib or (256 if q else 1024)) * MIB),
         }
         failed = []
         for name in only:

@@ -61,6 +61,7 @@ SAMPLES = {
     "float": ("1.5", 1.5),
     "str": ("hello", "hello"),
     "host": ("localhost", "localhost"),
+    "address": ("192.0.2.1", "192.0.2.1"),  # an IP address only (set proxy-protocol)
     "path": ("out.nrs", "out.nrs"),
     "var": ("NAME", "NAME"),
     "amount": ("7", 7),

@@ -97,7 +97,7 @@ def test_unknown_command_gets_nothing_after_it():
     ("recv a", ["all"]),
     ("recv l", ["line"]),
     ("recv all ", [">"]),
-    ("set ", ["eol", "display", "live", "var", "tls"]),
+    ("set ", ["eol", "display", "live", "var", "tls", "proxy", "proxy-protocol"]),
     ("set e", ["eol"]),
     ("set eol c", ["crlf"]),
     ("set eol ", ["crlf", "lf", "none"]),
@@ -113,7 +113,7 @@ def test_unknown_command_gets_nothing_after_it():
     ("must-fail refused shutdown r", ["rd", "rdwr"]),
     ("must-fail  any   set eol l", ["lf"]),
     ("must-fail any must-fail refused con", ["connect"]),
-    ("help re", ["record", "recv", "recvfrom", "reply", "resolve", "reverse"]),
+    ("help re", ["record", "recv", "recvfrom", "relay", "reply", "resolve", "reverse"]),
 ])
 def test_keyword_arguments(text, expected):
     assert words(text) == expected

@@ -47,6 +47,8 @@ def connect(session, host: str, port: int | str) -> Result:
     number, bad = service_port(s, port, "connect")
     if bad:
         return bad
+    if s.proxy is not None or s.proxy_protocol is not None:  # `set proxy`, `set proxy-protocol`: core/proxy.py
+        return _by_proxy(s, host, number)
     kind = s.transport.type if s.transport else socket.SOCK_STREAM
     before = s.timing
     s.timing = timing = Timing(host)  # the `timing` command shows this connection's phases
@@ -116,6 +118,23 @@ def connect(session, host: str, port: int | str) -> Result:
         result.state = s.state()
         return result
     return last or s._fail(failure("address", "connect", f"no address for {host!r}"), result)
+
+
+def _by_proxy(s, host: str, number: int) -> Result:
+    from netrepl.core import proxy  # only a session with a proxy set pays for it
+
+    if s.proxy is not None and (s.transport is None or s.stream):
+        result = proxy.connect_via(s, s.proxy, host, number, resolve)
+    else:  # the plain connect (a UDP socket's default peer: no proxy), then the header
+        saved = s.proxy, s.proxy_protocol
+        s.proxy = s.proxy_protocol = None
+        try:
+            result = connect(s, host, number)
+        finally:
+            s.proxy, s.proxy_protocol = saved
+    if result.ok and s.proxy_protocol is not None and s.stream:
+        return proxy.send_proxy_header(s, result, host)
+    return result
 
 
 def _outcome(err) -> str:

@@ -27,6 +27,7 @@ KINDS: dict[str, str] = {
     "tls": "TLS error (ssl.SSLError)",
     "eof": "end of stream came first",
     "protocol": "protocol error (the peer broke the protocol's framing)",
+    "proxy": "the proxy refused (a SOCKS reply code, an HTTP CONNECT status)",
 }
 
 # OpenSSL verify codes (X509_V_ERR_*) netrepl names: errname of a `verify` failure, so

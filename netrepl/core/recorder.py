@@ -128,6 +128,13 @@ class Recorder:
                     self._chosen(unix_name(name), ("lab_path", f"lab_{server.kind}_path"))
                 continue
             port = 0 if server.ephemeral else server.port
+            if server.kind == "relay":  # `relay LHOST 0 HOST $lab_port`: to the replay's own lab server
+                line = server.serve_line(port)
+                var = next((v for v, got in self.lab_vars.items() if got == (server.target[1], True)), None)
+                self.write(line.rsplit(" ", 1)[0] + f" ${var}" if var else line)
+                self.lab_vars["relay_port"] = (server.port, server.ephemeral)  # what `relay` sets
+                set_by_serve.add(str(server.port))
+                continue
             self.write(getattr(server, "serve_line", lambda p: None)(port)  # `serve replay FILE PORT`
                        or f"serve {server.kind} {port} {server.proto}")
             self._served(server.kind, server.port, server.ephemeral)
@@ -145,7 +152,7 @@ class Recorder:
                 set_by_serve.add(str(where.port))
                 self.lab_vars["listen_port"] = (where.port, where.ephemeral)
         for name, value in variables.items():
-            if value in set_by_serve and re.fullmatch(r"lab_(\w+_)?(port|path)|listen_(port|path)", name):
+            if value in set_by_serve and re.fullmatch(r"lab_(\w+_)?(port|path)|listen_(port|path)|relay_port", name):
                 continue  # the `serve` line above sets it, to the port the replay gets
             self.write(self._set_var_line(name, value))
         if session.eol != b"\r\n":

@@ -48,6 +48,9 @@ class Session(SocketState, Receiving, Amounts, Expecting):
         # stream offset consumed when it was sent), and the offset where its last response ended.
         self.http_requests: list[tuple[str, int]] = []
         self.http_end = 0
+        self.proxy = None  # `set proxy`: a core/proxy.py Proxy that `connect` goes through
+        self.proxy_protocol = None  # `set proxy-protocol`: the PROXY header sent after each connect
+        self.via = None  # the proxy this socket's connection goes through, for `info`
 
     @property
     def tls_settings(self):
@@ -81,6 +84,7 @@ class Session(SocketState, Receiving, Amounts, Expecting):
         self.buffer.clear()
         self.http_requests.clear()
         self.http_end = 0
+        self.via = None
 
     def lookup(self, what: str | int, proto: str = "tcp") -> Result:
         try:
@@ -206,6 +210,7 @@ class Session(SocketState, Receiving, Amounts, Expecting):
             ("state", self.state()),
             ("local", local),
             ("peer", peer),
+            *([("through", self.via)] if self.via else []),
             ("timeout", self._timeout_words()),
             ("sent", plural(self.sent)),
             ("received", plural(self.received)),

@@ -105,8 +105,21 @@ class Step:
         return f"Step({self.number}, line {self.line}, {self.way}{self.kind}, {len(self.data)}+{self.more})"
 
 
-def load(path: str) -> list[list[Step]]:
-    """The conversations of a recording; ReplayError (or OSError) when it cannot be replayed."""
+_REDACTED = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")  # a `#>` line's secret (relay --redact); data's `$` is \x24
+
+
+def _filled(body: str, variables, where: str) -> str:
+    """A `#>` line with each redacted secret's value (-D NAME=VALUE) written in its place."""
+    def value(m):
+        if m.group(1) not in variables:
+            raise ReplayError(f"{where}: ${m.group(1)} was redacted: give its value with -D {m.group(1)}=VALUE")
+        return encode_escapes(variables[m.group(1)].encode("utf-8", "surrogateescape"))
+    return _REDACTED.sub(value, body)
+
+
+def load(path: str, variables=None) -> list[list[Step]]:
+    """The conversations of a recording; ReplayError (or OSError) when it cannot be replayed.
+    `variables`: the values of secrets a `relay --redact` recording names (`${secret1}`)."""
     size = os.path.getsize(path)
     if size > MAX_BYTES:
         raise ReplayError(f"{path}: {size} bytes; a recording has at most {MAX_BYTES}")
@@ -156,6 +169,8 @@ def load(path: str) -> list[list[Step]]:
                 steps.append(Step(number, lineno, way, "eof" if body == "close" else body))
                 after_data = False
             else:
+                if way == ">" and "${" in body:
+                    body = _filled(body, variables or {}, where)
                 try:
                     data = _decode(body, 4)
                 except EscapeError as exc:
@@ -327,9 +342,10 @@ class ReplayServer(LabServer):
     """A lab server whose connections replay the conversations of one recording."""
 
     def __init__(self, path: str, host: str = "127.0.0.1", port: int = 0, *, shown: str | None = None,
-                 timeout: float = REPLAY_TIMEOUT, on_report: Callable[[str], object] | None = None):
+                 timeout: float = REPLAY_TIMEOUT, on_report: Callable[[str], object] | None = None,
+                 variables=None):
         self.path, self.shown = path, shown or path
-        self.conversations = load(path)  # ReplayError, OSError: before any bind
+        self.conversations = load(path, variables)  # ReplayError, OSError: before any bind
         super().__init__("replay", host, port, "tcp", handler=self._serve, idle_timeout=timeout)
         self.timeout = timeout
         self.on_report = on_report

@@ -349,7 +349,8 @@ class LabServer:
 
 
 def serve_forever(kind: str, host: str, port: int, proto: str = "tcp", root: str | None = None,
-                  out: TextIO | None = None, replay: str | None = None, timeout: float | None = None) -> int:
+                  out: TextIO | None = None, replay: str | None = None, timeout: float | None = None,
+                  variables: dict | None = None) -> int:
     """`netrepl serve KIND`: serve in the foreground until Ctrl+C. Returns the exit status.
 
     `out` defaults to sys.stderr (looked up at call time, so redirection works); a replay
@@ -362,7 +363,7 @@ def serve_forever(kind: str, host: str, port: int, proto: str = "tcp", root: str
         if replay is not None:
             from netrepl.lab.replay import REPLAY_TIMEOUT, ReplayServer
 
-            server = ReplayServer(replay, host, port, timeout=timeout or REPLAY_TIMEOUT,
+            server = ReplayServer(replay, host, port, timeout=timeout or REPLAY_TIMEOUT, variables=variables,
                                   on_report=lambda text: print(safe(text), file=out, flush=True)).start()
         else:
             server = LabServer(kind, host, port, proto, root).start()

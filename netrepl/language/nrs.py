@@ -60,6 +60,8 @@ def late_variables(parsed: Parsed) -> dict[str, str]:
         return {"listen_port": PORT_PLACEHOLDER}
     if name == "recv" and parsed.args.get("n") == "http":  # commands/receiving.py: the status it read
         return {"http_status": HTTP_STATUS_PLACEHOLDER}
+    if name == "relay" and parsed.args.get("lport") is not None and parsed.args.get("lhost") not in ("stop", "watch"):
+        return {"relay_port": PORT_PLACEHOLDER}  # commands/relaying.py
     return {}
 
 
@@ -264,7 +266,7 @@ def _check(lines: Iterable[str], source: str, parser: Parser, variables: Mapping
                 late.add(parsed.args["name"])
             else:
                 late.discard(parsed.args["name"])
-        elif name in ("serve", "listen", "recv"):
+        elif name in ("serve", "listen", "recv", "relay"):
             for var, stand_in in late_variables(parsed).items():
                 known[var] = stand_in
                 late.add(var)
@@ -294,7 +296,7 @@ def _check_sourced(parsed, parser, known, base, depth, source, number, late, bud
             known[sub.args["name"]] = var_value(sub.args["value"], sub.flags)
         elif sub.command.name == "expect":
             known.update(capture_variables(sub))
-        elif sub.command.name in ("serve", "listen"):
+        elif sub.command.name in ("serve", "listen", "relay"):
             known.update(late_variables(sub))
             if sub.command.name == "serve" and sub.args["kind"] not in (None, "stop"):
                 known.update(serve_constants(sub.args["kind"]))
