@@ -66,10 +66,24 @@ def _recv(ex, a, flags):
         return read()
     # A front end shows the stream as it arrives instead of holding all of it.
     stream = DataStream(ex.data_writer, s.display, s.buffer.offset)
+    feed = stream.feed
+    recorder = ex.recorder
+    watching = recorder is not None and recorder.expectations
+    if watching:  # `record -e` checks what came: its head and count
+        head, total = bytearray(), 0
+
+        def feed(chunk, show=stream.feed):
+            nonlocal total
+            show(chunk)
+            total += len(chunk)
+            if len(head) < recorder.STREAM_HEAD:
+                head.extend(chunk[:recorder.STREAM_HEAD - len(head)])
     try:
-        return read(on_data=stream.feed)
+        return read(on_data=feed)
     finally:
         stream.close()
+        if watching:
+            recorder.streamed = (bytes(head), total)
 
 
 def _to_file(session, path: str, read, op: str) -> Result:

@@ -40,6 +40,7 @@ EXPECT_REST = 2048  # at most this much more of a `recv all|quiet` becomes one l
 _SURROGATE = lazy(r"[\udc80-\udcff]")  # a byte that was not UTF-8, as surrogateescape keeps it
 _NOT_A_LINE = lazy(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]|[ \t]\Z")  # what a script line cannot hold
 _WORD = lazy(r"[^ \t]+")
+_PLAIN_WORD = lazy(r"[^ \t\"'${}#]+")  # a host that can stand as a ${NAME:-DEFAULT} default as it is
 _PORT_WORD = {"connect": 2, "sendto": 2, "serve stop": 2, "client": 2, "resolve": 2}  # where the PORT word is
 
 
@@ -69,6 +70,8 @@ def _writable(text: str) -> bool:
 
 
 class Recorder:
+    STREAM_HEAD = EXPECT_MAX + EXPECT_REST  # bytes of a streamed read kept for its checks
+
     def __init__(self, path: str, expectations: bool = False,
                  parse: Callable[[str], Parsed | None] | None = None, peer: bool = False):
         self._start(path, expectations, parse, peer)
@@ -87,6 +90,11 @@ class Recorder:
         self.lab_vars: dict[str, tuple[int, bool]] = {}
         # Unix names the kernel chose (`serve KIND @`, `listen @`) -> the variable a replay sets to its own.
         self.name_vars: dict[str, str] = {}
+        # Each peer connected to (host, port) -> the suffix of its variables: "" for $host/$port, "2", ...
+        self.peers: dict[tuple, str] = {}
+        # What a read shown as it arrived got (its first STREAM_HEAD bytes, its count): the
+        # Result holds no data then (commands/receiving.py sets it for `record -e`).
+        self.streamed: tuple[bytes, int] | None = None
         # With -p: the bytes each command moved, as `#<`/`#>` lines after it (core/peerlog.py).
         self.peer = PeerLog() if peer else None
         self.session = None  # whose transport the peer log taps (write_setup names it)
@@ -169,8 +177,10 @@ class Recorder:
             if session.local is not None and not session.local.ephemeral:
                 self.write(f"bind {session.local.host} {session.local.port}")
             if session.connected and session.peer is not None:
-                self.write(self._lab_port_used(f"connect {session.peer.host} {session.peer.port}",
-                                               "connect", session.peer.port))
+                line = f"connect {session.peer.host} {session.peer.port}"
+                used = self._lab_port_used(line, "connect", session.peer.port)
+                self.write(used if used != line else "connect " + self._peer_words(session.peer.host,
+                                                                                    session.peer.port))
             if session.tls is not None:  # the socket was upgraded: so is the replay's
                 self.write("tls" + (" -k" if session.tls.insecure else "") + f" {session.tls.name}")
         self.write_peer()
@@ -185,14 +195,16 @@ class Recorder:
         name = parsed.command.name
         if name in ("help", "exit", "source", "export") or result.error and result.error.kind in ("interrupted", "syntax", "usage"):
             return
+        streamed, self.streamed = self.streamed, None
         if result.error is None:
-            if self.expectations and result.data and name != "expect" and self._expectations(parsed, result.data):
+            data, total = (result.data, len(result.data or b"")) if streamed is None else streamed
+            if self.expectations and data and name != "expect" and self._expectations(parsed, data, total):
                 return
             self._write_command("", parsed, result, _replayable(parsed))
         elif name != "must-fail":
             self._write_command(f"must-fail {result.error.errname or result.error.kind} ", parsed, result, parsed.text)
 
-    def _expectations(self, parsed, data: bytes) -> bool:
+    def _expectations(self, parsed, data: bytes, total: int) -> bool:
         """`record -e`: the checks written BEFORE a read command (one read cursor: an `expect`
         written after it would look for bytes the command already consumed). The first line,
         through its newline, becomes an `expect` (expect consumes whole lines, so nothing of the
@@ -206,7 +218,7 @@ class Recorder:
             return False
         self.write("expect " + expect_text(first))
         name, n = parsed.command.name, parsed.args.get("n")
-        rest = len(data) - len(first)
+        rest = total - len(first)  # (`data` may be only the head of what a streamed read got)
         if name in ("recv", "recvfrom") and n not in ("all", "quiet", "exactly"):
             return not rest  # the expect consumed all this recv showed; else the recv reads the rest
         if n == "exactly":
@@ -215,7 +227,7 @@ class Recorder:
             return True
         if name != "recv":
             return False
-        if rest and rest <= EXPECT_REST:
+        if rest and rest <= EXPECT_REST and len(data) == total:
             self.write("expect " + expect_text(data[len(first):]))
         elif rest:
             self.write(f"recv exactly {rest} > /dev/null")
@@ -243,6 +255,7 @@ class Recorder:
     def _write_command(self, prefix: str, parsed, result: Result, text: str) -> None:
         inner = parsed.nested if parsed.command.name == "must-fail" and parsed.nested else parsed
         text = self._lab_ports_in(parsed, inner, text)
+        text = self._peer_in(inner, text)
         if not _writable(text):
             text = self._escaped(parsed, text)
         if text is None:
@@ -281,6 +294,26 @@ class Recorder:
         except ParseError:
             return None
         return candidate if again is not None and _meaning(again) == _meaning(parsed) else None
+
+    # ----- peers, as variables with the recorded values as defaults ---------------------
+
+    def _peer_in(self, inner, text: str) -> str:
+        """`connect 127.0.0.1 6379` -> `connect ${host:-127.0.0.1} ${port:-6379}`: the replay
+        reaches the recorded peer by default and another with `-D host=... -D port=...` (a
+        `serve replay` of the recording). A lab port (`$lab_port`) and words typed with
+        variables stay as they are."""
+        host, port = inner.args.get("host"), inner.args.get("port")
+        if inner.command.name != "connect" or isinstance(host, UnixName) or port is None \
+                or "$" in inner.text or not text.endswith(inner.text) or not _PLAIN_WORD.fullmatch(str(host)):
+            return text
+        return text[:len(text) - len(inner.text)] + "connect " + self._peer_words(host, port)
+
+    def _peer_words(self, host: str, port) -> str:
+        key = (host, port)
+        if key not in self.peers:
+            self.peers[key] = str(len(self.peers) + 1) if self.peers else ""
+        n = self.peers[key]
+        return f"${{host{n}:-{host}}} ${{port{n}:-{port}}}"
 
     # ----- lab ports -------------------------------------------------------------------
 
