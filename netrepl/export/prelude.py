@@ -342,5 +342,7 @@ def capture_text(data):
         text = BACKSLASH + "x20" + text[1:]
     elif re.match("-[A-Za-z]( |$)", text):
         text = BACKSLASH + "x2d" + text[1:]
+    elif re.match("<([ \\t]|$)", text):
+        text = BACKSLASH + "x3c" + text[1:]
     return text
 ''')
