@@ -178,3 +178,15 @@ def test_expect_through_the_line_end_in_a_script_transcript(tcp_server):
     shown = p.stdout.split("netrepl> expect 230\n", 1)[1]
     assert shown.splitlines()[1] == "230 Login successful.\\r", shown
     assert " Please specify the password." not in shown
+
+
+def test_the_exported_program_consumes_whole_lines_as_netrepl_does(tcp_server, tmp_path):
+    from test_export import export_and_compare
+
+    server = tcp_server(ftp_like)
+    script = tmp_path / "ftp.nrs"
+    script.write_text(f"timeout 5\nconnect 127.0.0.1 {server.port}\nexpect 220\nsend USER a\nexpect 331\n"
+                      "send PASS b\nexpect 230\nsend SITE PROMPT\nexpect Password:\nrecv\n")
+    program, out, err = export_and_compare(script, {}, tmp_path)
+    assert out.splitlines()[:3] == ["220 (vsFTPd 3.0.5)\\r", "331 Please specify the password.\\r",
+                                    "230 Login successful.\\r"], out
