@@ -427,7 +427,7 @@ def test_record_e_of_a_keep_alive_exchange_and_udp_replays(ex, lab, tmp_path):
         assert run(ex, line).ok, line
     run(ex, "record stop")
     lines = body(target)
-    assert lines[2:4] == ["send -n whole", "expect whole"]  # the expect consumed all the recv showed
+    assert lines[2:4] == ["send -n whole", "expect -m whole"]  # the expect consumed all the recv showed
     assert lines[4:7] == ["send two\\nlines", "expect two\\n", "expect lines\\r\\n"]  # whole lines
     # The datagram is one whole line: the expect of it stands in for the recvfrom.
     assert lines[-3:] == [f"sendto -l 127.0.0.1 {udp.port} datagram", "expect datagram\\r\\n", "close"]
@@ -479,7 +479,7 @@ def test_record_e_checks_what_recv_all_and_recv_exactly_got(ex, tcp_server, tmp_
     run(ex, "record stop")
     lines = body(target)
     assert lines[3:] == ["expect * BYE logging out\\r\\n", "recv exactly 26",  # the rest of the count
-                         "expect 0123456789",  # no newline: all of it, so the recv exactly is not written
+                         "expect -m 0123456789",  # a part of a line: -m; all it got, so no recv exactly
                          "expect line 00000\\r\\n", f"recv exactly {len(big) - 12} > /dev/null", "expect eof"]
     small = tmp_path / "small.nrs"
     assert run(ex, "close").ok

@@ -109,6 +109,7 @@ def _recvfrom(ex, a, flags):
 
 
 @command("expect", Arg("PATTERN", Pattern(), "pattern"),
+         flags={"-m": "consume through the match only, not the rest of its line"},
          help="wait until received data contains TEXT, matches /REGEX/, or reaches eof",
          details="Searches only data no earlier command showed or matched (recv, recv line, recv all and "
                  "expect read one stream, each byte once), reading more until it matches or the timeout runs "
@@ -117,7 +118,9 @@ def _recvfrom(ex, a, flags):
                  "after it starts clean, while bytes after that line (a STARTTLS injection) stay and `tls` warns "
                  "about them. If the line's newline has not arrived with the match, expect waits for it 0.1 s at "
                  "most (within the timeout) and else stops at the match (a `Password: ` prompt has no newline); "
-                 "it looks at most 64 KiB past the match. What it read past that goes to the next command. A failure consumes nothing and quotes the start and end of what it holds (at most "
+                 "it looks at most 64 KiB past the match. `expect -m` consumes through the match only (the "
+                 "rest of the line is left for the next command, as `record -e` writes a partial line). What it "
+                 "read past that goes to the next command. A failure consumes nothing and quotes the start and end of what it holds (at most "
                  "the last 1 MiB). TEXT takes the same escapes as send. A /REGEX/ ends at its closing `/` "
                  "(`\\/` is a slash of the regex); a `# comment` may follow it or `eof` after a blank, while after "
                  "TEXT a `#` is text, as for send. Captures: each named group `(?P<NAME>...)` of a matching "
@@ -127,7 +130,7 @@ def _recvfrom(ex, a, flags):
                  "(`expect /Content-Length: (?P<len>\\d+)/` then `recv exactly $len`); a group that took no "
                  "part is empty. The script check knows the names a regex sets: one used before is undefined.")
 def _expect(ex, a, flags):
-    result = ex.session.expect(a["pattern"])
+    result = ex.session.expect(a["pattern"], whole_line="-m" not in flags)
     if result.ok:
         set_captures(ex.variables, ex.session.captures, result)
     return result

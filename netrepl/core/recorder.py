@@ -4,7 +4,7 @@ Each line is written and flushed as it happens (fsync'd), so a recording
 survives the shell being killed. A command that failed is written as
 `must-fail KIND ...` so replaying it against the same server passes.
 With expectations on, the first line of received data (through its
-newline) becomes an `expect` line written BEFORE the command that received
+newline; `expect -m` for a part of a line) becomes an `expect` line written BEFORE the command that received
 it (the expect consumes that line on replay; the command, kept when it
 showed more, reads the rest): commands share one read cursor, so an expect
 written after would look for bytes already consumed. What `recv exactly`,
@@ -216,7 +216,7 @@ class Recorder:
         first = data[:cut + 1] if cut >= 0 else data[:EXPECT_MAX]
         if not first.strip():
             return False
-        self.write("expect " + expect_text(first))
+        self.write(_expect_line(first))
         name, n = parsed.command.name, parsed.args.get("n")
         rest = total - len(first)  # (`data` may be only the head of what a streamed read got)
         if name in ("recv", "recvfrom") and n not in ("all", "quiet", "exactly"):
@@ -228,7 +228,7 @@ class Recorder:
         if name != "recv":
             return False
         if rest and rest <= EXPECT_REST and len(data) == total:
-            self.write("expect " + expect_text(data[len(first):]))
+            self.write(_expect_line(data[len(first):]))
         elif rest:
             self.write(f"recv exactly {rest} > /dev/null")
         if n == "all":
@@ -357,6 +357,12 @@ class Recorder:
         if joined and joined.group().endswith(f":{port}"):  # `connect HOST:PORT`, `sendto [v6]:PORT`
             return text[:joined.end() - len(str(port))] + "$" + var + text[joined.end():]
         return text  # typed as a variable or a service name: it replays as it is
+
+
+def _expect_line(data: bytes) -> str:
+    """The `expect` that consumes exactly `data` on replay: a whole line as it is; a part of a
+    line with -m (else it would take the rest of the line too, which the next command read)."""
+    return ("expect " if data.endswith(b"\n") else "expect -m ") + expect_text(data)
 
 
 def _replayable(parsed) -> str:
