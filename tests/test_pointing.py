@@ -79,3 +79,17 @@ def test_each_peer_gets_its_own_variables_and_a_peer_met_again_the_same(ex, lab,
     three = lab("echo")
     p = run_cli("-q", "-D", f"port={three.port}", "-D", f"port2={three.port}", str(target))
     assert p.returncode == 0, p.stdout + p.stderr
+
+
+def test_peer_variables_never_take_a_name_the_recording_uses(ex, lab, tmp_path):
+    one, two = lab("echo"), lab("echo")
+    target = tmp_path / "taken.nrs"
+    ex.variables["port"] = "not a port"  # set before the recording: written as `set var port ...`
+    assert run(ex, f"record {target}").ok
+    for line in ("set var host2 elsewhere", f"connect 127.0.0.1 {one.port}", "close",
+                 f"connect 127.0.0.1 {two.port}", "close", "record stop"):
+        run(ex, line)
+    lines = target.read_text().splitlines()
+    assert f"connect ${{host3:-127.0.0.1}} ${{port3:-{one.port}}}" in lines  # host/port, host2 are taken
+    assert f"connect ${{host4:-127.0.0.1}} ${{port4:-{two.port}}}" in lines
+    assert run_cli("-q", str(target)).returncode == 0

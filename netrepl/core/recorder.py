@@ -29,7 +29,7 @@ from netrepl.core.peerlog import PeerLog
 from netrepl.core.results import Endpoint, Result, UnixName
 from netrepl.core.session import DEFAULT_TIMEOUT
 from netrepl.language.escapes import expect_text
-from netrepl.language.nrs import serve_variables, var_value
+from netrepl.language.nrs import capture_variables, serve_variables, var_value
 from netrepl.language.parser import ParseError, Parsed
 from netrepl.language.texttypes import Expectation
 from netrepl.patterns import lazy
@@ -92,6 +92,7 @@ class Recorder:
         self.name_vars: dict[str, str] = {}
         # Each peer connected to (host, port) -> the suffix of its variables: "" for $host/$port, "2", ...
         self.peers: dict[tuple, str] = {}
+        self.taken: set[str] = set()  # variables the recording sets or uses otherwise: no peer's names
         # What a read shown as it arrived got (its first STREAM_HEAD bytes, its count): the
         # Result holds no data then (commands/receiving.py sets it for `record -e`).
         self.streamed: tuple[bytes, int] | None = None
@@ -126,6 +127,7 @@ class Recorder:
         undefined), sends other bytes (`set eol`), or has no socket for its first `send`.
         """
         self.session = session
+        self.taken.update(variables)
         set_by_serve = set()
         for server in servers:
             name = getattr(server, "name", None)  # a lab server on a Unix socket (lab/unixserver.py)
@@ -196,6 +198,10 @@ class Recorder:
         if name in ("help", "exit", "source", "export") or result.error and result.error.kind in ("interrupted", "syntax", "usage"):
             return
         streamed, self.streamed = self.streamed, None
+        if name == "set var":
+            self.taken.add(parsed.args["name"])
+        elif name == "expect" and result.error is None:
+            self.taken.update(capture_variables(parsed))
         if result.error is None:
             data, total = (result.data, len(result.data or b"")) if streamed is None else streamed
             if self.expectations and data and name != "expect" and self._expectations(parsed, data, total):
@@ -310,8 +316,12 @@ class Recorder:
 
     def _peer_words(self, host: str, port) -> str:
         key = (host, port)
-        if key not in self.peers:
-            self.peers[key] = str(len(self.peers) + 1) if self.peers else ""
+        if key not in self.peers:  # the next free suffix: "", then 2, 3, ...
+            number = len(self.peers) + 1
+            while {f"host{number if number > 1 else ''}", f"port{number if number > 1 else ''}"} & self.taken:
+                number += 1
+            self.peers[key] = str(number) if number > 1 else ""
+            self.taken.update((f"host{self.peers[key]}", f"port{self.peers[key]}"))
         n = self.peers[key]
         return f"${{host{n}:-{host}}} ${{port{n}:-{port}}}"
 
