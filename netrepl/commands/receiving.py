@@ -110,7 +110,8 @@ def _recvfrom(ex, a, flags):
 
 @command("expect", Arg("PATTERN", Pattern(), "pattern"),
          flags={"-m": "consume through the match only, not the rest of its line"},
-         help="wait until received data contains TEXT, matches /REGEX/, or reaches eof",
+         help="wait until received data contains TEXT, matches /REGEX/ (named groups set $NAME), or reaches eof; "
+              "consumes through the end of that line",
          details="Searches only data no earlier command showed or matched (recv, recv line, recv all and "
                  "expect read one stream, each byte once), reading more until it matches or the timeout runs "
                  "out. It consumes the data through its match and the rest of the line the match ends in: a "
