@@ -5,15 +5,23 @@ defines; `export` writes the same logic."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from conftest import run, run_cli, text_of
 from helpers import held_port, wait_until
+from netrepl.export.prelude import HELPERS
+from netrepl.language.escapes import encode_escapes
 from test_export import export_and_compare
+
+_NAMESPACE: dict = {"re": re}
+exec(HELPERS["capture_text"][2], _NAMESPACE)  # the helper's source, as the exported program holds it
+CAPTURE_TEXT = _NAMESPACE["capture_text"]
 
 
 def netrepl_out(tmp_path) -> str:
@@ -143,3 +151,11 @@ recv exactly $len > {out}
     assert p.returncode == 0, p.stdout + p.stderr
     assert f"captured $len = '{len(body)}'" in p.stdout
     assert out.read_bytes() == body
+
+
+@settings(max_examples=500, derandomize=True, deadline=None, database=None)
+@given(st.binary(max_size=12) | st.lists(st.sampled_from([b" ", b"<", b"-", b"n", b"$", b"\\", b"\t", b"\r", b"\n",
+                                                            b"\x00", b"\xff", b"a"]), max_size=8).map(b"".join))
+def test_the_exported_capture_text_is_netrepls_escaping(data):
+    """The program keeps a capture as netrepl does (language/escapes.py encode_escapes), byte for byte."""
+    assert CAPTURE_TEXT(data) == encode_escapes(data)

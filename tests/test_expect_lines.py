@@ -178,3 +178,46 @@ def test_expect_through_the_line_end_in_a_script_transcript(tcp_server):
     shown = p.stdout.split("netrepl> expect 230\n", 1)[1]
     assert shown.splitlines()[1] == "230 Login successful.\\r", shown
     assert " Please specify the password." not in shown
+
+
+def test_the_exported_program_consumes_whole_lines_as_netrepl_does(tcp_server, tmp_path):
+    from test_export import export_and_compare
+
+    server = tcp_server(ftp_like)
+    script = tmp_path / "ftp.nrs"
+    script.write_text(f"timeout 5\nconnect 127.0.0.1 {server.port}\nexpect -m 220\nrecv line\nsend USER a\n"
+                      "expect 331\nsend PASS b\nexpect 230\nsend SITE PROMPT\nexpect Password:\nrecv\n")
+    program, out, err = export_and_compare(script, {}, tmp_path)
+    assert out.splitlines()[:4] == ["220", " (vsFTPd 3.0.5)\\r", "331 Please specify the password.\\r",
+                                    "230 Login successful.\\r"], out  # -m: through the match only
+
+
+def test_expect_m_consumes_through_the_match_only(ex, tcp_server):
+    server = tcp_server(ftp_like)
+    run(ex, "timeout 5")
+    run(ex, f"connect 127.0.0.1 {server.port}")
+    run(ex, "timeout 0.3")
+    r = run(ex, "expect -m 220  # not a comment: TEXT")
+    assert not r.ok  # the text is `220  # not a comment: TEXT`, as send's would be
+    run(ex, "timeout 5")
+    r = run(ex, "expect -m /22(?P<d>0)/  # the rest of the line stays")
+    assert r.ok and r.data == b"220" and ex.variables["d"] == "0", text_of(r)
+    assert run(ex, "recv line").data == b" (vsFTPd 3.0.5)\r\n"
+
+
+def test_record_e_of_a_line_longer_than_an_expect_replays(ex, lab, tmp_path):
+    """A line past EXPECT_MAX: its expect is a part of the line (-m), so the `recv line` written
+    after it still reads the rest of that line on replay, not the next one."""
+    server = lab("echo")
+    target = tmp_path / "long.nrs"
+    long = "x" * 300
+    assert run(ex, f"record -e {target}").ok
+    for line in (f"connect 127.0.0.1 {server.port}", "timeout 5", f"send {long}", "recv line", "send short",
+                 "recv line", "close"):
+        assert run(ex, line).ok, line
+    run(ex, "record stop")
+    lines = target.read_text().splitlines()
+    assert lines[3] == "expect -m " + "x" * 120 and lines[4] == "recv line"
+    assert lines[6] == "expect short\\r\\n"
+    p = run_cli("-q", str(target))
+    assert p.returncode == 0, p.stdout + p.stderr

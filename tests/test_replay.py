@@ -38,11 +38,17 @@ def _record(tmp_path, port: int, commands: list[str]):
 
 def _replay(tmp_path, port: int, rec, expect_rc: int = 0, edit=lambda text: text):
     """The recording's own lines against `serve replay rec.nrs 0` ($lab_port for the real port)."""
-    body = re.sub(rf"^((?:must-fail \S+ )?connect \S+) {port}$", r"\1 $lab_port", rec.read_text(), flags=re.M)
+    body = re.sub(rf"^((?:must-fail \S+ )?connect \S+) {port}$", r"\1 $lab_port", _typed(rec.read_text()), flags=re.M)
     (tmp_path / "again.nrs").write_text("serve replay rec.nrs 0\n" + edit(body))
     second = run_cli("--stable", "again.nrs", cwd=tmp_path)
     assert second.returncode == expect_rc, second.stdout + second.stderr
     return second
+
+
+def _typed(text: str) -> str:
+    """A recording's `connect ${host:-H} ${port:-P}` lines as they were typed, `connect H P`."""
+    return re.sub(r"^((?:must-fail \S+ )?connect) \$\{host\d*:-(\S+)\} \$\{port\d*:-(\d+)\}$", r"\1 \2 \3",
+                  text, flags=re.M)
 
 
 def _from_connect(transcript: str, *ports: int) -> str:
@@ -74,9 +80,8 @@ def test_a_lab_http_recording_replays_offline_byte_for_byte(tmp_path, lab):
     assert text.endswith("#< </html>\\n\n#< eof\nclose\n#> close\n")
     # The peer lines are comments: the recording still runs against a real server as it is.
     again = lab("http")
-    script = re.sub(r"connect 127.0.0.1 \d+", f"connect 127.0.0.1 {again.port}", text)
-    (tmp_path / "live.nrs").write_text(script)
-    assert run_cli("-q", "live.nrs", cwd=tmp_path).returncode == 0
+    (tmp_path / "live.nrs").write_text(text)
+    assert run_cli("-q", "-D", f"port={again.port}", "live.nrs", cwd=tmp_path).returncode == 0  # pointed there
 
 
 def _free_port() -> int:
@@ -238,7 +243,7 @@ def test_end_of_stream_and_reset_are_reproduced(tmp_path, lab):
     resetting.stop()
     text = rec.read_text()
     assert "recv\n#< eof\nclose\n#> close\n" in text and text.endswith("must-fail reset recv\n#< reset\n")
-    body = re.sub(r"^connect 127.0.0.1 \d+$", "connect 127.0.0.1 $lab_port", text, flags=re.M)
+    body = re.sub(r"^connect 127.0.0.1 \d+$", "connect 127.0.0.1 $lab_port", _typed(text), flags=re.M)
     (tmp_path / "again.nrs").write_text("serve replay rec.nrs 0\n" + body)
     second = run_cli("--stable", "again.nrs", cwd=tmp_path)
     assert second.returncode == 0, second.stdout + second.stderr

@@ -151,7 +151,7 @@ def test_completion_uses_the_text_before_the_cursor():
 
 
 def test_nothing_to_complete_inside_free_text():
-    for text in ["send hello w", "send -n x", "print some t", "expect HT", "set var NAME va"]:
+    for text in ["send hello w", "send -n x", "print some t", "expect -m HT", "set var NAME va"]:
         assert words(text) == [], text
         assert suggest(text, REGISTRY).kind == "none"
 

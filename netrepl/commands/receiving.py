@@ -89,10 +89,24 @@ def _recv(ex, a, flags):
         return read()  # a result like recv N's
     # A front end shows the stream as it arrives instead of holding all of it.
     stream = DataStream(ex.data_writer, s.display, s.buffer.offset)
+    feed = stream.feed
+    recorder = ex.recorder
+    watching = recorder is not None and recorder.expectations
+    if watching:  # `record -e` checks what came: its head and count
+        head, total = bytearray(), 0
+
+        def feed(chunk, show=stream.feed):
+            nonlocal total
+            show(chunk)
+            total += len(chunk)
+            if len(head) < recorder.STREAM_HEAD:
+                head.extend(chunk[:recorder.STREAM_HEAD - len(head)])
     try:
-        return read(on_data=stream.feed)
+        return read(on_data=feed)
     finally:
         stream.close()
+        if watching:
+            recorder.streamed = (bytes(head), total)
 
 
 def _recv_http(ex, path):
@@ -130,7 +144,9 @@ def _recvfrom(ex, a, flags):
 
 
 @command("expect", Arg("PATTERN", Pattern(), "pattern"),
-         help="wait until received data contains TEXT, matches /REGEX/, or reaches eof",
+         flags={"-m": "consume through the match only, not the rest of its line"},
+         help="wait until received data contains TEXT, matches /REGEX/ (named groups set $NAME), or reaches eof; "
+              "consumes through the end of that line",
          details="Searches only data no earlier command showed or matched (recv, recv line, recv all and "
                  "expect read one stream, each byte once), reading more until it matches or the timeout runs "
                  "out. It consumes the data through its match and the rest of the line the match ends in: a "
@@ -138,7 +154,9 @@ def _recvfrom(ex, a, flags):
                  "after it starts clean, while bytes after that line (a STARTTLS injection) stay and `tls` warns "
                  "about them. If the line's newline has not arrived with the match, expect waits for it 0.1 s at "
                  "most (within the timeout) and else stops at the match (a `Password: ` prompt has no newline); "
-                 "it looks at most 64 KiB past the match. What it read past that goes to the next command. A failure consumes nothing and quotes the start and end of what it holds (at most "
+                 "it looks at most 64 KiB past the match. `expect -m` consumes through the match only (the "
+                 "rest of the line is left for the next command, as `record -e` writes a partial line). What it "
+                 "read past that goes to the next command. A failure consumes nothing and quotes the start and end of what it holds (at most "
                  "the last 1 MiB). TEXT takes the same escapes as send. A /REGEX/ ends at its closing `/` "
                  "(`\\/` is a slash of the regex); a `# comment` may follow it or `eof` after a blank, while after "
                  "TEXT a `#` is text, as for send. Captures: each named group `(?P<NAME>...)` of a matching "
@@ -148,7 +166,7 @@ def _recvfrom(ex, a, flags):
                  "(`expect /Content-Length: (?P<len>\\d+)/` then `recv exactly $len`); a group that took no "
                  "part is empty. The script check knows the names a regex sets: one used before is undefined.")
 def _expect(ex, a, flags):
-    result = ex.session.expect(a["pattern"])
+    result = ex.session.expect(a["pattern"], whole_line="-m" not in flags)
     if result.ok:
         set_captures(ex.variables, ex.session.captures, result)
     return result

@@ -66,7 +66,7 @@ def _search_by(pattern, data, deadline: float):
 class Expecting:
     """Mixed into Session."""
 
-    def expect(self, want: Expectation) -> Result:
+    def expect(self, want: Expectation, whole_line: bool = True) -> Result:
         if self.transport is None:
             return self._no_socket("expect")
         buf = self.buffer
@@ -80,7 +80,7 @@ class Expecting:
                 end = self._match(want, scan, deadline)
                 if end is not None:
                     failed = None
-                    if want.kind != "eof" and self.stream:
+                    if whole_line and want.kind != "eof" and self.stream:
                         end, failed = self._through_line_end(end, deadline, chunk)
                     offset = buf.offset
                     data = buf.take(end)

@@ -298,7 +298,8 @@ def _expect(p: Program, parsed, must_fail: str | None = None) -> None:
     captures = tuple(want.pattern.groupindex) if not runtime and want.kind == "regex" and must_fail is None else ()
     if captures:
         p.code("captured = {}")
-    p.code(f"data = read_until(sock, pending, {code}, timeout{', captured' if captures else ''})")
+    extra = (", captured" if captures else "") + (", whole_line=False" if "-m" in parsed.flags else "")
+    p.code(f"data = read_until(sock, pending, {code}, timeout{extra})")
     if must_fail is not None:
         p.need("note")
         p.code("if data is not None:",

@@ -170,11 +170,12 @@ helper("read_until", ("socket", "time"), ("take",), '''
 WINDOW = 1 << 20  # bytes kept while waiting for a match, whatever the peer sends
 
 
-def read_until(sock, pending, want, timeout, captured=None):
+def read_until(sock, pending, want, timeout, captured=None, whole_line=True):
     """Read until the bytes not yet shown contain want (bytes; a compiled bytes regex; or
     None: end of stream), within one overall timeout. Returns the bytes through the match
-    (consumed; what was read past it stays in pending) or None (nothing consumed). A regex's
-    named groups go into captured (a dict), as netrepl's expect sets $NAME."""
+    and the rest of its line (through the match only with whole_line=False: `expect -m`),
+    consumed, what was read past them staying in pending; or None (nothing consumed). A
+    regex's named groups go into captured (a dict), as netrepl's expect sets $NAME."""
     deadline = None if timeout is None else time.monotonic() + timeout
     ended = False
     try:
@@ -190,7 +191,8 @@ def read_until(sock, pending, want, timeout, captured=None):
                 if match and captured is not None:
                     captured.update((name, bytes(value or b"")) for name, value in match.groupdict().items())
             if end is not None:
-                if want is not None and end and pending[end - 1] != 10 and sock.type == socket.SOCK_STREAM:
+                if whole_line and want is not None and end and pending[end - 1] != 10 \\
+                        and sock.type == socket.SOCK_STREAM:
                     end = line_end(sock, pending, end, deadline)
                 return take(pending, end)
             if ended or (deadline is not None and deadline <= time.monotonic()):
@@ -342,5 +344,7 @@ def capture_text(data):
         text = BACKSLASH + "x20" + text[1:]
     elif re.match("-[A-Za-z]( |$)", text):
         text = BACKSLASH + "x2d" + text[1:]
+    elif re.match("<([ \\t]|$)", text):
+        text = BACKSLASH + "x3c" + text[1:]
     return text
 ''')

@@ -9,6 +9,7 @@ text to colour (`spans`).
 from __future__ import annotations
 
 import re
+import warnings
 
 from netrepl.fastdata import datatype
 from netrepl.language.argtypes import ArgError, ArgType, Candidates
@@ -57,6 +58,34 @@ def comment_at(text: str) -> int | None:
     return end if end is not None and end < len(text) else None
 
 
+MAX_REGEX_NESTING = 64  # groups within groups: `re`'s parser recurses per level (400 deep: RecursionError)
+
+
+def too_deep(source: str) -> int | None:
+    """The index of the first `(` nested more than MAX_REGEX_NESTING deep in a regex, or None.
+    Escaped parentheses and those in a [class] do not count (counting one too many would only
+    refuse a regex that is nearly too deep anyway)."""
+    depth, i, n = 0, 0, len(source)
+    while i < n:
+        ch = source[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if ch == "[":  # a class: `]` right after `[` or `[^` is a member, not its end
+            i += 2 if source.startswith("[^", i) else 1
+            i += 1 if source[i:i + 1] == "]" else 0
+            while i < n and source[i] != "]":
+                i += 2 if source[i] == "\\" else 1
+        elif ch == "(":
+            depth += 1
+            if depth > MAX_REGEX_NESTING:
+                return i
+        elif ch == ")":
+            depth = max(0, depth - 1)
+        i += 1
+    return None
+
+
 def parse_expectation(text: str) -> Expectation:
     """`eof`, `/REGEX/` or TEXT with escapes; EscapeError with the 1-based column in `text`.
     (`text` holds no trailing comment: the parser cut it off with comment_at.)"""
@@ -67,12 +96,19 @@ def parse_expectation(text: str) -> Expectation:
         # /REGEX/ needs it. `regex`, not `re`: its search takes a timeout and checks Ctrl-C.
         import regex
 
+        deep = too_deep(text[1:-1])
+        if deep is not None:
+            raise EscapeError(f"bad regular expression: groups nested more than {MAX_REGEX_NESTING} deep", 2 + deep)
         source = text[1:-1].encode("utf-8", "surrogateescape")
         try:
-            re.compile(source)  # `re` first: its syntax and its messages are the documented ones
+            with warnings.catch_warnings():  # `[[a]`: re's FutureWarning would reach the user's terminal raw
+                warnings.simplefilter("ignore")
+                re.compile(source)  # `re` first: its syntax and its messages are the documented ones
             return Expectation("regex", text, pattern=regex.compile(source))
         except (re.error, regex.error) as exc:
             raise EscapeError(f"bad regular expression: {exc.msg}", 2 + (exc.pos or 0)) from None
+        except (RecursionError, OverflowError, MemoryError) as exc:  # what the bound above did not foresee
+            raise EscapeError(f"bad regular expression: too complex to compile ({type(exc).__name__})", 2) from None
     return Expectation("text", text, literal=decode_escapes(text))
 
 
