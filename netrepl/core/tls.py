@@ -217,7 +217,15 @@ def handshake(session, server_name: str | None, insecure: bool, settings: TlsSet
     if s.timing is not None:  # a phase of this connection for `timing`
         s.timing.add("tls handshake", elapsed, start=started)
     s.transport.wrap(lambda raw: sock)
-    facts = tlsfacts.gather(sock, name, sni, insecure, check_name, settings, Elapsed(elapsed))
+    gathered = False
+    try:
+        facts = tlsfacts.gather(sock, name, sni, insecure, check_name, settings, Elapsed(elapsed))
+        gathered = True
+    finally:
+        if not gathered:
+            # The socket speaks TLS now but the session would not know it: `info` would say plain tcp and
+            # a second `tls` would handshake inside the TLS stream. Closed, the state is true.
+            s.close_quietly()
     if not insecure and facts.verify_code is not None:  # SNI off: the name is checked here, as OpenSSL would
         s.close_quietly()
         result.lines += tlsfacts.refused_lines(sock.chain())

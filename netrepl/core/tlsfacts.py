@@ -23,6 +23,7 @@ import ipaddress
 import ssl
 import time
 
+from netrepl.core import certder
 from netrepl.core.results import Elapsed, Part, Varies
 from netrepl.core.sockstate import plural
 
@@ -77,7 +78,12 @@ class Cert:
 
     def __init__(self, cert):
         der = cert.public_bytes(ssl._ssl.ENCODING_DER) if not isinstance(cert, bytes) else cert
-        info = cert.get_info() if hasattr(cert, "get_info") else {}
+        try:
+            info = cert.get_info() if hasattr(cert, "get_info") else certder.fields(der)
+        except (UnicodeDecodeError, ValueError, ssl.SSLError):
+            # OpenSSL's strict decoding refused a field the peer chose (invalid UTF-8 in a DNS SAN or
+            # an AIA URI): read the same fields from the DER, undecodable bytes kept for escaping.
+            info = certder.fields(der)
         self.der = der
         self.subject = _dn(info.get("subject"))
         self.issuer = _dn(info.get("issuer"))

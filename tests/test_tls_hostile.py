@@ -1,0 +1,160 @@
+"""`tls` and the recv family against hostile TLS peers (tests/hostile_tls.py makes them).
+
+Certificates OpenSSL itself cannot decode as text, records that carry no
+application data (KeyUpdates, a record trickled a byte at a time), names the
+name check cannot run on: no traceback, no wait past the deadline, the
+session state true, and no verification that passes when it should fail.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from conftest import run, text_of
+from hostile_tls import DNS, IP, URI, OpensslServer, Pki, aia, localhost_san, san, server_context, trickle_record
+from netrepl.render.escape import is_terminal_safe
+from tlshelpers import TlsServer, echo_lines
+
+
+@pytest.fixture
+def pki(tmp_path):
+    return Pki(tmp_path)
+
+
+@pytest.fixture
+def serve():
+    servers = []
+
+    def start(context, handler=echo_lines):
+        server = TlsServer(context, handler)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+def tls_session(ex, port, *, ca=None, host="localhost"):
+    if ca is not None:
+        assert run(ex, f"set tls ca {ca}").ok
+    assert run(ex, f"connect {host} {port}").ok
+
+
+BAD_UTF8 = b"bad\xff\xfe\xc0.test"
+
+
+@pytest.mark.parametrize("flag", ["", "-k"])
+@pytest.mark.parametrize("where", ["dns san", "aia uri"])
+def test_a_certificate_with_invalid_utf8_is_shown_escaped_and_the_session_speaks_tls(ex, pki, serve, flag, where):
+    extension = localhost_san((DNS, BAD_UTF8), (URI, b"http://x\xff.invalid/")) if where == "dns san" \
+        else aia(b"http://ca\xff\xfe.invalid/issuer")
+    server = serve(server_context(pki.issue(extension)))
+    tls_session(ex, server.port, ca=pki.ca_file)
+    result = run(ex, f"tls {flag}".strip())
+    out = text_of(result)
+    assert result.ok, out
+    assert is_terminal_safe(out)
+    if where == "dns san":
+        assert "DNS:bad\\xff\\xfe\\xc0.test" in out and "URI:http://x\\xff.invalid/" in out
+    assert "would pass" in out if flag else "ok (chain verified, name checked)" in out
+    info = run(ex, "info")
+    assert "tls 1.3" in info.state, info.state
+    assert run(ex, "send hi").ok and run(ex, "recv line").data == b"echo: hi\r\n"
+    again = run(ex, "tls -k")
+    assert again.error.kind == "state" and "already speaks TLS" in text_of(again)
+
+
+def test_a_refused_certificate_with_invalid_utf8_says_what_it_holds(ex, pki, serve):
+    server = serve(server_context(pki.issue(san((DNS, BAD_UTF8), (IP, bytes([127, 0, 0, 1]))))))
+    tls_session(ex, server.port, ca=pki.ca_file)
+    result = run(ex, "tls")
+    out = text_of(result)
+    assert result.error.kind == "verify" and result.error.errname == "X509_V_ERR_HOSTNAME_MISMATCH", out
+    assert "certificate 0: subject CN=localhost" in out and is_terminal_safe(out)
+    assert result.state == "closed"
+
+
+def test_any_failure_after_the_handshake_leaves_the_state_true(ex, pki, serve, monkeypatch):
+    """Whatever goes wrong between the handshake and the report, the session does not keep a TLS socket
+    it calls plain TCP (a second `tls -k` would handshake inside the TLS stream)."""
+    from netrepl.core import tlsfacts
+
+    server = serve(server_context(pki.issue()))
+    tls_session(ex, server.port, ca=pki.ca_file)
+
+    def broken(*args, **kw):
+        raise RuntimeError("a fault after the handshake")
+
+    monkeypatch.setattr(tlsfacts, "gather", broken)
+    with pytest.raises(RuntimeError):
+        run(ex, "tls")
+    monkeypatch.undo()
+    assert run(ex, "info").state == "closed"
+    assert run(ex, "tls -k").error.kind == "state"
+
+
+def test_a_certificate_read_from_der_matches_openssls_own_reading(pki):
+    """The lenient DER reading (core/certder.py) gives what get_info gives where both can read it."""
+    import ssl
+
+    from netrepl.core import certder
+    from netrepl.core.tlsfacts import Cert
+
+    pem = pki.issue(localhost_san((DNS, "é.test".encode()), (URI, b"http://a.invalid/")), common_name="caf\u00e9")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(pki.ca_file)
+    info = ssl._ssl._test_decode_cert(pem)
+    der = ssl.PEM_cert_to_DER_cert(open(pem).read().split("-----END PRIVATE KEY-----\n")[1].split("-----END")[0]
+                                   + "-----END CERTIFICATE-----\n")
+    mine = certder.fields(der)
+    for key in ("subject", "issuer", "notBefore", "notAfter", "subjectAltName"):
+        assert mine[key] == info[key], key
+    assert Cert(der).sans == info["subjectAltName"]
+    assert certder.fields(b"\x30\x82\xff") == {} and certder.fields(der[:200]) == {}
+
+
+# -- Records that carry no application data never extend a read past its deadline --------------
+
+READS = ["recv", "recv line", "expect /never/", "recv exactly 10", "recv all"]
+
+
+@pytest.mark.parametrize("command", READS + ["recv quiet 1"])
+def test_a_record_trickled_a_byte_at_a_time_does_not_hold_a_read(ex, pki, serve, command):
+    server = serve(server_context(pki.issue()), trickle_record(every=0.1, count=100))
+    tls_session(ex, server.port, ca=pki.ca_file)
+    assert run(ex, "tls").ok
+    assert run(ex, "timeout 1").ok
+    started = time.monotonic()
+    result = run(ex, command)
+    took = time.monotonic() - started
+    out = text_of(result)
+    assert took < 2.5, f"{command} waited {took:.1f} s under timeout 1 (the peer trickles for 10 s): {out}"
+    if command == "recv quiet 1":
+        assert result.ok and "quiet for 1 s" in out, out
+    else:
+        assert result.error is not None and result.error.kind in ("timeout", "expect"), out
+
+
+@pytest.mark.parametrize("command", READS + ["recv quiet 1"])
+def test_a_keyupdate_every_half_second_does_not_hold_a_read(ex, pki, command):
+    server = OpensslServer(pki.issue())
+    try:
+        tls_session(ex, server.port, ca=pki.ca_file)
+        assert run(ex, "tls").ok
+        assert run(ex, "timeout 2").ok
+        server.keyupdates(0.25)
+        started = time.monotonic()
+        result = run(ex, command)
+        took = time.monotonic() - started
+    finally:
+        server.stop()
+    out = text_of(result)
+    assert server.sent >= 3, "openssl s_server sent too few KeyUpdates for the test to mean anything"
+    assert took < 3.5, f"{command} waited {took:.1f} s under timeout 2: {out}"
+    if command == "recv quiet 1":
+        assert result.ok and "quiet for 1 s (in all 1.0" in out, out
+    else:
+        assert result.error is not None and result.error.kind in ("timeout", "expect"), out
