@@ -158,3 +158,38 @@ def test_a_keyupdate_every_half_second_does_not_hold_a_read(ex, pki, command):
         assert result.ok and "quiet for 1 s (in all 1.0" in out, out
     else:
         assert result.error is not None and result.error.kind in ("timeout", "expect"), out
+
+
+# -- A verifying `tls` never passes when its check cannot run --------------------------------------
+
+@pytest.mark.parametrize("name", ["a..b", ".lead", "x" * 64 + ".test", "trail..", "a" * 300])
+def test_sni_off_a_name_the_check_cannot_run_on_fails_the_verifying_tls(ex, pki, serve, name):
+    server = serve(server_context(pki.issue()))
+    tls_session(ex, server.port, ca=pki.ca_file)
+    assert run(ex, "set tls sni off").ok
+    result = run(ex, f"tls {name}")
+    out = text_of(result)
+    assert result.error is not None and result.error.kind == "usage", out
+    assert "could not be checked" in out and result.state == "tcp connected"
+    assert run(ex, "send hi").ok  # nothing was sent: the connection is plain TCP, as it was
+
+
+def test_a_verification_replay_that_cannot_run_fails_the_verifying_tls(ex, pki, serve, monkeypatch):
+    """SNI off, the chain and name are checked by a replay after the handshake: if it cannot run, the
+    verifying `tls` is refused (`tls -k` says unknown) rather than passing unverified."""
+    from netrepl.core import tlsfacts
+
+    def cannot(*args):
+        raise ValueError("the replay stopped before verification: SOMETHING")
+
+    monkeypatch.setattr(tlsfacts, "replay_verify", cannot)
+    server = serve(server_context(pki.issue()))
+    tls_session(ex, server.port, ca=pki.ca_file)
+    assert run(ex, "set tls sni off").ok
+    result = run(ex, "tls")
+    out = text_of(result)
+    assert result.error.kind == "verify" and "could not be checked, so it is not trusted" in out, out
+    assert result.state == "closed"
+    tls_session(ex, server.port)
+    insecure = run(ex, "tls -k")
+    assert insecure.ok and "unknown (the replay stopped" in text_of(insecure)

@@ -193,6 +193,12 @@ def handshake(session, server_name: str | None, insecure: bool, settings: TlsSet
         what = getattr(exc, "strerror", None) or getattr(exc, "reason", None) or str(exc)
         return s._fail(failure("file", "tls", f"the TLS settings cannot be used: {what} "
                                               f"(`set tls` shows them)", getattr(exc, "errno", None)), result)
+    if not insecure and not settings.sni and not tlsfacts.is_ip(name):
+        try:  # what SNI on refuses below (wrap_bio): a name the check could not run on, refused the same
+            name.encode("idna")
+        except UnicodeError as exc:
+            return s._fail(failure("usage", "tls", f"{name!r} cannot be a TLS server name, so the certificate "
+                                                   f"could not be checked against it: {exc}"), result)
     sni = name if settings.sni and name and not tlsfacts.is_ip(name) else None
     key = (peer.host if peer else str(s.peer or ""), peer.port if peer else 0, name, insecure)
     started = time.perf_counter()
@@ -226,10 +232,14 @@ def handshake(session, server_name: str | None, insecure: bool, settings: TlsSet
             # The socket speaks TLS now but the session would not know it: `info` would say plain tcp and
             # a second `tls` would handshake inside the TLS stream. Closed, the state is true.
             s.close_quietly()
-    if not insecure and facts.verify_code is not None:  # SNI off: the name is checked here, as OpenSSL would
+    if not insecure and (facts.verify_code is not None or facts.unchecked):
+        # SNI off: the chain and name are checked here, as OpenSSL would; a check that could not run
+        # never passes a verifying `tls`.
         s.close_quietly()
         result.lines += tlsfacts.refused_lines(sock.chain())
-        return s._fail(classify(tlssock.verify_failure(facts.verify_code, facts.verify_message), "tls"), result)
+        failed = tlssock.verify_failure(facts.verify_code, facts.verify_message) if facts.unchecked is None \
+            else tlssock.unchecked_failure(facts.unchecked)
+        return s._fail(classify(failed, "tls"), result)
     facts.insecure = insecure
     s.tls = facts
     sock.on_close = lambda: settings.sessions.__setitem__(key, sock.obj.session) if sock.obj.session else None

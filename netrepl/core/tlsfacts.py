@@ -244,7 +244,7 @@ def gather(sock, name, sni, insecure: bool, name_checked: bool, settings, elapse
     chosen = obj.selected_alpn_protocol()
     alpn = (f"{chosen} (offered {offered})" if chosen else f"none chosen by the server (offered {offered})") \
         if settings.alpn else "none offered (set tls alpn h2,http/1.1)"
-    code, message = None, None
+    code, message, unchecked = None, None, None
     if not insecure and name_checked:
         verify = "ok (chain verified, name checked)"
     else:
@@ -253,6 +253,8 @@ def gather(sock, name, sni, insecure: bool, name_checked: bool, settings, elapse
             outcome = replay_verify(ders, name, settings.replay_context(ders))
         except (ValueError, OSError, ssl.SSLError) as exc:
             outcome, verify = None, f"unknown ({exc})"
+            if not insecure:
+                unchecked, verify = str(exc), f"NOT verified: the check could not run ({exc})"
         else:
             if outcome is not None:
                 code, message = outcome
@@ -263,7 +265,7 @@ def gather(sock, name, sni, insecure: bool, name_checked: bool, settings, elapse
                 verify = "ok (chain verified; the name checked apart: SNI off)" if outcome is None else \
                     f"FAILED: verify code {code} ({message})"
     return TlsFacts(version=obj.version() or "?", cipher=cipher[0], bits=cipher[2], alpn_words=alpn, sni=sni,
-                    name=name, certs=certs, verify_words=verify, verify_code=code, verify_message=message,
+                    name=name, certs=certs, verify_words=verify, verify_code=code, verify_message=message, unchecked=unchecked,
                     hostname=name_matches(name, certs[0].sans if certs else ()), reused=obj.session_reused,
                     elapsed=elapsed)
 

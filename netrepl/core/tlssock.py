@@ -37,6 +37,11 @@ def verify_failure(code: int | None, message: str) -> TlsFailure:
     return TlsFailure("verify", message, code, VERIFY_CODES.get(code), "SSLCertVerificationError")
 
 
+def unchecked_failure(reason: str) -> TlsFailure:
+    return TlsFailure("verify", f"the certificate could not be checked, so it is not trusted: {reason}", None,
+                      None, "SSLCertVerificationError")
+
+
 def alert_words(reason: str) -> str | None:
     """TLSV13_ALERT_CERTIFICATE_REQUIRED -> 'certificate required' (None: not an alert)."""
     if "_ALERT_" not in reason:
