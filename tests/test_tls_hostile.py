@@ -193,3 +193,40 @@ def test_a_verification_replay_that_cannot_run_fails_the_verifying_tls(ex, pki, 
     tls_session(ex, server.port)
     insecure = run(ex, "tls -k")
     assert insecure.ok and "unknown (the replay stopped" in text_of(insecure)
+
+
+# -- An encrypted client key is refused, never prompted for ------------------------------------------
+
+@pytest.mark.parametrize("separate", [False, True])
+def test_an_encrypted_client_key_is_said_to_be_encrypted_and_never_prompted_for(pki, serve, tmp_path, separate):
+    """In a subprocess with a terminal-less stdin: OpenSSL's own prompt would print "Enter PEM pass
+    phrase" and wait; netrepl refuses at once with a file error."""
+    import subprocess
+    import sys
+
+    from cryptography.hazmat.primitives import serialization
+
+    from tlshelpers import Certs
+
+    certs = Certs(tmp_path)
+    server = serve(certs.context(client_ca=True))
+    key = certs.client.private_key_pem.bytes()
+    private = serialization.load_pem_private_key(key, None)
+    encrypted = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                      serialization.BestAvailableEncryption(b"secret"))
+    cert_file, key_file = tmp_path / "client cert.pem", tmp_path / "client key.pem"
+    chain = b"".join(blob.bytes() for blob in certs.client.cert_chain_pems)
+    if separate:
+        cert_file.write_bytes(chain)
+        key_file.write_bytes(encrypted)
+        settings = f"set tls cert '{cert_file}'; set tls key '{key_file}'"
+    else:
+        cert_file.write_bytes(encrypted + chain)
+        settings = f"set tls cert '{cert_file}'"
+    proc = subprocess.run([sys.executable, "-m", "netrepl", "-c",
+                           f"set tls ca {certs.ca_file}; {settings}; timeout 2; connect localhost {server.port}; tls"],
+                          capture_output=True, timeout=30, input=b"secret\n")
+    out = proc.stdout.decode() + proc.stderr.decode()
+    assert proc.returncode == 1, out
+    assert "pass phrase" not in out.lower() and "Traceback" not in out
+    assert "is encrypted: netrepl never asks for a passphrase" in out and "file" in out

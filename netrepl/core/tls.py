@@ -138,13 +138,24 @@ class TlsSettings:
         if self.alpn:
             ctx.set_alpn_protocols(list(self.alpn))
         if self.cert:
-            ctx.load_cert_chain(os.path.expanduser(self.cert), os.path.expanduser(self.key) if self.key else None)
+            ctx.load_cert_chain(os.path.expanduser(self.cert), os.path.expanduser(self.key) if self.key else None,
+                                password=_no_passphrase)
         names = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
         if self.min_version:
             ctx.minimum_version = names[self.min_version]
         if self.max_version:
             ctx.maximum_version = names[self.max_version]
         return ctx
+
+
+class EncryptedKey(ValueError):
+    """The client key needs a passphrase: OpenSSL would ask for it on the terminal."""
+
+
+def _no_passphrase():
+    # Without a callback OpenSSL prompts on the terminal, past `timeout` and deaf to Ctrl-C (and twice
+    # without a terminal): a passphrase is never asked for, the key is refused and said to be encrypted.
+    raise EncryptedKey("the key is encrypted")
 
 
 def _refuse(session, message: str) -> Result:
@@ -189,6 +200,11 @@ def handshake(session, server_name: str | None, insecure: bool, settings: TlsSet
     check_name = settings.sni and not insecure
     try:
         context = settings.context(not insecure, check_name)
+    except EncryptedKey:
+        where = settings.key or settings.cert
+        return s._fail(failure("file", "tls", f"the client key in {where} is encrypted: netrepl never asks for a "
+                                              "passphrase (decrypt a copy: openssl pkey -in KEY -out PLAIN.pem)"),
+                       result)
     except (OSError, ssl.SSLError, ValueError) as exc:
         what = getattr(exc, "strerror", None) or getattr(exc, "reason", None) or str(exc)
         return s._fail(failure("file", "tls", f"the TLS settings cannot be used: {what} "
