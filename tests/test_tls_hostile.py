@@ -230,3 +230,39 @@ def test_an_encrypted_client_key_is_said_to_be_encrypted_and_never_prompted_for(
     assert proc.returncode == 1, out
     assert "pass phrase" not in out.lower() and "Traceback" not in out
     assert "is encrypted: netrepl never asks for a passphrase" in out and "file" in out
+
+
+# -- TLS files: a FIFO never holds `tls`; paths recorded so they replay ----------------------------
+
+@pytest.mark.parametrize("setting", ["ca", "cert", "key"])
+def test_a_fifo_as_a_tls_file_is_refused_within_the_timeout(ex, pki, serve, tmp_path, setting):
+    import os
+
+    server = serve(server_context(pki.issue()))
+    fifo = tmp_path / "a fifo"
+    os.mkfifo(fifo)
+    if setting == "key":
+        assert run(ex, f"set tls cert {pki.issue()}").ok
+    assert run(ex, f"set tls {setting} '{fifo}'").ok
+    assert run(ex, "timeout 1").ok and run(ex, f"connect localhost {server.port}").ok
+    started = time.monotonic()
+    result = run(ex, "tls")
+    took = time.monotonic() - started
+    out = text_of(result)
+    assert took < 2, f"tls waited {took:.1f} s on a FIFO under timeout 1"
+    assert result.error.kind == "file" and "a FIFO" in out, out
+    assert result.state == "tcp connected"
+
+
+def test_tls_file_paths_are_recorded_as_words_that_read_back(ex):
+    from netrepl.core.tls import TlsSettings
+
+    paths = ["/tmp/with space/ca.pem", "/tmp/#hash.pem", "/tmp/$HOME.pem", "/tmp/it's.pem", "/tmp/\"q\".pem",
+             "/tmp/plain.pem"]
+    for path in paths:
+        settings = TlsSettings()
+        settings.ca = settings.cert = settings.key = path
+        for line in settings.lines():
+            assert run(ex, line).ok, line
+        mine = ex.session.tls_settings
+        assert (mine.ca, mine.cert, mine.key) == (path, path, path), settings.lines()

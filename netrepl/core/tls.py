@@ -24,6 +24,15 @@ from netrepl.core.sockstate import plural
 VERSIONS = ("1.2", "1.3")
 
 
+def script_word(text: str) -> str:
+    """`text` as one word of a script line that reads back as `text` (language/tokens.py): single
+    quotes keep blanks, `#` and `$` as they are; a `'` goes in double quotes (where only `$` would
+    expand, and it has none)."""
+    if text and not any(ch in text for ch in " \t\"'$#"):
+        return text
+    return "'" + text.replace("'", "'\"'\"'") + "'"
+
+
 class TlsSettings:
     """What `set tls ...` set: CA to trust, ALPN, client certificate, versions, SNI.
 
@@ -51,13 +60,13 @@ class TlsSettings:
         """`set tls` lines that make these settings again (for `record`)."""
         out = []
         if self.ca is not None:
-            out.append(f"set tls ca {self.ca}")
+            out.append(f"set tls ca {script_word(self.ca)}")
         if self.alpn:
             out.append("set tls alpn " + ",".join(self.alpn))
         if self.cert is not None:
-            out.append(f"set tls cert {self.cert}")
+            out.append(f"set tls cert {script_word(self.cert)}")
         if self.key is not None:
-            out.append(f"set tls key {self.key}")
+            out.append(f"set tls key {script_word(self.key)}")
         if self.min_version:
             out.append(f"set tls min {self.min_version}")
         if self.max_version:
@@ -114,6 +123,8 @@ class TlsSettings:
         import sys
 
         ca = os.path.expanduser(self.ca) if self.ca else None
+        for setting, path in (("ca", ca), ("cert", self.cert), ("key", self.key)):
+            _plain_file(setting, path)
         cafile, capath = (None, ca) if ca and os.path.isdir(ca) else (ca, None)
         if verify or ca:
             # The system trust store (honours SSL_CERT_FILE / SSL_CERT_DIR), or only the CA set
@@ -146,6 +157,27 @@ class TlsSettings:
         if self.max_version:
             ctx.maximum_version = names[self.max_version]
         return ctx
+
+
+def _plain_file(setting: str, path: str | None) -> None:
+    """OpenSSL opens a TLS file blocking and reads it to the end: a FIFO with no writer (or one that never
+    closes) would hold `tls` past its timeout, deaf to Ctrl-C. Only a regular file (or, for ca, a directory)
+    is handed to it; stat() itself never waits. Raises OSError."""
+    import errno
+    import os
+    import stat
+
+    if path is None:
+        return
+    try:
+        mode = os.stat(os.path.expanduser(path)).st_mode
+    except OSError:
+        return  # OpenSSL says what is wrong (No such file...)
+    if stat.S_ISREG(mode) or (setting == "ca" and stat.S_ISDIR(mode)):
+        return
+    what = "a FIFO" if stat.S_ISFIFO(mode) else "a directory" if stat.S_ISDIR(mode) else "not a regular file"
+    raise OSError(errno.EINVAL, f"set tls {setting} {path}: {what}, which could block past the timeout; "
+                                "TLS files must be regular files")
 
 
 class EncryptedKey(ValueError):
