@@ -266,3 +266,15 @@ def test_tls_file_paths_are_recorded_as_words_that_read_back(ex):
             assert run(ex, line).ok, line
         mine = ex.session.tls_settings
         assert (mine.ca, mine.cert, mine.key) == (path, path, path), settings.lines()
+
+
+def test_an_ip_written_with_leading_zeros_is_checked_as_the_ip_openssl_checks(ex, pki, serve):
+    """OpenSSL reads 127.0.0.01 as the IP 127.0.0.1 (no SNI, the IP SAN checked): the report says the same,
+    not "verify ok (name checked)" beside "hostname NO"."""
+    server = serve(server_context(pki.issue()))
+    tls_session(ex, server.port, ca=pki.ca_file, host="127.0.0.01")
+    result = run(ex, "tls")
+    out = text_of(result)
+    assert result.ok, out
+    assert "hostname   yes (127.0.0.01 is IP:127.0.0.1)" in out and "NO" not in out
+    assert server.sni == [None] and "an IP address is never sent as SNI" in out

@@ -34,12 +34,22 @@ def quote(data: bytes) -> str:
     return excerpt(data)
 
 
-def is_ip(name: str) -> bool:
+def as_ip(name: str):
+    """The IP address `name` is to OpenSSL (a2i_IPADDRESS, which ssl uses to decide between SNI and an IP
+    check): Python's strict reading, or four decimal parts with leading zeros (127.0.0.01), which
+    OpenSSL reads as 127.0.0.1 while ipaddress refuses it. None: a host name."""
     try:
-        ipaddress.ip_address(name)
+        return ipaddress.ip_address(name)
     except ValueError:
-        return False
-    return True
+        pass
+    parts = name.split(".")
+    if len(parts) == 4 and all(p.isascii() and p.isdigit() and int(p) <= 255 for p in parts):
+        return ipaddress.IPv4Address(".".join(str(int(p)) for p in parts))
+    return None
+
+
+def is_ip(name: str) -> bool:
+    return as_ip(name) is not None
 
 
 def _short_key(key: str) -> str:
@@ -115,8 +125,8 @@ def name_matches(name: str | None, sans) -> str:
     """Does `name` match a SAN, by RFC 6125 as OpenSSL checks it (no CN fallback: Python never uses it)?"""
     if not name:
         return "not checked (no name)"
-    if is_ip(name):
-        wanted = ipaddress.ip_address(name)
+    wanted = as_ip(name)
+    if wanted is not None:
         for kind, value in sans:
             if kind == "IP Address" and _ip(value) == wanted:
                 return f"yes ({name} is IP:{value})"
