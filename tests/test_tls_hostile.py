@@ -278,3 +278,22 @@ def test_an_ip_written_with_leading_zeros_is_checked_as_the_ip_openssl_checks(ex
     assert result.ok, out
     assert "hostname   yes (127.0.0.01 is IP:127.0.0.1)" in out and "NO" not in out
     assert server.sni == [None] and "an IP address is never sent as SNI" in out
+
+
+def test_a_starttls_refusal_quotes_the_reply_escaped_once(ex, serve):
+    def smtp(server, conn):
+        conn.sendall(b"220 mx\r\n")
+        reader = conn.makefile("rb")
+        for line in reader:
+            if line.startswith(b"EHLO"):
+                conn.sendall(b"250-mx\r\n250 STARTTLS\r\n")
+            elif line.startswith(b"STARTTLS"):
+                conn.sendall(b"454 \x1b[2J no\\way \xff\r\n")
+                break
+
+    server = serve(None, smtp)
+    assert run(ex, f"connect 127.0.0.1 {server.port}").ok
+    result = run(ex, "starttls smtp")
+    out = text_of(result)
+    assert result.error.kind == "tls", out
+    assert "'454 \\x1b[2J no\\\\way \\xff'" in out and "\\\\x1b" not in out, out
