@@ -183,3 +183,25 @@ class OpensslServer:
                 stream.close()
             except (OSError, ValueError):
                 pass
+
+
+# Certificates a hostile peer may present: (label, extensions, issue() keywords, verdict of a verifying
+# `tls localhost`). "fail" cases must never pass verification, however their text is read.
+def certificate_cases():
+    ip = (IP, bytes([127, 0, 0, 1]))
+    return [
+        ("invalid utf-8 dns san", (localhost_san((DNS, b"bad\xff\xfe.test")),), {}, "pass"),
+        ("invalid utf-8 uri san", (localhost_san((URI, b"http://\xc0\xaf.invalid/")),), {}, "pass"),
+        ("invalid utf-8 email san", (localhost_san((0x81, b"a\xff@x.invalid")),), {}, "pass"),
+        ("invalid utf-8 aia uri", (aia(b"http://ca\xff\xfe.invalid/ca.der"),), {}, "pass"),
+        ("escape and bidi in dns san", (localhost_san((DNS, "\x1b]0;t\x07\u202eexe.test".encode())),), {}, "pass"),
+        ("control chars in subject", (), {"common_name": "evil\x1b[2J\r\n\u202e\u200b\x00cn"}, "pass"),
+        ("3000 dns sans", (localhost_san(*[(DNS, f"n{i}.test".encode()) for i in range(3000)]),), {}, "pass"),
+        ("chain of 8 intermediates", (), {"intermediates": 8}, "pass"),
+        ("only an invalid utf-8 name", (san((DNS, b"local\xffhost"), ip),), {}, "fail"),
+        ("nul-prefixed name", (san((DNS, b"localhost\x00.evil.test"), ip),), {}, "fail"),
+        ("a bare * name", (san((DNS, b"*"), ip),), {}, "fail"),
+        ("a *.localhost wildcard only", (san((DNS, b"*.localhost"), ip),), {}, "fail"),
+        ("empty san", (san(ip),), {}, "fail"),
+        ("unknown ca", "other-ca", {}, "fail"),
+    ]

@@ -297,3 +297,42 @@ def test_a_starttls_refusal_quotes_the_reply_escaped_once(ex, serve):
     out = text_of(result)
     assert result.error.kind == "tls", out
     assert "'454 \\x1b[2J no\\\\way \\xff'" in out and "\\\\x1b" not in out, out
+
+
+# -- The matrix: every hostile certificate through every way of running `tls` -------------------------
+
+from hostile_tls import certificate_cases  # noqa: E402
+
+CASES = certificate_cases()
+MODES = ["tls", "tls -k", "sni off"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("label, extensions, keywords, verdict", CASES, ids=[c[0] for c in CASES])
+def test_hostile_certificates(ex, pki, serve, tmp_path, mode, label, extensions, keywords, verdict):
+    """No traceback (run() would raise), terminal-safe text, the state true, and no verification pass
+    that should fail, for each certificate and each of `tls`, `tls -k`, and `tls` with SNI off."""
+    if extensions == "other-ca":
+        pem = Pki(tmp_path / "other").issue() if (tmp_path / "other").mkdir() is None else None
+    else:
+        pem = pki.issue(*extensions, **keywords)
+    server = serve(server_context(pem))
+    tls_session(ex, server.port, ca=pki.ca_file)
+    if mode == "sni off":
+        assert run(ex, "set tls sni off").ok
+    started = time.monotonic()
+    result = run(ex, "tls -k" if mode == "tls -k" else "tls")
+    assert time.monotonic() - started < 8, "the handshake and its report took past the 10 s timeout's reach"
+    out = text_of(result)
+    assert is_terminal_safe(out), out
+    state = run(ex, "info").state
+    if mode == "tls -k":
+        assert result.ok, out
+        assert ("would pass" in out) == (verdict == "pass"), out
+    elif verdict == "pass":
+        assert result.ok, out
+    else:
+        assert result.error is not None and result.error.kind == "verify", out
+    assert state == ("closed" if result.error else "tcp connected, tls 1.3"), state
+    if result.ok:
+        assert run(ex, "send hi").ok and run(ex, "recv line").data == b"echo: hi\r\n"

@@ -115,6 +115,7 @@ class TlsSettings:
             except (OSError, ssl.SSLError):
                 pass
         ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_2  # the replay's (core/tlsfacts.py)
+        ctx.hostname_checks_common_name = False  # as every context here: see _make
         return ctx
 
     def _make(self, verify: bool, check_hostname: bool, replay: bool):
@@ -139,6 +140,10 @@ class TlsSettings:
             keylog = os.environ.get("SSLKEYLOGFILE")
             if keylog and not sys.flags.ignore_environment:
                 ctx.keylog_filename = keylog
+        # The name is matched against the SANs only (RFC 6125, as browsers do). Python's default falls back
+        # to the subject CN when the SAN has no DNS name: a certificate with only IP:127.0.0.1 and
+        # CN=localhost passed `tls localhost` while the report said "hostname NO".
+        ctx.hostname_checks_common_name = False
         if replay:  # core/tlsfacts.py replays a chain in a TLS 1.2 handshake over memory: see there
             ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_2
             return ctx
