@@ -205,3 +205,53 @@ def certificate_cases():
         ("empty san", (san(ip),), {}, "fail"),
         ("unknown ca", "other-ca", {}, "fail"),
     ]
+
+
+def after_handshake(raw_bytes: bytes, *, then_close: bool = False, hold: float = 10):
+    """A TlsServer handler: handshake, then `raw_bytes` straight onto TCP (forged records), then a bare
+    close or a `hold`-second stall."""
+    def handler(server, conn):
+        tls = server.wrap(conn)
+        raw = socket.socket(fileno=os.dup(tls.fileno()))
+        try:
+            raw.sendall(raw_bytes)
+            if not then_close:
+                time.sleep(hold)
+        finally:
+            raw.close()
+            if then_close:
+                tls.close()  # (conn was detached into tls: closing it would leave the connection open)
+    return handler
+
+
+def handshake_trickle(every: float = 0.1, count: int = 100):
+    """A TlsServer handler that answers the ClientHello with a handshake record one byte at a time."""
+    def handler(server, conn):
+        conn.recv(4096)
+        conn.sendall(b"\x16\x03\x03\x40\x00")
+        for _ in range(count):
+            time.sleep(every)
+            conn.sendall(b"\x02")
+    return handler
+
+
+def ticket_flood(count: int = 2000):
+    """A TlsServer handler (TLS 1.3) whose context sends `count` session tickets after the handshake."""
+    def handler(server, conn):
+        server.context.num_tickets = count
+        tls = server.wrap(conn)
+        time.sleep(10)
+        tls.close()
+    return handler
+
+
+# Peer behaviours against the recv family: (label, handler, what the read must end as).
+def peer_cases():
+    return [
+        ("record trickled", trickle_record(every=0.1, count=100), "timeout"),
+        ("bad record mac", after_handshake(b"\x17\x03\x03\x00\x20" + bytes(range(32))), "tls"),
+        ("oversized record", after_handshake(b"\x17\x03\x03\xff\xff" + bytes(64)), "tls"),
+        ("not a record", after_handshake(b"HTTP/1.1 200 OK\r\n\r\n\x1b[2J"), "tls"),
+        ("close mid-record", after_handshake(b"\x17\x03\x03\x40\x00abc", then_close=True), "eof"),
+        ("2000 session tickets", ticket_flood(2000), "timeout"),
+    ]

@@ -336,3 +336,43 @@ def test_hostile_certificates(ex, pki, serve, tmp_path, mode, label, extensions,
     assert state == ("closed" if result.error else "tcp connected, tls 1.3"), state
     if result.ok:
         assert run(ex, "send hi").ok and run(ex, "recv line").data == b"echo: hi\r\n"
+
+
+from hostile_tls import handshake_trickle, peer_cases  # noqa: E402
+
+PEERS = peer_cases()
+
+
+@pytest.mark.parametrize("command", READS + ["recv quiet 1"])
+@pytest.mark.parametrize("label, handler, ending", PEERS, ids=[p[0] for p in PEERS])
+def test_hostile_peers_against_the_recv_family(ex, pki, serve, command, label, handler, ending):
+    """Every read ends by its deadline with a named failure (or, for recv quiet, a true quiet), no traceback."""
+    server = serve(server_context(pki.issue()), handler)
+    tls_session(ex, server.port, ca=pki.ca_file)
+    assert run(ex, "tls").ok
+    assert run(ex, "timeout 1").ok
+    started = time.monotonic()
+    result = run(ex, command)
+    took = time.monotonic() - started
+    out = text_of(result)
+    assert is_terminal_safe(out), out
+    assert took < 2.5, f"{command} took {took:.1f} s under timeout 1: {out}"
+    if result.ok:  # only what a quiet or ended stream truly is
+        assert ending == "eof" or (command == "recv quiet 1" and ending == "timeout"), out
+        if ending == "eof" and command != "recv quiet 1":  # (recv quiet says "end of stream" only)
+            assert "without close_notify" in out, out
+    else:
+        assert result.error.kind in ("timeout", "expect", "tls", "eof", "io"), out
+    if ending == "tls":  # OpenSSL's errors after the handshake are fatal: the state says the connection is lost
+        assert result.error.kind == "tls" and "connection lost (TLS " in result.state, result.state
+    else:
+        assert "tls 1.3" in result.state, result.state
+
+
+def test_a_handshake_trickled_a_byte_at_a_time_ends_at_the_timeout(ex, serve):
+    server = serve(None, handshake_trickle(every=0.1, count=100))
+    assert run(ex, f"connect localhost {server.port}").ok and run(ex, "timeout 1").ok
+    started = time.monotonic()
+    result = run(ex, "tls -k")
+    assert time.monotonic() - started < 2.5 and result.error.kind in ("timeout", "tls"), text_of(result)
+    assert result.state == "closed"
