@@ -136,12 +136,12 @@ def trickle_record(every: float = 0.2, count: int = 60):
 class OpensslServer:
     """`openssl s_server` on 127.0.0.1 (TLS 1.3); `keyupdates(every)` types `k` into it until stop()."""
 
-    def __init__(self, pem: str, *extra: str):
+    def __init__(self, pem: str, *extra: str, version: str = "-tls1_3"):
         program = shutil.which("openssl")
         if program is None:
             pytest.skip("openssl is not installed (the KeyUpdate flood needs openssl s_server)")
         self.proc = subprocess.Popen([program, "s_server", "-accept", "127.0.0.1:0", "-cert", pem, "-naccept", "1",
-                                      "-tls1_3", *extra], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                      version, *extra], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT)
         self.port = None
         self.sent = 0
@@ -173,6 +173,11 @@ class OpensslServer:
                     return
                 self.sent += 1
         threading.Thread(target=feed, daemon=True).start()
+
+    def type(self, line: bytes) -> None:
+        """A line on s_server's stdin: a command (`r`: renegotiate) or data for the client."""
+        self.proc.stdin.write(line)
+        self.proc.stdin.flush()
 
     def stop(self):
         self._stop.set()

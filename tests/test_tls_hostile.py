@@ -376,3 +376,25 @@ def test_a_handshake_trickled_a_byte_at_a_time_ends_at_the_timeout(ex, serve):
     result = run(ex, "tls -k")
     assert time.monotonic() - started < 2.5 and result.error.kind in ("timeout", "tls"), text_of(result)
     assert result.state == "closed"
+
+
+def test_info_after_a_renegotiation_says_the_latest_handshakes_facts(ex, pki):
+    server = OpensslServer(pki.issue(), "-no_cache", version="-tls1_2")
+    try:
+        tls_session(ex, server.port, ca=pki.ca_file)
+        first = run(ex, "tls")
+        assert first.ok, text_of(first)
+        assert "renegotiated" not in text_of(run(ex, "info"))
+        server.type(b"r\n")  # HelloRequest: the client answers with a new handshake on its next read
+        time.sleep(0.3)
+        server.type(b"after\n")
+        assert run(ex, "timeout 5").ok
+        assert run(ex, "recv line").data == b"after\n"  # read with the HelloRequest: netrepl's answer goes out
+        during = text_of(run(ex, "info"))
+        server.type(b"second\n")
+        assert run(ex, "recv line").data == b"second\n"  # read after the server's Finished: done
+        info = text_of(run(ex, "info"))
+    finally:
+        server.stop()
+    assert "renegotiation  under way" in during, during
+    assert "renegotiated  after the first handshake" in info and "under way" not in info, info

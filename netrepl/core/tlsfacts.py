@@ -211,7 +211,22 @@ class TlsFacts:
     def state_word(self) -> str:
         return f"tls {self.short}"
 
+    def refresh(self) -> None:
+        """After a renegotiation (TLS 1.2: the server may start one at any time, with another certificate,
+        cipher or session), gather the facts again, so `info` says what holds now, not what held at first."""
+        again = getattr(self, "again", None)
+        if again is None:
+            return
+        now = fingerprint(again[0].obj)
+        self.renegotiating = now is None  # OpenSSL says "handshake not done yet" while one is under way
+        if now is None or now == self.seen:
+            return
+        fresh = gather(*again)
+        fresh.insecure, fresh.renegotiated = self.insecure, self.renegotiated + 1
+        self.__dict__.update(fresh.__dict__)
+
     def fields(self) -> list[tuple[str, Part]]:
+        self.refresh()
         leaf = self.certs[0] if self.certs else None
         rows: list[tuple[str, Part]] = [
             ("protocol", self.version),
@@ -236,9 +251,24 @@ class TlsFacts:
             ("verify", self.verify_words),
             ("hostname", self.hostname),
             ("reuse", "resumed an earlier session" if self.reused else "new session"),
+            *([("renegotiated", "after the first handshake: the facts above are the latest handshake's")]
+              if self.renegotiated and not self.renegotiating else []),
+            *([("renegotiation", "under way (the peer asked for one): the facts above are the last finished "
+                                 "handshake's")] if getattr(self, "renegotiating", False) else []),
             ("time", self.elapsed),
         ]
         return rows
+
+
+def fingerprint(obj):
+    """What a renegotiation changes, or None: tls-unique (RFC 5929: the first Finished message of the latest
+    handshake, new in each one, resumed or not; None in TLS 1.3, which has no renegotiation) and what
+    the report shows (version, cipher, the peer's certificate, resumption)."""
+    try:
+        return (obj.get_channel_binding("tls-unique"), obj.version(), obj.cipher(), obj.getpeercert(True),
+                obj.session_reused)
+    except (ValueError, ssl.SSLError, AttributeError):
+        return None
 
 
 def gather(sock, name, sni, insecure: bool, name_checked: bool, settings, elapsed: Elapsed) -> TlsFacts:
@@ -275,9 +305,11 @@ def gather(sock, name, sni, insecure: bool, name_checked: bool, settings, elapse
                 verify = "ok (chain verified; the name checked apart: SNI off)" if outcome is None else \
                     f"FAILED: verify code {code} ({message})"
     return TlsFacts(version=obj.version() or "?", cipher=cipher[0], bits=cipher[2], alpn_words=alpn, sni=sni,
-                    name=name, certs=certs, verify_words=verify, verify_code=code, verify_message=message, unchecked=unchecked,
+                    name=name, certs=certs, verify_words=verify, verify_code=code, verify_message=message,
+                    unchecked=unchecked,
                     hostname=name_matches(name, certs[0].sans if certs else ()), reused=obj.session_reused,
-                    elapsed=elapsed)
+                    elapsed=elapsed, renegotiated=0, seen=fingerprint(obj),
+                    again=(sock, name, sni, insecure, name_checked, settings, elapsed))
 
 
 def refused_lines(chain) -> list:

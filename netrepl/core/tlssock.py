@@ -207,6 +207,10 @@ class TlsSocket:
         finally:
             if budget:
                 self.sock.settimeout(budget)
+        if self.outgoing.pending:
+            # A record read here made OpenSSL answer (a renegotiation's ClientHello, a KeyUpdate's reply)
+            # and data came with it: send the answer now, or the peer waits for it until the next read.
+            self._flush()
         return got
 
     def _wait(self, deadline: float) -> None:
