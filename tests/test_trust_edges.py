@@ -79,3 +79,74 @@ def test_what_is_not_loopback_is_said():
         assert implicit_wildcard(explicit) is None, explicit
     for implicit in ("0", "*", "0.0", "0x0", "000", "0.0.0", " "):
         assert implicit_wildcard(implicit), implicit
+
+
+# -- Paths that may be FIFOs: record, --cast, export -o, serve replay end at a deadline ----------------
+
+@pytest.fixture
+def fifo(tmp_path, monkeypatch):
+    import os
+
+    from netrepl.core import pathopen
+
+    monkeypatch.setattr(pathopen, "WAIT", 0.5)
+    path = tmp_path / "a fifo"
+    os.mkfifo(path)
+    return str(path)
+
+
+def _within(seconds, call):
+    import time
+
+    started = time.monotonic()
+    outcome = call()
+    took = time.monotonic() - started
+    assert took < seconds, f"waited {took:.1f} s on a FIFO with nothing at the other end"
+    return outcome
+
+
+def test_record_to_a_fifo_without_a_reader_ends_at_the_deadline(ex, fifo):
+    result = _within(3, lambda: run(ex, f"record '{fifo}'"))
+    out = text_of(result)
+    assert result.error is not None and "no reader opened the FIFO within 0.5 s" in out, out
+
+
+def test_cast_to_a_fifo_without_a_reader_ends_at_the_deadline(fifo, tmp_path, capsys):
+    from netrepl.cli import main
+
+    script = tmp_path / "s.nrs"
+    script.write_text("print hi\n")
+    status = _within(3, lambda: main(["--cast", fifo, str(script)]))
+    assert status != 0 and "no reader opened the FIFO" in capsys.readouterr().err
+
+
+def test_export_to_a_fifo_without_a_reader_ends_at_the_deadline(fifo):
+    from netrepl.export import write_program
+
+    with pytest.raises(OSError, match="no reader opened the FIFO"):
+        _within(3, lambda: write_program(fifo, "print()\n"))
+
+
+def test_serve_replay_of_a_fifo_without_a_writer_ends_at_the_deadline(fifo):
+    from netrepl.lab.replay import load
+
+    with pytest.raises(OSError, match="no writer opened the FIFO"):
+        _within(3, lambda: load(fifo))
+
+
+def test_a_fifo_with_its_other_end_open_still_works(tmp_path):
+    import os
+    import threading
+
+    from netrepl.core.pathopen import open_within
+
+    path = tmp_path / "f"
+    os.mkfifo(path)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(open(path, "rb").read()))
+    reader.start()
+    fd = open_within(str(path), os.O_WRONLY, 5)
+    os.write(fd, b"through the FIFO")
+    os.close(fd)
+    reader.join(5)
+    assert got == [b"through the FIFO"]
