@@ -398,3 +398,42 @@ def test_info_after_a_renegotiation_says_the_latest_handshakes_facts(ex, pki):
         server.stop()
     assert "renegotiation  under way" in during, during
     assert "renegotiated  after the first handshake" in info and "under way" not in info, info
+
+
+# -- The lenient DER reading never raises, whatever the bytes ---------------------------------------
+
+def test_certificate_der_of_any_shape_is_read_without_raising(tmp_path):
+    """Mutated, truncated and random DER through certder.fields and tlsfacts.Cert (what refused_lines and
+    gather call): a dict and a Cert every time, every string terminal-safe once escaped."""
+    import ssl
+
+    from hypothesis import HealthCheck, given, settings, strategies as st
+
+    from netrepl.core import certder
+    from netrepl.core.tlsfacts import Cert
+    from netrepl.render.escape import escape_text
+
+    pem = Pki(tmp_path).issue(localhost_san((DNS, BAD_UTF8), (URI, b"http://\xff/")), aia(b"http://\xfe/"))
+    text = open(pem).read()
+    der = ssl.PEM_cert_to_DER_cert(text[text.index("-----BEGIN CERTIFICATE"):])
+    seen = []
+
+    @settings(max_examples=400, derandomize=True, deadline=None, database=None,
+              suppress_health_check=list(HealthCheck))
+    @given(st.one_of(
+        st.binary(max_size=600),
+        st.tuples(st.integers(0, len(der) - 1), st.integers(0, 255)).map(
+            lambda p: der[:p[0]] + bytes([p[1]]) + der[p[0] + 1:]),
+        st.integers(0, len(der)).map(lambda n: der[:n]),
+    ))
+    def check(blob):
+        seen.append(blob)
+        info = certder.fields(blob)
+        assert isinstance(info, dict)
+        cert = Cert(blob)
+        for value in (cert.subject, cert.issuer, *(v for _, v in cert.sans if isinstance(v, str))):
+            assert is_terminal_safe(escape_text(value))
+
+    check()
+    assert len(seen) >= 400
+    assert certder.fields(der)["subjectAltName"][2] == ("DNS", BAD_UTF8.decode("utf-8", "surrogateescape"))
