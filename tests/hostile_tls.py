@@ -163,9 +163,12 @@ class OpensslServer:
         for _ in iter(self.proc.stdout.readline, b""):
             pass
 
-    def keyupdates(self, every: float = 0.5):
+    def keyupdates(self, every: float = 0.5, count: int = 40):
+        """`k` every `every` s, `count` times at most (so a client that waits through them all still ends)."""
         def feed():
-            while not self._stop.wait(every):
+            for _ in range(count):
+                if self._stop.wait(every):
+                    return
                 try:
                     self.proc.stdin.write(b"k\n")
                     self.proc.stdin.flush()
@@ -260,3 +263,17 @@ def peer_cases():
         ("close mid-record", after_handshake(b"\x17\x03\x03\x40\x00abc", then_close=True), "eof"),
         ("2000 session tickets", ticket_flood(2000), "timeout"),
     ]
+
+
+def release_later(path: str, after: float = 5.0) -> None:
+    """Open the FIFO's both ends once, `after` s from now: code that blocks in open() (as before these
+    fixes) then gets through and the test fails on its timing instead of hanging the run."""
+    def release():
+        time.sleep(after)
+        for flags in (os.O_RDONLY | os.O_NONBLOCK, os.O_WRONLY | os.O_NONBLOCK):
+            try:
+                os.close(os.open(path, flags))
+            except OSError:
+                pass
+
+    threading.Thread(target=release, daemon=True).start()

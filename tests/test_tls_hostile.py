@@ -13,7 +13,8 @@ import time
 import pytest
 
 from conftest import run, text_of
-from hostile_tls import DNS, IP, URI, OpensslServer, Pki, aia, localhost_san, san, server_context, trickle_record
+from hostile_tls import (DNS, IP, URI, OpensslServer, Pki, aia, localhost_san, release_later, san, server_context,
+                         trickle_record)
 from netrepl.render.escape import is_terminal_safe
 from tlshelpers import TlsServer, echo_lines
 
@@ -131,7 +132,7 @@ def test_a_record_trickled_a_byte_at_a_time_does_not_hold_a_read(ex, pki, serve,
     result = run(ex, command)
     took = time.monotonic() - started
     out = text_of(result)
-    assert took < 2.5, f"{command} waited {took:.1f} s under timeout 1 (the peer trickles for 10 s): {out}"
+    assert took < 3.5, f"{command} waited {took:.1f} s under timeout 1 (the peer trickles for 10 s): {out}"
     if command == "recv quiet 1":
         assert result.ok and "quiet for 1 s" in out, out
     else:
@@ -153,7 +154,7 @@ def test_a_keyupdate_every_half_second_does_not_hold_a_read(ex, pki, command):
         server.stop()
     out = text_of(result)
     assert server.sent >= 3, "openssl s_server sent too few KeyUpdates for the test to mean anything"
-    assert took < 3.5, f"{command} waited {took:.1f} s under timeout 2: {out}"
+    assert took < 5, f"{command} waited {took:.1f} s under timeout 2 (the KeyUpdates go on for 10 s): {out}"
     if command == "recv quiet 1":
         assert result.ok and "quiet for 1 s (in all 1.0" in out, out
     else:
@@ -241,6 +242,7 @@ def test_a_fifo_as_a_tls_file_is_refused_within_the_timeout(ex, pki, serve, tmp_
     server = serve(server_context(pki.issue()))
     fifo = tmp_path / "a fifo"
     os.mkfifo(fifo)
+    release_later(str(fifo))
     if setting == "key":
         assert run(ex, f"set tls cert {pki.issue()}").ok
     assert run(ex, f"set tls {setting} '{fifo}'").ok
@@ -356,7 +358,7 @@ def test_hostile_peers_against_the_recv_family(ex, pki, serve, command, label, h
     took = time.monotonic() - started
     out = text_of(result)
     assert is_terminal_safe(out), out
-    assert took < 2.5, f"{command} took {took:.1f} s under timeout 1: {out}"
+    assert took < 3.5, f"{command} took {took:.1f} s under timeout 1 (the peer goes on for 10 s): {out}"
     if result.ok:  # only what a quiet or ended stream truly is
         assert ending == "eof" or (command == "recv quiet 1" and ending == "timeout"), out
         if ending == "eof" and command != "recv quiet 1":  # (recv quiet says "end of stream" only)
@@ -374,7 +376,7 @@ def test_a_handshake_trickled_a_byte_at_a_time_ends_at_the_timeout(ex, serve):
     assert run(ex, f"connect localhost {server.port}").ok and run(ex, "timeout 1").ok
     started = time.monotonic()
     result = run(ex, "tls -k")
-    assert time.monotonic() - started < 2.5 and result.error.kind in ("timeout", "tls"), text_of(result)
+    assert time.monotonic() - started < 3.5 and result.error.kind in ("timeout", "tls"), text_of(result)
     assert result.state == "closed"
 
 

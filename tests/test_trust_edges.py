@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from conftest import run, text_of
+from hostile_tls import release_later
 from netrepl.render.cast import CastWriter
 from netrepl.render.escape import is_terminal_safe
 
@@ -92,6 +93,7 @@ def fifo(tmp_path, monkeypatch):
     monkeypatch.setattr(pathopen, "WAIT", 0.5)
     path = tmp_path / "a fifo"
     os.mkfifo(path)
+    release_later(str(path))
     return str(path)
 
 
