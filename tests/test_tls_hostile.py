@@ -440,3 +440,19 @@ def test_certificate_der_of_any_shape_is_read_without_raising(tmp_path):
     check()
     assert len(seen) >= 400
     assert certder.fields(der)["subjectAltName"][2] == ("DNS", BAD_UTF8.decode("utf-8", "surrogateescape"))
+
+
+def test_sslkeylogfile_naming_a_fifo_nobody_reads_is_refused_within_the_timeout(ex, pki, serve, tmp_path,
+                                                                                monkeypatch):
+    import os
+
+    fifo = tmp_path / "keylog fifo"
+    os.mkfifo(fifo)
+    release_later(str(fifo))
+    monkeypatch.setenv("SSLKEYLOGFILE", str(fifo))
+    server = serve(server_context(pki.issue()))
+    tls_session(ex, server.port)
+    started = time.monotonic()
+    result = run(ex, "tls -k")
+    assert time.monotonic() - started < 3, "tls waited on the key log FIFO"
+    assert result.error.kind == "file" and "a FIFO nobody reads" in text_of(result), text_of(result)

@@ -124,7 +124,7 @@ class TlsSettings:
         import sys
 
         ca = os.path.expanduser(self.ca) if self.ca else None
-        for setting, path in (("ca", ca), ("cert", self.cert), ("key", self.key)):
+        for setting, path in (("set tls ca", ca), ("set tls cert", self.cert), ("set tls key", self.key)):
             _plain_file(setting, path)
         cafile, capath = (None, ca) if ca and os.path.isdir(ca) else (ca, None)
         if verify or ca:
@@ -139,6 +139,7 @@ class TlsSettings:
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
             keylog = os.environ.get("SSLKEYLOGFILE")
             if keylog and not sys.flags.ignore_environment:
+                _no_reader_refused(keylog)
                 ctx.keylog_filename = keylog
         # The name is matched against the SANs only (RFC 6125, as browsers do). Python's default falls back
         # to the subject CN when the SAN has no DNS name: a certificate with only IP:127.0.0.1 and
@@ -178,11 +179,24 @@ def _plain_file(setting: str, path: str | None) -> None:
         mode = os.stat(os.path.expanduser(path)).st_mode
     except OSError:
         return  # OpenSSL says what is wrong (No such file...)
-    if stat.S_ISREG(mode) or (setting == "ca" and stat.S_ISDIR(mode)):
+    if stat.S_ISREG(mode) or (setting == "set tls ca" and stat.S_ISDIR(mode)):
         return
     what = "a FIFO" if stat.S_ISFIFO(mode) else "a directory" if stat.S_ISDIR(mode) else "not a regular file"
-    raise OSError(errno.EINVAL, f"set tls {setting} {path}: {what}, which could block past the timeout; "
+    raise OSError(errno.EINVAL, f"{setting} {path}: {what}, which could block past the timeout; "
                                 "TLS files must be regular files")
+
+
+def _no_reader_refused(path: str) -> None:
+    """SSLKEYLOGFILE is opened for appending when it is set: a FIFO nobody reads would block there, past the
+    timeout. Tried non-blocking first (a FIFO with a reader, a terminal, a pipe are fine). Raises OSError."""
+    import errno
+    import os
+
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_NONBLOCK))
+    except OSError as exc:
+        if exc.errno == errno.ENXIO:
+            raise OSError(errno.ENXIO, f"SSLKEYLOGFILE {path}: a FIFO nobody reads") from None
 
 
 class EncryptedKey(ValueError):
