@@ -140,7 +140,7 @@ def test_a_record_trickled_a_byte_at_a_time_does_not_hold_a_read(ex, pki, serve,
 
 
 @pytest.mark.parametrize("command", READS + ["recv quiet 1"])
-def test_a_keyupdate_every_half_second_does_not_hold_a_read(ex, pki, command):
+def test_a_keyupdate_every_quarter_second_does_not_hold_a_read(ex, pki, command):
     server = OpensslServer(pki.issue())
     try:
         tls_session(ex, server.port, ca=pki.ca_file)
