@@ -456,3 +456,31 @@ def test_sslkeylogfile_naming_a_fifo_nobody_reads_is_refused_within_the_timeout(
     result = run(ex, "tls -k")
     assert time.monotonic() - started < 3, "tls waited on the key log FIFO"
     assert result.error.kind == "file" and "a FIFO nobody reads" in text_of(result), text_of(result)
+
+
+def test_in_the_shell_an_undecodable_certificate_is_shown_escaped_and_info_says_tls(pki, serve, tmp_path):
+    """The real terminal (tmux): the shell said "internal error" and `info` said plain tcp over a TLS socket."""
+    import os
+    import sys
+
+    from conftest import ROOT
+    from termdrive import Term, unavailable
+
+    why = unavailable()
+    if why:
+        pytest.skip(why)
+    server = serve(server_context(pki.issue(localhost_san((DNS, BAD_UTF8)))))
+    env = dict(os.environ, TERM="xterm-256color", NETREPL_HISTFILE=str(tmp_path / "history"))
+    term = Term([sys.executable, "-m", "netrepl"], env, ROOT)
+    try:
+        term.wait_prompt()
+        term.run(f"set tls ca {pki.ca_file}")
+        term.run(f"connect localhost {server.port}")
+        shown = term.run("tls -k")
+        assert "internal error" not in shown and "DNS:bad\\xff\\xfe\\xc0.test" in shown, shown
+        shown = term.run("info")
+        assert "state          tcp connected, tls 1.3" in shown, shown
+        shown = term.run("tls -k")
+        assert "already speaks TLS" in shown and "plaintext" not in shown, shown
+    finally:
+        term.close()
