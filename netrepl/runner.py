@@ -265,7 +265,10 @@ class Runner:
         from netrepl.render.cast import CastWriter  # only --cast needs it (json)
 
         try:
-            stream = open(path, "w", encoding="utf-8", errors="backslashreplace")
+            from netrepl.core.pathopen import open_within  # a FIFO with no reader: not for ever
+
+            stream = os.fdopen(open_within(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), "w", encoding="utf-8",
+                               errors="backslashreplace")
         except OSError as exc:
             self.err.write(safe(f"netrepl: cannot write the cast {path}: {exc.strerror}") + "\n")
             return False

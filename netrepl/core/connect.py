@@ -151,6 +151,11 @@ def bind(session, host: str, port: int | str) -> Result:
     number, bad = service_port(s, port, "bind")
     if bad:
         return bad
+    from netrepl.core.wildcard import exposed, implicit_wildcard  # (bind is rare: off the start-up path)
+
+    refused = implicit_wildcard(host)
+    if refused:
+        return s._fail(failure("usage", "bind", refused))
     try:
         address = resolve(s, host, number, s.transport.type)[0][4]
         s.transport.sock.bind(address)
@@ -159,4 +164,8 @@ def bind(session, host: str, port: int | str) -> Result:
     s._refresh_addresses()
     if number:
         s.local = Endpoint(s.local.host, s.local.port, ephemeral=False)
-    return s._result().say("bound to ", s.local)
+    result = s._result().say("bound to ", s.local)
+    note = exposed(s.local.host)
+    if note:
+        result.say(f"note: {note}")
+    return result

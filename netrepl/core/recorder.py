@@ -26,6 +26,7 @@ import re
 from collections.abc import Callable, Iterable
 
 from netrepl.core.peerlog import PeerLog
+from netrepl.core.pathopen import open_within
 from netrepl.core.results import Endpoint, Result, UnixName
 from netrepl.core.session import DEFAULT_TIMEOUT
 from netrepl.language.escapes import expect_text
@@ -76,7 +77,7 @@ class Recorder:
                  parse: Callable[[str], Parsed | None] | None = None, peer: bool = False):
         self._start(path, expectations, parse, peer)
         # Append, created private: recordings may hold what was typed at a service.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        fd = open_within(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, mode=0o600)  # a FIFO: not for ever
         self.file = os.fdopen(fd, "a", encoding="utf-8", newline="\n")
 
     def _start(self, path: str, expectations: bool, parse, peer: bool) -> None:

@@ -136,6 +136,8 @@ class SocketState:
                                                "with EPIPE; the connection itself is not lost")
         elif stream and err.errno in LOST and not self.lost:
             self.lost = err.errname  # the first cause; later errors are its consequences
+        elif stream and err.kind == "tls" and self.tls is not None and not self.lost:
+            self.lost = f"TLS {err.errname or 'error'}"  # OpenSSL's errors after the handshake are fatal
         return self._fail(err, result)
 
     def _refresh_addresses(self) -> None:

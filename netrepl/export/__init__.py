@@ -68,7 +68,9 @@ def export_file(path: str, variables: dict[str, str] | None = None, out: str | N
 
 def write_program(path: str, text: str) -> None:
     """Write the program, executable (it starts with no #!: run it as python3 FILE)."""
-    with open(path, "w", encoding="utf-8") as f:
+    from netrepl.core.pathopen import open_within  # a FIFO with no reader: not for ever
+
+    with os.fdopen(open_within(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), "w", encoding="utf-8") as f:
         f.write(text)
 
 

@@ -125,7 +125,9 @@ def load(path: str, variables=None) -> list[list[Step]]:
         raise ReplayError(f"{path}: {size} bytes; a recording has at most {MAX_BYTES}")
     conversations: list[list[Step]] = []
     total, number, after_data = 0, 0, False
-    with open(path, "rb") as f:
+    from netrepl.core.pathopen import open_within  # a FIFO with no writer: not for ever
+
+    with os.fdopen(open_within(path, os.O_RDONLY), "rb") as f:
         for lineno in range(1, 10**9):
             raw = f.readline(MAX_LINE + 2)
             if not raw:

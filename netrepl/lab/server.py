@@ -45,6 +45,7 @@ import time
 from pathlib import Path
 from typing import Callable, TextIO
 
+from netrepl.core.wildcard import exposed, implicit_wildcard
 from netrepl.lab import kinds
 
 BACKLOG = 128
@@ -131,6 +132,9 @@ class LabServer:
     def bind(self) -> socket.socket:
         """The bound (and, for TCP, listening) socket; sets self.port. Raises LabServerError."""
         socktype = socket.SOCK_STREAM if self.proto == "tcp" else socket.SOCK_DGRAM
+        refused = implicit_wildcard(self.host)
+        if refused:
+            raise LabServerError(f"host {refused}")
         try:
             family, _, _, _, addr = socket.getaddrinfo(self.host, self.port, socket.AF_UNSPEC, socktype,
                                                        0, socket.AI_PASSIVE)[0]
@@ -376,6 +380,9 @@ def serve_forever(kind: str, host: str, port: int, proto: str = "tcp", root: str
     try:  # the announcement too: Ctrl+C right after it must not end in a traceback
         print(f"serving {server.kind} on {server.proto} {server.where()} (Ctrl+C to stop)",
               file=out, flush=True)
+        note = exposed(server.host) if isinstance(server.host, str) else None
+        if note:
+            print(f"note: {note}", file=out, flush=True)
         if server.kind in kinds.TLS_KINDS:
             print(f"lab CA: {kinds.LAB_CA} (lab-only certificates; trust it with `set tls ca PATH`)",
                   file=out, flush=True)
