@@ -5,7 +5,7 @@ connect, bind, info, shutdown, timeout, send, sendto, recv, recvfrom, expect
 from __future__ import annotations
 
 from netrepl.core.results import UnixName
-from netrepl.export import failprelude, httpemit, listenprelude  # noqa: F401 (their helpers: failures, Unix socket names)
+from netrepl.export import failprelude, httpemit, listenprelude, proxyemit  # noqa: F401 (their helpers: failures, Unix socket names)
 from netrepl.export.program import Program
 from netrepl.export.table import emitter
 from netrepl.export.values import Expr, to_number, to_str
@@ -63,6 +63,7 @@ def _connect(p: Program, parsed) -> None:
         host, port = p.host(parsed), p.port(parsed)
         address = f"({host}, {port})"
     if p.sock and not p.maybe_closed and not p.connected:  # a socket of its own (`socket`), or UDP re-targeted
+        proxyemit.own_socket(p)
         p.code(f"sock.connect({address})")
         p.peer = None if unix else host
         p.connected = p.proto == "tcp"
@@ -72,6 +73,8 @@ def _connect(p: Program, parsed) -> None:
     # failed handshake it connects a new socket, closing the connection if the handshake left it open.
     if p.sock and not p.maybe_closed:
         p.code("sock.close()  # connect again: netrepl closes the connection there was")
+        if p.pending:  # and drops what was read of it but not yet shown
+            p.code("pending.clear()")
     elif p.maybe_closed:
         p.code("if sock is not None:  # the failed handshake left the connection open: connect closes it",
                "    sock.close()")
@@ -82,8 +85,7 @@ def _connect(p: Program, parsed) -> None:
         p.opened("tcp", "unix")
         p.connected = True
         return
-    p.need("connect")
-    p.code(f"sock = connect({host}, {port}, timeout)")
+    proxyemit.connect_code(p, host, port)  # directly, or through `set proxy`; then a PROXY header
     p.opened("tcp", peer=host)
     p.connected = True
     p.timed = True
