@@ -100,6 +100,11 @@ class Recorder:
         # With -p: the bytes each command moved, as `#<`/`#>` lines after it (core/peerlog.py).
         self.peer = PeerLog() if peer else None
         self.session = None  # whose transport the peer log taps (write_setup names it)
+        # `set redact on` (core/redact.py): secrets written as ${secretN}; the recording follows
+        # the session's setting when it starts and each `set redact` after (export redacts itself).
+        self.follows_redact = True
+        self.secrets = None  # a Secrets once redacting started (its names hold for the whole file)
+        self.redacting = False
 
     def write(self, line: str) -> None:
         self.write_lines([line])
@@ -118,7 +123,16 @@ class Recorder:
             return
         if self.session is not None:
             self.peer.attach(self.session)
-        self.write_lines(self.peer.lines())
+        self.write_lines(self.peer.lines(self.secrets if self.redacting else None))
+
+    def _redacting(self, on: bool) -> None:
+        """`set redact on|off`: the first time on, a note on what the variables are."""
+        if on and self.secrets is None:
+            from netrepl.core.redact import NOTE, Secrets
+
+            self.secrets = Secrets()
+            self.write_lines(list(NOTE))
+        self.redacting = on
 
     def write_setup(self, variables: dict[str, str], session, servers: Iterable = ()) -> None:
         """What the lines to come depend on but was set before `record`: lab servers,
@@ -129,6 +143,8 @@ class Recorder:
         """
         self.session = session
         self.taken.update(variables)
+        if getattr(session, "redact", False):
+            self._redacting(True)
         set_by_serve = set()
         for server in servers:
             name = getattr(server, "name", None)  # a lab server on a Unix socket (lab/unixserver.py)
@@ -206,6 +222,8 @@ class Recorder:
         if name in ("help", "exit", "source", "export") or result.error and result.error.kind in ("interrupted", "syntax", "usage"):
             return
         streamed, self.streamed = self.streamed, None
+        if name == "set redact" and result.error is None and self.follows_redact:
+            self._redacting(parsed.args["mode"] == "on")
         if name == "set var":
             self.taken.add(parsed.args["name"])
         elif name == "expect" and result.error is None:
@@ -282,6 +300,10 @@ class Recorder:
                 self.told = True
                 result.say(f"recording to {self.path}: a command that cannot be replayed (text that is not "
                            "UTF-8) was written as a # comment")
+        elif self.redacting:
+            eol = self.session.eol if self.session is not None else b"\r\n"
+            text, names = self.secrets.line(parsed, prefix + text, eol)
+            self.write_lines([text, self.secrets.said(names)] if names else [text])
         else:
             self.write(prefix + text)
         if result.error is None and inner.command.name == "serve" and inner.args.get("kind") not in (None, "stop"):
