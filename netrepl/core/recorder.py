@@ -145,6 +145,7 @@ class Recorder:
         self.taken.update(variables)
         if getattr(session, "redact", False):
             self._redacting(True)
+            self.write("set redact on")  # (so an export of the recording knows its ${secretN})
         set_by_serve = set()
         for server in servers:
             name = getattr(server, "name", None)  # a lab server on a Unix socket (lab/unixserver.py)

@@ -23,7 +23,7 @@ SECRETS = tuple((what, re.compile(pattern)) for what, pattern in (
     ("redis AUTH", rb"(?i)\*[23]\r\n\$4\r\nAUTH\r\n(?:\$\d+\r\n[^\r\n]*\r\n)?\$\d+\r\n([^\r\n]+)\r\n"),
     ("redis AUTH", rb"(?im)^AUTH[ \t]+(?:[^ \t\r\n]+[ \t]+)?([^ \t\r\n]+)\r?$"),
 ))
-SECRET_NAME = re.compile(r"\$\{?secret\d+\b")  # a line written with a secret already in it
+SECRET_NAME = re.compile(r"\$\{?(secret\d+)\b")  # a secret's variable in a line written redacted already
 NOTE = ("# Redacted: each secret (HTTP Authorization and Cookie, SMTP AUTH, IMAP LOGIN, POP3/FTP PASS,",
         "# redis AUTH, proxy passwords) is a variable, $secret1 ..., whose value is not stored here:",
         "# give it when you run this (-D secret1=VALUE).")
@@ -71,12 +71,17 @@ def lines_of(data: bytes, spans: list[tuple[int, int, str]], limit: int) -> list
 class Secrets:
     """The secrets one file holds so far, each with its variable (the same secret, the same name)."""
 
-    def __init__(self) -> None:
+    def __init__(self, taken=()) -> None:
         self.names: dict[bytes, tuple[str, str]] = {}  # secret -> (variable name, what it is)
+        self.taken = set(taken)  # names the file has already (a recording redacted when made)
 
     def name(self, value: bytes, what: str) -> str:
         if value not in self.names:
-            self.names[value] = (f"secret{len(self.names) + 1}", what)
+            number = len(self.names) + 1
+            while f"secret{number}" in self.taken:
+                number += 1
+            self.names[value] = (f"secret{number}", what)
+            self.taken.add(f"secret{number}")
         return self.names[value][0]
 
     def spans(self, data: bytes) -> list[tuple[int, int, str]]:
