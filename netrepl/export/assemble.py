@@ -137,7 +137,9 @@ def _main(p) -> str:
         out.append("        # netrepl checks the script's escapes, with the options' values, before it runs any step:")
         out.append("        check_escapes([" + ", ".join(f"({comment_text(where)!r}, {check}, {code})"
                                                  for where, code, check in checks) + "])")
-    out += body or ["        pass"]
+    out += body
+    if not any(line.strip() and not line.lstrip().startswith("#") for line in body):
+        out.append("        pass  # (no step of the script makes a socket call)")
     out += ["    except OSError as exc:",
             '        note(f"error: {type(exc).__name__}: {exc}")',
             "        return 1",

@@ -240,7 +240,7 @@ def _redirect(p: Program, parsed) -> str | None:
 
 def _recv_by(p: Program, parsed, size: str) -> None:
     """`recv exactly N` (one timeout for the whole read) and `recv quiet SECONDS` (until a pause)."""
-    if p.proto != "tcp" and not p.pending:
+    if p.proto != "tcp":  # (bytes an expect left over do not make datagrams a stream: netrepl refuses it still)
         p.refuse_state(f"`recv {size}` on a datagram socket: netrepl refuses it (its own state check); not exported")
     amount = parsed.args.get("amount")
     if p.raw(parsed, "amount") is not None:

@@ -166,7 +166,27 @@ def recv_all(sock, pending, out=None):
     return total
 ''')
 
-helper("read_until", ("socket", "time"), ("take",), '''
+helper("search_by", ("signal", "time"), (), '''
+def search_by(pattern, data, deadline):
+    """pattern.search(data), ended at the deadline (TimeoutError) as netrepl ends it: a pattern
+    that backtracks, such as /(a|aa)+b/, could search for longer than any timeout. A real-time
+    alarm interrupts the search; none where the platform has no SIGALRM."""
+    if deadline is None or not hasattr(signal, "setitimer"):
+        return pattern.search(data)
+
+    def alarm(signum, frame):
+        raise TimeoutError("regex search past the deadline")
+
+    previous = signal.signal(signal.SIGALRM, alarm)
+    signal.setitimer(signal.ITIMER_REAL, max(deadline - time.monotonic(), 0.001))
+    try:
+        return pattern.search(data)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+''')
+
+helper("read_until", ("socket", "time"), ("take", "search_by"), '''
 WINDOW = 1 << 20  # bytes kept while waiting for a match, whatever the peer sends
 
 
@@ -186,7 +206,7 @@ def read_until(sock, pending, want, timeout, captured=None, whole_line=True):
                 at = pending.find(want)
                 end = at + len(want) if at >= 0 else None
             else:
-                match = want.search(pending)
+                match = search_by(want, pending, deadline)
                 end = match.end() if match else None
                 if match and captured is not None:
                     captured.update((name, bytes(value or b"")) for name, value in match.groupdict().items())

@@ -264,6 +264,7 @@ class Program:
         if checked_first(self):
             self.need("check_escapes")
         if self.hex:  # show, TextOut, FileOut that count what they consume and show hex too
+            self.need("view")  # (View.hex is set even where no step after it reads)
             needed, self.helpers = self.helpers, []
             for name in needed:
                 self.need(name)

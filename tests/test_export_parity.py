@@ -1,0 +1,86 @@
+"""`netrepl export`: the cases where an exported program crashed or did what netrepl does not
+(issue 20). Each runs the script in netrepl and the program against the same lab servers
+(test_export.py's harness): same output, same exit status, no traceback.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from test_export import check_code, export_and_compare, run_program
+from netrepl.export import Refused, export_file
+
+NO_SOCKET_STEP = {
+    # Only comments in main()'s try block: the program was an IndentationError.
+    "serve_and_var": "serve echo 0\nset var x 1\n",
+    "var_only": "set var x 1\n",
+    "eol_and_display": "set eol lf\nset display text\nserve\n",
+    "serve_and_export": "serve echo 0 udp\nexport never.py\n",
+}
+
+
+@pytest.mark.parametrize("name", NO_SOCKET_STEP)
+def test_a_script_with_no_socket_step_exports_a_program_that_runs(name, tmp_path):
+    path = tmp_path / f"{name}.nrs"
+    path.write_text(NO_SOCKET_STEP[name])
+    program, out, err = export_and_compare(path, {}, tmp_path)
+    assert out == "" and err == ""
+
+
+HEX_WITHOUT_READ = {
+    # `View.hex = True` with no read after it: View was never defined (NameError).
+    "alone": "set display hex\nprint hi\n",
+    "after_connect": "serve echo 0\nconnect localhost $lab_port\nset display hex\nclose\nprint done\n",
+    "before_connect": "serve echo 0\nset display hex\nconnect localhost $lab_port\nset display text\nclose\n",
+}
+
+
+@pytest.mark.parametrize("name", HEX_WITHOUT_READ)
+def test_set_display_hex_with_no_read_after_it(name, tmp_path):
+    path = tmp_path / f"{name}.nrs"
+    path.write_text(HEX_WITHOUT_READ[name])
+    program, out, err = export_and_compare(path, {}, tmp_path)
+    assert "NameError" not in err
+
+
+UDP_AFTER_EXPECT = "serve echo 0 udp\nsendto localhost $lab_port hello world\nexpect hello\n"
+
+
+@pytest.mark.parametrize("command", ["recv quiet 0.2", "recv exactly 3", "recv exactly 3 > out.bin"])
+def test_reading_by_amount_on_udp_after_an_expect_is_refused_as_netrepl_refuses_it(command, tmp_path):
+    # The bytes the expect left over made the export treat the socket as a stream: the program
+    # read them and exited 0 where netrepl refuses the command (kind state) and exits 1.
+    path = tmp_path / "udp.nrs"
+    path.write_text(UDP_AFTER_EXPECT + command + "\n")
+    with pytest.raises(Refused) as caught:
+        export_file(str(path))
+    assert caught.value.where == f"{path}:4" and "netrepl refuses it" in caught.value.message
+    # Where the script says netrepl refuses it, the program says so too and goes on, as netrepl does.
+    path.write_text(UDP_AFTER_EXPECT + f"must-fail state {command}\nrecv 100\nprint after\n")
+    program, out, err = export_and_compare(path, {}, tmp_path)
+    assert "failed as expected (state)" in err and out == "hello\n world\nafter\n"
+    assert not (tmp_path / "out.bin").exists()
+
+
+def test_a_backtracking_regex_in_expect_ends_at_the_timeout(tmp_path):
+    # /(a|aa)+b/ against 44 a's backtracks for hours: netrepl's search ends at the deadline
+    # (expect fails, exit 1); the program's searched on with no time limit.
+    path = tmp_path / "bomb.nrs"
+    path.write_text("serve echo 0\nconnect localhost $lab_port\ntimeout 1\nsend " + "a" * 44 + "\n"
+                    "expect /(a|aa)+b/\nprint never\n")
+    program = export_file(str(path))
+    target = tmp_path / "bomb.py"
+    target.write_text(program.text_of())
+    check_code(target)
+    out, err, status = run_program(program, target, timeout=30)  # (a hang here is the old program)
+    assert status == 1 and "expected '/(a|aa)+b/'" in err and "Traceback" not in err
+    program, out, err = export_and_compare(path, {}, tmp_path)  # and the same as netrepl
+    assert "never" not in out
+
+
+def test_a_regex_that_matches_is_still_found_with_the_deadline(tmp_path):
+    path = tmp_path / "found.nrs"
+    path.write_text("serve echo 0\nconnect localhost $lab_port\nsend xx aab yy\nexpect /(a|aa)+b/\nrecv line\n"
+                    "timeout none\nsend abc\nexpect /b+/\nrecv line\nclose\n")
+    program, out, err = export_and_compare(path, {}, tmp_path)
+    assert out == "xx aab\n yy\\r\nab\nc\\r\n"
