@@ -5,10 +5,14 @@
 
 from __future__ import annotations
 
+import errno
+import time
+
 import pytest
 
+from conftest import ROOT, run_cli
 from test_export import check_code, export_and_compare, run_program
-from netrepl.export import Refused, export_file
+from netrepl.export import Refused, export_file, write_program
 
 NO_SOCKET_STEP = {
     # Only comments in main()'s try block: the program was an IndentationError.
@@ -84,3 +88,71 @@ def test_a_regex_that_matches_is_still_found_with_the_deadline(tmp_path):
                     "timeout none\nsend abc\nexpect /b+/\nrecv line\nclose\n")
     program, out, err = export_and_compare(path, {}, tmp_path)
     assert out == "xx aab\n yy\\r\nab\nc\\r\n"
+
+
+# ----- the program's file: a FIFO cannot hold netrepl past its deadline (issue 20, 8) -------------
+
+def _fifo(tmp_path):
+    import os
+
+    path = tmp_path / "program.fifo"
+    os.mkfifo(path)
+    return path
+
+
+def test_export_to_a_fifo_nobody_reads_gives_up_at_the_timeout(tmp_path):
+    fifo = _fifo(tmp_path)
+    p = run_cli("-c", f"timeout 0.5; print x; export {fifo}; print after", cwd=tmp_path, timeout=30)
+    assert p.returncode == 1 and "after" not in p.stdout, p.stdout + p.stderr
+    assert "export: file error" in p.stdout and "no reader opened the FIFO within 0.5 s" in p.stdout
+    assert "Traceback" not in p.stdout + p.stderr
+
+
+def test_a_reader_that_takes_only_part_of_the_program_ends_the_write_at_the_deadline(tmp_path):
+    import os
+
+    fifo = _fifo(tmp_path)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # opened, never read: the pipe fills
+    try:
+        with pytest.raises(OSError) as caught:
+            write_program(str(fifo), "#" * (1 << 20), 0.3)
+        assert caught.value.errno == errno.ETIMEDOUT and "only in part within 0.3 s" in caught.value.strerror
+        with pytest.raises(OSError) as caught:  # and no reader at all
+            os.close(reader)
+            reader = -1
+            write_program(str(fifo), "x", 0.2)
+        assert caught.value.errno == errno.ETIMEDOUT
+    finally:
+        if reader >= 0:
+            os.close(reader)
+
+
+def test_export_o_writes_to_a_fifo_that_has_a_reader_and_stops_on_ctrl_c(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import threading
+
+    fifo = _fifo(tmp_path)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+    reader.start()
+    p = run_cli("export", "scripts/connect3.nrs", "-o", str(fifo))
+    reader.join(30)
+    assert p.returncode == 0 and got and got[0].startswith(b'"""scripts/connect3.nrs'), p.stderr
+    # With no reader it waits (at most 10 s): Ctrl-C ends it with 130, no traceback.
+    proc = subprocess.Popen([sys.executable, "-m", "netrepl", "export", "scripts/connect3.nrs", "-o", str(fifo)],
+                            stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        wchan = f"/proc/{proc.pid}/wchan"  # (past start-up, asleep between tries to open the FIFO)
+        for _ in range(3000):
+            if os.path.exists(wchan) and "nanosleep" in open(wchan).read():
+                break
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGINT)
+        err = proc.communicate(timeout=30)[1]
+    finally:
+        proc.kill()
+    assert proc.returncode == 130 and "interrupted while writing" in err and "Traceback" not in err, err
+    assert os.path.exists(fifo)

@@ -20,10 +20,11 @@ from netrepl.export import emitters, listenemit, namesemit, scripting, tlsemit  
 from netrepl.export.table import emit
 from netrepl.export.program import Program, Refused
 from netrepl.export.values import Values
+from netrepl.export.writefile import write_program
 from netrepl.language.nrs import Problem, check, read_lines
 from netrepl.language.parser import Parser
 
-__all__ = ["Refused", "Problems", "export_lines", "export_file", "main"]
+__all__ = ["Refused", "Problems", "export_lines", "export_file", "write_program", "main"]
 
 
 class Problems(Exception):
@@ -66,14 +67,6 @@ def export_file(path: str, variables: dict[str, str] | None = None, out: str | N
     return export_lines(lines, path, shlex.join(words), variables, os.path.dirname(path))
 
 
-def write_program(path: str, text: str) -> None:
-    """Write the program, executable (it starts with no #!: run it as python3 FILE)."""
-    from netrepl.core.pathopen import open_within  # a FIFO with no reader: not for ever
-
-    with os.fdopen(open_within(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), "w", encoding="utf-8") as f:
-        f.write(text)
-
-
 def main(argv: list[str]) -> int:
     """`netrepl export FILE.nrs [-o OUT.py] [-D NAME=VALUE]...`: exit 0, 1 (cannot write) or 2."""
     import argparse
@@ -111,7 +104,10 @@ def main(argv: list[str]) -> int:
         sys.stdout.write(text)
         return 0
     try:
-        write_program(args.out, text)
+        write_program(args.out, text)  # (a FIFO: netrepl's default timeout)
+    except KeyboardInterrupt:
+        sys.stderr.write(safe(f"netrepl export: interrupted while writing {args.out}") + "\n")
+        return 130
     except OSError as exc:
         sys.stderr.write(safe(f"netrepl export: cannot write {args.out}: {exc.strerror}") + "\n")
         return 1
