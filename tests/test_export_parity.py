@@ -156,3 +156,27 @@ def test_export_o_writes_to_a_fifo_that_has_a_reader_and_stops_on_ctrl_c(tmp_pat
         proc.kill()
     assert proc.returncode == 130 and "interrupted while writing" in err and "Traceback" not in err, err
     assert os.path.exists(fifo)
+
+
+# ----- programs that read like the worksheet ------------------------------------------------------
+
+def test_main_comes_first_and_the_helpers_follow_under_a_comment(tmp_path):
+    import ast
+
+    source = export_file(str(ROOT / "scripts" / "connect3.nrs")).text_of()
+    tree = ast.parse(source)
+    first = tree.body[0]
+    assert isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant)  # the docstring
+    rest = tree.body[1:]
+    imports = [node for node in rest if isinstance(node, ast.Import)]
+    assert rest[:len(imports)] == imports and isinstance(rest[len(imports)], ast.FunctionDef)
+    assert rest[len(imports)].name == "main" and rest[len(imports) + 1].name == "parse_args"
+    head = source.index("\n# ----- The helpers main() calls")
+    assert source.index("\ndef parse_args(") < head < source.index("\ndef port_of(")
+    # The escaping patterns are built from the table in the program, not written out expanded.
+    assert "_UNSAFE = re.compile(_char_class(_UNSAFE_RANGES))" in source
+    assert all(len(node.value) < 100 for node in ast.walk(tree)
+               if isinstance(node, ast.Constant) and isinstance(node.value, str) and "\\U" in node.value)
+    # Only the escaping it uses: notes (safe), no received data (escape_bytes) or stream (TextEscaper).
+    assert "def safe(" in source and "def escape_bytes(" not in source and "class TextEscaper" not in source
+    assert source.count("\n") < 250  # (it was 261 lines, main() after ~200 lines of helpers)

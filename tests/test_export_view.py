@@ -84,6 +84,8 @@ def test_the_programs_escaping_is_netrepls_own_generated_from_its_table():
 
     program = _namespace(escape_source())
     assert program["_UNSAFE_RANGES"] == escape._UNSAFE_RANGES  # the table, written out at export
+    for name in ("_UNSAFE", "_ASTRAL_UNSAFE", "_BYTES_NEED_WORK", "_TEXT_NEEDS_WORK", "_ASCII_UNSAFE"):
+        assert program[name].pattern == getattr(escape, name).pattern, name  # built from it as netrepl builds them
     everything = "".join(map(chr, range(0x110000)))
     assert program["escape_text"](everything) == escape.escape_text(everything)
     assert program["safe"](everything) == text.safe(everything)

@@ -27,15 +27,20 @@ def comment_text(text: str) -> str:
     return _NOT_PRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
+HELPERS_HEAD = """\
+# ----- The helpers main() calls ------------------------------------------------------------------
+# Each stands for one of netrepl's commands (the socket calls it makes, the failures it names), or
+# shows what came as netrepl shows it (escaped: no peer byte reaches the terminal raw)."""
+
+
 def source_text(p) -> str:
-    """The program's whole source: p's helpers and imports are all needed by now."""
+    """The program's whole source, main() first: the script's steps are what a reader came
+    for; the options and the helpers it calls follow. p's helpers and imports are all needed by now."""
     head = [f'"""{_docstring(p)}"""', ""]
     imports = [f"import {name}" for name in sorted(p.imports)]
-    helpers = [HELPERS[name][2].rstrip("\n") for name in _ordered(p.helpers)]
-    parts = ["\n".join(head + imports)]
-    parts += helpers
-    parts.append(_parse_args(p))
-    parts.append(_main(p))
+    parts = ["\n".join(head + imports), _main(p), _parse_args(p), HELPERS_HEAD]
+    parts[-1] += "\n\n\n" + HELPERS[_ordered(p.helpers)[0]][2].rstrip("\n") if p.helpers else ""
+    parts += [HELPERS[name][2].rstrip("\n") for name in _ordered(p.helpers)[1:]]
     return "\n\n\n".join(parts) + '\n\n\nif __name__ == "__main__":\n    sys.exit(main())\n'
 
 

@@ -41,7 +41,7 @@ class View:
     offset = 0
 ''')
 
-helper("show_hex", ("sys",), ("escape", "view"), '''
+helper("show_hex", ("sys",), ("escape_bytes", "view"), '''
 def show(data):
     """Received bytes on standard output as netrepl shows them: as text (printable text kept,
     controls, bidi and invisible characters and undecodable bytes escaped; ending with a
@@ -57,7 +57,7 @@ def show(data):
     View.offset += len(data)
 ''')
 
-helper("text_out_hex", ("sys",), ("escape", "view"), '''
+helper("text_out_hex", ("sys",), ("text_escaper", "view"), '''
 class TextOut:
     """A stream's bytes on standard output, chunk by chunk, as netrepl shows them: as text (a
     character split between two chunks stays whole), or as hex lines numbered on from the

@@ -189,7 +189,7 @@ def _sleep(p: Program, parsed) -> None:
 def _print(p: Program, parsed) -> None:
     text = p.text(parsed, "text", escapes=False)
     if not text.literal:  # a value from an option may hold anything: shown as netrepl shows a message
-        p.need("escape")
+        p.need("safe")
         p.code(f"print(safe({text.code}), flush=True)")
         return
     shown = safe(text.value)  # a literal: escaped now, as netrepl escapes it
