@@ -180,3 +180,25 @@ def test_main_comes_first_and_the_helpers_follow_under_a_comment(tmp_path):
     # Only the escaping it uses: notes (safe), no received data (escape_bytes) or stream (TextEscaper).
     assert "def safe(" in source and "def escape_bytes(" not in source and "class TextEscaper" not in source
     assert source.count("\n") < 250  # (it was 261 lines, main() after ~200 lines of helpers)
+
+
+# ----- a regex nested hundreds deep (issue 20, 3): refused, never a traceback ---------------------
+
+def test_a_regex_nested_400_deep_is_not_exported_and_no_traceback(tmp_path):
+    path = tmp_path / "deep.nrs"
+    path.write_text("serve echo 0\nconnect localhost $lab_port\nexpect /" + "(" * 400 + "a" + ")" * 400 + "/\n")
+    p = run_cli("export", str(path))
+    assert p.returncode == 2 and p.stdout == "" and "Traceback" not in p.stderr, p.stderr
+    assert "not exported" in p.stderr
+
+
+def test_an_option_giving_a_regex_nested_2000_deep_stops_the_program_before_any_step(tmp_path, closed_port):
+    path = tmp_path / "deepd.nrs"
+    path.write_text(f"connect 127.0.0.1 {closed_port}\nexpect $D\n")
+    program = export_file(str(path), {"D": "x"})
+    target = tmp_path / "deepd.py"
+    target.write_text(program.text_of())
+    check_code(target)
+    out, err, status = run_program(program, target, ["--D", "/" + "(" * 2000 + "a" + ")" * 2000 + "/"])
+    assert status == 2 and "deepd.nrs:2: bad regular expression: nested too deep" in err, err
+    assert "Traceback" not in err and "refused" not in err.lower()  # checked before the connect

@@ -99,6 +99,9 @@ def main(argv: list[str]) -> int:
         sys.stderr.write(safe(f"{exc.where}: {exc.message}") + "\n")
         sys.stderr.write(safe(f"netrepl export: {args.script}: not exported") + "\n")
         return 2
+    except RecursionError:  # (a regex nested hundreds deep, say: the checker's parse recursed too far)
+        sys.stderr.write(safe(f"netrepl export: {args.script}: not exported, it nests too deep to check") + "\n")
+        return 2
     text = program.text_of()
     if args.out is None:
         sys.stdout.write(text)
