@@ -71,14 +71,14 @@ def main(argv: list[str]) -> int:
     """`netrepl export FILE.nrs [-o OUT.py] [-D NAME=VALUE]...`: exit 0, 1 (cannot write) or 2."""
     import argparse
 
-    from netrepl.cli import _parser_class, _variable
-    from netrepl.render.text import safe
+    from netrepl.cliparse import parser_class, variable
+    from netrepl.escape import safe
 
-    parser = _parser_class()(prog="netrepl export", description="Write a .nrs script as a plain Python 3 "
+    parser = parser_class()(prog="netrepl export", description="Write a .nrs script as a plain Python 3 "
                              "program (standard library only) that does the same socket calls.")
     parser.add_argument("script", metavar="FILE.nrs")
     parser.add_argument("-o", dest="out", metavar="OUT.py", help="write the program there (default: standard output)")
-    parser.add_argument("-D", dest="defines", action="append", type=_variable, default=[], metavar="NAME=VALUE",
+    parser.add_argument("-D", dest="defines", action="append", type=variable, default=[], metavar="NAME=VALUE",
                         help="a variable's value: the default of the program's option for it")
     try:
         args = parser.parse_args(argv)
