@@ -19,6 +19,7 @@ NO_SOCKET_STEP = {
     "serve_and_var": "serve echo 0\nset var x 1\n",
     "var_only": "set var x 1\n",
     "eol_and_display": "set eol lf\nset display text\nserve\n",
+    "live": "set live on\nset live off\n",  # (i16-live's command: the shell's, no step of a script)
     "serve_and_export": "serve echo 0 udp\nexport never.py\n",
 }
 
@@ -84,10 +85,10 @@ def test_a_backtracking_regex_in_expect_ends_at_the_timeout(tmp_path):
 
 def test_a_regex_that_matches_is_still_found_with_the_deadline(tmp_path):
     path = tmp_path / "found.nrs"
-    path.write_text("serve echo 0\nconnect localhost $lab_port\nsend xx aab yy\nexpect /(a|aa)+b/\nrecv line\n"
-                    "timeout none\nsend abc\nexpect /b+/\nrecv line\nclose\n")
+    path.write_text("serve echo 0\nconnect localhost $lab_port\nsend xx aab yy\nexpect /(a|aa)+b/\n"
+                    "timeout none\nsend abc\nexpect /b+/\nclose\n")
     program, out, err = export_and_compare(path, {}, tmp_path)
-    assert out == "xx aab\n yy\\r\nab\nc\\r\n"
+    assert out == "xx aab yy\\r\nabc\\r\n"  # (each expect consumes through the end of its line)
 
 
 # ----- the program's file: a FIFO cannot hold netrepl past its deadline (issue 20, 8) -------------
@@ -202,3 +203,32 @@ def test_an_option_giving_a_regex_nested_2000_deep_stops_the_program_before_any_
     out, err, status = run_program(program, target, ["--D", "/" + "(" * 2000 + "a" + ")" * 2000 + "/"])
     assert status == 2 and "deepd.nrs:2: bad regular expression: nested too deep" in err, err
     assert "Traceback" not in err and "refused" not in err.lower()  # checked before the connect
+
+
+# ----- `connect` on a connected stream socket replaces the connection (netrepl since i16-wire) ------
+
+CONNECT_AGAIN = {
+    "replaces": ("serve echo 0\nconnect localhost $lab_port\nsend one\nexpect one\nconnect 127.0.0.1 $lab_port\n"
+                 "send two\nexpect two\nprint done\n", "one\\r\ntwo\\r\ndone\n"),
+    # The old connection ends before the new connect fails: no socket after it.
+    "refused": ("serve echo 0\nconnect localhost $lab_port\nmust-fail refused connect 127.0.0.1 $closed\n"
+                "must-fail state send x\nprint done\n", "done\n"),
+    # A name that does not resolve keeps the connection.
+    "unresolved": ("serve echo 0\nconnect localhost $lab_port\nmust-fail address connect nonexisting.invalid 80\n"
+                   "send kept\nexpect kept\nprint done\n", "kept\\r\ndone\n"),
+    # Either: the program checks when it runs, as netrepl does.
+    "any_then_send": ("serve echo 0\nconnect localhost $lab_port\nmust-fail any connect 127.0.0.1 $closed\n"
+                      "send x\nprint never\n", ""),
+    "after_accept": ("listen 127.0.0.1 0\nclient line $listen_port\naccept\nrecv line\nserve echo 0\n"
+                     "connect localhost $lab_port\nsend hi\nexpect hi\nprint done\n",
+                     "hello from the netrepl lab client\\r\nhi\\r\ndone\n"),
+}
+
+
+@pytest.mark.parametrize("name", CONNECT_AGAIN)
+def test_connect_on_a_connected_socket_makes_a_new_connection_as_netrepl_does(name, tmp_path, closed_port):
+    path = tmp_path / f"{name}.nrs"
+    script, expected = CONNECT_AGAIN[name]
+    path.write_text(script)
+    program, out, err = export_and_compare(path, {"closed": str(closed_port)}, tmp_path)
+    assert out == expected and "EISCONN" not in err and "connects once" not in err, err

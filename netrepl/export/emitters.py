@@ -62,6 +62,9 @@ def _connect(p: Program, parsed) -> None:
     else:
         host, port = p.host(parsed), p.port(parsed)
         address = f"({host}, {port})"
+    if p.sock and p.connected and unix and not p.maybe_closed:
+        p.refuse_state("`connect` of a connected Unix stream socket: netrepl refuses it (its own state check); "
+                       "not exported")
     if p.sock and not p.maybe_closed and not p.connected:  # a socket of its own (`socket`), or UDP re-targeted
         p.code(f"sock.connect({address})")
         p.peer = None if unix else host
@@ -70,11 +73,17 @@ def _connect(p: Program, parsed) -> None:
         return
     # On a connection (open, lost or ended by the peer) netrepl closes it and connects anew; after a
     # failed handshake it connects a new socket, closing the connection if the handshake left it open.
+    # (netrepl resolves the new name first: one that does not resolve keeps the connection.)
+    ended = "sock.close()" if unix else f"sock = end_connection(sock, {host}, {port})"
+    if not unix and (p.sock or p.maybe_closed):
+        p.need("end_connection")
     if p.sock and not p.maybe_closed:
-        p.code("sock.close()  # connect again: netrepl closes the connection there was")
+        p.code(ended + "  # connect again: netrepl closes the connection there was")
     elif p.maybe_closed:
         p.code("if sock is not None:  # the failed handshake left the connection open: connect closes it",
-               "    sock.close()")
+               "    " + ended)
+    if p.pending:
+        p.code("pending.clear()  # (what the old connection sent and no step read goes with it)")
     p.uses.add("timeout")
     if unix:  # a Unix stream socket, connected to a path or an abstract name
         p.need("connect_unix")

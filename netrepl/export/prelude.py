@@ -72,6 +72,15 @@ def connect(host, port, timeout):
     raise error
 ''')
 
+helper("end_connection", ("socket",), ("note",), '''
+def end_connection(sock, host, port):
+    """`connect` on a connected stream socket: netrepl ends that connection and makes a new one,
+    once the new name resolved (one that does not resolve keeps this connection). Returns None."""
+    socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    sock.close()
+    note("closed the previous connection")
+''')
+
 helper("address_of", (), (), '''
 def address_of(address):
     """A socket address for a note: (host, port) of an inet socket; a Unix socket's path, or
