@@ -232,3 +232,14 @@ def test_connect_on_a_connected_socket_makes_a_new_connection_as_netrepl_does(na
     path.write_text(script)
     program, out, err = export_and_compare(path, {"closed": str(closed_port)}, tmp_path)
     assert out == expected and "EISCONN" not in err and "connects once" not in err, err
+
+
+def test_a_scripts_non_ascii_text_is_written_as_escapes_in_the_program(tmp_path):
+    # repr() kept printable non-ASCII as it is: an expect's failure message held the emoji raw.
+    path = tmp_path / "emoji.nrs"
+    path.write_text("serve echo 0\nconnect localhost $lab_port\ntimeout 0.3\nsend caf\u00e9 \U0001F600\n"
+                    "expect caf\u00e9 \U0001F600\nmust-fail expect expect /\U0001F600 never/\nprint caf\u00e9\n")
+    program, out, err = export_and_compare(path, {}, tmp_path)
+    source = (tmp_path / "emoji.py").read_text()
+    assert source.isascii() and "\\U0001f600" in source
+    assert out == "caf\u00e9 \U0001F600\\r\ncaf\u00e9\n"

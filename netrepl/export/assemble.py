@@ -41,7 +41,19 @@ def source_text(p) -> str:
     parts = ["\n".join(head + imports), _main(p), _parse_args(p), HELPERS_HEAD]
     parts[-1] += "\n\n\n" + HELPERS[_ordered(p.helpers)[0]][2].rstrip("\n") if p.helpers else ""
     parts += [HELPERS[name][2].rstrip("\n") for name in _ordered(p.helpers)[1:]]
-    return "\n\n\n".join(parts) + '\n\n\nif __name__ == "__main__":\n    sys.exit(main())\n'
+    return ascii_only("\n\n\n".join(parts) + '\n\n\nif __name__ == "__main__":\n    sys.exit(main())\n')
+
+
+def ascii_only(source: str) -> str:
+    """The program in ASCII: a script's text reaches string literals through repr(), which keeps
+    printable non-ASCII characters (an emoji, a letter) as they are; each is written as its
+    escape instead, so the source reads the same in any editor and encoding. The escapes mean
+    the same inside every literal the program has (no raw strings are written): checked, and
+    were one to differ, the source stays as it is (right before ASCII)."""
+    if source.isascii():
+        return source
+    escaped = source.encode("ascii", "backslashreplace").decode("ascii")
+    return escaped if ast.dump(ast.parse(escaped)) == ast.dump(ast.parse(source)) else source
 
 
 def checked_first(p) -> list[tuple[str, str, str]]:
