@@ -243,3 +243,14 @@ def test_a_scripts_non_ascii_text_is_written_as_escapes_in_the_program(tmp_path)
     source = (tmp_path / "emoji.py").read_text()
     assert source.isascii() and "\\U0001f600" in source
     assert out == "caf\u00e9 \U0001F600\\r\ncaf\u00e9\n"
+
+
+def test_only_a_program_with_a_regex_expect_holds_the_deadline_search(tmp_path):
+    path = tmp_path / "s.nrs"
+    path.write_text("serve echo 0\nconnect localhost $lab_port\nsend hi\nexpect hi\nclose\n")
+    text_only = export_file(str(path)).text_of()
+    assert "import signal" not in text_only and "def search(" in text_only
+    path.write_text("serve echo 0\nconnect localhost $lab_port\nsend hi\nexpect /h./\nclose\n")
+    assert "signal.setitimer" in export_file(str(path)).text_of()
+    path.write_text("serve echo 0\nconnect localhost $lab_port\nsend hi\nexpect $D\nclose\n")  # a value decides
+    assert "signal.setitimer" in export_file(str(path), {"D": "hi"}).text_of()

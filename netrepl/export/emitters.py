@@ -290,6 +290,7 @@ def _expect(p: Program, parsed, must_fail: str | None = None) -> None:
         # An option's value decides whether it is TEXT, /REGEX/ or eof, when the program runs,
         # as netrepl decides it after expanding; a bad regex or escape in it stops the run first.
         p.need("expectation")
+        p.need("search_by")  # (a value may make it a regex: its search ends at the deadline)
         p.decoded.append((p.where, text.code, "expectation"))
         p.code(f"pattern = {text.code}  # TEXT, /REGEX/ or eof: as the value makes it")
         code = "expectation(pattern)"
@@ -297,6 +298,7 @@ def _expect(p: Program, parsed, must_fail: str | None = None) -> None:
         code = "None"
     elif want.kind == "regex":
         p.imports.add("re")
+        p.need("search_by")  # its search ends at the deadline
         code = f"re.compile({want.source[1:-1].encode('utf-8', 'surrogateescape')!r})"
     else:
         code = repr(want.literal)

@@ -176,7 +176,7 @@ def recv_all(sock, pending, out=None):
 ''')
 
 helper("search_by", ("signal", "time"), (), '''
-def search_by(pattern, data, deadline):
+def search(pattern, data, deadline):
     """pattern.search(data), ended at the deadline (TimeoutError) as netrepl ends it: a pattern
     that backtracks, such as /(a|aa)+b/, could search for longer than any timeout. A real-time
     alarm interrupts the search; none where the platform has no SIGALRM."""
@@ -195,7 +195,14 @@ def search_by(pattern, data, deadline):
         signal.signal(signal.SIGALRM, previous)
 ''')
 
-helper("read_until", ("socket", "time"), ("take", "search_by"), '''
+helper("search_plain", (), (), '''
+def search(pattern, data, deadline):
+    """pattern.search(data): no expect of this program has a regex (search_by, in one that has,
+    ends the search at the deadline)."""
+    return pattern.search(data)
+''')
+
+helper("read_until", ("socket", "time"), ("take",), '''
 WINDOW = 1 << 20  # bytes kept while waiting for a match, whatever the peer sends
 
 
@@ -215,7 +222,7 @@ def read_until(sock, pending, want, timeout, captured=None, whole_line=True):
                 at = pending.find(want)
                 end = at + len(want) if at >= 0 else None
             else:
-                match = search_by(want, pending, deadline)
+                match = search(want, pending, deadline)
                 end = match.end() if match else None
                 if match and captured is not None:
                     captured.update((name, bytes(value or b"")) for name, value in match.groupdict().items())
