@@ -13,7 +13,6 @@ import sys
 from types import SimpleNamespace
 
 from netrepl import __version__
-from netrepl.cliparse import parser_class as _parser_class, variable as _variable
 from netrepl.exitstatus import ExitStatus
 from netrepl.streams import Notes, OutputLost, Transcript, silence_stdout
 
@@ -24,6 +23,18 @@ if TYPE_CHECKING:
     import argparse
 
 USAGE_EXIT = ExitStatus.REJECTED
+
+
+def _variable(text: str) -> tuple[str, str]:
+    from netrepl.language.defines import variable  # (imported by argparse's parsing alone)
+
+    return variable(text)
+
+
+def _parser_class():
+    from netrepl.cliparse import parser_class  # (imported where argparse is, off a `-c` start)
+
+    return parser_class()
 
 
 def _seconds(text: str) -> float:

@@ -1,8 +1,8 @@
 """What netrepl's command lines share (`netrepl`, `netrepl export`): the argparse parser class
-that escapes what it quotes, and the NAME=VALUE word of -D.
+that escapes what it quotes (the NAME=VALUE word of -D is language/defines.py's).
 
-A floor below the front ends (these were cli.py's _parser_class and _variable): export/ uses
-them for `netrepl export` and imports nothing from the front ends.
+On the shared floor (it was cli.py's _parser_class): export/ uses it for `netrepl export`
+and imports nothing from the front ends.
 """
 
 from __future__ import annotations
@@ -11,17 +11,6 @@ import sys
 
 from netrepl.escape import safe
 from netrepl.streams import Notes, Transcript
-
-
-def variable(text: str) -> tuple[str, str]:
-    import argparse
-
-    from netrepl.language.tokens import NAME_RE
-
-    name, sep, value = text.partition("=")
-    if not sep or not NAME_RE.match(name):
-        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
-    return name, value
 
 
 def parser_class():
