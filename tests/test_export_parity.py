@@ -254,3 +254,19 @@ def test_only_a_program_with_a_regex_expect_holds_the_deadline_search(tmp_path):
     assert "signal.setitimer" in export_file(str(path)).text_of()
     path.write_text("serve echo 0\nconnect localhost $lab_port\nsend hi\nexpect $D\nclose\n")  # a value decides
     assert "signal.setitimer" in export_file(str(path), {"D": "hi"}).text_of()
+
+
+@pytest.mark.parametrize("read", ["recv all > out.fifo", "recv exactly 2 > out.fifo", "recv quiet 0.2 > out.fifo"])
+def test_a_program_writing_to_a_fifo_nobody_reads_gives_up_at_the_timeout_as_netrepl(read, tmp_path):
+    # open(path, "wb") of a FIFO with no reader waited for ever; netrepl waits `timeout`, then kind file.
+    import os
+
+    for where in (tmp_path, tmp_path / "netrepl"):  # (the program runs in tmp_path, netrepl in netrepl/)
+        where.mkdir(exist_ok=True)
+        os.mkfifo(where / "out.fifo")
+    path = tmp_path / "fifo.nrs"
+    path.write_text(f"serve echo 0\nconnect localhost $lab_port\nsend hi\ntimeout 0.5\nmust-fail file {read}\n"
+                    f"{read}\nprint never\n")
+    program, out, err = export_and_compare(path, {}, tmp_path)
+    assert "failed as expected (file)" in err and "no reader opened the FIFO within 0.5 s" in err, err
+    assert "never" not in out

@@ -217,7 +217,8 @@ def _recv(p: Program, parsed) -> None:
         pending = "pending" if p.pending else "bytearray()"
         if path is not None:
             p.need("file_out")
-        target = "" if path is None else f", FileOut({to_str(p.value(parsed, 'path')).code})"
+            p.uses.add("timeout")
+        target = "" if path is None else f", FileOut({to_str(p.value(parsed, 'path')).code}, timeout)"
         p.code(f"recv_all(sock, {pending}{target})")
         return
     if size == "line" and (p.proto == "tcp" or p.pending):

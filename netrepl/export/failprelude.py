@@ -32,13 +32,33 @@ def file_step(path, step, *args):
         raise file_problem(exc, path) from None
 ''')
 
-helper("file_out", (), ("file_problem",), '''
-class FileOut:
-    """The file at path, opened (before anything is read) to hold received bytes: its errors are FileProblem."""
+helper("open_for_writing", ("errno", "os", "time"), (), '''
+def open_for_writing(path, timeout):
+    """open(path, "wb"), except that a FIFO with no reader is waited for at most timeout seconds,
+    as netrepl waits (open() would wait for ever): then it is an ordinary blocking file."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NONBLOCK, 0o666)
+            break
+        except OSError as exc:
+            if exc.errno != errno.ENXIO:  # ENXIO: a FIFO with no reader (yet)
+                raise
+            if deadline is not None and time.monotonic() >= deadline:
+                raise OSError(errno.ENXIO, f"no reader opened the FIFO within {timeout:g} s") from None
+            time.sleep(0.02)
+    os.set_blocking(fd, True)
+    return open(fd, "wb")
+''')
 
-    def __init__(self, path):
+helper("file_out", (), ("file_problem", "open_for_writing"), '''
+class FileOut:
+    """The file at path, opened (before anything is read) to hold received bytes: its errors are
+    FileProblem. A FIFO waits for its reader at most timeout seconds."""
+
+    def __init__(self, path, timeout):
         self.path = path
-        self.file = file_step(path, open, path, "wb")
+        self.file = file_step(path, open_for_writing, path, timeout)
 
     def write(self, data):
         file_step(self.path, self.file.write, data)

@@ -83,14 +83,15 @@ class TextOut:
             self.put("\\n")
 ''')
 
-helper("file_out_hex", (), ("file_problem", "view"), '''
+helper("file_out_hex", (), ("file_problem", "open_for_writing", "view"), '''
 class FileOut:
     """The file at path, opened (before anything is read) to hold received bytes: its errors are
-    FileProblem. What it holds is consumed: the stream offset counts it."""
+    FileProblem. What it holds is consumed: the stream offset counts it. A FIFO waits for its
+    reader at most timeout seconds."""
 
-    def __init__(self, path):
+    def __init__(self, path, timeout):
         self.path = path
-        self.file = file_step(path, open, path, "wb")
+        self.file = file_step(path, open_for_writing, path, timeout)
 
     def write(self, data):
         file_step(self.path, self.file.write, data)

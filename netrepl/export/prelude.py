@@ -278,7 +278,7 @@ def recv_exactly(sock, pending, count, timeout, path=None):
     """recv until count bytes came, with ONE timeout for the whole read; end of stream first is
     EndOfStream. What came is shown (or written to the file at path, opened before any read),
     even before an error."""
-    out = None if path is None else FileOut(path)
+    out = None if path is None else FileOut(path, timeout)
     deadline = None if timeout is None else time.monotonic() + timeout
     data = take(pending, count)
     try:
@@ -312,7 +312,7 @@ helper("recv_quiet", ("time",), ("take", "show", "note", "recv_exactly"), '''
 def recv_quiet(sock, pending, quiet, timeout, path=None):
     """recv until the peer has sent nothing for quiet seconds (each recv may wait that long),
     or until end of stream. What came is shown (or written to the file at path, opened first)."""
-    out = None if path is None else FileOut(path)
+    out = None if path is None else FileOut(path, timeout)
     data = take(pending)
     started = time.monotonic()
     sock.settimeout(quiet)
