@@ -270,3 +270,19 @@ def test_a_program_writing_to_a_fifo_nobody_reads_gives_up_at_the_timeout_as_net
     program, out, err = export_and_compare(path, {}, tmp_path)
     assert "failed as expected (file)" in err and "no reader opened the FIFO within 0.5 s" in err, err
     assert "never" not in out
+
+
+@pytest.mark.parametrize("send", ["send < {fifo}", "sendto localhost $lab_port < {fifo}"])
+def test_a_program_sending_a_fifo_nobody_writes_gives_up_at_the_timeout_as_netrepl(send, tmp_path):
+    # open(path, "rb") of a FIFO with no writer waited for ever; netrepl waits `timeout`, then kind file.
+    import os
+
+    fifo = tmp_path / "in.fifo"
+    os.mkfifo(fifo)
+    udp = send.startswith("sendto")
+    path = tmp_path / "fifo.nrs"
+    path.write_text(f"serve echo 0{' udp' if udp else ''}\n" + ("" if udp else "connect localhost $lab_port\n")
+                    + f"timeout 0.5\nmust-fail file {send.format(fifo=fifo)}\n{send.format(fifo=fifo)}\nprint never\n")
+    program, out, err = export_and_compare(path, {}, tmp_path)
+    assert "failed as expected (file)" in err and "no data to read within 0.5 s" in err, err
+    assert "never" not in out

@@ -52,7 +52,7 @@ recvfrom
 close
 """)
     assert "sock.sendall(b'\\x00\\x01\\xfe\\xff')" in source  # exactly those bytes: no line ending
-    assert f"send_file(sock, {str(payload)!r})" in source and "recv_exactly(" in source and "recv_quiet(" in source
+    assert f"send_file(sock, {str(payload)!r}, timeout)" in source and "recv_exactly(" in source and "recv_quiet(" in source
     assert "sock.sendto(b'again\\r\\n', sender)" in source  # reply answers the last datagram's sender
     assert (tmp_path / "exact.out").read_bytes() == (tmp_path / "netrepl" / "exact.out").read_bytes() == \
         b"\x00\xff from a file\r\n"

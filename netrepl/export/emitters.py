@@ -172,7 +172,8 @@ def _send(p: Program, parsed) -> None:
     path = _source(p, parsed)
     if path is not None:
         p.need("send_file")
-        p.code(f"send_file(sock, {path})")
+        p.uses.add("timeout")
+        p.code(f"send_file(sock, {path}, timeout)")
         return
     p.code(f"sock.sendall({_data(p, parsed, '-n' not in parsed.flags)})")
     httpemit.note_sent(p, parsed)  # request lines: whether a `recv http` reads a HEAD's response
@@ -194,7 +195,9 @@ def _sendto(p: Program, parsed) -> None:
     path = _source(p, parsed)
     if path is not None:  # the whole file is one datagram
         p.need("file_bytes")
-        p.code(f"with file_step({path}, open, {path}, 'rb') as f:", f"    sock.sendto(file_bytes(f, {path}), {address})")
+        p.need("open_for_reading")
+        p.uses.add("timeout")
+        p.code(f"with file_step({path}, open_for_reading, {path}, timeout) as f:", f"    sock.sendto(file_bytes(f, {path}), {address})")
         return
     data = _data(p, parsed, "-l" in parsed.flags and "-n" not in parsed.flags)
     p.code(f"sock.sendto({data}, {address})")

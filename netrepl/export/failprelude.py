@@ -51,6 +51,18 @@ def open_for_writing(path, timeout):
     return open(fd, "wb")
 ''')
 
+helper("open_for_reading", ("errno", "os", "select", "stat"), (), '''
+def open_for_reading(path, timeout):
+    """open(path, "rb"), except that a FIFO (or a device) is waited on at most timeout seconds for
+    its first bytes, as netrepl waits (open() would wait for a writer for ever)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    if not stat.S_ISREG(os.fstat(fd).st_mode) and not select.select([fd], [], [], timeout)[0]:
+        os.close(fd)
+        raise OSError(errno.ETIMEDOUT, f"no data to read within {timeout:g} s (a FIFO with no writer?)")
+    os.set_blocking(fd, True)
+    return open(fd, "rb")
+''')
+
 helper("file_out", (), ("file_problem", "open_for_writing"), '''
 class FileOut:
     """The file at path, opened (before anything is read) to hold received bytes: its errors are

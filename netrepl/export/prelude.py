@@ -334,11 +334,11 @@ def recv_quiet(sock, pending, quiet, timeout, path=None):
     return data
 ''')
 
-helper("send_file", ("socket",), ("note", "file_bytes", "file_problem"), '''
-def send_file(sock, path):
+helper("send_file", ("socket",), ("note", "file_bytes", "file_problem", "open_for_reading"), '''
+def send_file(sock, path, timeout):
     """The file's bytes, raw: streamed in chunks of 128 KiB on a connection (sendall each), as
     ONE datagram on a UDP socket. Returns the number of bytes sent."""
-    with file_step(path, open, path, "rb") as f:
+    with file_step(path, open_for_reading, path, timeout) as f:
         if sock.type == socket.SOCK_DGRAM:
             total = sock.send(file_bytes(f, path))
         else:
