@@ -365,7 +365,9 @@ recv line
 close
 """)
     assert out == "first\\r\nsecond\\r\nthird\\r\nfourth\\r\n"
-    assert source.count("sock.close()  # connect again") == 3
+    assert source.count("# connect again: netrepl closes the connection there was") == 3
+    # To HOST PORT the new name is resolved first (one that does not resolve keeps the connection).
+    assert source.count("sock = end_connection(sock, 'localhost', args.lab_port)  # connect again") == 2
 
 
 def test_recv_to_dash_is_standard_output_in_the_program_too(tmp_path):

@@ -62,9 +62,6 @@ def _connect(p: Program, parsed) -> None:
     else:
         host, port = p.host(parsed), p.port(parsed)
         address = f"({host}, {port})"
-    if p.sock and p.connected and unix and not p.maybe_closed:
-        p.refuse_state("`connect` of a connected Unix stream socket: netrepl refuses it (its own state check); "
-                       "not exported")
     if p.sock and not p.maybe_closed and not p.connected:  # a socket of its own (`socket`), or UDP re-targeted
         p.code(f"sock.connect({address})")
         p.peer = None if unix else host
