@@ -29,7 +29,8 @@ from netrepl.language.nrs import capture_variables, serve_variables, var_value
 from netrepl.language.parser import ParseError, Parsed
 from netrepl.language.texttypes import Expectation
 from netrepl.patterns import lazy
-from netrepl.render.text import safe, unix_name
+from netrepl.escape import safe
+from netrepl.unixpaths import unix_name
 
 _SURROGATE = lazy(r"[\udc80-\udcff]")  # a byte that was not UTF-8, as surrogateescape keeps it
 _NOT_A_LINE = lazy(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]|[ \t]\Z")  # what a script line cannot hold
