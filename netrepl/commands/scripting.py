@@ -7,6 +7,7 @@ import os
 from netrepl.commands.common import error
 from netrepl.core.errors import KINDS, failure, matches
 from netrepl.core.results import Result
+from netrepl.core.errors import FAILURE_NAMES, errname_known
 from netrepl.language.argtypes import FailureKind, Path, Seconds
 from netrepl.language.texttypes import CommandLine, Text
 from netrepl.language.registry import Arg, CommandSet
@@ -22,7 +23,7 @@ def _check_must_fail(a):
     return None
 
 
-@CHECKS.command("must-fail", Arg("KIND", FailureKind(), "kind"), Arg("COMMAND", CommandLine(), "command"),
+@CHECKS.command("must-fail", Arg("KIND", FailureKind(FAILURE_NAMES, errname_known), "kind"), Arg("COMMAND", CommandLine(), "command"),
                 check=_check_must_fail,
                 help="run COMMAND and succeed only if it fails with KIND (address, timeout, refused, ...)",
                 details="KIND is an error kind (" + ", ".join(KINDS) + "), a short name (refused, reset, pipe, "

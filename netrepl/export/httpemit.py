@@ -45,7 +45,7 @@ def recv_http(sock, pending, method, timeout, path=None):
     """One HTTP/1.x response, within ONE timeout: its head on standard error, its body shown
     (or written to the file at path, opened first); what follows it stays in pending. Malformed
     framing is ProtocolError, an early end of stream EndOfStream. Returns the status."""
-    out = None if path is None else FileOut(path)
+    out = None if path is None else FileOut(path, timeout)
     deadline = None if timeout is None else time.monotonic() + timeout
     body = bytearray()
     write = body.extend if out is None else out.write

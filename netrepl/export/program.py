@@ -266,7 +266,10 @@ class Program:
             self.need(name)
         if checked_first(self):
             self.need("check_escapes")
+        if "read_until" in self.helpers and "search_by" not in self.helpers:
+            self.need("search_plain")  # (its expects wait for text: a regex search needs no deadline)
         if self.hex:  # show, TextOut, FileOut that count what they consume and show hex too
+            self.need("view")  # (View.hex is set even where no step after it reads)
             needed, self.helpers = self.helpers, []
             for name in needed:
                 self.need(name)
