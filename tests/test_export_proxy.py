@@ -202,3 +202,13 @@ def test_connect_again_drops_what_was_read_and_not_shown(tmp_path):
                     "connect localhost $lab_port\nsend second\nrecv line\nclose\n")
     program, out, err = export_and_compare(path, {}, tmp_path)
     assert out == "first\nsecond\n"
+
+
+def test_tls_through_the_tunnel_behaves_the_same(tmp_path):
+    # The handshake runs end to end: the certificate checked is the server's, named as connect named it.
+    path = tmp_path / "tunnel.nrs"
+    path.write_text("serve https 0\nserve socks5 0\nset tls ca $lab_ca\n"
+                    "set proxy socks5 127.0.0.1 $lab_socks5_port\nconnect localhost $lab_https_port\ntls\n"
+                    "send GET /hello.txt HTTP/1.0\\r\\n\nrecv all\n")
+    program, out, err = export_and_compare(path, {}, tmp_path)
+    assert out.startswith("HTTP/1.0 200 OK") and "hello from the netrepl lab server" in out
