@@ -14,6 +14,7 @@ import pytest
 
 from netrepl.core.proxy import V2_SIGNATURE
 from realpeers import Nginx, SshSocks, Tinyproxy, free_port, needs_nginx, needs_ssh, needs_tinyproxy
+from conftest import run_cli
 from test_export import export_and_compare
 
 LAB_PROXIES = """serve http 0
@@ -212,3 +213,40 @@ def test_tls_through_the_tunnel_behaves_the_same(tmp_path):
                     "send GET /hello.txt HTTP/1.0\\r\\n\nrecv all\n")
     program, out, err = export_and_compare(path, {}, tmp_path)
     assert out.startswith("HTTP/1.0 200 OK") and "hello from the netrepl lab server" in out
+
+
+def test_a_hostile_proxy_answer_is_shown_escaped_by_the_program(tmp_path):
+    # An HTTP proxy's refusal line carries a terminal escape and a bidi override: the program's note escapes them.
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(4)
+    server.settimeout(30)
+
+    def answer():
+        for _ in range(2):  # netrepl's run, then the program's
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            with conn:
+                conn.recv(4096)
+                conn.sendall("HTTP/1.1 403 no\x1b[2J\u202egro.live\r\n\r\n".encode())
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    path = tmp_path / "hostile.nrs"
+    path.write_text("set proxy http 127.0.0.1 $proxy\nmust-fail proxy connect 127.0.0.1 9\nprint refused\n")
+    try:
+        program, out, err = export_and_compare(path, {"proxy": str(server.getsockname()[1])}, tmp_path)
+    finally:
+        server.close()
+        thread.join(10)
+    assert out == "refused\n" and "\x1b" not in err and "\u202e" not in err
+    assert "403 no\\x1b[2J" in err
+
+
+def test_connect_of_a_socket_made_by_socket_through_a_proxy_is_refused_with_its_line(tmp_path):
+    path = tmp_path / "own.nrs"
+    path.write_text("socket inet tcp\nset proxy socks5 127.0.0.1 1080\nconnect localhost 80\n")
+    p = run_cli("export", str(path))
+    assert p.returncode == 2 and f"{path}:3: `connect` of a socket made by `socket`" in p.stderr
