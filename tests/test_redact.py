@@ -130,3 +130,19 @@ def test_a_redacted_recording_exports_with_its_secrets_as_options(tmp_path):
     p = run_cli("export", str(path), "-o", str(out), cwd=tmp_path)
     assert p.returncode == 0, p.stderr
     assert PLAIN not in out.read_text().split("#< ")[0] and "'--secret1', dest='secret1', required=True" in out.read_text()
+
+
+@pytest.mark.parametrize("redact", ["on", "off"])
+def test_a_record_started_after_set_proxy_writes_the_settings_and_replays(tmp_path, redact):
+    # Without the settings, the recording's connects went directly: another path, no PROXY header.
+    path = tmp_path / "s.nrs"
+    p = run_cli("-q", "-c", f"serve echo 0; serve socks5 0; set redact {redact}; "
+                            f"set proxy socks5 127.0.0.1 $lab_socks5_port lab lab; "
+                            f"set proxy-protocol v1 203.0.113.7 5555; record {path}; connect 127.0.0.1 $lab_echo_port; "
+                            "recv line; record stop", cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    text = path.read_text()
+    password = "${secret1}" if redact == "on" else "lab"
+    assert f"set proxy socks5 127.0.0.1 $lab_port lab {password}\nset proxy-protocol v1 203.0.113.7 5555\n" in text
+    ran = run_cli("-D", "secret1=lab", str(path), cwd=tmp_path)
+    assert ran.returncode == 0 and "through the socks5 proxy" in ran.stdout and "PROXY TCP4 203.0.113.7" in ran.stdout

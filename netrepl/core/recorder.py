@@ -36,7 +36,7 @@ _SURROGATE = lazy(r"[\udc80-\udcff]")  # a byte that was not UTF-8, as surrogate
 _NOT_A_LINE = lazy(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]|[ \t]\Z")  # what a script line cannot hold
 _WORD = lazy(r"[^ \t]+")
 _PLAIN_WORD = lazy(r"[^ \t\"'${}#]+")  # a host that can stand as a ${NAME:-DEFAULT} default as it is
-_PORT_WORD = {"connect": 2, "sendto": 2, "serve stop": 2, "client": 2, "resolve": 2}  # where the PORT word is
+_PORT_WORD = {"connect": 2, "sendto": 2, "serve stop": 2, "client": 2, "resolve": 2, "set proxy": 4}  # where PORT is
 
 
 def value_text(value: str) -> str:
@@ -185,6 +185,12 @@ class Recorder:
             self.write(f"set display {session.display}")
         for line in session.tls_settings.lines():  # `set tls ...`: the next handshake depends on them
             self.write(line)
+        if getattr(session, "proxy", None) is not None or getattr(session, "proxy_protocol", None) is not None:
+            from netrepl.core.proxy import setting_lines  # (loaded already: a proxy is set)
+
+            lines = setting_lines(session, self.secrets if self.redacting else None)
+            self.write_lines([self._lab_port_used(line, "set proxy", session.proxy.port)
+                              if line.startswith("set proxy ") else line for line in lines])
         if session.sock is not None and session.family == "unix":
             self.write(f"# recording started with a socket open ({session.state()})")
             self.write(f"socket unix {session.proto}")
