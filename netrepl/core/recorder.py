@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import Callable, Iterable
 
 from netrepl.core.peerlog import PeerLog
@@ -68,11 +69,15 @@ class Recorder:
     STREAM_HEAD = EXPECT_MAX + EXPECT_REST  # bytes of a streamed read kept for its checks
 
     def __init__(self, path: str, expectations: bool = False,
-                 parse: Callable[[str], Parsed | None] | None = None, peer: bool = False):
+                 parse: Callable[[str], Parsed | None] | None = None, peer: bool = False,
+                 timeout: float | None = -1.0):
         self._start(path, expectations, parse, peer)
-        # Append, created private: recordings may hold what was typed at a service.
-        fd = open_within(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, mode=0o600)  # a FIFO: not for ever
+        # Append, created private: recordings may hold what was typed at a service. A FIFO's
+        # reader is waited for as long as the session's `timeout` (-1: pathopen's default; None: off).
+        fd = open_within(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, timeout, mode=0o600)
         self.file = os.fdopen(fd, "a", encoding="utf-8", newline="\n")
+        # fsync'd line by line when a file (a FIFO, a terminal or /dev/null refuse fsync: EINVAL).
+        self.durable = stat.S_ISREG(os.fstat(fd).st_mode)
 
     def _start(self, path: str, expectations: bool, parse, peer: bool) -> None:
         """What a recording keeps, wherever its lines go (a file here, memory for `export`)."""
@@ -103,7 +108,8 @@ class Recorder:
             return
         self.file.write("".join(line + "\n" for line in lines))
         self.file.flush()
-        os.fsync(self.file.fileno())
+        if self.durable:
+            os.fsync(self.file.fileno())
         self.count += len(lines)
 
     def write_peer(self) -> None:
@@ -221,7 +227,10 @@ class Recorder:
         if self.peer is not None:
             self.peer.detach()
         if not self.file.closed:
-            self.file.close()
+            try:
+                self.file.close()
+            except OSError:  # only what a failed write left buffered, already reported by that write
+                pass
 
     # ----- lines that replay the same -------------------------------------------------
 
