@@ -104,6 +104,33 @@ def test_the_shell_says_a_full_disk_during_record_as_an_error(tmp_path):
         term.close()
 
 
+@pytest.fixture
+def small_fs(tmp_path):
+    """A 1 MiB tmpfs: a real full disk under a regular file (written, flushed and fsync'd)."""
+    where = tmp_path / "small"
+    where.mkdir()
+    p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(where)], capture_output=True, text=True)
+    if p.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {p.stderr.strip()}")
+    yield where
+    subprocess.run(["umount", "-l", str(where)], capture_output=True)  # -l: even if a descriptor is still open
+
+
+def test_a_disk_that_fills_up_during_record_fails_the_command_that_could_not_be_recorded(ex, small_fs):
+    path = small_fs / "rec.nrs"
+    assert run(ex, f"record {path}").ok
+    assert run(ex, "print first").ok  # recorded while there is room
+    with open(small_fs / "filler", "wb", buffering=0) as filler:  # then the disk fills up
+        with pytest.raises(OSError):
+            while True:
+                filler.write(b"\0" * 4096)
+    result = run(ex, "print " + "x" * 8000)  # more than the last page's room
+    out = text_of(result)
+    assert result.error is not None and result.error.kind == "file" and result.error.errname == "ENOSPC", out
+    assert ex.recorder is None
+    assert path.read_text().endswith("print first\n")  # what was recorded before is intact
+
+
 # -- `record FIFO` waits as long as the session's timeout, not 10 s ----------------------------
 
 @pytest.fixture
