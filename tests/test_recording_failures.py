@@ -16,7 +16,7 @@ import pytest
 
 from conftest import ROOT, run, text_of
 from hostile_tls import release_later
-from termdrive import Term, unavailable
+from termdrive import Term, style_of, styled_runs, unavailable
 
 FULL = "/dev/full"
 
@@ -98,6 +98,10 @@ def test_the_shell_says_a_full_disk_during_record_as_an_error(tmp_path):
         screen = term.run("print hi")
         line = next((ln for ln in screen.splitlines() if "stopped" in ln), "")
         assert line.startswith("error: record: file error") and "[ENOSPC 28]" in line, screen
+        coloured = next(ln for ln in term.screen(escapes=True).splitlines() if "stopped" in ln)
+        hi = next(ln for ln in term.screen(escapes=True).splitlines()
+                  if "".join(text for _, text in styled_runs(ln)).strip() == "hi")
+        assert style_of(coloured, "error") != style_of(hi, "hi"), styled_runs(coloured)  # as loud as any error
         assert term.running()  # the session goes on
         term.run("print still here")
     finally:
