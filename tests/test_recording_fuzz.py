@@ -1,6 +1,6 @@
 """Recordings as untrusted input (issue 20): the `#<` / `#>` peer-line format `record -p` writes,
 generated and mangled by hypothesis, through every front end that reads one: `serve replay`
-loading, the runner (`netrepl FILE.nrs`, with `-k` so every line runs), the pytest plugin, the
+loading, the runner (`netrepl -k FILE.nrs`'s main(): `-k`, so every line runs), the pytest plugin, the
 shell's lexer and validator, and `netrepl export`. 0 tracebacks and 0 hangs: each input is
 bounded (lines up to just past replay's 4096-character limit, at most 24 lines) and each run is
 timed against a generous bound. Derandomized, so every run tries the same inputs; the counts
@@ -24,12 +24,12 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from prompt_toolkit.document import Document
 from prompt_toolkit.validation import ValidationError
 
+import netrepl.cli as cli
 import netrepl.export as export
 from netrepl.commands import REGISTRY
 from netrepl.lab.replay import ReplayError, load
 from netrepl.language.parser import Parser
 from netrepl.lexer import NrsLexer
-from netrepl.runner import Options, Runner
 from netrepl.shell.validator import LineValidator
 
 pytest_plugins = ["pytester"]
@@ -152,13 +152,14 @@ def test_fuzz_recordings_through_serve_replay_loading(tmp_path, refusing_port):
 
 
 def test_fuzz_recordings_through_the_runner(tmp_path, refusing_port):
-    """`netrepl -k FILE.nrs` in-process: exit 0, 1 or 2, never a traceback."""
+    """`netrepl -k FILE.nrs` (its main(), in-process): exit 0, 1 or 2, never a traceback."""
     @settings(max_examples=250, **FUZZ)
     @given(RECORDINGS)
     def fuzz(drawn):
         path = _write(tmp_path, drawn, refusing_port)
         out, err = io.StringIO(), io.StringIO()
-        status = _timed("runner", lambda: Runner(Options(quiet=True, keep_going=True), out, err).run_file(path))
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            status = _timed("runner", lambda: cli.main(["-k", path]))
         assert status in (0, 1, 2), (status, out.getvalue(), err.getvalue())
         assert "Traceback" not in out.getvalue() + err.getvalue() and "internal error" not in out.getvalue()
         COUNTS[f"runner exit {int(status)}"] += 1
