@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import Callable, Iterable
 
 from netrepl.core.peerlog import PeerLog
@@ -68,11 +69,15 @@ class Recorder:
     STREAM_HEAD = EXPECT_MAX + EXPECT_REST  # bytes of a streamed read kept for its checks
 
     def __init__(self, path: str, expectations: bool = False,
-                 parse: Callable[[str], Parsed | None] | None = None, peer: bool = False):
+                 parse: Callable[[str], Parsed | None] | None = None, peer: bool = False,
+                 timeout: float | None = -1.0):
         self._start(path, expectations, parse, peer)
-        # Append, created private: recordings may hold what was typed at a service.
-        fd = open_within(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, mode=0o600)  # a FIFO: not for ever
-        self.file = os.fdopen(fd, "a", encoding="utf-8", newline="\n")
+        # Append, created private: recordings may hold what was typed at a service. A FIFO's
+        # reader is waited for as long as the session's `timeout` (-1: pathopen's default; None: off).
+        fd = open_within(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, timeout, mode=0o600)
+        self.fd: int | None = fd  # written with os.write: no buffer left to flush again after a failure
+        # fsync'd line by line when a file (a FIFO, a terminal or /dev/null refuse fsync: EINVAL).
+        self.durable = stat.S_ISREG(os.fstat(fd).st_mode)
 
     def _start(self, path: str, expectations: bool, parse, peer: bool) -> None:
         """What a recording keeps, wherever its lines go (a file here, memory for `export`)."""
@@ -101,9 +106,25 @@ class Recorder:
     def write_lines(self, lines: list[str]) -> None:
         if not lines:
             return
-        self.file.write("".join(line + "\n" for line in lines))
-        self.file.flush()
-        os.fsync(self.file.fileno())
+        data = memoryview("".join(line + "\n" for line in lines).encode("utf-8"))
+        fd = self.fd
+        if fd is None:
+            raise ValueError("the recording is closed")
+        size = os.fstat(fd).st_size if self.durable else None
+        try:
+            while data:
+                data = data[os.write(fd, data):]
+            if self.durable:
+                os.fsync(fd)
+        except OSError:
+            # A full disk took part of the lines: cut them off, so the recording ends with the
+            # last whole command instead of half of one (a replay would run that half).
+            if size is not None:
+                try:
+                    os.ftruncate(fd, size)
+                except OSError:
+                    pass
+            raise
         self.count += len(lines)
 
     def write_peer(self) -> None:
@@ -220,8 +241,9 @@ class Recorder:
     def close(self) -> None:
         if self.peer is not None:
             self.peer.detach()
-        if not self.file.closed:
-            self.file.close()
+        if self.fd is not None:
+            fd, self.fd = self.fd, None
+            os.close(fd)
 
     # ----- lines that replay the same -------------------------------------------------
 
