@@ -42,6 +42,7 @@ _SURROGATE = lazy(r"[\udc80-\udcff]")  # a byte that was not UTF-8, as surrogate
 _NOT_A_LINE = lazy(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]|[ \t]\Z")  # what a script line cannot hold
 _WORD = lazy(r"[^ \t]+")
 _PLAIN_WORD = lazy(r"[^ \t\"'${}#]+")  # a host that can stand as a ${NAME:-DEFAULT} default as it is
+_RECV_HTTP = lazy(r"\A[ \t]*recv[ \t]+http(?=[ \t>]|\Z)")  # where `record -e` puts the status it got
 _PORT_WORD = {"connect": 2, "sendto": 2, "serve stop": 2, "client": 2, "resolve": 2}  # where the PORT word is
 
 
@@ -97,6 +98,9 @@ class Recorder:
         # What a read shown as it arrived got (its first STREAM_HEAD bytes, its count): the
         # Result holds no data then (commands/receiving.py sets it for `record -e`).
         self.streamed: tuple[bytes, int] | None = None
+        # The final status a `recv http` read (commands/receiving.py sets it): `record -e` writes
+        # `recv http STATUS`, the check that replays it.
+        self.http_status: int | None = None
         # With -p: the bytes each command moved, as `#<`/`#>` lines after it (core/peerlog.py).
         self.peer = PeerLog() if peer else None
         self.session = None  # whose transport the peer log taps (write_setup names it)
@@ -206,6 +210,7 @@ class Recorder:
         if name in ("help", "exit", "source", "export") or result.error and result.error.kind in ("interrupted", "syntax", "usage"):
             return
         streamed, self.streamed = self.streamed, None
+        http_status, self.http_status = self.http_status, None
         if name == "set var":
             self.taken.add(parsed.args["name"])
         elif name == "expect" and result.error is None:
@@ -213,11 +218,16 @@ class Recorder:
         if result.error is None:
             data, total = (result.data, len(result.data or b"")) if streamed is None else streamed
             # (`recv http` reads a whole response: an expect of its first line, written before it,
-            # would consume the head it has to read. Its data is not turned into an expect.)
+            # would consume the head it has to read. Its data is not turned into an expect: the
+            # check is the status it got, `recv http STATUS`.)
             if self.expectations and data and name != "expect" and parsed.args.get("n") != "http" \
                     and self._expectations(parsed, data, total):
                 return
-            self._write_command("", parsed, result, _replayable(parsed))
+            text = _replayable(parsed)
+            if self.expectations and http_status is not None and name == "recv" \
+                    and parsed.args.get("n") == "http" and parsed.args.get("amount") is None:
+                text = _RECV_HTTP.sub(lambda m: f"{m.group()} {http_status}", text, count=1)
+            self._write_command("", parsed, result, text)
         elif name != "must-fail":
             self._write_command(f"must-fail {result.error.errname or result.error.kind} ", parsed, result, parsed.text)
 
