@@ -3,13 +3,8 @@
 Each line is written and flushed as it happens (fsync'd), so a recording
 survives the shell being killed. A command that failed is written as
 `must-fail KIND ...` so replaying it against the same server passes.
-With expectations on, the first line of received data (through its
-newline; `expect -m` for a part of a line) becomes an `expect` line written BEFORE the command that received
-it (the expect consumes that line on replay; the command, kept when it
-showed more, reads the rest): commands share one read cursor, so an expect
-written after would look for bytes already consumed. What `recv exactly`,
-`recv all` and `recv quiet` got past that line is checked too (its bytes,
-or its count when large; `recv all` then `expect eof`).
+With expectations on (`record -e`), what each read got is checked on
+replay: core/recordchecks.py writes those lines.
 
 Nothing that ran is dropped: text that is not UTF-8 (a `-D` value, piped
 input) is written with `\\xNN` escapes where the command takes escapes, and
@@ -26,23 +21,20 @@ import re
 from collections.abc import Callable, Iterable
 
 from netrepl.core.peerlog import PeerLog
+from netrepl.core.recordchecks import STREAM_HEAD, read_checks, with_status
 from netrepl.core.pathopen import open_within
 from netrepl.core.results import Endpoint, Result, UnixName
 from netrepl.core.session import DEFAULT_TIMEOUT
-from netrepl.language.escapes import expect_text
 from netrepl.language.nrs import capture_variables, serve_variables, var_value
 from netrepl.language.parser import ParseError, Parsed
 from netrepl.language.texttypes import Expectation
 from netrepl.patterns import lazy
 from netrepl.render.text import safe, unix_name
 
-EXPECT_MAX = 120  # bytes of received data turned into one `expect` line
-EXPECT_REST = 2048  # at most this much more of a `recv all|quiet` becomes one literal `expect`
 _SURROGATE = lazy(r"[\udc80-\udcff]")  # a byte that was not UTF-8, as surrogateescape keeps it
 _NOT_A_LINE = lazy(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]|[ \t]\Z")  # what a script line cannot hold
 _WORD = lazy(r"[^ \t]+")
 _PLAIN_WORD = lazy(r"[^ \t\"'${}#]+")  # a host that can stand as a ${NAME:-DEFAULT} default as it is
-_RECV_HTTP = lazy(r"\A[ \t]*recv[ \t]+http(?=[ \t>]|\Z)")  # where `record -e` puts the status it got
 _PORT_WORD = {"connect": 2, "sendto": 2, "serve stop": 2, "client": 2, "resolve": 2}  # where the PORT word is
 
 
@@ -72,7 +64,7 @@ def _writable(text: str) -> bool:
 
 
 class Recorder:
-    STREAM_HEAD = EXPECT_MAX + EXPECT_REST  # bytes of a streamed read kept for its checks
+    STREAM_HEAD = STREAM_HEAD  # bytes of a streamed read kept for its checks
 
     def __init__(self, path: str, expectations: bool = False,
                  parse: Callable[[str], Parsed | None] | None = None, peer: bool = False):
@@ -217,50 +209,18 @@ class Recorder:
             self.taken.update(capture_variables(parsed))
         if result.error is None:
             data, total = (result.data, len(result.data or b"")) if streamed is None else streamed
-            # (`recv http` reads a whole response: an expect of its first line, written before it,
-            # would consume the head it has to read. Its data is not turned into an expect: the
-            # check is the status it got, `recv http STATUS`.)
-            if self.expectations and data and name != "expect" and parsed.args.get("n") != "http" \
-                    and self._expectations(parsed, data, total):
-                return
             text = _replayable(parsed)
-            if self.expectations and http_status is not None and name == "recv" \
-                    and parsed.args.get("n") == "http" and parsed.args.get("amount") is None:
-                text = _RECV_HTTP.sub(lambda m: f"{m.group()} {http_status}", text, count=1)
+            if self.expectations and name == "recv" and parsed.args.get("n") == "http":
+                if http_status is not None and parsed.args.get("amount") is None:
+                    text = with_status(text, http_status)  # (no expect before it: it reads the head)
+            elif self.expectations and data and name != "expect":
+                checks, replaced = read_checks(parsed, data, total)
+                self.write_lines(checks)  # BEFORE the command: one read cursor
+                if replaced:
+                    return
             self._write_command("", parsed, result, text)
         elif name != "must-fail":
             self._write_command(f"must-fail {result.error.errname or result.error.kind} ", parsed, result, parsed.text)
-
-    def _expectations(self, parsed, data: bytes, total: int) -> bool:
-        """`record -e`: the checks written BEFORE a read command (one read cursor: an `expect`
-        written after it would look for bytes the command already consumed). The first line,
-        through its newline, becomes an `expect` (expect consumes whole lines, so nothing of the
-        line is left for the next command). What a `recv exactly`, `recv all` or `recv quiet`
-        got after it is checked too: its bytes with one literal `expect` when few
-        (EXPECT_REST), else its count (`recv exactly N > /dev/null`); a `recv all` then
-        expects end of stream. True when these lines replace the command."""
-        cut = data.find(b"\n", 0, EXPECT_MAX)
-        first = data[:cut + 1] if cut >= 0 else data[:EXPECT_MAX]
-        if not first.strip():
-            return False
-        self.write(_expect_line(first))
-        name, n = parsed.command.name, parsed.args.get("n")
-        rest = total - len(first)  # (`data` may be only the head of what a streamed read got)
-        if name in ("recv", "recvfrom") and n not in ("all", "quiet", "exactly"):
-            return not rest  # the expect consumed all this recv showed; else the recv reads the rest
-        if n == "exactly":
-            if rest:
-                self.write(f"recv exactly {rest}")  # the rest of the count (no data: to a file)
-            return True
-        if name != "recv":
-            return False
-        if rest and rest <= EXPECT_REST and len(data) == total:
-            self.write(_expect_line(data[len(first):]))
-        elif rest:
-            self.write(f"recv exactly {rest} > /dev/null")
-        if n == "all":
-            self.write("expect eof")
-        return True
 
     def close(self) -> None:
         if self.peer is not None:
@@ -388,12 +348,6 @@ class Recorder:
         if joined and joined.group().endswith(f":{port}"):  # `connect HOST:PORT`, `sendto [v6]:PORT`
             return text[:joined.end() - len(str(port))] + "$" + var + text[joined.end():]
         return text  # typed as a variable or a service name: it replays as it is
-
-
-def _expect_line(data: bytes) -> str:
-    """The `expect` that consumes exactly `data` on replay: a whole line as it is; a part of a
-    line with -m (else it would take the rest of the line too, which the next command read)."""
-    return ("expect " if data.endswith(b"\n") else "expect -m ") + expect_text(data)
 
 
 def _replayable(parsed) -> str:
