@@ -453,6 +453,28 @@ def test_a_tls_recording_is_refused_when_it_loads_naming_the_line(tmp_path, lab)
     assert p.returncode == 1 and "turns conversation 1 into TLS" in p.stderr
 
 
+def test_a_recording_started_on_a_tls_socket_is_refused_at_load(tmp_path, lab):
+    """`record -p` begun after `tls` writes the `tls` line, then the connection's `#> connect`:
+    the conversation is TLS all the same, and was accepted (its client's handshake then failed)."""
+    server = lab("https")
+    first = run_cli("-c", f"set tls ca {LAB_CA}; connect localhost {server.port}; tls localhost; record -p rec.nrs; "
+                          "send GET / HTTP/1.0\\r\\n; recv all", cwd=tmp_path)
+    assert first.returncode == 0, first.stdout + first.stderr
+    lines = (tmp_path / "rec.nrs").read_text().splitlines()
+    at = lines.index("tls localhost")
+    assert lines[at + 1] == "#> connect"  # the shape that slipped through
+    with pytest.raises(ReplayError, match=rf"rec.nrs:{at + 1}: `tls localhost` turns conversation 1 into TLS"):
+        load(str(tmp_path / "rec.nrs"))
+    p = run_cli("-c", "serve replay rec.nrs 0", cwd=tmp_path)
+    assert p.returncode == 1 and "turns conversation 1 into TLS" in p.stdout and "Traceback" not in p.stderr
+
+
+def test_a_tls_that_failed_before_a_plaintext_connection_is_not_an_upgrade_of_it(tmp_path):
+    (tmp_path / "rec.nrs").write_text("must-fail state tls localhost\nconnect localhost 80\n#> connect\n"
+                                      "send hi\n#> hi\\r\\n\n#< ho\\r\\n\n")
+    assert len(load(str(tmp_path / "rec.nrs"))) == 1
+
+
 @pytest.mark.parametrize("line", ["starttls smtp", "must-fail verify tls wrong.invalid", "  tls -k localhost"])
 def test_any_tls_upgrade_in_a_conversation_is_refused(tmp_path, line):
     (tmp_path / "rec.nrs").write_text(f"connect localhost 25\n#> connect\n#< 220 hi\\r\\n\n{line}\n#> x\n")

@@ -90,6 +90,13 @@ def _decode(body: str, col: int) -> bytes:
     return decode_escapes(body, col)  # its errors say which escape is bad, and where
 
 
+def _tls_refusal(path: str, lineno: int, text: str, conversation: int, upgrade: str) -> str:
+    return (f"{path}:{lineno}: `{text.strip()[:120]}` turns conversation {conversation} into TLS; "
+            f"`serve replay` plays the recorded (decrypted) bytes in plaintext and cannot answer "
+            f"the client's handshake, so its `{upgrade}` would fail. Replay a plaintext recording, "
+            "or run this one against the real server")
+
+
 class ReplayError(ValueError):
     """The recording cannot be replayed: FILE:LINE and why."""
 
@@ -125,6 +132,9 @@ def load(path: str, variables=None) -> list[list[Step]]:
         raise ReplayError(f"{path}: {size} bytes; a recording has at most {MAX_BYTES}")
     conversations: list[list[Step]] = []
     total, number, after_data = 0, 0, False
+    # A `tls` line right before a `#> connect`: a recording started on a socket already upgraded
+    # (core/recorder.py write_setup writes `tls` and then the connection's `#> connect`).
+    upgraded_before: tuple[int, str, str] | None = None
     from netrepl.core.pathopen import open_within  # a FIFO with no writer: not for ever
 
     with os.fdopen(open_within(path, os.O_RDONLY), "rb") as f:
@@ -137,12 +147,10 @@ def load(path: str, variables=None) -> list[list[Step]]:
             text = raw.decode("utf-8", "surrogateescape").rstrip("\r\n")
             if text[:3] not in ("#< ", "#> "):
                 after_data = False  # a command (or any other line) ends a step
-                if conversations and (upgrade := _upgrade_in(text)):
-                    raise ReplayError(
-                        f"{path}:{lineno}: `{text.strip()[:120]}` turns conversation {len(conversations)} into TLS; "
-                        f"`serve replay` plays the recorded (decrypted) bytes in plaintext and cannot answer "
-                        f"the client's handshake, so its `{upgrade}` would fail. Replay a plaintext recording, "
-                        "or run this one against the real server")
+                upgrade = _upgrade_in(text)
+                if conversations and upgrade:
+                    raise ReplayError(_tls_refusal(path, lineno, text, len(conversations), upgrade))
+                upgraded_before = (lineno, text, upgrade) if upgrade else None
                 continue
             way, body = text[1], text[3:]
             where = f"{path}:{lineno}"
@@ -153,6 +161,8 @@ def load(path: str, variables=None) -> list[list[Step]]:
             if body == "connect":
                 conversations.append([])
                 after_data = False
+                if upgraded_before is not None:
+                    raise ReplayError(_tls_refusal(path, *upgraded_before[:2], len(conversations), upgraded_before[2]))
                 continue
             if not conversations:
                 raise ReplayError(f"{where}: a peer line before the first `#> connect`")
