@@ -184,6 +184,35 @@ def test_a_changed_request_is_reported_with_step_line_and_byte(tmp_path, lab, ex
     assert report not in text_of(run(ex, "print once"))  # the news is told once
 
 
+@pytest.mark.parametrize("recorded, words", [
+    ("#> GET / HTTP/1.0\\r\\n\\r\\n\n#< HTTP/1.0 200 OK\\r\\n\n",
+     "(the client began a TLS handshake; the recording is plaintext and `serve replay` speaks no TLS)"),
+    ("#> \\x16\\x03\\x01\\x00\\x05\\x01\\x00\\x00\\x01\\x03\n#< \\x16\\x03\\x03\\x00\\x01\\x02\n",  # a relay's TLS
+     "(a TLS handshake: the client's random bytes differ on every connection, so a recorded handshake "
+     "cannot be played to another one)"),
+], ids=["plaintext recording", "recorded handshake"])
+def test_a_client_hello_against_a_replay_is_named_as_such(tmp_path, ex, recorded, words):
+    """The issue's confusing case: a replay that got '\\x16\\x03\\x01...' says it was a TLS handshake."""
+    rec = tmp_path / "rec.nrs"
+    rec.write_text("connect localhost 80\n#> connect\n" + recorded)
+    for line in (f"serve replay {rec} 0", "connect 127.0.0.1 $lab_port", "must-fail any tls -k localhost"):
+        assert run(ex, line).ok, line
+    listing = text_of(run(ex, "serve"))
+    assert "mismatch at step 1 (line 3), byte " in listing and "got '\\x16\\x03" in listing
+    assert words in listing, listing
+
+
+def test_a_later_mismatch_that_looks_like_a_client_hello_gets_no_tls_words(tmp_path, ex):
+    rec = tmp_path / "rec.nrs"
+    rec.write_text("connect localhost 80\n#> connect\n#> hi\n#< ho\n#> bye\n")
+    for line in (f"serve replay {rec} 0", "connect 127.0.0.1 $lab_port", "send -n hi", "recv exactly 2",
+                 "send -x 16 03 01 00 05 01 00 00 01 03"):
+        assert run(ex, line).ok, line
+    run(ex, "recv all")
+    listing = text_of(run(ex, "serve"))
+    assert "mismatch at step 3 (line 5), byte 0" in listing and "TLS" not in listing, listing
+
+
 def _smtp(conn):
     """A small server that speaks first: a banner, then one answer per line."""
     conn.sendall(SMTP_BANNER)

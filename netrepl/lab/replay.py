@@ -42,6 +42,7 @@ from typing import Callable
 from netrepl.core.peerlog import DIRECTIVE
 from netrepl.lab.handlers import RESET_DELAY, finish
 from netrepl.lab.kinds import IDLE_TIMEOUT
+from netrepl.lab.replaytls import tls_hint, tls_refusal, upgrade_in
 from netrepl.lab.server import LabServer
 from netrepl.language.escapes import EscapeError, decode_escapes, encode_escapes
 from netrepl.language.nrs import MAX_BYTES
@@ -56,18 +57,6 @@ FILLER = bytes(65536)  # what `#< more N bytes` sends: the bytes themselves were
 
 
 _DIRECTIVES = {(">", "connect"), ("<", "eof"), ("<", "reset"), (">", "eof"), (">", "close")}
-# Commands that turn a recorded conversation into TLS: the peer lines hold the decrypted bytes,
-# and the replay (plaintext) could not answer the client's handshake.
-_UPGRADES = frozenset({"tls", "starttls"})
-
-
-def _upgrade_in(text: str) -> str | None:
-    """The command of a script line that starts TLS on the socket (`tls`, `starttls`, either
-    under `must-fail KIND`), or None."""
-    words = text.split(None, 3)
-    if words and words[0] == "must-fail":
-        words = words[2:]
-    return words[0] if words and words[0] in _UPGRADES else None
 
 
 # What decode_escapes accepts, for the fast path of _decode; \0 and \e are rewritten before
@@ -88,13 +77,6 @@ def _decode(body: str, col: int) -> bytes:
             body = _SPECIAL.sub(lambda m: _SPECIAL_AS[m.group(1)], body)
         return codecs.escape_decode(body.encode("ascii"))[0]
     return decode_escapes(body, col)  # its errors say which escape is bad, and where
-
-
-def _tls_refusal(path: str, lineno: int, text: str, conversation: int, upgrade: str) -> str:
-    return (f"{path}:{lineno}: `{text.strip()[:120]}` turns conversation {conversation} into TLS; "
-            f"`serve replay` plays the recorded (decrypted) bytes in plaintext and cannot answer "
-            f"the client's handshake, so its `{upgrade}` would fail. Replay a plaintext recording, "
-            "or run this one against the real server")
 
 
 class ReplayError(ValueError):
@@ -147,9 +129,9 @@ def load(path: str, variables=None) -> list[list[Step]]:
             text = raw.decode("utf-8", "surrogateescape").rstrip("\r\n")
             if text[:3] not in ("#< ", "#> "):
                 after_data = False  # a command (or any other line) ends a step
-                upgrade = _upgrade_in(text)
+                upgrade = upgrade_in(text)
                 if conversations and upgrade:
-                    raise ReplayError(_tls_refusal(path, lineno, text, len(conversations), upgrade))
+                    raise ReplayError(tls_refusal(path, lineno, text, len(conversations), upgrade))
                 upgraded_before = (lineno, text, upgrade) if upgrade else None
                 continue
             way, body = text[1], text[3:]
@@ -162,7 +144,7 @@ def load(path: str, variables=None) -> list[list[Step]]:
                 conversations.append([])
                 after_data = False
                 if upgraded_before is not None:
-                    raise ReplayError(_tls_refusal(path, *upgraded_before[:2], len(conversations), upgraded_before[2]))
+                    raise ReplayError(tls_refusal(path, *upgraded_before[:2], len(conversations), upgraded_before[2]))
                 continue
             if not conversations:
                 raise ReplayError(f"{where}: a peer line before the first `#> connect`")
@@ -293,6 +275,10 @@ class Player:
             raise Mismatch(step, f"byte {len(have)}: nothing more within {self.server.timeout:g} s: "
                                  f"expected {wanted} got {show(have, max(0, len(have) - SHOWN))}") from None
 
+    def _first(self, step: Step) -> bool:
+        """Is this the first of the client's steps (its stream from the start)?"""
+        return step is next((s for s in self.steps if s.way == ">" and s.kind == "data"), None)
+
     def _expect(self, step: Step) -> None:
         """Read until the client's stream holds the step's bytes; Mismatch at the first other byte."""
         want, got = step.data, bytearray()
@@ -313,7 +299,7 @@ class Player:
                 seen = bytes(got) + bytes(self.pending)  # with what came past the step's length
                 lo = max(0, at - SHOWN)
                 raise Mismatch(step, f"byte {at}: expected {show(want, lo, at + SHOWN)} "
-                                     f"got {show(seen, lo, at + SHOWN)}")
+                                     f"got {show(seen, lo, at + SHOWN)}" + tls_hint(self._first(step), want, seen))
             got += part
             del self.pending[:take]
         if step.more:
