@@ -643,6 +643,11 @@ print not reached
     out, err, source = _export_compare(tmp_path, script)
     assert "got 200" in out and "not reached" not in out
     assert "recv http: expected status 200, got 404" in err and "if status != 200:" in source
+    # A status typed as a variable is the program's option, as it is netrepl's -D.
+    script = script.replace("/missing HTTP/1.0\\r\\n\nrecv http 200", "/missing HTTP/1.0\\r\\n\nrecv http ${want:-404}")
+    for values in ({}, {"want": "200"}):
+        out, err, source = _export_compare(tmp_path, script, values)
+        assert ("not reached" in out) == (not values) and "if status != args.want:" in source
     (tmp_path / "m.nrs").write_text("serve http 0\nconnect localhost $lab_port\nsend GET / HTTP/1.0\\r\\n\n"
                                     "must-fail expect recv http 404\n")
     p = run_cli("export", str(tmp_path / "m.nrs"))
