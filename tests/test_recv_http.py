@@ -447,6 +447,11 @@ def test_http_status_is_known_to_the_script_check(tcp_server, tmp_path):
     early.write_text("print $http_status\nrecv http\n")
     p = run_cli(str(early))
     assert p.returncode == 2 and f"{early}:1:" in p.stderr + p.stdout
+    # A sourced script's `recv http` sets it for the lines after the `source` (was: undefined).
+    (tmp_path / "lib.nrs").write_text(f"{GET}\nrecv http\n")
+    script.write_text(f"connect 127.0.0.1 {server.port}\nsource lib.nrs\nprint status=$http_status\n")
+    p = run_cli(str(script), cwd=tmp_path)
+    assert p.returncode == 0 and "status=418" in p.stdout, p.stdout + p.stderr
 
 
 def test_over_tls_with_the_lab_https_server(ex):
