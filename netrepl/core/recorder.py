@@ -21,8 +21,8 @@ import re
 from collections.abc import Callable, Iterable
 
 from netrepl.core.peerlog import PeerLog
-from netrepl.core.recordchecks import STREAM_HEAD, read_checks, with_status
 from netrepl.core.pathopen import open_within
+from netrepl.core.recordchecks import STREAM_HEAD, read_checks, with_status
 from netrepl.core.results import Endpoint, Result, UnixName
 from netrepl.core.session import DEFAULT_TIMEOUT
 from netrepl.language.nrs import capture_variables, serve_variables, var_value
