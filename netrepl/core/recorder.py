@@ -3,8 +3,8 @@
 Each line is written and flushed as it happens (fsync'd), so a recording
 survives the shell being killed. A command that failed is written as
 `must-fail KIND ...` so replaying it against the same server passes.
-With expectations on (`record -e`), what each read received is checked by
-the lines core/recordchecks.py writes before it.
+With expectations on (`record -e`), what each read got is checked on
+replay: core/recordchecks.py writes those lines.
 
 Nothing that ran is dropped: text that is not UTF-8 (a `-D` value, piped
 input) is written with `\\xNN` escapes where the command takes escapes, and
@@ -22,8 +22,8 @@ import stat
 from collections.abc import Callable, Iterable
 
 from netrepl.core.peerlog import PeerLog
-from netrepl.core.recordchecks import EXPECT_MAX, EXPECT_REST, checks_for
 from netrepl.core.pathopen import open_within
+from netrepl.core.recordchecks import STREAM_HEAD, read_checks, with_status
 from netrepl.core.results import Endpoint, Result, UnixName
 from netrepl.core.session import DEFAULT_TIMEOUT
 from netrepl.language.nrs import capture_variables, serve_variables, var_value
@@ -66,7 +66,7 @@ def _writable(text: str) -> bool:
 
 
 class Recorder:
-    STREAM_HEAD = EXPECT_MAX + EXPECT_REST  # bytes of a streamed read kept for its checks
+    STREAM_HEAD = STREAM_HEAD  # bytes of a streamed read kept for its checks
 
     def __init__(self, path: str, expectations: bool = False,
                  parse: Callable[[str], Parsed | None] | None = None, peer: bool = False,
@@ -96,6 +96,9 @@ class Recorder:
         # What a read shown as it arrived got (its first STREAM_HEAD bytes, its count): the
         # Result holds no data then (commands/receiving.py sets it for `record -e`).
         self.streamed: tuple[bytes, int] | None = None
+        # The final status a `recv http` read (commands/receiving.py sets it): `record -e` writes
+        # `recv http STATUS`, the check that replays it.
+        self.http_status: int | None = None
         # With -p: the bytes each command moved, as `#<`/`#>` lines after it (core/peerlog.py).
         self.peer = PeerLog() if peer else None
         self.session = None  # whose transport the peer log taps (write_setup names it)
@@ -221,20 +224,23 @@ class Recorder:
         if name in ("help", "exit", "source", "export") or result.error and result.error.kind in ("interrupted", "syntax", "usage"):
             return
         streamed, self.streamed = self.streamed, None
+        http_status, self.http_status = self.http_status, None
         if name == "set var":
             self.taken.add(parsed.args["name"])
         elif name == "expect" and result.error is None:
             self.taken.update(capture_variables(parsed))
         if result.error is None:
             data, total = (result.data, len(result.data or b"")) if streamed is None else streamed
-            # (`recv http` reads a whole response: an expect of its first line, written before it,
-            # would consume the head it has to read. Its data is not turned into an expect.)
-            if self.expectations and data and name != "expect" and parsed.args.get("n") != "http":
-                lines, replaced = checks_for(parsed, data, total)
-                self.write_lines(lines)
+            text = _replayable(parsed)
+            if self.expectations and name == "recv" and parsed.args.get("n") == "http":
+                if http_status is not None and parsed.args.get("amount") is None:
+                    text = with_status(text, http_status)  # (no expect before it: it reads the head)
+            elif self.expectations and data and name != "expect":
+                checks, replaced = read_checks(parsed, data, total)
+                self.write_lines(checks)  # BEFORE the command: one read cursor
                 if replaced:
                     return
-            self._write_command("", parsed, result, _replayable(parsed))
+            self._write_command("", parsed, result, text)
         elif name != "must-fail":
             self._write_command(f"must-fail {result.error.errname or result.error.kind} ", parsed, result, parsed.text)
 
