@@ -94,9 +94,12 @@ def _record(ex, a, flags):
 
     try:
         ex.recorder = Recorder(os.path.expanduser(a["path"]), expectations="-e" in flags, parse=ex.parse,
-                               peer="-p" in flags)
+                               peer="-p" in flags, timeout=ex.session.timeout)
         ex.recorder.write_setup(ex.variables, ex.session, ex.servers.values())
     except OSError as exc:
+        if ex.recorder is not None:  # opened, then its first lines failed (a full disk): not recording
+            ex.recorder.close()
+            ex.recorder = None
         return error(ex, "file", "record", f"{a['path']}: {exc.strerror}", exc.errno)
     extra = " and ".join(words for flag, words in (("-e", "expect lines"), ("-p", "the peer's bytes")) if flag in flags)
     extra = f" with {extra}" if extra else ""

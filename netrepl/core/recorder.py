@@ -3,8 +3,8 @@
 Each line is written and flushed as it happens (fsync'd), so a recording
 survives the shell being killed. A command that failed is written as
 `must-fail KIND ...` so replaying it against the same server passes.
-With expectations on (`record -e`), what each read received is checked by
-the lines core/recordchecks.py writes before it.
+With expectations on (`record -e`), what each read got is checked on
+replay: core/recordchecks.py writes those lines.
 
 Nothing that ran is dropped: text that is not UTF-8 (a `-D` value, piped
 input) is written with `\\xNN` escapes where the command takes escapes, and
@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import Callable, Iterable
 
 from netrepl.core.peerlog import PeerLog
-from netrepl.core.recordchecks import EXPECT_MAX, EXPECT_REST, checks_for
 from netrepl.core.pathopen import open_within
+from netrepl.core.recordchecks import STREAM_HEAD, read_checks, with_status
+from netrepl.core.redact import Redaction
 from netrepl.core.results import Endpoint, Result, UnixName
 from netrepl.core.session import DEFAULT_TIMEOUT
 from netrepl.language.nrs import capture_variables, serve_variables, var_value
@@ -65,14 +67,18 @@ def _writable(text: str) -> bool:
 
 
 class Recorder:
-    STREAM_HEAD = EXPECT_MAX + EXPECT_REST  # bytes of a streamed read kept for its checks
+    STREAM_HEAD = STREAM_HEAD  # bytes of a streamed read kept for its checks
 
     def __init__(self, path: str, expectations: bool = False,
-                 parse: Callable[[str], Parsed | None] | None = None, peer: bool = False):
+                 parse: Callable[[str], Parsed | None] | None = None, peer: bool = False,
+                 timeout: float | None = -1.0):
         self._start(path, expectations, parse, peer)
-        # Append, created private: recordings may hold what was typed at a service.
-        fd = open_within(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, mode=0o600)  # a FIFO: not for ever
-        self.file = os.fdopen(fd, "a", encoding="utf-8", newline="\n")
+        # Append, created private: recordings may hold what was typed at a service. A FIFO's
+        # reader is waited for as long as the session's `timeout` (-1: pathopen's default; None: off).
+        fd = open_within(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, timeout, mode=0o600)
+        self.fd: int | None = fd  # written with os.write: no buffer left to flush again after a failure
+        # fsync'd line by line when a file (a FIFO, a terminal or /dev/null refuse fsync: EINVAL).
+        self.durable = stat.S_ISREG(os.fstat(fd).st_mode)
 
     def _start(self, path: str, expectations: bool, parse, peer: bool) -> None:
         """What a recording keeps, wherever its lines go (a file here, memory for `export`)."""
@@ -91,14 +97,13 @@ class Recorder:
         # What a read shown as it arrived got (its first STREAM_HEAD bytes, its count): the
         # Result holds no data then (commands/receiving.py sets it for `record -e`).
         self.streamed: tuple[bytes, int] | None = None
+        # The final status a `recv http` read (commands/receiving.py sets it): `record -e` writes
+        # `recv http STATUS`, the check that replays it.
+        self.http_status: int | None = None
         # With -p: the bytes each command moved, as `#<`/`#>` lines after it (core/peerlog.py).
         self.peer = PeerLog() if peer else None
         self.session = None  # whose transport the peer log taps (write_setup names it)
-        # `set redact on` (core/redact.py): secrets written as ${secretN}; the recording follows
-        # the session's setting when it starts and each `set redact` after (export redacts itself).
-        self.follows_redact = True
-        self.secrets = None  # a Secrets once redacting started (its names hold for the whole file)
-        self.redacting = False
+        self.redaction = Redaction()  # `set redact on`: secrets written as ${secretN} (core/redact.py)
 
     def write(self, line: str) -> None:
         self.write_lines([line])
@@ -106,9 +111,25 @@ class Recorder:
     def write_lines(self, lines: list[str]) -> None:
         if not lines:
             return
-        self.file.write("".join(line + "\n" for line in lines))
-        self.file.flush()
-        os.fsync(self.file.fileno())
+        data = memoryview("".join(line + "\n" for line in lines).encode("utf-8"))
+        fd = self.fd
+        if fd is None:
+            raise ValueError("the recording is closed")
+        size = os.fstat(fd).st_size if self.durable else None
+        try:
+            while data:
+                data = data[os.write(fd, data):]
+            if self.durable:
+                os.fsync(fd)
+        except OSError:
+            # A full disk took part of the lines: cut them off, so the recording ends with the
+            # last whole command instead of half of one (a replay would run that half).
+            if size is not None:
+                try:
+                    os.ftruncate(fd, size)
+                except OSError:
+                    pass
+            raise
         self.count += len(lines)
 
     def write_peer(self) -> None:
@@ -117,16 +138,7 @@ class Recorder:
             return
         if self.session is not None:
             self.peer.attach(self.session)
-        self.write_lines(self.peer.lines(self.secrets if self.redacting else None))
-
-    def _redacting(self, on: bool) -> None:
-        """`set redact on|off`: the first time on, a note on what the variables are."""
-        if on and self.secrets is None:
-            from netrepl.core.redact import NOTE, Secrets
-
-            self.secrets = Secrets()
-            self.write_lines(list(NOTE))
-        self.redacting = on
+        self.write_lines(self.peer.lines(self.redaction.active))
 
     def write_setup(self, variables: dict[str, str], session, servers: Iterable = ()) -> None:
         """What the lines to come depend on but was set before `record`: lab servers,
@@ -137,9 +149,6 @@ class Recorder:
         """
         self.session = session
         self.taken.update(variables)
-        if getattr(session, "redact", False):
-            self._redacting(True)
-            self.write("set redact on")  # (so an export of the recording knows its ${secretN})
         set_by_serve = set()
         for server in servers:
             name = getattr(server, "name", None)  # a lab server on a Unix socket (lab/unixserver.py)
@@ -185,12 +194,7 @@ class Recorder:
             self.write(f"set display {session.display}")
         for line in session.tls_settings.lines():  # `set tls ...`: the next handshake depends on them
             self.write(line)
-        if getattr(session, "proxy", None) is not None or getattr(session, "proxy_protocol", None) is not None:
-            from netrepl.core.proxy import setting_lines  # (loaded already: a proxy is set)
-
-            lines = setting_lines(session, self.secrets if self.redacting else None)
-            self.write_lines([self._lab_port_used(line, "set proxy", session.proxy.port)
-                              if line.startswith("set proxy ") else line for line in lines])
+        self.write_lines(self.redaction.setup(session, self._lab_port_used))  # set redact, set proxy
         if session.sock is not None and session.family == "unix":
             self.write(f"# recording started with a socket open ({session.state()})")
             self.write(f"socket unix {session.proto}")
@@ -223,30 +227,33 @@ class Recorder:
         if name in ("help", "exit", "source", "export") or result.error and result.error.kind in ("interrupted", "syntax", "usage"):
             return
         streamed, self.streamed = self.streamed, None
-        if name == "set redact" and result.error is None and self.follows_redact:
-            self._redacting(parsed.args["mode"] == "on")
+        http_status, self.http_status = self.http_status, None
+        self.write_lines(self.redaction.seen(parsed, result))
         if name == "set var":
             self.taken.add(parsed.args["name"])
         elif name == "expect" and result.error is None:
             self.taken.update(capture_variables(parsed))
         if result.error is None:
             data, total = (result.data, len(result.data or b"")) if streamed is None else streamed
-            # (`recv http` reads a whole response: an expect of its first line, written before it,
-            # would consume the head it has to read. Its data is not turned into an expect.)
-            if self.expectations and data and name != "expect" and parsed.args.get("n") != "http":
-                lines, replaced = checks_for(parsed, data, total)
-                self.write_lines(lines)
+            text = _replayable(parsed)
+            if self.expectations and name == "recv" and parsed.args.get("n") == "http":
+                if http_status is not None and parsed.args.get("amount") is None:
+                    text = with_status(text, http_status)  # (no expect before it: it reads the head)
+            elif self.expectations and data and name != "expect":
+                checks, replaced = read_checks(parsed, data, total)
+                self.write_lines(checks)  # BEFORE the command: one read cursor
                 if replaced:
                     return
-            self._write_command("", parsed, result, _replayable(parsed))
+            self._write_command("", parsed, result, text)
         elif name != "must-fail":
             self._write_command(f"must-fail {result.error.errname or result.error.kind} ", parsed, result, parsed.text)
 
     def close(self) -> None:
         if self.peer is not None:
             self.peer.detach()
-        if not self.file.closed:
-            self.file.close()
+        if self.fd is not None:
+            fd, self.fd = self.fd, None
+            os.close(fd)
 
     # ----- lines that replay the same -------------------------------------------------
 
@@ -272,12 +279,8 @@ class Recorder:
                 self.told = True
                 result.say(f"recording to {self.path}: a command that cannot be replayed (text that is not "
                            "UTF-8) was written as a # comment")
-        elif self.redacting:
-            eol = self.session.eol if self.session is not None else b"\r\n"
-            text, names = self.secrets.line(parsed, prefix + text, eol)
-            self.write_lines([text, self.secrets.said(names)] if names else [text])
         else:
-            self.write(prefix + text)
+            self.write_lines(self.redaction.lines(parsed, prefix + text, getattr(self.session, "eol", b"\r\n")))
         if result.error is None and inner.command.name == "serve" and inner.args.get("kind") not in (None, "stop"):
             names = [part for line in result.lines for part in line if isinstance(part, UnixName)]
             if names and names[-1].ephemeral:

@@ -127,3 +127,50 @@ class Secrets:
                 if len(form) >= 6 and form in shown:
                     shown = shown.replace(form, f"${name}")
         return shown
+
+
+class Redaction:
+    """A recording's `set redact`: on or off now, and its secrets (their names hold for the whole
+    file). `follows` False: the `set redact` lines are left to export, which redacts itself."""
+
+    def __init__(self) -> None:
+        self.secrets: Secrets | None = None
+        self.on = False
+        self.follows = True
+
+    @property
+    def active(self) -> Secrets | None:
+        return self.secrets if self.on else None
+
+    def turn(self, on: bool) -> list[str]:
+        """The lines to write: the note on what the variables are, the first time it is on."""
+        first = on and self.secrets is None
+        if first:
+            self.secrets = Secrets()
+        self.on = on
+        return list(NOTE) if first else []
+
+    def seen(self, parsed, result) -> list[str]:
+        """A command that ran: `set redact on|off` turns it (the lines to write first)."""
+        if parsed.command.name != "set redact" or result.error is not None or not self.follows:
+            return []
+        return self.turn(parsed.args["mode"] == "on")
+
+    def lines(self, parsed, text: str, eol: bytes) -> list[str]:
+        """A command's line as written: its secrets as variables and a note, when on."""
+        if not self.on:
+            return [text]
+        text, names = self.secrets.line(parsed, text, eol)
+        return [text, self.secrets.said(names)] if names else [text]
+
+    def setup(self, session, lab_port_used) -> list[str]:
+        """What a recording starting now writes first, after `set tls`: `set redact on` if it is,
+        then `set proxy` and `set proxy-protocol` (its connects depend on them; the proxy's port
+        through `lab_port_used`, so a lab proxy's is `$lab_..._port`)."""
+        out = self.turn(True) + ["set redact on"] if getattr(session, "redact", False) else []
+        if getattr(session, "proxy", None) is None and getattr(session, "proxy_protocol", None) is None:
+            return out
+        from netrepl.core.proxy import setting_lines  # (loaded already: a proxy is set)
+
+        return out + [lab_port_used(line, "set proxy", session.proxy.port) if line.startswith("set proxy ") else line
+                      for line in setting_lines(session, self.active)]

@@ -296,7 +296,7 @@ def _check_sourced(parsed, parser, known, base, depth, source, number, late, bud
             known[sub.args["name"]] = var_value(sub.args["value"], sub.flags)
         elif sub.command.name == "expect":
             known.update(capture_variables(sub))
-        elif sub.command.name in ("serve", "listen", "relay"):
+        elif sub.command.name in ("serve", "listen", "recv", "relay"):  # (recv http: $http_status)
             known.update(late_variables(sub))
             if sub.command.name == "serve" and sub.args["kind"] not in (None, "stop"):
                 known.update(serve_constants(sub.args["kind"]))
