@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable
 from netrepl.core.peerlog import PeerLog
 from netrepl.core.pathopen import open_within
 from netrepl.core.recordchecks import STREAM_HEAD, read_checks, with_status
+from netrepl.core.redact import Redaction
 from netrepl.core.results import Endpoint, Result, UnixName
 from netrepl.core.session import DEFAULT_TIMEOUT
 from netrepl.language.nrs import capture_variables, serve_variables, var_value
@@ -37,7 +38,7 @@ _SURROGATE = lazy(r"[\udc80-\udcff]")  # a byte that was not UTF-8, as surrogate
 _NOT_A_LINE = lazy(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]|[ \t]\Z")  # what a script line cannot hold
 _WORD = lazy(r"[^ \t]+")
 _PLAIN_WORD = lazy(r"[^ \t\"'${}#]+")  # a host that can stand as a ${NAME:-DEFAULT} default as it is
-_PORT_WORD = {"connect": 2, "sendto": 2, "serve stop": 2, "client": 2, "resolve": 2}  # where the PORT word is
+_PORT_WORD = {"connect": 2, "sendto": 2, "serve stop": 2, "client": 2, "resolve": 2, "set proxy": 4}  # where PORT is
 
 
 def value_text(value: str) -> str:
@@ -102,6 +103,7 @@ class Recorder:
         # With -p: the bytes each command moved, as `#<`/`#>` lines after it (core/peerlog.py).
         self.peer = PeerLog() if peer else None
         self.session = None  # whose transport the peer log taps (write_setup names it)
+        self.redaction = Redaction()  # `set redact on`: secrets written as ${secretN} (core/redact.py)
 
     def write(self, line: str) -> None:
         self.write_lines([line])
@@ -136,7 +138,7 @@ class Recorder:
             return
         if self.session is not None:
             self.peer.attach(self.session)
-        self.write_lines(self.peer.lines())
+        self.write_lines(self.peer.lines(self.redaction.active))
 
     def write_setup(self, variables: dict[str, str], session, servers: Iterable = ()) -> None:
         """What the lines to come depend on but was set before `record`: lab servers,
@@ -192,6 +194,7 @@ class Recorder:
             self.write(f"set display {session.display}")
         for line in session.tls_settings.lines():  # `set tls ...`: the next handshake depends on them
             self.write(line)
+        self.write_lines(self.redaction.setup(session, self._lab_port_used))  # set redact, set proxy
         if session.sock is not None and session.family == "unix":
             self.write(f"# recording started with a socket open ({session.state()})")
             self.write(f"socket unix {session.proto}")
@@ -225,6 +228,7 @@ class Recorder:
             return
         streamed, self.streamed = self.streamed, None
         http_status, self.http_status = self.http_status, None
+        self.write_lines(self.redaction.seen(parsed, result))
         if name == "set var":
             self.taken.add(parsed.args["name"])
         elif name == "expect" and result.error is None:
@@ -276,7 +280,7 @@ class Recorder:
                 result.say(f"recording to {self.path}: a command that cannot be replayed (text that is not "
                            "UTF-8) was written as a # comment")
         else:
-            self.write(prefix + text)
+            self.write_lines(self.redaction.lines(parsed, prefix + text, getattr(self.session, "eol", b"\r\n")))
         if result.error is None and inner.command.name == "serve" and inner.args.get("kind") not in (None, "stop"):
             names = [part for line in result.lines for part in line if isinstance(part, UnixName)]
             if names and names[-1].ephemeral:

@@ -16,7 +16,7 @@ import os
 import shlex
 import sys
 
-from netrepl.export import emitters, listenemit, namesemit, scripting, tlsemit  # noqa: F401 (their entries fill the table)
+from netrepl.export import emitters, listenemit, namesemit, redactemit, scripting, tlsemit  # noqa: F401 (their entries fill the table)
 from netrepl.export.table import emit
 from netrepl.export.program import Program, Refused
 from netrepl.export.values import Values
@@ -41,15 +41,23 @@ def export_lines(lines: list[str], source: str, regenerate: str, variables: dict
     from netrepl.commands import REGISTRY
 
     variables = dict(variables or {})
-    script = check(lines, source, Parser(REGISTRY), variables, base)
+    written = redactemit.written_secrets(lines, variables)  # `set redact on`: secrets are the program's options
+    secret_values = dict.fromkeys(written, redactemit.PLACEHOLDER)
+    script = check(lines, source, Parser(REGISTRY), {**variables, **secret_values}, base)
     if script.problems:
         raise Problems(script.problems)
+    lines, secrets = redactemit.redact_lines(lines, script.commands, written)
+    secrets = {**written, **secrets}
+    if len(secrets) > len(written):
+        script = check(lines, source, Parser(REGISTRY), {**variables, **dict.fromkeys(secrets, redactemit.PLACEHOLDER)}, base)
     values = Values(variables)
+    redactemit.require(values, secrets)
     program = None
     for _ in range(2):  # first: how each variable is used; then the code
         values.bound.clear()
         program = Program(source, regenerate, values)
         program.base = base
+        program.secrets = secrets
         for number, parsed in script.commands:
             program.where, program.line = f"{source}:{number}", lines[number - 1]
             emit(program, parsed)

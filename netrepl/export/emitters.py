@@ -5,7 +5,7 @@ connect, bind, info, shutdown, timeout, send, sendto, recv, recvfrom, expect
 from __future__ import annotations
 
 from netrepl.core.results import UnixName
-from netrepl.export import failprelude, httpemit, listenprelude  # noqa: F401 (their helpers: failures, Unix socket names)
+from netrepl.export import failprelude, httpemit, listenprelude, proxyemit  # noqa: F401 (their helpers: failures, Unix socket names)
 from netrepl.export.program import Program
 from netrepl.export.table import emitter
 from netrepl.export.values import Expr, to_number, to_str
@@ -63,6 +63,7 @@ def _connect(p: Program, parsed) -> None:
         host, port = p.host(parsed), p.port(parsed)
         address = f"({host}, {port})"
     if p.sock and not p.maybe_closed and not p.connected:  # a socket of its own (`socket`), or UDP re-targeted
+        proxyemit.own_socket(p)
         p.code(f"sock.connect({address})")
         p.peer = None if unix else host
         p.connected = p.proto == "tcp"
@@ -71,8 +72,10 @@ def _connect(p: Program, parsed) -> None:
     # On a connection (open, lost or ended by the peer) netrepl closes it and connects anew; after a
     # failed handshake it connects a new socket, closing the connection if the handshake left it open.
     # (netrepl resolves the new name first: one that does not resolve keeps the connection.)
-    ended = "sock.close()" if unix else f"sock = end_connection(sock, {host}, {port})"
-    if not unix and (p.sock or p.maybe_closed):
+    # (Through a proxy netrepl ends it first: the proxy, not this host, may be the one to resolve the name.)
+    direct = not unix and p.proxy is None
+    ended = f"sock = end_connection(sock, {host}, {port})" if direct else "sock.close()"
+    if direct and (p.sock or p.maybe_closed):
         p.need("end_connection")
     if p.sock and not p.maybe_closed:
         p.code(ended + "  # connect again: netrepl closes the connection there was")
@@ -88,8 +91,7 @@ def _connect(p: Program, parsed) -> None:
         p.opened("tcp", "unix")
         p.connected = True
         return
-    p.need("connect")
-    p.code(f"sock = connect({host}, {port}, timeout)")
+    proxyemit.connect_code(p, host, port)  # directly, or through `set proxy`; then a PROXY header
     p.opened("tcp", peer=host)
     p.connected = True
     p.timed = True

@@ -74,6 +74,9 @@ class Program:
         self.listener_family = "inet"  # its family: what `accept` gives
         self.tls_settings: dict[str, object] = {}  # `set tls OPTION`: option -> code (tlsemit.py)
         self.timed = False  # a connect to HOST PORT happened: `timing` has a connection to show
+        self.proxy: str | None = None  # `set proxy`: the kind each connect goes through (proxyemit.py)
+        self.proxy_protocol: str | None = None  # `set proxy-protocol`: the header's version
+        self.secrets: dict[str, str] = {}  # `set redact on`: the secrets' variables -> what each is (redactemit.py)
         self.eol = b"\r\n"
         self.ended = False  # `exit` ran: nothing after it does
         self.uses: set[str] = set()  # main()'s locals the code reads: "timeout", "pending"

@@ -31,10 +31,12 @@ EXCEPTIONS = {
     "verify": "ssl.SSLCertVerificationError",
     "file": "FileProblem",
     "any": "OSError",
+    "proxy": "ProxyRefused",
 }
 # The helper defining each exception the program names itself.
 DEFINED_BY = {"ServiceNotFound": "port_of", "EndOfStream": "recv_exactly", "FileProblem": "file_problem",
-              "StepRefused": "step_refused", "ProtocolError": "recv_http"}
+              "StepRefused": "step_refused", "ProtocolError": "recv_http",
+              "ProxyRefused": "proxy_refused"}
 H_ERRNOS = {"HOST_NOT_FOUND": 1, "TRY_AGAIN": 2, "NO_RECOVERY": 3, "NO_DATA": 4}  # socket.herror's h_errno
 VERIFY_NUMBERS = {name: code for code, name in VERIFY_CODES.items()}
 ERRNOS = {

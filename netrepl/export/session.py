@@ -24,6 +24,7 @@ class LinesRecorder(Recorder):
 
     def __init__(self, parse):
         self._start("(memory)", False, parse, peer=False)
+        self.redaction.follows = False  # `set redact on` is export's own to apply (export/redactemit.py)
         self.lines: list[str] = []
 
     def write_lines(self, lines: list[str]) -> None:
