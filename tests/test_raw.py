@@ -176,6 +176,23 @@ def test_100_mib_exactly_in_constant_memory(tcp_server, splice):
     assert int(peak[-1]) < 64 * 1024, f"peak RSS {int(peak[-1])} KiB"
 
 
+def test_expect_past_its_window_still_gives_stdout_every_byte(tcp_server):
+    """expect searches the last 1 MiB and drops older bytes unseen; under --raw those bytes
+    go to standard output as they come instead, so the pipe still gets the stream exactly."""
+    body = (hashlib.sha256(b"window").digest() * (1 << 17))  # 4 MiB without the marker
+    assert b"MARK" not in body
+    payload = body[: 3 << 20] + b"MARK line\r\n" + b"after"
+    server = _sender(tcp_server, payload)
+    proc = subprocess.run(_netrepl("--raw", "-c", f"connect 127.0.0.1 {server.port}; expect MARK; recv all"),
+                          capture_output=True, timeout=60, env=_env(), cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == payload
+    err = proc.stderr.decode()
+    spilled = re.search(r"(\d+) bytes before these went to standard output as they came", err)
+    assert spilled and int(spilled.group(1)) >= 2 << 20, err  # all but the last MiB, however it was read
+    assert "dropped unseen" not in err
+
+
 def test_a_reader_that_goes_away_ends_the_run_with_1_and_no_traceback(tcp_server):
     server = _sender(tcp_server, b"x" * (8 << 20))
     proc = subprocess.Popen(_netrepl("--raw", "-c", f"connect 127.0.0.1 {server.port}; recv all"),

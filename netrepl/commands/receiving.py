@@ -148,7 +148,8 @@ def _recvfrom(ex, a, flags):
                  "(`expect /Content-Length: (?P<len>\\d+)/` then `recv exactly $len`); a group that took no "
                  "part is empty. The script check knows the names a regex sets: one used before is undefined.")
 def _expect(ex, a, flags):
-    result = ex.session.expect(a["pattern"])
+    spill = ex.raw_sink.write if ex.raw_sink is not None else None  # --raw: every byte reaches stdout
+    result = ex.session.expect(a["pattern"], spill)
     if result.ok:
         set_captures(ex.variables, ex.session.captures, result)
     return result
