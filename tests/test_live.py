@@ -378,3 +378,29 @@ def test_timing_in_the_shell_leaves_the_typing_pause_out(shell, talker):
     figure = re.search(r"\(1 connect attempt\): ([\d.]+) (ms|us|s) in all", screen)
     assert figure and figure.group(2) != "s", screen  # milliseconds of phases, not the 1.5 s pause
     assert re.search(r"time between commands left out: 1\.\d+ s", screen)
+
+
+def test_interact_shows_a_prompt_without_a_line_end_at_once(shell, talker):
+    """A peer's `Password: ` has no newline: it is shown as it arrives, without a keystroke,
+    and the typed answer is sent with the line ending."""
+    def script(t):
+        t.conn.sendall(b"login: ")
+        user = t.read_line()
+        t.conn.sendall(b"Password: ")
+        if t.read_line() == b"secret\r\n":
+            t.conn.sendall(b"Welcome " + user.strip() + b"\r\n")
+        t.read_line()
+    peer = talker(script)
+    term = shell()
+    term.run(f"connect 127.0.0.1 {peer.port}")
+    start_interact(term)
+    term.wait_text("login:")
+    term.type("bob")
+    term.keys("Enter")
+    term.wait_text("Password:")
+    term.type("secret")
+    term.keys("Enter")
+    term.wait_text(r"Welcome bob\r")
+    term.keys("C-]")
+    got = len(b"login: Password: Welcome bob\r\n")
+    term.wait_text(f"sent 13 and received {got} bytes during interact")
