@@ -193,6 +193,33 @@ def test_expect_past_its_window_still_gives_stdout_every_byte(tcp_server):
     assert "dropped unseen" not in err
 
 
+def _cast_text(path) -> str:
+    """What a cast shows, its output events joined, with the ports (which differ) masked."""
+    import json
+
+    lines = path.read_text(encoding="utf-8").splitlines()[1:]
+    shown = "".join(event[2] for event in map(json.loads, lines) if event[1] == "o")
+    return re.sub(r"[: ]\d{4,5}\b", " PORT", re.sub(r"[\d.]+ (us|ms)", "T", shown))
+
+
+def test_raw_with_cast_pipes_the_bytes_and_the_cast_shows_them_as_without_raw(tcp_server, tmp_path):
+    """--raw --cast: standard output carries the bytes exactly, and the cast is the run as it
+    reads without --raw (the data escaped where it came, not only the words about it)."""
+    payload = PAYLOAD + b" no line end"
+    commands = "connect 127.0.0.1 {}; recv 7; expect OK; recv all"
+    raw, plain = _sender(tcp_server, payload), _sender(tcp_server, payload)
+    proc = subprocess.run(_netrepl("--raw", "--cast", str(tmp_path / "raw.cast"), "-c", commands.format(raw.port)),
+                          capture_output=True, timeout=60, env=_env(), cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == payload
+    proc = subprocess.run(_netrepl("--cast", str(tmp_path / "plain.cast"), "-c", commands.format(plain.port)),
+                          capture_output=True, timeout=60, env=_env(), cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    shown = _cast_text(tmp_path / "raw.cast")
+    assert r"\x1b[31mred" in shown and "\x1b" not in shown
+    assert shown == _cast_text(tmp_path / "plain.cast")
+
+
 def test_a_reader_that_goes_away_ends_the_run_with_1_and_no_traceback(tcp_server):
     server = _sender(tcp_server, b"x" * (8 << 20))
     proc = subprocess.Popen(_netrepl("--raw", "-c", f"connect 127.0.0.1 {server.port}; recv all"),
