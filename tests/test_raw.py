@@ -220,6 +220,45 @@ def test_raw_with_cast_pipes_the_bytes_and_the_cast_shows_them_as_without_raw(tc
     assert shown == _cast_text(tmp_path / "plain.cast")
 
 
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads the peak RSS (VmHWM) from /proc")
+def test_recv_http_streams_a_body_past_64_mib_to_stdout(tcp_server):
+    """recv http keeps at most 64 MiB of body in memory (`> PATH` streams any size); under
+    --raw the body streams to standard output like that, exactly, and the head goes to stderr."""
+    block = hashlib.sha256(b"http").digest() * (1 << 15)  # 1 MiB
+    blocks = 66
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % (blocks << 20)
+    sent = hashlib.sha256()
+
+    def handler(conn):
+        conn.recv(4096)
+        conn.sendall(head)
+        for number in range(blocks):
+            chunk = number.to_bytes(4, "big") + block[4:]
+            sent.update(chunk)
+            conn.sendall(chunk)
+        conn.recv(1)
+
+    server = tcp_server(handler)
+    proc = subprocess.Popen([sys.executable, "-c", PEAK, "--raw", "-c",
+                             f"connect 127.0.0.1 {server.port}; send GET / HTTP/1.1\\r\\nHost: x\\r\\n; recv http"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(), cwd=ROOT)
+    got = hashlib.sha256()
+    total = 0
+    errors: list[bytes] = []
+    drain = threading.Thread(target=lambda: errors.append(proc.stderr.read()), daemon=True)
+    drain.start()
+    while chunk := proc.stdout.read(1 << 20):
+        got.update(chunk)
+        total += len(chunk)
+    proc.wait(timeout=60)
+    drain.join(30)
+    assert proc.returncode == 0, errors
+    assert (total, got.hexdigest()) == (blocks << 20, sent.hexdigest())
+    err = errors[0].decode()
+    assert "HTTP/1.1 200 OK" in err and f"response 200: {blocks << 20} bytes of body by Content-Length" in err
+    assert int(re.findall(r"\nPEAK-KIB (\d+)\n", err)[-1]) < 64 * 1024
+
+
 def test_a_reader_that_goes_away_ends_the_run_with_1_and_no_traceback(tcp_server):
     server = _sender(tcp_server, b"x" * (8 << 20))
     proc = subprocess.Popen(_netrepl("--raw", "-c", f"connect 127.0.0.1 {server.port}; recv all"),

@@ -100,7 +100,12 @@ def _recv_http(ex, path):
 
     s = ex.session
     read = lambda sink=None, where=None: read_response(s, sink, where)  # noqa: E731
-    outcome = _to_file(s, path, read, "recv http >") if path is not None else read()
+    if path is not None:
+        outcome = _to_file(s, path, read, "recv http >")
+    elif ex.raw_sink is not None:  # --raw: the body streams to standard output, any size, as `> PATH` would
+        outcome = read(ex.raw_sink)
+    else:
+        outcome = read()
     result, status = outcome if isinstance(outcome, tuple) else (outcome, None)
     if status is not None:
         ex.variables["http_status"] = str(status)
