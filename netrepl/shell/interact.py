@@ -20,7 +20,7 @@ from prompt_toolkit.key_binding import KeyBindings
 
 from netrepl.commands.interacting import refusal
 from netrepl.language.escapes import encode_escapes
-from netrepl.paths import interact_history_path
+from netrepl.shell.paths import interact_history_path
 from netrepl.render.text import data_text, render, safe
 from netrepl.shell.history import PrivateHistory
 from netrepl.shell.inputview import EscapeUnsafe
