@@ -404,3 +404,29 @@ def test_interact_shows_a_prompt_without_a_line_end_at_once(shell, talker):
     term.keys("C-]")
     got = len(b"login: Password: Welcome bob\r\n")
     term.wait_text(f"sent 13 and received {got} bytes during interact")
+
+
+def test_with_histfile_dev_null_interact_does_not_repeat_the_shells_history_note(tmp_path, talker):
+    """NETREPL_HISTFILE=/dev/null keeps no history, typed lines neither: the shell says so
+    once when it starts; each `interact` saying it again was noise."""
+    why = unavailable()
+    if why:
+        pytest.skip(why)
+    env = dict(os.environ, TERM="xterm-256color", NETREPL_HISTFILE=os.devnull)
+    env.pop("PYTHONWARNINGS", None)
+    peer = talker(lambda t: t.read_line())
+    try:
+        term = Term([sys.executable, "-m", "netrepl"], env, ROOT)
+    except RuntimeError as exc:
+        pytest.skip(f"tmux cannot start a session here: {exc}")
+    try:
+        term.wait_prompt()
+        assert term.screen().count("character device") == 1
+        term.run(f"connect 127.0.0.1 {peer.port}")
+        start_interact(term)
+        term.keys("C-]")
+        term.wait_text("back at the netrepl prompt")
+        term.wait_prompt()
+        assert term.screen().count("character device") == 1
+    finally:
+        term.close()

@@ -20,7 +20,7 @@ from prompt_toolkit.key_binding import KeyBindings
 
 from netrepl.commands.interacting import refusal
 from netrepl.language.escapes import encode_escapes
-from netrepl.shell.paths import interact_history_path
+from netrepl.shell.paths import history_path, interact_history_path
 from netrepl.render.text import data_text, render, safe
 from netrepl.shell.history import PrivateHistory
 from netrepl.shell.inputview import EscapeUnsafe
@@ -107,7 +107,10 @@ class Interact:
     def show_notes(self) -> None:
         """What the typed lines' history has to say (a file it cannot use), escaped."""
         notes = getattr(self.history, "notes", None)
-        for note in notes() if notes else ():
+        said = notes() if notes else ()
+        if getattr(self.history, "path", None) == history_path():  # NETREPL_HISTFILE=/dev/null: one file
+            return  # for both, and the shell said what it has to say of it when it started
+        for note in said:
             self.shell.show([("class:error", safe(note) + "\n")])
 
     def read(self, prompt: PromptSession) -> str | None:
