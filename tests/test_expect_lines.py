@@ -178,3 +178,32 @@ def test_expect_through_the_line_end_in_a_script_transcript(tcp_server):
     shown = p.stdout.split("netrepl> expect 230\n", 1)[1]
     assert shown.splitlines()[1] == "230 Login successful.\\r", shown
     assert " Please specify the password." not in shown
+
+
+def test_a_line_end_that_never_comes_while_bytes_keep_coming_stops_at_the_match(ex, tcp_server):
+    """A peer that keeps writing without a newline (a progress bar, a binary stream): expect
+    waits its short while for the line end, then consumes through the match only; the bytes
+    that came meanwhile stay for the next command, none lost."""
+    sent = bytearray(b"start")
+
+    def trickle(conn):
+        conn.sendall(b"start")
+        for n in range(40):  # 2 s of dots, no newline
+            time.sleep(0.05)
+            conn.sendall(b".")
+            sent.extend(b".")
+        conn.sendall(b"big" + b"x" * (200 << 10))  # then more than expect looks at past a match
+        sent.extend(b"big" + b"x" * (200 << 10))
+        conn.shutdown(1)
+        conn.recv(1)
+
+    server = tcp_server(trickle)
+    run(ex, "timeout 10")
+    run(ex, f"connect 127.0.0.1 {server.port}")
+    r = run(ex, "expect start")
+    assert r.ok and r.data == b"start", text_of(r)
+    r = run(ex, "expect big")
+    assert r.ok and r.data.startswith(b".") and r.data.endswith(b"big"), text_of(r)
+    rest = run(ex, "recv all")
+    assert rest.ok
+    assert b"start" + r.data + (rest.data or b"") == bytes(sent)
