@@ -430,3 +430,27 @@ def test_with_histfile_dev_null_interact_does_not_repeat_the_shells_history_note
         assert term.screen().count("character device") == 1
     finally:
         term.close()
+
+
+def test_a_typed_line_that_starts_with_a_lone_less_than_is_sent_as_text_not_as_a_file(shell, talker, tmp_path):
+    """`send < PATH` sends a file: a line typed in interact is text, whatever it starts with,
+    so `< FILE` goes to the peer as typed."""
+    secret = tmp_path / "secret.txt"
+    secret.write_bytes(b"NOT FOR THE PEER\n")
+    lines: list[bytes] = []
+
+    def script(t):
+        while line := t.read_line():
+            lines.append(line)
+            t.conn.sendall(b"got " + line)
+    peer = talker(script)
+    term = shell()
+    term.run(f"connect 127.0.0.1 {peer.port}")
+    start_interact(term)
+    for typed in (f"< {secret}", "<", "<b"):
+        term.type(typed)
+        term.keys("Enter")
+        term.wait_text(r"got " + typed + r"\r")
+    term.keys("C-]")
+    term.wait_prompt()
+    assert lines == [f"< {secret}\r\n".encode(), b"<\r\n", b"<b\r\n"]

@@ -103,7 +103,9 @@ def encode_escapes(data: bytes) -> str:
     """Bytes -> text with decode_escapes(text) == data that is safe as the
     rest-of-line argument of a script line: printable ASCII only, no `$`, no
     leading or trailing blank (a trailing one is stripped from the line, a
-    leading one is invisible), and not starting with what looks like a flag.
+    leading one is invisible), and not starting with what looks like a flag
+    or with a `<` standing alone (send's `< PATH`: interact's typed `< FILE`
+    must go out as text, never as the file).
     Kept as typed: printable ASCII but `\\` and `$`; \\r \\n \\t; the rest \\xNN."""
     text = data.decode("latin-1").translate(_ENCODE)
     if text.endswith(" "):
@@ -112,6 +114,8 @@ def encode_escapes(data: bytes) -> str:
         text = "\\x20" + text[1:]
     elif _FLAG_LIKE.match(text):
         text = "\\x2d" + text[1:]
+    elif text == "<" or text.startswith("< "):  # `send < PATH` would send that file's bytes instead
+        text = "\\x3c" + text[1:]
     return text
 
 
