@@ -393,17 +393,45 @@ def test_interact_shows_a_prompt_without_a_line_end_at_once(shell, talker):
     peer = talker(script)
     term = shell()
     term.run(f"connect 127.0.0.1 {peer.port}")
-    start_interact(term)
-    term.wait_text("login:")
+    term.type("interact")
+    term.keys("Enter")
+
+    def at_the_open_line():  # the peer's `login: ` is where the input starts: the cursor after it
+        x, y = term.cursor()
+        lines = term.lines()
+        return y < len(lines) and lines[y] == "login:" and x == len("login: ")
+
+    term.wait(at_the_open_line, "the input after the peer's open line")
     term.type("bob")
     term.keys("Enter")
     term.wait_text("Password:")
     term.type("secret")
     term.keys("Enter")
     term.wait_text(r"Welcome bob\r")
+    lines = [line.rstrip() for line in term.lines()]
+    assert "login: bob" in lines and "Password: secret" in lines  # typed where nc's cursor would be
     term.keys("C-]")
     got = len(b"login: Password: Welcome bob\r\n")
     term.wait_text(f"sent 13 and received {got} bytes during interact")
+
+
+def test_interact_shows_a_line_cut_between_reads_as_one_line(shell, talker):
+    """The peer writes one line in three pieces, a moment apart: it is shown as the one line it
+    is (each piece on its own line would be a lie), and the end of stream after a last
+    unended piece comes after it."""
+    def script(t):
+        for piece in (b"Pass", b"word: ", b"ok\r\n", b"bye"):
+            t.conn.sendall(piece)
+            time.sleep(0.4)
+        t.conn.close()
+    peer = talker(script)
+    term = shell()
+    term.run(f"connect 127.0.0.1 {peer.port}")
+    start_interact(term)
+    term.wait_text("back at the netrepl prompt (the peer closed)")
+    lines = [line.rstrip() for line in term.lines()]
+    assert r"Password: ok\r" in lines, lines
+    assert lines.index("bye") + 1 == next(i for i, line in enumerate(lines) if line.startswith("end of stream"))
 
 
 def test_with_histfile_dev_null_interact_does_not_repeat_the_shells_history_note(tmp_path, talker):
