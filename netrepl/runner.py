@@ -219,6 +219,7 @@ class Runner:
             chart = self._chart() if step.result.waterfall is not None else {}
             data = step.result.data
             if self.raw is not None:  # the peer's bytes to standard output, the words about them to stderr
+                self.raw.end()  # what streamed during the command is shown whole before the words about it
                 step.result.data = None
             self._write(plain(render(step.result, ex.session.display, self.options.stable, **chart)))
             if self.raw is not None:
@@ -300,6 +301,8 @@ class Runner:
             columns, lines = shutil.get_terminal_size()
             size = {"width": columns, "height": lines}
         self.cast = CastWriter(stream, stable=self.options.stable, title=title, **size)
+        if self.raw is not None:  # the peer's bytes go to stdout, and into the cast as a run without --raw shows them
+            self.raw.mirror_to(_CastData(self.cast))
         return True
 
     def end_cast(self, status: ExitStatus) -> ExitStatus:
@@ -344,3 +347,28 @@ def _tty() -> IO[str]:
         return open("/dev/tty")
     except OSError:
         return sys.stdin if sys.stdin is not None else open(os.devnull)
+
+
+class _CastData:
+    """--raw with --cast: the peer's bytes, escaped as the transcript shows them, into the cast
+    (standard output has them raw; without this the cast held only the words about them)."""
+
+    def __init__(self, cast) -> None:
+        from netrepl.render.escape import TextEscaper  # only --raw --cast needs it here
+
+        self.cast = cast
+        self.escaper = TextEscaper()
+        self.open_line = False  # the data shown did not end its line: the next line starts anew
+
+    def feed(self, data) -> None:
+        self._show(self.escaper.feed(bytes(data)))
+
+    def end(self) -> None:
+        self._show(self.escaper.flush())
+        if self.open_line:
+            self._show("\n")
+
+    def _show(self, text: str) -> None:
+        if text:
+            self.cast.output(text)
+            self.open_line = not text.endswith("\n")

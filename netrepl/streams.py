@@ -118,21 +118,30 @@ class RawOut:
         self.flushed = False
         # core/sink.py Splicer may move bytes socket -> pipe -> here without Python touching them
         self.spliceable = self.fd is not None and not self.tty
+        self.mirror = None  # --cast: shown the same bytes (escaped there); see mirror_to
+
+    def mirror_to(self, mirror) -> None:
+        """Also hand every byte to `mirror` (feed(data), end()): --cast records the run as
+        it would have read without --raw. Python must see the bytes then, so no splice."""
+        self.mirror = mirror
+        self.spliceable = False
 
     def write(self, data) -> None:
         if self.binary is None:
             raise OutputLost(errno.EBADF, os.strerror(errno.EBADF))
         if self.tty:
             self._show(data)
-            return
-        try:
-            if self.fd is None:
-                self.binary.write(data)
-                self.binary.flush()  # as it arrives: a live conversation is not held back
-            else:
-                self._write_fd(data)
-        except (OSError, ValueError) as exc:
-            raise _lost(exc) from None
+        else:
+            try:
+                if self.fd is None:
+                    self.binary.write(data)
+                    self.binary.flush()  # as it arrives: a live conversation is not held back
+                else:
+                    self._write_fd(data)
+            except (OSError, ValueError) as exc:
+                raise _lost(exc) from None
+        if self.mirror is not None:
+            self.mirror.feed(data)
 
     def drain(self, pipe: int, n: int) -> None:
         """Move the `n` bytes waiting in `pipe` (core/sink.py Splicer's) to standard output."""
@@ -191,6 +200,8 @@ class RawOut:
 
     def end(self) -> None:
         """After each command: a terminal gets what the escaper held back (a split character)."""
+        if self.mirror is not None:
+            self.mirror.end()
         if self.escaper is not None:
             text = self.escaper.flush()
             if text:

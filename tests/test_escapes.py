@@ -19,7 +19,7 @@ PARSER = Parser(REGISTRY)
 # What the parser refuses in a line (parser._CONTROL_RE), and what a recorded line should not hold.
 LINE_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
 # Pieces that meet the parser's special cases: flags, `$` expansion, blanks, regexes, `eof`, escapes.
-TRICKY = [b"-n", b"-", b"n", b" ", b"\t", b"$", b"$$", b"{", b"}", b"x", b":-", b"/", b"eof", b"\\", b"\\x",
+TRICKY = [b"-n", b"-", b"n", b" ", b"<", b"\t", b"$", b"$$", b"{", b"}", b"x", b":-", b"/", b"eof", b"\\", b"\\x",
           b"\\n", b"41", b"#", b'"', b"'", b"\r\n", b"\x00", b"\x1b", b"\x7f", b"\x85", b"\xc2\x85", b"\xff",
           "é".encode(), "\u202e".encode(), "\u2800".encode()]
 DATA = st.one_of(st.binary(max_size=200), st.lists(st.sampled_from(TRICKY), max_size=12).map(b"".join))
@@ -49,6 +49,7 @@ def assert_script_tail(text: str) -> None:
 @example(b"\\x41")
 @example(b"<")
 @example(b"< x")
+@example(b"< /etc/passwd")
 def test_property_encode_decode_round_trip_through_the_parser(data):
     text = encode_escapes(data)
     assert_script_tail(text)
@@ -57,6 +58,7 @@ def test_property_encode_decode_round_trip_through_the_parser(data):
     assert send_text("send -n " + text) == data
     assert PARSER.parse("send -n " + text, VARIABLES).flags == {"-n"}
     assert send_text("send " + text) == data
+    assert PARSER.parse("send " + text, VARIABLES).args["source"] is None  # text, never `< PATH`'s file
     assert PARSER.parse("must-fail any send -n " + text, VARIABLES).nested.args["text"] == data
 
 
@@ -83,6 +85,7 @@ def test_property_expect_text_matches_the_bytes_literally(data):
     (b"a\\b\tc\n", "a\\\\b\\tc\\n"),
     (b" lead", "\\x20lead"), (b"trail ", "trail\\x20"), (b" ", "\\x20"), (b"  ", "\\x20\\x20"),
     (b"-n", "\\x2dn"), (b"-x y", "\\x2dx y"), (b"--n", "--n"), (b"-1", "-1"), (b"-nx", "-nx"),
+    (b"< x", "\\x3c x"), (b"<", "\\x3c"), (b"<x", "<x"), (b"a < x", "a < x"),
     ("é\u2800".encode(), "\\xc3\\xa9\\xe2\\xa0\\x80"), (b"\x1b[0m", "\\x1b[0m"), (b"", ""),
 ])
 def test_encode_escapes(data, text):

@@ -221,3 +221,32 @@ def test_record_e_of_a_line_longer_than_an_expect_replays(ex, lab, tmp_path):
     assert lines[6] == "expect short\\r\\n"
     p = run_cli("-q", str(target))
     assert p.returncode == 0, p.stdout + p.stderr
+
+
+def test_a_line_end_that_never_comes_while_bytes_keep_coming_stops_at_the_match(ex, tcp_server):
+    """A peer that keeps writing without a newline (a progress bar, a binary stream): expect
+    waits its short while for the line end, then consumes through the match only; the bytes
+    that came meanwhile stay for the next command, none lost."""
+    sent = bytearray(b"start")
+
+    def trickle(conn):
+        conn.sendall(b"start")
+        for n in range(40):  # 2 s of dots, no newline
+            time.sleep(0.05)
+            conn.sendall(b".")
+            sent.extend(b".")
+        conn.sendall(b"big" + b"x" * (200 << 10))  # then more than expect looks at past a match
+        sent.extend(b"big" + b"x" * (200 << 10))
+        conn.shutdown(1)
+        conn.recv(1)
+
+    server = tcp_server(trickle)
+    run(ex, "timeout 10")
+    run(ex, f"connect 127.0.0.1 {server.port}")
+    r = run(ex, "expect start")
+    assert r.ok and r.data == b"start", text_of(r)
+    r = run(ex, "expect big")
+    assert r.ok and r.data.startswith(b".") and r.data.endswith(b"big"), text_of(r)
+    rest = run(ex, "recv all")
+    assert rest.ok
+    assert b"start" + r.data + (rest.data or b"") == bytes(sent)

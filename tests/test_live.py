@@ -378,3 +378,107 @@ def test_timing_in_the_shell_leaves_the_typing_pause_out(shell, talker):
     figure = re.search(r"\(1 connect attempt\): ([\d.]+) (ms|us|s) in all", screen)
     assert figure and figure.group(2) != "s", screen  # milliseconds of phases, not the 1.5 s pause
     assert re.search(r"time between commands left out: 1\.\d+ s", screen)
+
+
+def test_interact_shows_a_prompt_without_a_line_end_at_once(shell, talker):
+    """A peer's `Password: ` has no newline: it is shown as it arrives, without a keystroke,
+    and the typed answer is sent with the line ending."""
+    def script(t):
+        t.conn.sendall(b"login: ")
+        user = t.read_line()
+        t.conn.sendall(b"Password: ")
+        if t.read_line() == b"secret\r\n":
+            t.conn.sendall(b"Welcome " + user.strip() + b"\r\n")
+        t.read_line()
+    peer = talker(script)
+    term = shell()
+    term.run(f"connect 127.0.0.1 {peer.port}")
+    term.type("interact")
+    term.keys("Enter")
+
+    def at_the_open_line():  # the peer's `login: ` is where the input starts: the cursor after it
+        x, y = term.cursor()
+        lines = term.lines()
+        return y < len(lines) and lines[y] == "login:" and x == len("login: ")
+
+    term.wait(at_the_open_line, "the input after the peer's open line")
+    term.type("bob")
+    term.keys("Enter")
+    term.wait_text("Password:")
+    term.type("secret")
+    term.keys("Enter")
+    term.wait_text(r"Welcome bob\r")
+    lines = [line.rstrip() for line in term.lines()]
+    assert "login: bob" in lines and "Password: secret" in lines  # typed where nc's cursor would be
+    term.keys("C-]")
+    got = len(b"login: Password: Welcome bob\r\n")
+    term.wait_text(f"sent 13 and received {got} bytes during interact")
+
+
+def test_interact_shows_a_line_cut_between_reads_as_one_line(shell, talker):
+    """The peer writes one line in three pieces, a moment apart: it is shown as the one line it
+    is (each piece on its own line would be a lie), and the end of stream after a last
+    unended piece comes after it."""
+    def script(t):
+        for piece in (b"Pass", b"word: ", b"ok\r\n", b"bye"):
+            t.conn.sendall(piece)
+            time.sleep(0.4)
+        t.conn.close()
+    peer = talker(script)
+    term = shell()
+    term.run(f"connect 127.0.0.1 {peer.port}")
+    start_interact(term)
+    term.wait_text("back at the netrepl prompt (the peer closed)")
+    lines = [line.rstrip() for line in term.lines()]
+    assert r"Password: ok\r" in lines, lines
+    assert lines.index("bye") + 1 == next(i for i, line in enumerate(lines) if line.startswith("end of stream"))
+
+
+def test_with_histfile_dev_null_interact_does_not_repeat_the_shells_history_note(tmp_path, talker):
+    """NETREPL_HISTFILE=/dev/null keeps no history, typed lines neither: the shell says so
+    once when it starts; each `interact` saying it again was noise."""
+    why = unavailable()
+    if why:
+        pytest.skip(why)
+    env = dict(os.environ, TERM="xterm-256color", NETREPL_HISTFILE=os.devnull)
+    env.pop("PYTHONWARNINGS", None)
+    peer = talker(lambda t: t.read_line())
+    try:
+        term = Term([sys.executable, "-m", "netrepl"], env, ROOT)
+    except RuntimeError as exc:
+        pytest.skip(f"tmux cannot start a session here: {exc}")
+    try:
+        term.wait_prompt()
+        assert term.screen().count("character device") == 1
+        term.run(f"connect 127.0.0.1 {peer.port}")
+        start_interact(term)
+        term.keys("C-]")
+        term.wait_text("back at the netrepl prompt")
+        term.wait_prompt()
+        assert term.screen().count("character device") == 1
+    finally:
+        term.close()
+
+
+def test_a_typed_line_that_starts_with_a_lone_less_than_is_sent_as_text_not_as_a_file(shell, talker, tmp_path):
+    """`send < PATH` sends a file: a line typed in interact is text, whatever it starts with,
+    so `< FILE` goes to the peer as typed."""
+    secret = tmp_path / "secret.txt"
+    secret.write_bytes(b"NOT FOR THE PEER\n")
+    lines: list[bytes] = []
+
+    def script(t):
+        while line := t.read_line():
+            lines.append(line)
+            t.conn.sendall(b"got " + line)
+    peer = talker(script)
+    term = shell()
+    term.run(f"connect 127.0.0.1 {peer.port}")
+    start_interact(term)
+    for typed in (f"< {secret}", "<", "<b"):
+        term.type(typed)
+        term.keys("Enter")
+        term.wait_text(r"got " + typed + r"\r")
+    term.keys("C-]")
+    term.wait_prompt()
+    assert lines == [f"< {secret}\r\n".encode(), b"<\r\n", b"<b\r\n"]

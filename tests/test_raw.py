@@ -176,6 +176,89 @@ def test_100_mib_exactly_in_constant_memory(tcp_server, splice):
     assert int(peak[-1]) < 64 * 1024, f"peak RSS {int(peak[-1])} KiB"
 
 
+def test_expect_past_its_window_still_gives_stdout_every_byte(tcp_server):
+    """expect searches the last 1 MiB and drops older bytes unseen; under --raw those bytes
+    go to standard output as they come instead, so the pipe still gets the stream exactly."""
+    body = (hashlib.sha256(b"window").digest() * (1 << 17))  # 4 MiB without the marker
+    assert b"MARK" not in body
+    payload = body[: 3 << 20] + b"MARK line\r\n" + b"after"
+    server = _sender(tcp_server, payload)
+    proc = subprocess.run(_netrepl("--raw", "-c", f"connect 127.0.0.1 {server.port}; expect MARK; recv all"),
+                          capture_output=True, timeout=60, env=_env(), cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == payload
+    err = proc.stderr.decode()
+    spilled = re.search(r"(\d+) bytes before these went to standard output as they came", err)
+    assert spilled and int(spilled.group(1)) >= 2 << 20, err  # all but the last MiB, however it was read
+    assert "dropped unseen" not in err
+
+
+def _cast_text(path) -> str:
+    """What a cast shows, its output events joined, with the ports (which differ) masked."""
+    import json
+
+    lines = path.read_text(encoding="utf-8").splitlines()[1:]
+    shown = "".join(event[2] for event in map(json.loads, lines) if event[1] == "o")
+    return re.sub(r"[: ]\d{4,5}\b", " PORT", re.sub(r"[\d.]+ (us|ms)", "T", shown))
+
+
+def test_raw_with_cast_pipes_the_bytes_and_the_cast_shows_them_as_without_raw(tcp_server, tmp_path):
+    """--raw --cast: standard output carries the bytes exactly, and the cast is the run as it
+    reads without --raw (the data escaped where it came, not only the words about it)."""
+    payload = PAYLOAD + b" no line end"
+    commands = "connect 127.0.0.1 {}; recv 7; expect OK; recv all"
+    raw, plain = _sender(tcp_server, payload), _sender(tcp_server, payload)
+    proc = subprocess.run(_netrepl("--raw", "--cast", str(tmp_path / "raw.cast"), "-c", commands.format(raw.port)),
+                          capture_output=True, timeout=60, env=_env(), cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == payload
+    proc = subprocess.run(_netrepl("--cast", str(tmp_path / "plain.cast"), "-c", commands.format(plain.port)),
+                          capture_output=True, timeout=60, env=_env(), cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    shown = _cast_text(tmp_path / "raw.cast")
+    assert r"\x1b[31mred" in shown and "\x1b" not in shown
+    assert shown == _cast_text(tmp_path / "plain.cast")
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads the peak RSS (VmHWM) from /proc")
+def test_recv_http_streams_a_body_past_64_mib_to_stdout(tcp_server):
+    """recv http keeps at most 64 MiB of body in memory (`> PATH` streams any size); under
+    --raw the body streams to standard output like that, exactly, and the head goes to stderr."""
+    block = hashlib.sha256(b"http").digest() * (1 << 15)  # 1 MiB
+    blocks = 66
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % (blocks << 20)
+    sent = hashlib.sha256()
+
+    def handler(conn):
+        conn.recv(4096)
+        conn.sendall(head)
+        for number in range(blocks):
+            chunk = number.to_bytes(4, "big") + block[4:]
+            sent.update(chunk)
+            conn.sendall(chunk)
+        conn.recv(1)
+
+    server = tcp_server(handler)
+    proc = subprocess.Popen([sys.executable, "-c", PEAK, "--raw", "-c",
+                             f"connect 127.0.0.1 {server.port}; send GET / HTTP/1.1\\r\\nHost: x\\r\\n; recv http"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(), cwd=ROOT)
+    got = hashlib.sha256()
+    total = 0
+    errors: list[bytes] = []
+    drain = threading.Thread(target=lambda: errors.append(proc.stderr.read()), daemon=True)
+    drain.start()
+    while chunk := proc.stdout.read(1 << 20):
+        got.update(chunk)
+        total += len(chunk)
+    proc.wait(timeout=60)
+    drain.join(30)
+    assert proc.returncode == 0, errors
+    assert (total, got.hexdigest()) == (blocks << 20, sent.hexdigest())
+    err = errors[0].decode()
+    assert "HTTP/1.1 200 OK" in err and f"response 200: {blocks << 20} bytes of body by Content-Length" in err
+    assert int(re.findall(r"\nPEAK-KIB (\d+)\n", err)[-1]) < 64 * 1024
+
+
 def test_a_reader_that_goes_away_ends_the_run_with_1_and_no_traceback(tcp_server):
     server = _sender(tcp_server, b"x" * (8 << 20))
     proc = subprocess.Popen(_netrepl("--raw", "-c", f"connect 127.0.0.1 {server.port}; recv all"),

@@ -195,9 +195,6 @@ def test_every_command_line_a_page_shows_parses(path):
 
 
 _LINK = re.compile(r"\]\(([^)\s]+)\)")
-# docs/live.md is written on the live console's branch (issue 16): until it is merged, the
-# README's link to it is the one that may lead nowhere yet.
-_NOT_YET_MERGED = {"docs/live.md"}
 
 
 @pytest.mark.parametrize("path", PAGES, ids=page_name)
@@ -206,8 +203,6 @@ def test_relative_links_lead_to_files_that_exist(path):
         if re.match(r"[a-z]+:", target) or target.startswith("#"):
             continue
         file = (path.parent / target.split("#", 1)[0]).resolve()
-        if str(file.relative_to(ROOT)) in _NOT_YET_MERGED:
-            continue
         assert file.exists(), f"{page_name(path)} links to {target}, which does not exist"
 
 
@@ -219,3 +214,46 @@ def test_the_exit_status_table_is_the_same_in_the_readme_and_docs_scripts():
         return lines[start:end]
 
     assert table(ROOT / "README.md") == table(ROOT / "docs" / "scripts.md") != []
+
+
+def test_the_readme_is_a_guide_of_at_most_450_lines_linking_every_topic_page():
+    """Issue 16: the guide stays short and sends each topic to its page in docs/."""
+    text = (ROOT / "README.md").read_text()
+    assert len(text.splitlines()) <= 450
+    for page in ("tls", "scripts", "recording", "lab", "live", "faults", "bench", "develop"):
+        assert f"](docs/{page}.md" in text, f"the README does not link docs/{page}.md"
+
+
+def test_the_docs_say_where_history_is_and_the_plugins_options():
+    from netrepl import pytest_plugin
+
+    readme = (ROOT / "README.md").read_text()
+    assert "NETREPL_HISTFILE" in readme and "~/.local/state/netrepl/history" in readme
+    assert "history.interact" in (ROOT / "docs" / "live.md").read_text()
+
+    class Options:  # collects the options the plugin registers, to find each in the docs
+        def __init__(self):
+            self.names = []
+
+        def getgroup(self, *args):
+            return self
+
+        def addoption(self, *names, **kw):
+            self.names.extend(names)
+
+    options = Options()
+    pytest_plugin.pytest_addoption(options)
+    scripts = (ROOT / "docs" / "scripts.md").read_text()
+    assert options.names
+    for name in options.names:
+        assert f"`{name}" in scripts or f" {name}" in scripts, f"docs/scripts.md does not name {name}"
+
+
+def test_set_tls_sni_is_documented_as_the_parser_takes_it():
+    """The README once showed `set tls ... sni VALUE` though only on/off parses."""
+    readme = (ROOT / "README.md").read_text()
+    assert "`set tls sni on\\|off`" in readme
+    parser = Parser(REGISTRY)
+    parser.parse("set tls sni off", {})
+    with pytest.raises(ParseError):
+        parser.parse("set tls sni example.com", {})

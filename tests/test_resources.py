@@ -293,7 +293,7 @@ def test_history_file_is_created_0600_and_holds_each_line_at_once(tmp_path, monk
 
 
 def test_an_existing_history_file_readable_by_others_is_tightened(tmp_path, monkeypatch):
-    from netrepl.paths import ensure_private_file, history_path
+    from netrepl.shell.paths import ensure_private_file, history_path
 
     history = tmp_path / "history"
     history.write_text("\n# old\n+print old\n")

@@ -294,6 +294,30 @@ def test_connect_again_from_tcp_to_a_unix_socket_and_back(ex, lab, tmp_path):
     listener.close()
 
 
+def test_connect_again_on_udp_retargets_and_says_the_old_default_peer(ex):
+    a, b = (socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(2))
+    try:
+        for peer in (a, b):
+            peer.bind(("127.0.0.1", 0))
+            peer.settimeout(10)
+        run(ex, "socket inet udp")
+        run(ex, f"connect 127.0.0.1 {a.getsockname()[1]}")
+        run(ex, "send one")
+        assert a.recv(100) == b"one\r\n"
+        r = run(ex, f"connect 127.0.0.1 {b.getsockname()[1]}")
+        assert r.ok, text_of(r)
+        assert f"the default peer was 127.0.0.1:{a.getsockname()[1]}" in text_of(r)
+        assert r.state == "udp default peer set"
+        run(ex, "send two")
+        assert b.recv(100) == b"two\r\n"
+        a.settimeout(0.2)
+        with pytest.raises(TimeoutError):
+            a.recv(100)  # nothing more went to the old peer
+    finally:
+        a.close()
+        b.close()
+
+
 # ----- info -----------------------------------------------------------------
 
 def test_info_fields_match_the_socket(ex, tcp_server):

@@ -23,7 +23,7 @@ from conftest import ROOT, text_of
 from netrepl.commands import REGISTRY
 from netrepl.render.escape import is_terminal_safe
 from netrepl.core.executor import Executor
-from netrepl.paths import ensure_private_file, history_path
+from netrepl.shell.paths import ensure_private_file, history_path
 from netrepl.shell import Shell, toolbar_text
 
 WAIT = 60  # generous bound for a shell run; it normally takes milliseconds

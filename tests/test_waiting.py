@@ -127,8 +127,12 @@ def test_a_client_waiting_at_the_listener_is_seen():
         shown = run(ex, "listen 127.0.0.1 0")
         port = ex.session.listener.sock.getsockname()[1]
         assert "listening" in shown and look(ex.session).clients == 0
+        assert "clients" not in run(ex, "info")
         with socket.create_connection(("127.0.0.1", port)):
             settle(lambda: look(ex.session).clients, "the client")
+            assert "clients    one or more waiting at the listener for `accept`" in run(ex, "info")
+            run(ex, "accept")
+            assert "clients" not in run(ex, "info")  # taken: none waits now
     finally:
         ex.finish()
 

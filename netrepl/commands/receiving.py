@@ -118,7 +118,12 @@ def _recv_http(ex, path, wanted: int | None):
 
     s = ex.session
     read = lambda sink=None, where=None: read_response(s, sink, where)  # noqa: E731
-    outcome = _to_file(s, path, read, "recv http >") if path is not None else read()
+    if path is not None:
+        outcome = _to_file(s, path, read, "recv http >")
+    elif ex.raw_sink is not None:  # --raw: the body streams to standard output, any size, as `> PATH` would
+        outcome = read(ex.raw_sink)
+    else:
+        outcome = read()
     result, status = outcome if isinstance(outcome, tuple) else (outcome, None)
     if status is not None:
         ex.variables["http_status"] = str(status)
@@ -177,7 +182,8 @@ def _recvfrom(ex, a, flags):
                  "(`expect /Content-Length: (?P<len>\\d+)/` then `recv exactly $len`); a group that took no "
                  "part is empty. The script check knows the names a regex sets: one used before is undefined.")
 def _expect(ex, a, flags):
-    result = ex.session.expect(a["pattern"], whole_line="-m" not in flags)
+    spill = ex.raw_sink.write if ex.raw_sink is not None else None  # --raw: every byte reaches stdout
+    result = ex.session.expect(a["pattern"], whole_line="-m" not in flags, spill=spill)
     if result.ok:
         set_captures(ex.variables, ex.session.captures, result)
     return result

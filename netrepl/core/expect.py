@@ -66,7 +66,9 @@ def _search_by(pattern, data, deadline: float):
 class Expecting:
     """Mixed into Session."""
 
-    def expect(self, want: Expectation, whole_line: bool = True) -> Result:
+    def expect(self, want: Expectation, whole_line: bool = True, spill=None) -> Result:
+        """`spill` (--raw's standard output) takes the bytes the window would drop, oldest
+        first, so a pipe still gets every byte the peer sent; without it they are dropped."""
         if self.transport is None:
             return self._no_socket("expect")
         buf = self.buffer
@@ -75,6 +77,7 @@ class Expecting:
         deadline = None if self.timeout is None else time.monotonic() + self.timeout
         chunk = bytearray(EXPECT_READ)
         scan = 0  # a literal is searched for only where it could newly end
+        spilled = 0
         try:
             while True:
                 end = self._match(want, scan, deadline)
@@ -88,6 +91,9 @@ class Expecting:
                     if failed is not None:  # the match stands; what ended the wait for its line is said
                         result.say(f"matched '{want.source}' ({plural(len(data))} consumed)")
                         return self._recv_error(failed, "expect", result)
+                    if spilled:
+                        result.say(f"{plural(spilled)} before these went to standard output as they came "
+                                   f"(expect searches the last {WINDOW >> 20} MiB)")
                     if buf.dropped:
                         result.say(f"{plural(buf.dropped)} before these were dropped unseen "
                                    f"(expect keeps the last {WINDOW >> 20} MiB)")
@@ -100,24 +106,29 @@ class Expecting:
                 if want.kind == "text":
                     scan = max(0, len(buf) - len(want.literal) + 1)
                 if self.peer_eof:
-                    return self._expect_failed(want, "end of stream came first")
+                    return self._expect_failed(want, spilled, "end of stream came first")
                 if deadline is not None:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
-                        return self._expect_failed(want, f"nothing matched within {self.timeout:g} s")
+                        return self._expect_failed(want, spilled, f"nothing matched within {self.timeout:g} s")
                     self.transport.settimeout(remaining)
                 n = self.transport.recv_into(chunk)
                 if not n:
                     if self.rd_shut:
-                        return self._expect_failed(want, "our read side is shut (shutdown 0)")
+                        return self._expect_failed(want, spilled, "our read side is shut (shutdown 0)")
                     if self.stream:
                         self.peer_eof = True
                     continue
                 self.received += n
                 buf.add(memoryview(chunk)[:n])
+                if spill is not None and len(buf) > WINDOW:  # out before the window would drop them
+                    extra = len(buf) - WINDOW
+                    spill(buf.take(extra))
+                    spilled += extra
+                    scan = max(0, scan - extra)
                 scan = max(0, scan - buf.trim())
         except TimeoutError:
-            return self._expect_failed(want, f"nothing matched within {self.timeout:g} s")
+            return self._expect_failed(want, spilled, f"nothing matched within {self.timeout:g} s")
         except (OSError, KeyboardInterrupt) as exc:
             return self._recv_error(exc, "expect")
         finally:
@@ -180,11 +191,14 @@ class Expecting:
         at = pending.find(want.literal, scan)
         return at + len(want.literal) if at >= 0 else None
 
-    def _expect_failed(self, want: Expectation, why: str) -> Result:
+    def _expect_failed(self, want: Expectation, spilled: int, why: str) -> Result:
         buf = self.buffer
         # Escaped here so the rest of the message (the pattern) is shown as typed.
         message = f"expected '{want.source}' but {why}; unmatched data received: {excerpt(bytes(buf.pending))}"
         result = Result()
+        if spilled:
+            result.say(f"{plural(spilled)} received while expecting went to standard output as they came "
+                       f"(expect searches the last {WINDOW >> 20} MiB)")
         if buf.dropped:
             result.say(f"{plural(buf.dropped)} received while expecting were dropped unseen "
                        f"(expect keeps the last {WINDOW >> 20} MiB)")

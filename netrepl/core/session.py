@@ -235,8 +235,9 @@ class Session(SocketState, Receiving, Amounts, Expecting):
         # Imported only with a listener open: listen/accept are off the start-up path of
         # most scripts (docs/bench.md).
         from netrepl.core.listener import info_fields
+        from netrepl.core.waiting import listener_fields
 
-        return info_fields(self)
+        return info_fields(self) + listener_fields(self)
 
     def _inet_names(self, sock, local, peer):
         try:

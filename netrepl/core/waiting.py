@@ -209,6 +209,14 @@ def _decrypt(sock) -> None:
         sock.plain += view[:n]
 
 
+def listener_fields(session) -> list[tuple[str, object]]:
+    """`info`'s row for a client at the listener not yet accepted (the kernel says readable,
+    not how many: one or more)."""
+    if session.listener is not None and _readable(session.listener.sock):
+        return [("clients", "one or more waiting at the listener for `accept`")]
+    return []
+
+
 def info_fields(session) -> list[tuple[str, object]]:
     """`info`'s row for it: ('waiting', '63 bytes unread (...)') when anything waits."""
     w = look(session)

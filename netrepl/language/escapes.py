@@ -104,7 +104,9 @@ def encode_escapes(data: bytes) -> str:
     """Bytes -> text with decode_escapes(text) == data that is safe as the
     rest-of-line argument of a script line: printable ASCII only, no `$`, no
     leading or trailing blank (a trailing one is stripped from the line, a
-    leading one is invisible), and not starting with what looks like a flag.
+    leading one is invisible), and not starting with what looks like a flag
+    or with a `<` standing alone (send's `< PATH`: interact's typed `< FILE`
+    must go out as text, never as the file).
     Kept as typed: printable ASCII but `\\` and `$`; \\r \\n \\t; the rest \\xNN."""
     text = data.decode("latin-1").translate(_ENCODE)
     if text.endswith(" "):

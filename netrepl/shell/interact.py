@@ -20,13 +20,14 @@ from prompt_toolkit.key_binding import KeyBindings
 
 from netrepl.commands.interacting import refusal
 from netrepl.language.escapes import encode_escapes
-from netrepl.paths import interact_history_path
-from netrepl.render.text import data_text, render, safe
+from netrepl.shell.paths import history_path, interact_history_path
+from netrepl.render.text import data_fragments, data_text, render, safe
 from netrepl.shell.history import PrivateHistory
 from netrepl.shell.inputview import EscapeUnsafe
 from netrepl.shell.live import Watch
 
 PROMPT = [("class:prompt.interact", "> ")]
+OPEN_LINE_MAX = 512  # characters of an unended line carried in the prompt; past that it is shown as a line
 LEAVE = "\x1d"  # what the prompt returns for Ctrl-] (a typed line never holds it: see the binding)
 EOL_SHOWN = {b"\r\n": "\\r\\n", b"\n": "\\n", b"": "no line ending"}
 
@@ -51,6 +52,12 @@ class Interact:
         self.history = history
         self.watch = Watch(self.ex, self.received, lambda: True, after=self.check_end)
         self.peer_closed_before = False
+        # The peer's line not ended yet (`Password: `, or a line cut between two reads), escaped:
+        # it stands at the start of the input line, where nc's cursor would be, and the next
+        # bytes continue it. Printed above the prompt instead, it would be erased by the
+        # prompt's redraw, or cut one line into two.
+        self.open_line = ""
+        self.escaper = None
 
     def make_prompt(self) -> PromptSession:
         if self.history is None:
@@ -92,6 +99,7 @@ class Interact:
                 if line == LEAVE:
                     break
                 if line is not None:
+                    self.open_line = ""  # it stays on screen with what was typed after it
                     self.send(line)
         finally:
             self.show_notes()
@@ -104,16 +112,39 @@ class Interact:
             f"back at the netrepl prompt ({why}): sent {s.sent - sent} and received {s.received - received} bytes "
             f"during interact") + "  "), ("class:state", safe(f"[{s.state()}]") + "\n")])
 
+    def message(self):
+        """The input line's prompt: the peer's open line if there is one, else `> `."""
+        return data_fragments(self.open_line) if self.open_line else PROMPT
+
+    def show_data(self, result) -> None:
+        session = self.ex.session
+        if session.display != "text" or not session.stream:  # a hex dump, a datagram: each one whole
+            self.shell.show([("class:data", data_text(result.data, session.display, result.data_offset))])
+            return
+        if self.escaper is None:
+            from netrepl.render.escape import TextEscaper  # a character cut between two reads shows whole
+
+            self.escaper = TextEscaper()
+        text = self.open_line + self.escaper.feed(result.data)
+        done, newline, self.open_line = text.rpartition("\n")
+        if len(self.open_line) > OPEN_LINE_MAX:  # a long run without a newline: shown as lines
+            done, newline, self.open_line = text, "\n", ""
+        if newline:
+            self.shell.show(data_fragments(done + newline))
+
     def show_notes(self) -> None:
         """What the typed lines' history has to say (a file it cannot use), escaped."""
         notes = getattr(self.history, "notes", None)
-        for note in notes() if notes else ():
+        said = notes() if notes else ()
+        if getattr(self.history, "path", None) == history_path():  # NETREPL_HISTFILE=/dev/null: one file
+            return  # for both, and the shell said what it has to say of it when it started
+        for note in said:
             self.shell.show([("class:error", safe(note) + "\n")])
 
     def read(self, prompt: PromptSession) -> str | None:
         """A typed line, LEAVE, or None (Ctrl-C, Ctrl-D: handled here)."""
         try:
-            return prompt.prompt(PROMPT, handle_sigint=False, pre_run=self.watch.start)
+            return prompt.prompt(self.message, handle_sigint=False, pre_run=self.watch.start)
         except EOFError:  # Ctrl-D
             self.half_close()
         except KeyboardInterrupt:
@@ -146,19 +177,24 @@ class Interact:
 
     def received(self, command: str) -> None:
         """The watch's step: what arrived, shown as its bytes (escaped) like nc shows them."""
-        self.step(command, quiet=True)
+        self.step(command, quiet=True, watching=True)
 
-    def step(self, command: str, quiet: bool) -> None:
-        """Run one step through the executor; `quiet`: a success shows only its data."""
+    def step(self, command: str, quiet: bool, watching: bool = False) -> None:
+        """Run one step through the executor; `quiet`: a success shows only its data. `watching`:
+        the watch's step, while the prompt (and the peer's open line in it) is on screen."""
         shell = self.shell
         try:
             with shell.ctrl_c.command():
                 for step in self.ex.run_line(command):
                     result = step.result
                     if quiet and result.ok and result.data:
-                        shell.show([("class:data", data_text(result.data, self.ex.session.display,
-                                                             result.data_offset))])
+                        self.show_data(result)
                     elif not (quiet and result.ok and not result.data and command.startswith("send")):
+                        if watching and self.escaper is not None:  # bytes of a character cut short
+                            self.open_line += self.escaper.flush()
+                        if watching and self.open_line:  # an end of stream, an error: after the line
+                            shell.show(data_fragments(self.open_line + "\n"))
+                            self.open_line = ""
                         shell.show(render(result, self.ex.session.display))
         except KeyboardInterrupt:
             shell.show([("class:error", "interrupted\n")])
