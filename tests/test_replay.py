@@ -308,7 +308,7 @@ def test_serve_replay_in_the_foreground_reports_a_mismatch_on_stderr(tmp_path, l
         assert _exchange(server_port, [b"GET / HTTP/1.0\r\n\r\n"]).startswith(b"HTTP/1.0 200 OK")
         assert _exchange(server_port, [b"POST / HTTP/1.0\r\n\r\n"]) == b""
         line = proc.stderr.readline()
-        assert line.startswith(f"replay {rec}: mismatch at step 1 (line 4), byte 0: expected 'GET /")
+        assert line.startswith(f"replay {rec}: mismatch at step 1 (line 5), byte 0: expected 'GET /")
         assert "got 'POST / HTTP/1.0\\r\\n\\r\\n'" in line
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=30) == 0
