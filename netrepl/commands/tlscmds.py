@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 
+from netrepl.core.errors import failure
 from netrepl.core.results import Result
 from netrepl.core.tls import handshake
 from netrepl.language.argtypes import ArgError, ArgType, Candidates, Choice, Host
@@ -19,10 +20,13 @@ OPTIONS = {
     "min": "the lowest protocol version to accept: 1.2, 1.3 or default",
     "max": "the highest protocol version to offer: 1.2, 1.3 or default",
     "sni": "send the server name (SNI): on or off (the name is checked against the certificate either way)",
+    "client-cert": "`tls --server`: off, request or require a client certificate (verified against `set tls ca`, "
+                   "else the lab CA)",
 }
 _ALPN = lazy(r"[\x21-\x7e]{1,255}\Z")
 _FIXED = {"ca": ("system",), "alpn": ("none", "h2,http/1.1", "http/1.1", "h2"), "cert": ("none",), "key": ("none",),
-          "min": ("1.2", "1.3", "default"), "max": ("1.2", "1.3", "default"), "sni": ("on", "off")}
+          "min": ("1.2", "1.3", "default"), "max": ("1.2", "1.3", "default"), "sni": ("on", "off"),
+          "client-cert": ("off", "request", "require")}
 
 
 class TlsValue(ArgType):
@@ -60,8 +64,8 @@ class TlsValue(ArgType):
 
 COMMANDS.sub("set", "tls", Arg("OPTION", Choice(tuple(OPTIONS)), "option", optional=True),
              Arg("VALUE", TlsValue(), "value", optional=True),
-             help="TLS settings: ca, alpn, cert, key, min, max, sni (`set tls [OPTION]` shows them)",
-             details="\n".join(f"  {name:<5} {words}" for name, words in OPTIONS.items())
+             help="TLS settings: ca, alpn, cert, key, min, max, sni, client-cert (`set tls [OPTION]` shows them)",
+             details="\n".join(f"  {name:<11} {words}" for name, words in OPTIONS.items())
              + "\nThey apply to the next `tls` (or `starttls`).")(lambda ex, a, flags: _set_tls(ex, a))
 
 
@@ -85,6 +89,11 @@ def _set_tls(ex, a) -> Result:
     elif option in ("min", "max"):
         setattr(settings, f"{option}_version", None if value == "default" else value)
         result.say(f"TLS {option}imum version: " + ("OpenSSL's default" if value == "default" else value))
+    elif option == "client-cert":
+        settings.client_cert = value
+        result.say({"off": "`tls --server` asks for no client certificate",
+                    "request": "`tls --server` asks for a client certificate (the client may send none)",
+                    "require": "`tls --server` requires a client certificate"}[value])
     else:
         settings.sni = value == "on"
         result.say("SNI " + ("sent" if settings.sni else "not sent (the name is still checked)"))
@@ -102,14 +111,19 @@ def _show(settings, only: str | None = None) -> Result:
         ("min", settings.min_version or "default"),
         ("max", settings.max_version or "default"),
         ("sni", "on" if settings.sni else "off"),
+        ("client-cert", getattr(settings, "client_cert", "off")),
     ] if only in (None, name)]
     return result
 
 
 @COMMANDS.command("tls", Arg("NAME", Host(), "name", optional=True,
                              help="the server name to send (SNI) and check (default: the host given to connect)"),
-                  flags={"-k": "do not verify the certificate (the report still says what verification would say)"},
-                  help="TLS handshake on the connected socket (implicit TLS, or after a STARTTLS typed by hand)",
+                  flags={"-k": "do not verify the certificate (the report still says what verification would say)",
+                         "--server": "be the server: present `set tls cert`/`key` (default: the lab certificate, "
+                                     "its CA is $lab_ca) to the client on an accepted connection; NAME is the "
+                                     "name the client should ask for (SNI)"},
+                  help="TLS handshake on the connected socket (implicit TLS, or after a STARTTLS typed by hand; "
+                       "--server: as the server, on an accepted connection)",
                   details="Upgrades the connection in place: send, recv, expect, shutdown and close then speak "
                           "TLS. Verifies the peer's certificate against the system trust store (SSL_CERT_FILE, "
                           "SSL_CERT_DIR; `set tls ca` changes it) and NAME against it. Reports version, cipher, "
@@ -120,4 +134,21 @@ def _show(settings, only: str | None = None) -> Result:
                           "for must-fail), kind tls (alerts: handshake-failure, protocol-version, "
                           "certificate-required; plaintext: the peer does not speak TLS).")
 def _tls(ex, a, flags):
+    if "--server" in flags:
+        return _tls_server(ex, a["name"], "-k" in flags)
     return handshake(ex.session, a["name"], "-k" in flags, ex.session.tls_settings)
+
+
+def _tls_server(ex, name, insecure: bool) -> Result:
+    """`tls --server [NAME]`: the server side (core/tlsserver.py), the lab certificate by default."""
+    from netrepl.core.tlsserver import server_handshake
+    from netrepl.lab.tlskinds import CA, CERTS, KEY
+
+    settings = ex.session.tls_settings
+    if insecure:
+        return ex.session._fail(failure("usage", "tls", "-k is the client's (do not verify the server); the "
+                                                        "server side verifies only a client certificate it asks for "
+                                                        "(`set tls client-cert`)"))
+    default = settings.cert is None
+    cert, key = (str(CERTS / "localhost.pem"), str(KEY)) if default else (settings.cert, settings.key)
+    return server_handshake(ex.session, name, settings, cert, key, settings.ca or str(CA), default)

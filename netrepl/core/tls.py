@@ -40,6 +40,7 @@ class TlsSettings:
         self.min_version: str | None = None  # "1.2" / "1.3"; None: OpenSSL's default
         self.max_version: str | None = None
         self.sni = True
+        self.client_cert = "off"  # `tls --server`: off, request or require a client certificate
         self._contexts: dict = {}
         self.sessions: dict = {}  # (host, port, name) -> ssl.SSLSession, for resumption
 
@@ -64,6 +65,8 @@ class TlsSettings:
             out.append(f"set tls max {self.max_version}")
         if not self.sni:
             out.append("set tls sni off")
+        if self.client_cert != "off":
+            out.append(f"set tls client-cert {self.client_cert}")
         return out
 
     def context(self, verify: bool, check_hostname: bool = True, replay: bool = False):

@@ -26,6 +26,8 @@ def _set_tls(p: Program, parsed) -> None:
         p.refuse(f"`set tls {option}` naming a variable is not exported: write the value")
     if option == "sni":
         p.tls_settings["sni"] = value == "on"
+    elif option == "client-cert":  # what `tls --server` asks of the client (_server below)
+        p.tls_settings["client_cert"] = None if value == "off" else value
     elif option == "alpn":
         p.tls_settings["alpn"] = None if value == ("none",) else list(value)
     elif raw is None and value == NONE.get(option):
@@ -132,7 +134,47 @@ def _session_ready(p: Program, command: str) -> None:
 @emitter("tls")
 def _tls(p: Program, parsed) -> None:
     _session_ready(p, "tls")
+    if "--server" in parsed.flags:
+        _server(p, parsed)
+        return
     _handshake(p, parsed)
+
+
+def _server(p: Program, parsed) -> None:
+    """`tls --server`: the server side (core/tlsserver.py), with the lab certificate unless `set tls cert`."""
+    from netrepl.lab.tlskinds import CA, CERTS, KEY
+
+    if "-k" in parsed.flags:
+        p.refuse("`tls -k --server`: netrepl refuses it (-k is the client's); not exported")
+    t = p.tls_settings
+    if (t.get("cert") or "").startswith("tls_setting(") or (t.get("ca") or "").startswith("tls_setting("):
+        p.refuse("`tls --server` after `set tls cert/ca` naming a variable is not exported: write the path")
+    p.imports.add("ssl")
+    p.need("note")
+    cert, key = (t["cert"], t.get("key") or "None") if t.get("cert") else (repr(str(CERTS / "localhost.pem")),
+                                                                           repr(str(KEY)))
+    p.code("context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)  # tls --server: this side is the server",
+           f"context.load_cert_chain({cert}, {key})")
+    if t.get("alpn"):
+        p.code(f"context.set_alpn_protocols({t['alpn']!r})  # selected from what the client offers")
+    if t.get("min"):
+        p.code(f"context.minimum_version = {t['min']}")
+    if t.get("max"):
+        p.code(f"context.maximum_version = {t['max']}")
+    if t.get("client_cert"):
+        mode = "CERT_REQUIRED" if t["client_cert"] == "require" else "CERT_OPTIONAL"
+        p.code(f"context.verify_mode = ssl.{mode}  # set tls client-cert {t['client_cert']}",
+               f"context.load_verify_locations({t.get('ca') or repr(str(CA))})")
+    p.code("try:",
+           "    sock = context.wrap_socket(sock, server_side=True)",
+           "except OSError:  # no socket is left, as in netrepl",
+           "    sock.close()",
+           "    sock = None",
+           '    note("the handshake did not finish, so the connection can carry neither plaintext nor TLS: closed it")',
+           "    raise",
+           'note(f"TLS {sock.version()} handshake as the server: {sock.cipher()[0]}, ALPN '
+           '{sock.selected_alpn_protocol()}, client certificate {sock.getpeercert() or None}")')
+    p.tls = True
 
 
 # ----- STARTTLS: core/starttls.py's steps, the same bytes on the wire --------------------------------
