@@ -20,13 +20,15 @@ OPTIONS = {
     "min": "the lowest protocol version to accept: 1.2, 1.3 or default",
     "max": "the highest protocol version to offer: 1.2, 1.3 or default",
     "sni": "send the server name (SNI): on or off (the name is checked against the certificate either way)",
+    "keylog": "append NSS key log lines (Wireshark decrypts with them) to FILE for every handshake, client or "
+              "server; created 0600, never through a symlink; none: no key log (not even SSLKEYLOGFILE)",
     "client-cert": "`tls --server`: off, request or require a client certificate (verified against `set tls ca`, "
                    "else the lab CA)",
 }
 _ALPN = lazy(r"[\x21-\x7e]{1,255}\Z")
 _FIXED = {"ca": ("system",), "alpn": ("none", "h2,http/1.1", "http/1.1", "h2"), "cert": ("none",), "key": ("none",),
           "min": ("1.2", "1.3", "default"), "max": ("1.2", "1.3", "default"), "sni": ("on", "off"),
-          "client-cert": ("off", "request", "require")}
+          "client-cert": ("off", "request", "require"), "keylog": ("none",)}
 
 
 class TlsValue(ArgType):
@@ -36,7 +38,7 @@ class TlsValue(ArgType):
 
     def convert(self, text, args, registry):
         option = args.get("option")
-        if option in ("ca", "cert", "key"):
+        if option in ("ca", "cert", "key", "keylog"):
             return super().convert(text, args, registry)  # a path: opened when `tls` runs
         if option == "alpn":
             names = text.split(",")
@@ -50,7 +52,7 @@ class TlsValue(ArgType):
 
     def candidates(self, label, args, registry):
         option = args.get("option")
-        kind = "path" if option in ("ca", "cert", "key") else "words"
+        kind = "path" if option in ("ca", "cert", "key", "keylog") else "words"
         return Candidates(kind, _FIXED.get(option, ()), label)
 
     def lex(self, text, args, registry):
@@ -64,7 +66,8 @@ class TlsValue(ArgType):
 
 COMMANDS.sub("set", "tls", Arg("OPTION", Choice(tuple(OPTIONS)), "option", optional=True),
              Arg("VALUE", TlsValue(), "value", optional=True),
-             help="TLS settings: ca, alpn, cert, key, min, max, sni, client-cert (`set tls [OPTION]` shows them)",
+             help="TLS settings: ca, alpn, cert, key, min, max, sni, keylog, client-cert (`set tls [OPTION]` shows "
+                  "them)",
              details="\n".join(f"  {name:<11} {words}" for name, words in OPTIONS.items())
              + "\nThey apply to the next `tls` (or `starttls`).")(lambda ex, a, flags: _set_tls(ex, a))
 
@@ -89,6 +92,8 @@ def _set_tls(ex, a) -> Result:
     elif option in ("min", "max"):
         setattr(settings, f"{option}_version", None if value == "default" else value)
         result.say(f"TLS {option}imum version: " + ("OpenSSL's default" if value == "default" else value))
+    elif option == "keylog":
+        return _set_keylog(ex.session, settings, value)
     elif option == "client-cert":
         settings.client_cert = value
         result.say({"off": "`tls --server` asks for no client certificate",
@@ -101,6 +106,40 @@ def _set_tls(ex, a) -> Result:
     return result
 
 
+def _set_keylog(session, settings, value: str) -> Result:
+    """Checked at once (created 0600, a symlink refused), so the mistake shows here, not at `tls`."""
+    from netrepl.core import keylog
+
+    result = Result()
+    if value == "none":
+        settings.keylog = ""
+        settings.changed()
+        return result.say("no key log" + (f" (SSLKEYLOGFILE={keylog.from_environment()} is ignored)"
+                                          if keylog.from_environment() else ""))
+    try:
+        path = keylog.checked(value)
+    except keylog.KeylogError as exc:
+        return session._fail(failure("file", "set tls", str(exc)))
+    settings.keylog = path
+    settings.changed()
+    result.say(f"key log: every handshake appends its secrets to {path} (Wireshark and tshark decrypt with "
+               "it: -o tls.keylog_file:FILE; anyone who reads it reads those sessions)")
+    if keylog.wider_than_private(path):
+        result.say(f"warning: {path} can be read by others (it existed with a wider mode than 0600)")
+    return result
+
+
+def _keylog_words(settings) -> str:
+    from netrepl.core import keylog
+
+    if settings.keylog == "":
+        return "none"
+    if settings.keylog:
+        return settings.keylog
+    env = keylog.from_environment()
+    return f"{env} (SSLKEYLOGFILE)" if env else "none"
+
+
 def _show(settings, only: str | None = None) -> Result:
     result = Result()
     result.fields = [(name, value) for name, value in [
@@ -111,6 +150,7 @@ def _show(settings, only: str | None = None) -> Result:
         ("min", settings.min_version or "default"),
         ("max", settings.max_version or "default"),
         ("sni", "on" if settings.sni else "off"),
+        ("keylog", _keylog_words(settings)),
         ("client-cert", getattr(settings, "client_cert", "off")),
     ] if only in (None, name)]
     return result

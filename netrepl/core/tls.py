@@ -41,6 +41,7 @@ class TlsSettings:
         self.max_version: str | None = None
         self.sni = True
         self.client_cert = "off"  # `tls --server`: off, request or require a client certificate
+        self.keylog: str | None = None  # core/keylog.py: a file (None: SSLKEYLOGFILE if set; "": no key log)
         self._contexts: dict = {}
         self.sessions: dict = {}  # (host, port, name) -> ssl.SSLSession, for resumption
 
@@ -65,6 +66,8 @@ class TlsSettings:
             out.append(f"set tls max {self.max_version}")
         if not self.sni:
             out.append("set tls sni off")
+        if self.keylog is not None:
+            out.append(f"set tls keylog {self.keylog or 'none'}")
         if self.client_cert != "off":
             out.append(f"set tls client-cert {self.client_cert}")
         return out
@@ -114,8 +117,11 @@ class TlsSettings:
     def _make(self, verify: bool, check_hostname: bool, replay: bool):
         import os
         import ssl  # lazily: see the module docstring
-        import sys
 
+        from netrepl.core import keylog
+
+        # Checked (0600, no symlink) BEFORE create_default_context, which opens SSLKEYLOGFILE as it is.
+        logged = keylog.path_for(self)
         ca = os.path.expanduser(self.ca) if self.ca else None
         cafile, capath = (None, ca) if ca and os.path.isdir(ca) else (ca, None)
         if verify or ca:
@@ -128,9 +134,7 @@ class TlsSettings:
             # byte) is loaded only by the check of what verification would have said
             # (tlsfacts.gather). The rest is create_default_context's own setup.
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-            keylog = os.environ.get("SSLKEYLOGFILE")
-            if keylog and not sys.flags.ignore_environment:
-                ctx.keylog_filename = keylog
+        keylog.apply(ctx, None if replay else logged)  # core/keylog.py: `set tls keylog`, SSLKEYLOGFILE
         if replay:  # core/tlsfacts.py replays a chain in a TLS 1.2 handshake over memory: see there
             ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_2
             return ctx

@@ -76,7 +76,11 @@ def server_context(settings, cert: str, key: str | None, client_ca: str | None):
     import os
     import ssl
 
+    from netrepl.core import keylog
+
+    logged = keylog.path_for(settings)  # KeylogError (a ValueError): a symlink, a file that cannot be opened
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    keylog.apply(ctx, logged)
     ctx.load_cert_chain(os.path.expanduser(cert), os.path.expanduser(key) if key else None)
     if settings.alpn:
         ctx.set_alpn_protocols(list(settings.alpn))
@@ -207,6 +211,10 @@ def server_handshake(session, expected: str | None, settings, cert: str, key: st
     try:
         context = server_context(settings, cert, key, client_ca)
     except (OSError, ssl.SSLError, ValueError) as exc:
+        from netrepl.core.keylog import KeylogError
+
+        if isinstance(exc, KeylogError):
+            return s._fail(failure("file", "tls", f"the key log cannot be used: {exc}"), result)
         what = getattr(exc, "strerror", None) or getattr(exc, "reason", None) or str(exc)
         return s._fail(failure("file", "tls", f"the server certificate or key cannot be used: {what} "
                                               f"(`set tls cert FILE`, `set tls key FILE`)",

@@ -26,6 +26,10 @@ def _set_tls(p: Program, parsed) -> None:
         p.refuse(f"`set tls {option}` naming a variable is not exported: write the value")
     if option == "sni":
         p.tls_settings["sni"] = value == "on"
+    elif option == "keylog":  # core/keylog.py: written out where the context is made (_keylog)
+        if raw is not None:
+            p.refuse("`set tls keylog` naming a variable is not exported: write the path")
+        p.tls_settings["keylog"] = None if value == "none" else value
     elif option == "client-cert":  # what `tls --server` asks of the client (_server below)
         p.tls_settings["client_cert"] = None if value == "off" else value
     elif option == "alpn":
@@ -78,6 +82,18 @@ def _settings(p: Program, insecure: bool, sni: bool) -> None:
         p.code(f"context.minimum_version = {t['min']}")
     if t.get("max"):
         p.code(f"context.maximum_version = {t['max']}")
+    _keylog(p)
+
+
+def _keylog(p: Program) -> None:
+    """`set tls keylog FILE`: created 0600 without following a symlink, then handed to OpenSSL."""
+    path = p.tls_settings.get("keylog")
+    if path is None:
+        return
+    p.imports.add("os")
+    p.code("# set tls keylog: NSS key log lines (Wireshark decrypts with them); private, never via a symlink",
+           f"os.close(os.open({path!r}, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600))",
+           f"context.keylog_filename = {path!r}")
 
 
 def _handshake(p: Program, parsed) -> None:
@@ -161,6 +177,7 @@ def _server(p: Program, parsed) -> None:
         p.code(f"context.minimum_version = {t['min']}")
     if t.get("max"):
         p.code(f"context.maximum_version = {t['max']}")
+    _keylog(p)
     if t.get("client_cert"):
         mode = "CERT_REQUIRED" if t["client_cert"] == "require" else "CERT_OPTIONAL"
         p.code(f"context.verify_mode = ssl.{mode}  # set tls client-cert {t['client_cert']}",
