@@ -6,7 +6,8 @@ from __future__ import annotations
 from netrepl.core.errors import failure
 from netrepl.core.results import Result
 from netrepl.core.tls import handshake
-from netrepl.language.argtypes import ArgError, ArgType, Candidates, Choice, Host
+from netrepl.core.sockstate import plural
+from netrepl.language.argtypes import ArgError, ArgType, Candidates, Choice, Host, Redirect
 from netrepl.language.registry import Arg, CommandSet
 from netrepl.patterns import lazy
 
@@ -176,7 +177,59 @@ def _show(settings, only: str | None = None) -> Result:
 def _tls(ex, a, flags):
     if "--server" in flags:
         return _tls_server(ex, a["name"], "-k" in flags)
-    return handshake(ex.session, a["name"], "-k" in flags, ex.session.tls_settings)
+    result = handshake(ex.session, a["name"], "-k" in flags, ex.session.tls_settings)
+    if result.error is None:
+        result.lines += chain_lines(ex.session)
+    return result
+
+
+def chain_lines(session) -> list:
+    """The chain the server sent, one line a certificate (core/chain.py), after a client handshake."""
+    from netrepl.core import chain
+
+    return chain.summary_lines(chain.of(_peer_chain(session)), "the server")
+
+
+def _peer_chain(session) -> list:
+    """The chain the peer sent on the session's TLS connection, leaf first ([] if none)."""
+    sock = getattr(session.transport, "sock", None)
+    if session.tls is None or not hasattr(sock, "chain"):
+        return []
+    if getattr(session.tls, "expected", False) is not False:  # the server side: the client's chain
+        from netrepl.core.tlsserver import client_chain
+
+        return client_chain(sock)
+    return sock.chain()
+
+
+@COMMANDS.command("certs", Arg("> PATH", Redirect(), "path", optional=True),
+                  help="the certificates the TLS peer sent, in detail (`certs > FILE.pem` saves them as PEM)",
+                  details="For each certificate of the chain the peer sent (leaf first): subject, issuer, SANs, "
+                          "validity, key type and size, signature algorithm, SHA-256 and SHA-1 fingerprints. "
+                          "`certs > FILE.pem` writes them as PEM, which `openssl x509`, `openssl verify "
+                          "-untrusted FILE.pem` and `set tls ca` read. After `tls --server`: the client's "
+                          "certificates, if it sent any.")
+def _certs(ex, a, flags):
+    from netrepl.core import chain
+
+    s = ex.session
+    if s.tls is None:
+        return s._fail(failure("state", "certs", "no TLS on this connection: `tls` (or `starttls`) first"))
+    certs = chain.of(_peer_chain(s))
+    who = "the client" if getattr(s.tls, "expected", False) is not False else "the server"
+    if not certs:
+        return s._result().say(f"{who} sent no certificate")
+    if a["path"] is not None:
+        try:
+            with open(a["path"], "w", encoding="ascii") as f:
+                f.write("".join(c.pem() for c in certs))
+        except OSError as exc:
+            return s._fail(failure("file", "certs", f"cannot write {a['path']}: {exc.strerror}", exc.errno))
+        return s._result().say(f"wrote {plural(len(certs), 'certificate')} sent by {who} to {a['path']} (PEM)")
+    result = s._result()
+    for depth, cert in enumerate(certs):
+        result.lines += cert.details(depth, len(certs))
+    return result
 
 
 def _tls_server(ex, name, insecure: bool) -> Result:

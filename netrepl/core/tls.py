@@ -178,7 +178,7 @@ def handshake(session, server_name: str | None, insecure: bool, settings: TlsSet
         return _refuse(s, f"the connection cannot start TLS in this state ({s.state()})")
     import ssl  # lazily: see the module docstring
 
-    from netrepl.core import tlsfacts, tlssock
+    from netrepl.core import chain, tlsfacts, tlssock
 
     peer = s.peer if isinstance(s.peer, Endpoint) else None  # (a Unix socket's peer is a UnixName: no host)
     name = server_name or s.peer_name or (peer.host if peer else None)
@@ -216,6 +216,7 @@ def handshake(session, server_name: str | None, insecure: bool, settings: TlsSet
         refused = getattr(exc, "chain", None)
         if refused:
             result.lines += tlsfacts.refused_lines(refused)
+            result.lines += chain.hints(refused, err.errno)  # a missing intermediate (core/chain.py)
         s.close_quietly()
         result.say("the handshake did not finish, so the connection can carry neither plaintext nor TLS: "
                    "closed it")
@@ -228,6 +229,7 @@ def handshake(session, server_name: str | None, insecure: bool, settings: TlsSet
     if not insecure and facts.verify_code is not None:  # SNI off: the name is checked here, as OpenSSL would
         s.close_quietly()
         result.lines += tlsfacts.refused_lines(sock.chain())
+        result.lines += chain.hints(sock.chain(), facts.verify_code)
         return s._fail(classify(tlssock.verify_failure(facts.verify_code, facts.verify_message), "tls"), result)
     facts.insecure = insecure
     s.tls = facts

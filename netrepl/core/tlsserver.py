@@ -263,15 +263,8 @@ def _facts(sock, expected, sni, settings, cert, default_cert, elapsed) -> Server
         sni_words = f"{sni} (as expected)"
     else:
         sni_words = f"{sni} (NOT {expected}, the name expected)"
-    chain = sock.chain()  # the client's chain, leaf first (3.11: the private get_unverified_chain)
-    der = obj.getpeercert(binary_form=True)
-    client = None
-    if der is not None:
-        leaf = _Verified(der, obj.getpeercert())
-        client = Cert(chain[0]) if chain else Cert(leaf)
-        if client.sha256 != Cert(leaf).sha256:  # a server's view of the chain may leave the leaf out
-            chain.insert(0, leaf)
-            client = Cert(leaf)
+    chain = client_chain(sock)
+    client = Cert(chain[0]) if chain else None
     mode = getattr(settings, "client_cert", "off")
     ours = os_name(cert) + (" (the lab certificate: trust $lab_ca)" if default_cert else "")
     return ServerFacts(
@@ -280,6 +273,21 @@ def _facts(sock, expected, sni, settings, cert, default_cert, elapsed) -> Server
         client_verify="ok (against " + (settings.ca or "the lab CA") + ")" if client else "",
         no_client_words="none (not asked for: `set tls client-cert request` asks)" if mode == "off"
         else "none (asked for; the client sent none)", elapsed=elapsed)
+
+
+def client_chain(sock) -> list:
+    """The chain the client sent, leaf first (3.11: the private get_unverified_chain, which on the
+    server side may leave the leaf out: it is put back from getpeercert)."""
+    from netrepl.core.tlsfacts import Cert
+
+    chain = sock.chain()
+    der = sock.obj.getpeercert(binary_form=True)
+    if der is None:
+        return []
+    leaf = _Verified(der, sock.obj.getpeercert())
+    if not chain or Cert(chain[0]).sha256 != Cert(leaf).sha256:
+        chain.insert(0, leaf)
+    return chain
 
 
 class _Verified:

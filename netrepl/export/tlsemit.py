@@ -271,3 +271,27 @@ def _starttls(p: Program, parsed) -> None:
     p.comment(f"({proto}'s own STARTTLS steps, each line shown, each reply checked; then the handshake)")
     STEPS[proto](p)
     _handshake(p, parsed)
+
+
+@emitter("certs")
+def _certs(p: Program, parsed) -> None:
+    """The chain the peer sent (core/chain.py): listed, or saved as PEM (`certs > FILE.pem`)."""
+    p.no_socket("certs")
+    if not p.tls:
+        p.refuse_state("`certs` before `tls`: netrepl refuses it (no TLS on the connection); not exported")
+    if p.raw(parsed, "path") is not None:
+        p.refuse("`certs > PATH` naming a variable is not exported: write the path")
+    p.imports.add("ssl")
+    p.need("note")
+    p.code("# the chain the peer sent, leaf first (get_unverified_chain: private in 3.11, public from 3.13)",
+           "chain = sock._sslobj.get_unverified_chain() or []")
+    path = parsed.args.get("path")
+    if path is not None:
+        p.code(f"with open({path!r}, 'w', encoding='ascii') as f:",
+               "    f.write(''.join(ssl.DER_cert_to_PEM_cert(c.public_bytes(ssl._ssl.ENCODING_DER)) for c in chain))",
+               f"note(f'wrote {{len(chain)}} certificates to ' + {path!r} + ' (PEM)')")
+    else:
+        p.code("for depth, cert in enumerate(chain):",
+               "    info = cert.get_info()",
+               "    note(f\"certificate {depth}: subject {info.get('subject')!r}; issuer {info.get('issuer')!r}; \"",
+               "         f\"valid {info.get('notBefore')} to {info.get('notAfter')}\")")
