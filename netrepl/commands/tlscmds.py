@@ -18,17 +18,21 @@ OPTIONS = {
     "alpn": "protocols to offer with ALPN, comma-separated (h2,http/1.1), or none",
     "cert": "a client certificate (PEM, with its key or with `set tls key`) for mutual TLS; none: no certificate",
     "key": "the client certificate's key file when it is not in the certificate's file; none: in it",
-    "min": "the lowest protocol version to accept: 1.2, 1.3 or default",
-    "max": "the highest protocol version to offer: 1.2, 1.3 or default",
+    "min": "the lowest protocol version to accept: 1.0, 1.1, 1.2, 1.3 or default (1.0 and 1.1 only where "
+           "OpenSSL's security level allows them: see ciphers)",
+    "max": "the highest protocol version to offer: 1.0, 1.1, 1.2, 1.3 or default",
     "sni": "send the server name (SNI): on or off (the name is checked against the certificate either way)",
     "keylog": "append NSS key log lines (Wireshark decrypts with them) to FILE for every handshake, client or "
               "server; created 0600, never through a symlink; none: no key log (not even SSLKEYLOGFILE)",
     "client-cert": "`tls --server`: off, request or require a client certificate (verified against `set tls ca`, "
                    "else the lab CA)",
+    "ciphers": "OpenSSL cipher string for TLS 1.2 and below (s_client -cipher), e.g. ECDHE+AESGCM or "
+               "DEFAULT:@SECLEVEL=0; default: OpenSSL's",
 }
 _ALPN = lazy(r"[\x21-\x7e]{1,255}\Z")
 _FIXED = {"ca": ("system",), "alpn": ("none", "h2,http/1.1", "http/1.1", "h2"), "cert": ("none",), "key": ("none",),
-          "min": ("1.2", "1.3", "default"), "max": ("1.2", "1.3", "default"), "sni": ("on", "off"),
+          "min": ("1.0", "1.1", "1.2", "1.3", "default"), "max": ("1.0", "1.1", "1.2", "1.3", "default"),
+          "ciphers": ("default",), "sni": ("on", "off"),
           "client-cert": ("off", "request", "require"), "keylog": ("none",)}
 
 
@@ -39,8 +43,8 @@ class TlsValue(ArgType):
 
     def convert(self, text, args, registry):
         option = args.get("option")
-        if option in ("ca", "cert", "key", "keylog"):
-            return super().convert(text, args, registry)  # a path: opened when `tls` runs
+        if option in ("ca", "cert", "key", "keylog", "ciphers"):
+            return super().convert(text, args, registry)  # a path (opened when `tls` runs), a cipher string
         if option == "alpn":
             names = text.split(",")
             bad = next((n for n in names if not _ALPN.match(n)), None)
@@ -67,8 +71,8 @@ class TlsValue(ArgType):
 
 COMMANDS.sub("set", "tls", Arg("OPTION", Choice(tuple(OPTIONS)), "option", optional=True),
              Arg("VALUE", TlsValue(), "value", optional=True),
-             help="TLS settings: ca, alpn, cert, key, min, max, sni, keylog, client-cert (`set tls [OPTION]` shows "
-                  "them)",
+             help="TLS settings: ca, alpn, cert, key, min, max, ciphers, sni, keylog, client-cert (`set tls [OPTION]` "
+                  "shows them)",
              details="\n".join(f"  {name:<11} {words}" for name, words in OPTIONS.items())
              + "\nThey apply to the next `tls` (or `starttls`).")(lambda ex, a, flags: _set_tls(ex, a))
 
@@ -87,10 +91,37 @@ def _set_tls(ex, a) -> Result:
         settings.alpn = () if value == ("none",) else value
         result.say("ALPN offers " + (", ".join(settings.alpn) or "nothing"))
     elif option in ("cert", "key"):
+        checked = _check_cert(ex.session, settings, option, value)
         setattr(settings, option, None if value == "none" else value)
         result.say((f"client certificate {value}" if value != "none" else "no client certificate") if option == "cert"
                    else (f"client key {value}" if value != "none" else "the client key is in the certificate's file"))
+        if checked is not None:
+            result.lines += checked.lines
+    elif option == "ciphers":
+        from netrepl.core import tlscontrols
+
+        if value != "default":
+            problem = tlscontrols.cipher_problem(value)
+            if problem:
+                return ex.session._fail(failure("usage", "set tls", problem))
+        settings.ciphers = None if value == "default" else value
+        if settings.ciphers is None:
+            result.say("ciphers: OpenSSL's default")
+        else:
+            old, modern = tlscontrols.cipher_count(value)
+            result.say(f"ciphers for TLS 1.2 and below: {value} ({plural(old, 'suite')}; the TLS 1.3 suites "
+                       "are not chosen by a cipher string)")
+        for name in (settings.min_version, settings.max_version):  # a level raised again
+            why = name and tlscontrols.version_problem(name, settings.ciphers)
+            if why:
+                result.say(f"warning: `set tls min/max {name}` can no longer be agreed: {why}")
+                break
     elif option in ("min", "max"):
+        from netrepl.core import tlscontrols
+
+        why = value != "default" and tlscontrols.version_problem(value, settings.ciphers)
+        if why:
+            return ex.session._fail(failure("usage", "set tls", f"TLS {value} refused: {why}"))
         setattr(settings, f"{option}_version", None if value == "default" else value)
         result.say(f"TLS {option}imum version: " + ("OpenSSL's default" if value == "default" else value))
     elif option == "keylog":
@@ -105,6 +136,25 @@ def _set_tls(ex, a) -> Result:
         result.say("SNI " + ("sent" if settings.sni else "not sent (the name is still checked)"))
     settings.changed()
     return result
+
+
+def _check_cert(session, settings, option: str, value: str) -> Result | None:
+    """`set tls cert`/`key`: load the pair at once, as the handshake will (core/tlscontrols.py):
+    a Result holding the warning, or None when the pair loads."""
+    from netrepl.core import tlscontrols
+
+    if value == "none":
+        return None
+    cert, key = (value, settings.key) if option == "cert" else (settings.cert, value)
+    if cert is None:
+        return None  # `set tls key` first: checked when the certificate comes
+    problem, key_missing = tlscontrols.cert_problem(cert, key)
+    if problem is None:
+        return None
+    # Said at once, but kept: the key may come next (`set tls key`), and a script goes on to the
+    # handshake, which refuses with the same sentence (kind file) before anything is sent.
+    follows = "" if key_missing and option == "cert" else "; `tls` will refuse it until that is fixed"
+    return Result().say(f"warning: {problem}{follows}")
 
 
 def _set_keylog(session, settings, value: str) -> Result:
@@ -150,6 +200,7 @@ def _show(settings, only: str | None = None) -> Result:
         ("key", settings.key or "none (in the certificate's file)"),
         ("min", settings.min_version or "default"),
         ("max", settings.max_version or "default"),
+        ("ciphers", getattr(settings, "ciphers", None) or "default (OpenSSL's)"),
         ("sni", "on" if settings.sni else "off"),
         ("keylog", _keylog_words(settings)),
         ("client-cert", getattr(settings, "client_cert", "off")),
@@ -177,10 +228,26 @@ def _show(settings, only: str | None = None) -> Result:
 def _tls(ex, a, flags):
     if "--server" in flags:
         return _tls_server(ex, a["name"], "-k" in flags)
+    refused = _cert_refused(ex.session)
+    if refused is not None:
+        return refused
     result = handshake(ex.session, a["name"], "-k" in flags, ex.session.tls_settings)
     if result.error is None:
         result.lines += chain_lines(ex.session)
     return result
+
+
+def _cert_refused(session) -> Result | None:
+    """The certificate and key set, checked before anything is sent: a sentence, not "PEM lib"."""
+    settings = session.tls_settings
+    if settings.cert is None or session.transport is None:
+        return None
+    from netrepl.core import tlscontrols
+
+    problem, _ = tlscontrols.cert_problem(settings.cert, settings.key)
+    if problem is None:
+        return None
+    return session._fail(failure("file", "tls", f"the TLS settings cannot be used: {problem}"))
 
 
 def chain_lines(session) -> list:
@@ -242,6 +309,9 @@ def _tls_server(ex, name, insecure: bool) -> Result:
         return ex.session._fail(failure("usage", "tls", "-k is the client's (do not verify the server); the "
                                                         "server side verifies only a client certificate it asks for "
                                                         "(`set tls client-cert`)"))
+    refused = _cert_refused(ex.session)
+    if refused is not None:
+        return refused
     default = settings.cert is None
     cert, key = (str(CERTS / "localhost.pem"), str(KEY)) if default else (settings.cert, settings.key)
     return server_handshake(ex.session, name, settings, cert, key, settings.ca or str(CA), default)

@@ -136,6 +136,12 @@ class SocketState:
                                                "with EPIPE; the connection itself is not lost")
         elif stream and err.errno in LOST and not self.lost:
             self.lost = err.errname  # the first cause; later errors are its consequences
+        elif stream and err.kind in ("tls", "verify") and self.tls is not None and not self.lost:
+            # A TLS error after the handshake is fatal (an alert: OpenSSL refuses the connection from
+            # then on): the state must not go on saying it is connected.
+            self.lost = err.errname or "TLS alert"
+            (result := result or Result()).say("the TLS connection is dead after this error (a fatal alert "
+                                               "ends it): `close` it")
         return self._fail(err, result)
 
     def _refresh_addresses(self) -> None:

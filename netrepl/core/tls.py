@@ -41,6 +41,7 @@ class TlsSettings:
         self.max_version: str | None = None
         self.sni = True
         self.client_cert = "off"  # `tls --server`: off, request or require a client certificate
+        self.ciphers: str | None = None  # OpenSSL cipher string (TLS 1.2 and below); None: OpenSSL's default
         self.keylog: str | None = None  # core/keylog.py: a file (None: SSLKEYLOGFILE if set; "": no key log)
         self._contexts: dict = {}
         self.sessions: dict = {}  # (host, port, name) -> ssl.SSLSession, for resumption
@@ -66,6 +67,8 @@ class TlsSettings:
             out.append(f"set tls max {self.max_version}")
         if not self.sni:
             out.append("set tls sni off")
+        if self.ciphers:
+            out.append(f"set tls ciphers {self.ciphers}")
         if self.keylog is not None:
             out.append(f"set tls keylog {self.keylog or 'none'}")
         if self.client_cert != "off":
@@ -146,11 +149,9 @@ class TlsSettings:
             ctx.set_alpn_protocols(list(self.alpn))
         if self.cert:
             ctx.load_cert_chain(os.path.expanduser(self.cert), os.path.expanduser(self.key) if self.key else None)
-        names = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
-        if self.min_version:
-            ctx.minimum_version = names[self.min_version]
-        if self.max_version:
-            ctx.maximum_version = names[self.max_version]
+        from netrepl.core import tlscontrols
+
+        tlscontrols.apply(ctx, self)  # ciphers, min and max versions (1.0 to 1.3)
         return ctx
 
 

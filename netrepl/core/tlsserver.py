@@ -84,11 +84,9 @@ def server_context(settings, cert: str, key: str | None, client_ca: str | None):
     ctx.load_cert_chain(os.path.expanduser(cert), os.path.expanduser(key) if key else None)
     if settings.alpn:
         ctx.set_alpn_protocols(list(settings.alpn))
-    names = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
-    if settings.min_version:
-        ctx.minimum_version = names[settings.min_version]
-    if settings.max_version:
-        ctx.maximum_version = names[settings.max_version]
+    from netrepl.core import tlscontrols
+
+    tlscontrols.apply(ctx, settings)  # ciphers, min and max versions
     mode = getattr(settings, "client_cert", "off")
     if mode != "off":
         ctx.verify_mode = ssl.CERT_REQUIRED if mode == "require" else ssl.CERT_OPTIONAL

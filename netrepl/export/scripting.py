@@ -66,7 +66,7 @@ def _must_fail(p: Program, parsed) -> None:
         return
     if name not in EMITTERS or name in NOT_INSIDE:
         p.refuse(f"`{name}` inside must-fail is not exported")
-    if kind not in EXCEPTIONS and kind not in ERRNOS and kind not in ("io", "tls") and kind not in TLS_NAMES \
+    if kind not in EXCEPTIONS and kind not in ERRNOS and kind not in ("io", "tls", "starttls") and kind not in TLS_NAMES \
             and not errname_known(kind):
         p.refuse(f"must-fail {kind}: a failure of netrepl's own ({kind}) has no exception to catch; not exported")
     p.need("note")
@@ -148,6 +148,9 @@ def _except(p: Program, kind: str) -> None:
         apart += ", ssl.SSLError" if "ssl" in p.imports else ""
         p.imports.add("socket")
         p.code(f"except ({apart}):", "    raise", "except OSError as exc:", said)
+        return
+    if kind == "starttls":  # the dialogue's refusal (export/tlsprelude.py StartTlsRefused), not a handshake's
+        p.code("except StartTlsRefused as exc:", said)
         return
     names = sorted(FAILURE_ALIASES.get(kind.lower(), ())) or [upper]
     if kind == "tls" or all(n in TLS_REASONS for n in names):  # kind tls (not verify): an SSLError

@@ -11,7 +11,8 @@ from netrepl.export.program import Program
 from netrepl.export.table import emitter
 from netrepl.export.values import to_str
 
-VERSIONS = {"1.2": "ssl.TLSVersion.TLSv1_2", "1.3": "ssl.TLSVersion.TLSv1_3"}
+VERSIONS = {"1.0": "ssl.TLSVersion.TLSv1", "1.1": "ssl.TLSVersion.TLSv1_1", "1.2": "ssl.TLSVersion.TLSv1_2",
+            "1.3": "ssl.TLSVersion.TLSv1_3"}
 NONE = {"ca": "system", "cert": "none", "key": "none", "min": "default", "max": "default"}
 
 
@@ -26,6 +27,10 @@ def _set_tls(p: Program, parsed) -> None:
         p.refuse(f"`set tls {option}` naming a variable is not exported: write the value")
     if option == "sni":
         p.tls_settings["sni"] = value == "on"
+    elif option == "ciphers":  # written out where the context is made (_settings, _server)
+        if raw is not None:
+            p.refuse("`set tls ciphers` naming a variable is not exported: write the string")
+        p.tls_settings["ciphers"] = None if value == "default" else value
     elif option == "keylog":  # core/keylog.py: written out where the context is made (_keylog)
         if raw is not None:
             p.refuse("`set tls keylog` naming a variable is not exported: write the path")
@@ -78,6 +83,8 @@ def _settings(p: Program, insecure: bool, sni: bool) -> None:
                f"    context.load_cert_chain(cert, {t.get('key') or 'None'})")
     elif t.get("cert"):
         p.code(f"context.load_cert_chain({t['cert']}, {t.get('key') or 'None'})")
+    if t.get("ciphers"):
+        p.code(f"context.set_ciphers({t['ciphers']!r})")
     if t.get("min"):
         p.code(f"context.minimum_version = {t['min']}")
     if t.get("max"):
@@ -173,6 +180,10 @@ def _server(p: Program, parsed) -> None:
            f"context.load_cert_chain({cert}, {key})")
     if t.get("alpn"):
         p.code(f"context.set_alpn_protocols({t['alpn']!r})  # selected from what the client offers")
+    if t.get("ciphers"):
+        p.code(f"context.set_ciphers({t['ciphers']!r})")
+    if t.get("ciphers"):
+        p.code(f"context.set_ciphers({t['ciphers']!r})")
     if t.get("min"):
         p.code(f"context.minimum_version = {t['min']}")
     if t.get("max"):
