@@ -61,14 +61,14 @@ class TlsSettings:
             out.append(f"set tls cert {self.cert}")
         if self.key is not None:
             out.append(f"set tls key {self.key}")
+        if self.ciphers:  # before min/max: a lowered security level is what lets TLS 1.0/1.1 be set
+            out.append(f"set tls ciphers {self.ciphers}")
         if self.min_version:
             out.append(f"set tls min {self.min_version}")
         if self.max_version:
             out.append(f"set tls max {self.max_version}")
         if not self.sni:
             out.append("set tls sni off")
-        if self.ciphers:
-            out.append(f"set tls ciphers {self.ciphers}")
         if self.keylog is not None:
             out.append(f"set tls keylog {self.keylog or 'none'}")
         if self.client_cert != "off":
