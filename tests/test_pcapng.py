@@ -322,3 +322,17 @@ def _parse(frame: bytes) -> tuple[int, int, int, bytes]:
     if proto == pcapng.PROTO_TCP:
         return sport, dport, body[13], body[(body[12] >> 4) * 4:]
     return sport, dport, 0, body[8:]
+
+
+@needs_tshark
+def test_a_tls_conversation_is_written_as_its_plaintext_on_the_real_port(tmp_path, lab):
+    server = lab("https")
+    text = _record(tmp_path, [f"connect 127.0.0.1 {server.port}", "tls -k localhost",
+                              "send GET /hello.txt HTTP/1.0\\r\\n", "recv all", "close"])
+    assert "#> GET /hello.txt HTTP/1.0\\r\\n" in text  # what the tap saw: the plaintext, not TLS records
+    capture = _export(tmp_path)
+    rows = _fields(capture, ["tcp.dstport", "http.request.uri", "http.response.code"],
+                   [f"tcp.port=={server.port},http"], "http")
+    assert [r for r in rows if r[1]] == [[str(server.port), "/hello.txt", ""]]
+    assert [r[2] for r in rows if r[2]] == ["200"]
+    _checksums_good(capture)
