@@ -217,7 +217,7 @@ def test_refusals_say_why_before_anything_is_sent(ex, tmp_path):
         (tmp_path / "nokey.pem").write_text(open(Certs(tmp_path).ca_file).read())
         assert run(ex, f"set tls cert {tmp_path / 'nokey.pem'}").ok
         bad = run(ex, "tls --server")
-        assert bad.error.kind == "file" and "the server certificate or key cannot be used" in text_of(bad)
+        assert bad.error.kind == "file" and "holds a certificate but no private key" in text_of(bad)
         assert ex.session.transport is not None and "tls" not in ex.session.state()  # nothing was sent
 
 
@@ -259,3 +259,43 @@ def test_export_writes_tls_server_as_a_program_that_serves_the_same(tmp_path, la
         out, err = program.communicate(timeout=30)
     assert program.returncode == 0, err
     assert "handshake as the server: TLS_" in out + err
+
+
+def _wait_client_done(ex, timeout: float = 10) -> str:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        listing = text_of(run(ex, "client"))
+        if "done:" in listing or "ended:" in listing or time.monotonic() > deadline:
+            return listing
+
+
+def test_the_lab_https_client_verifies_tls_server_without_external_tools(ex):
+    assert run(ex, "listen 127.0.0.1 0").ok
+    assert run(ex, "client https").ok
+    assert run(ex, "accept").ok
+    shaken = run(ex, "tls --server localhost")
+    assert shaken.ok and "sni              localhost (as expected)" in text_of(shaken)
+    request = run(ex, "recv line")
+    assert request.data == b"GET / HTTP/1.0\r\n"
+    assert run(ex, "expect \\r\\n\\r\\n").ok
+    assert run(ex, "send HTTP/1.0 200 OK\\r\\n\\r\\nfrom tls --server").ok
+    assert run(ex, "close").ok
+    listing = _wait_client_done(ex)
+    assert "https client -> 127.0.0.1:" in listing and "(TLS 1.3, TLS_" in listing
+    assert "done: the server closed" in listing and "first line received: HTTP/1.0 200 OK\\r" in listing
+
+
+def test_the_lab_tls_client_refuses_a_certificate_it_cannot_verify(ex, tmp_path):
+    certs = Certs(tmp_path)
+    leaf = tmp_path / "other.pem"
+    certs.good.private_key_and_cert_chain_pem.write_to_path(str(leaf))
+    for line in (f"set tls cert {leaf}", "listen 127.0.0.1 0", "client tls-line", "accept"):
+        assert run(ex, line).ok, line
+    failed = run(ex, "tls --server")
+    assert failed.error is not None and failed.error.kind == "tls"
+    assert "the TLS alert 'unknown ca' (TLSV1_ALERT_UNKNOWN_CA)" in text_of(failed)
+    assert "our certificate" not in text_of(failed)
+    listing = _wait_client_done(ex)
+    assert "ended: certificate verify failed: unable to get local issuer certificate" in listing
