@@ -336,3 +336,16 @@ def test_a_tls_conversation_is_written_as_its_plaintext_on_the_real_port(tmp_pat
     assert [r for r in rows if r[1]] == [[str(server.port), "/hello.txt", ""]]
     assert [r[2] for r in rows if r[2]] == ["200"]
     _checksums_good(capture)
+
+
+@needs_tshark
+def test_an_accepted_connection_is_opened_by_the_client_side(tmp_path):
+    text = _record(tmp_path, ["listen 127.0.0.1 0", "client http", "accept", "recv line", "expect \\r\\n\\r\\n",
+                              "send HTTP/1.0 204 No Content\\r\\n", "close"])
+    listener = int(text.split("#@ tcp server 127.0.0.1 ", 1)[1].split(" ", 1)[0])
+    capture = _export(tmp_path)
+    rows = _fields(capture, ["tcp.srcport", "tcp.dstport", "tcp.flags.syn", "tcp.flags.ack"])
+    assert rows[0][1:] == [str(listener), "1", "0"]  # the SYN goes to the listening port
+    assert rows[1][0] == str(listener) and rows[1][2:] == ["1", "1"]
+    http = _fields(capture, ["http.request.method", "http.response.code"], [f"tcp.port=={listener},http"], "http")
+    assert [r for r in http if r[0]] == [["GET", ""]] and [r[1] for r in http if r[1]] == ["204"]
