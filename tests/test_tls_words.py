@@ -210,3 +210,9 @@ def test_the_settings_replay_from_a_recording(tmp_path):
         assert line + "\n" in text
     assert text.index("set tls ciphers") < text.index("set tls min")  # the level is lowered first
 
+
+
+def test_a_mistyped_server_flag_is_not_taken_for_a_server_name(ex):
+    refused = run(ex, "tls --serve")
+    assert refused.error.kind == "usage"
+    assert "unknown flag '--serve' (did you mean --server?): tls takes -k and --server" in text_of(refused)

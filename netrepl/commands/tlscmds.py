@@ -226,6 +226,10 @@ def _show(settings, only: str | None = None) -> Result:
                           "for must-fail), kind tls (alerts: handshake-failure, protocol-version, "
                           "certificate-required; plaintext: the peer does not speak TLS).")
 def _tls(ex, a, flags):
+    name = a["name"]
+    if name is not None and name.startswith("-"):  # a mistyped flag is no server name
+        hint = " (did you mean --server?)" if name.startswith("--s") else ""
+        return ex.session._fail(failure("usage", "tls", f"unknown flag {name!r}{hint}: tls takes -k and --server"))
     if "--server" in flags:
         return _tls_server(ex, a["name"], "-k" in flags)
     refused = _cert_refused(ex.session)
