@@ -181,3 +181,40 @@ def test_tshark_decrypts_a_capture_of_the_handshake_with_the_key_log(ex, lab, tm
                           timeout=60)
     rows = [line.split("\t") for line in done.stdout.splitlines()]
     assert ["GET", "/hello.txt", ""] in rows and any(r[2] == "200" for r in rows), done.stdout + done.stderr
+
+
+def test_tshark_decrypts_the_server_side_with_the_key_log_too(ex, tmp_path):
+    assert run(ex, "listen 127.0.0.1 0").ok
+    port = ex.session.listener.address.port
+    capture = tmp_path / "server.pcapng"
+    dumper = _capture(capture, port)
+    if dumper is None:
+        pytest.skip("no capture here: dumpcap/tshark missing or no rights to capture on lo")
+    log = tmp_path / "server-keys.log"
+    ctx = ssl.create_default_context(cafile=server_ca())
+    box = {}
+
+    def client():
+        with socket.create_connection(("127.0.0.1", port), timeout=20) as raw, \
+                ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+            tls.sendall(b"GET /from-the-client HTTP/1.0\r\n\r\n")
+            box["got"] = tls.recv(100)
+    thread = threading.Thread(target=client)
+    try:
+        assert run(ex, f"set tls keylog {log}").ok
+        thread.start()
+        for line in ("accept", "tls --server", "expect \\r\\n\\r\\n",
+                     "send HTTP/1.0 404 Not Found\\r\\nContent-Length: 0\\r\\n", "close"):
+            assert run(ex, line).ok, line
+        thread.join(20)
+        time.sleep(0.5)
+    finally:
+        dumper.terminate()
+        dumper.wait(30)
+        dumper.stderr.close()
+    assert box["got"].startswith(b"HTTP/1.0 404")
+    done = subprocess.run(["tshark", "-r", str(capture), "-o", f"tls.keylog_file:{log}", "-d", f"tcp.port=={port},tls",
+                           "-Y", "http", "-T", "fields", "-e", "http.request.uri", "-e", "http.response.code"],
+                          capture_output=True, text=True, timeout=60)
+    rows = [line.split("\t") for line in done.stdout.splitlines()]
+    assert ["/from-the-client", ""] in rows and ["", "404"] in rows, done.stdout + done.stderr
