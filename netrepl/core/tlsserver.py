@@ -100,7 +100,7 @@ def server_context(settings, cert: str, key: str | None, client_ca: str | None):
     return ctx
 
 
-def _accept(sock, context, timeout, sni: list):
+def _accept(sock, context, timeout):
     """The server side of the handshake over memory BIOs under one deadline (a TlsSocket)."""
     import ssl
 
@@ -153,32 +153,31 @@ def _accept(sock, context, timeout, sni: list):
 
 def _server_words(err, exc):
     """What the client did, in the words of this side (converted() speaks of "the peer" as a server)."""
+    import ssl
+
     from netrepl.core.errors import TlsFailure
 
     if not isinstance(err, TlsFailure):
         return err
     reason = getattr(exc, "reason", None) or ""
-    if reason == "NO_SHARED_CIPHER":
-        err.message = "no cipher suite in common with the client (NO_SHARED_CIPHER)"
-    elif reason == "NO_APPLICATION_PROTOCOL" or "NO_APPLICATION_PROTOCOL" in reason:
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        err.message = f"the client's certificate did not verify: {exc.verify_message} (code {exc.verify_code})"
+    elif reason == "NO_SHARED_CIPHER":
+        err.message = "no cipher suite in common with the client (NO_SHARED_CIPHER; see `set tls ciphers`)"
+    elif "NO_APPLICATION_PROTOCOL" in reason:
         err.message = "the client offered no ALPN protocol that `set tls alpn` selects (NO_APPLICATION_PROTOCOL)"
     elif reason == "PEER_DID_NOT_RETURN_A_CERTIFICATE":
         err.message = ("the client sent no certificate and `set tls client-cert require` wants one "
                        "(PEER_DID_NOT_RETURN_A_CERTIFICATE)")
     elif reason in ("UNSUPPORTED_PROTOCOL", "WRONG_VERSION_NUMBER") and not err.message.startswith("the peer answered"):
-        err.message = f"the client offered no protocol version this side accepts ({reason})"
+        err.message = f"the client offered no protocol version this side accepts ({reason}; see `set tls min/max`)"
     elif err.message.startswith("the peer answered in plaintext"):
         err.message = err.message.replace("the peer answered in plaintext, not TLS", "the client sent plaintext, "
                                           "not a TLS ClientHello", 1)
-    elif isinstance(exc, ssl_verify_error()):
-        err.message = f"the client's certificate did not verify: {exc.verify_message} (code {exc.verify_code})"
+    elif reason in ("TLSV1_ALERT_UNKNOWN_CA", "SSLV3_ALERT_BAD_CERTIFICATE", "SSLV3_ALERT_CERTIFICATE_UNKNOWN"):
+        err.message += (": the client does not trust our certificate (the lab certificate's CA is $lab_ca; "
+                        "`set tls cert/key` serves another)")
     return err
-
-
-def ssl_verify_error():
-    import ssl
-
-    return ssl.SSLCertVerificationError
 
 
 def server_handshake(session, expected: str | None, settings, cert: str, key: str | None,
@@ -224,7 +223,7 @@ def server_handshake(session, expected: str | None, settings, cert: str, key: st
     context.sni_callback = heard
     started = time.perf_counter()
     try:
-        sock = _accept(s.transport.sock, context, s.timeout, sni)
+        sock = _accept(s.transport.sock, context, s.timeout)
     except (OSError, KeyboardInterrupt) as exc:
         err = classify(exc, "tls")
         s.close_quietly()
