@@ -15,8 +15,6 @@ All certificate text is the peer's choice: it stays data here; the renderer esca
 
 from __future__ import annotations
 
-import hashlib
-
 from netrepl.core.sockstate import plural
 
 # OIDs (dotted) -> names
@@ -159,6 +157,8 @@ class ChainCert:
             ("  key       ", self.key),
             ("  signature ", self.signature),
         ]
+        import hashlib  # (`certs` only)
+
         rows += [("  sha256    ", _colons(f.sha256)), ("  sha1      ", _colons(hashlib.sha1(self.der).hexdigest().upper()))]
         return rows
 

@@ -121,10 +121,14 @@ class TlsSettings:
         import os
         import ssl  # lazily: see the module docstring
 
-        from netrepl.core import keylog
+        # A key log is checked (0600, no symlink) BEFORE create_default_context, which opens
+        # SSLKEYLOGFILE as it is. (core/keylog.py is imported only then: this runs between
+        # connect and the ClientHello.)
+        logging = self.keylog is not None or bool(os.environ.get("SSLKEYLOGFILE"))
+        if logging:
+            from netrepl.core import keylog
 
-        # Checked (0600, no symlink) BEFORE create_default_context, which opens SSLKEYLOGFILE as it is.
-        logged = keylog.path_for(self)
+            logged = keylog.path_for(self)
         ca = os.path.expanduser(self.ca) if self.ca else None
         cafile, capath = (None, ca) if ca and os.path.isdir(ca) else (ca, None)
         if verify or ca:
@@ -137,7 +141,8 @@ class TlsSettings:
             # byte) is loaded only by the check of what verification would have said
             # (tlsfacts.gather). The rest is create_default_context's own setup.
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        keylog.apply(ctx, None if replay else logged)  # core/keylog.py: `set tls keylog`, SSLKEYLOGFILE
+        if logging:  # core/keylog.py: `set tls keylog`, SSLKEYLOGFILE (or neither: `set tls keylog none`)
+            keylog.apply(ctx, None if replay else logged)
         if replay:  # core/tlsfacts.py replays a chain in a TLS 1.2 handshake over memory: see there
             ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_2
             return ctx
@@ -149,9 +154,10 @@ class TlsSettings:
             ctx.set_alpn_protocols(list(self.alpn))
         if self.cert:
             ctx.load_cert_chain(os.path.expanduser(self.cert), os.path.expanduser(self.key) if self.key else None)
-        from netrepl.core import tlscontrols
+        if self.ciphers or self.min_version or self.max_version:
+            from netrepl.core import tlscontrols
 
-        tlscontrols.apply(ctx, self)  # ciphers, min and max versions (1.0 to 1.3)
+            tlscontrols.apply(ctx, self)  # ciphers, min and max versions (1.0 to 1.3)
         return ctx
 
 
