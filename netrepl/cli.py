@@ -72,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="netrepl serve KIND [--host H] [--port P] [--udp] runs a lab server in the foreground "
                "(netrepl serve --ca-path: the lab CA file; netrepl serve replay FILE.nrs [--port P] plays the "
                "peer of a `record -p` recording). "
+               "netrepl relay [LHOST] LPORT HOST PORT [--record FILE.nrs] relays clients to a server, showing "
+               "the bytes. "
                "netrepl export FILE.nrs [-o OUT.py] [-D NAME=VALUE] writes a script as a plain Python program. "
                + ExitStatus.table())
     p.add_argument("scripts", nargs="*", metavar="FILE.nrs",
@@ -81,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-D", dest="defines", action="append", type=_variable, default=[], metavar="NAME=VALUE",
                    help="define a script variable")
     p.add_argument("-q", "--quiet", action="store_true", help="do not echo commands")
+    p.add_argument("--raw", action="store_true",
+                   help="standard output carries only the bytes the peer sent, exactly (commands, messages and "
+                        "errors go to standard error); on a terminal control characters are still escaped")
     p.add_argument("-k", "--keep-going", action="store_true", help="run on after a failing command (still exit 1)")
     p.add_argument("--stable", action="store_true",
                    help="mask ephemeral ports and timings so repeated runs give identical transcripts")
@@ -110,12 +115,14 @@ def build_serve_parser() -> argparse.ArgumentParser:
     p.add_argument("--root", help="directory the http server serves (default: a small built-in site)")
     p.add_argument("--timeout", type=_seconds, default=None, metavar="SECONDS",
                    help="replay: how long each wait for the client may take (default 60)")
+    p.add_argument("-D", dest="defines", action="append", type=_variable, default=[], metavar="NAME=VALUE",
+                   help="replay: a secret a `relay --redact` recording names (${NAME})")
     return p
 
 
 # Switches a script run typically has; any other option goes through argparse.
 _SWITCHES = {"-q": "quiet", "--quiet": "quiet", "-k": "keep_going", "--keep-going": "keep_going",
-             "--stable": "stable", "--step": "step"}
+             "--stable": "stable", "--step": "step", "--raw": "raw"}
 
 
 def simple_args(argv: list[str]) -> SimpleNamespace | None:
@@ -124,7 +131,7 @@ def simple_args(argv: list[str]) -> SimpleNamespace | None:
     words the errors). Importing argparse and building the parser (gettext,
     locale) cost ~3 ms, a tenth of a `netrepl -c` start."""
     args = SimpleNamespace(scripts=[], commands=None, defines=[], quiet=False, keep_going=False, stable=False,
-                           step=False, delay=0.0, cast=None)
+                           step=False, delay=0.0, cast=None, raw=False)
     words = iter(argv)
     for word in words:
         if word in _SWITCHES and not args.scripts:
@@ -164,6 +171,10 @@ def main(argv: list[str] | None = None) -> int:
 def _main(argv: list[str], notes: Notes) -> int:
     if argv[:1] == ["serve"]:
         return serve_main(argv[1:])
+    if argv[:1] == ["relay"]:
+        from netrepl.lab.relayfg import relay_main  # only `netrepl relay` pays for the relay
+
+        return relay_main(argv[1:])
     if argv[:1] == ["export"]:
         from netrepl.export import main as export_main  # only `netrepl export` pays for the generator
 
@@ -177,7 +188,7 @@ def _main(argv: list[str], notes: Notes) -> int:
     from netrepl.runner import Options, Runner
 
     options = Options(quiet=args.quiet, keep_going=args.keep_going, stable=args.stable, step=args.step,
-                      delay=args.delay, variables=dict(args.defines))
+                      delay=args.delay, raw=args.raw, variables=dict(args.defines))
     if args.commands is not None and args.scripts:
         notes.write("netrepl: give scripts or -c, not both\n")
         return USAGE_EXIT
@@ -197,6 +208,10 @@ def _main(argv: list[str], notes: Notes) -> int:
         if hasattr(sys.stdin, "reconfigure"):  # undecodable input is not a crash (a strict locale would be)
             sys.stdin.reconfigure(errors="surrogateescape")
         return Runner(options).run_stream(sys.stdin)
+    if args.raw:
+        notes.write("netrepl: --raw is for scripts, -c and piped input (the shell shows data escaped; "
+                    "`recv all > PATH` writes it raw)\n")
+        return USAGE_EXIT
     from netrepl.shell import run_shell
 
     return run_shell(variables=options.variables)
@@ -240,4 +255,4 @@ def serve_main(argv: list[str]) -> int:
     from netrepl.lab.server import serve_forever
 
     return serve_forever(args.kind, args.host, args.port, proto, args.root, replay=args.file,
-                         timeout=args.timeout)
+                         timeout=args.timeout, variables=dict(args.defines))

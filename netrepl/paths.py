@@ -32,3 +32,15 @@ def ensure_private_file(path: Path) -> Path:
     finally:
         os.close(fd)
     return path
+
+
+def interact_history_path() -> Path:
+    """Lines typed inside `interact` (sent to a peer), kept apart from the commands: next to the
+    command history, with `.interact` added to its name (~/.local/state/netrepl/history.interact)."""
+    path = history_path()
+    try:
+        if path.exists() and not path.is_file():  # NETREPL_HISTFILE=/dev/null: no history kept, here neither
+            return path
+    except OSError:
+        pass
+    return path.with_name(path.name + ".interact")

@@ -21,7 +21,7 @@ from netrepl.fastdata import field, datatype
 from netrepl.language.nrs import Problem, Script, check, check_sourced, load, split_commands
 from netrepl.language.parser import MAX_LINE, ParseError, Parsed
 from netrepl.render.text import plain, render, safe
-from netrepl.streams import Notes, Transcript
+from netrepl.streams import Notes, RawOut, Transcript
 
 # typing is annotation-only here: `TYPE_CHECKING = False` keeps its ~2 ms import off
 # `netrepl -c` start-up; mypy and pyright treat the name as true (docs/bench.md).
@@ -39,6 +39,7 @@ class Options:
     stable: bool = False
     step: bool = False
     delay: float = 0.0
+    raw: bool = False  # --raw: standard output carries only the peer's bytes; the transcript goes to stderr
     variables: dict[str, str] = field(default_factory=dict)
 
 
@@ -49,8 +50,12 @@ class Runner:
                  pace_input: IO[str] | None = None):
         self.options = options
         # Writes to `out` raise OutputLost when it cannot be written; to `err`, are dropped then.
-        self.out = Transcript(out if out is not None else sys.stdout)
         self.err = Notes(err if err is not None else sys.stderr)
+        self.out: Transcript | Notes = Transcript(out if out is not None else sys.stdout)
+        self.raw: RawOut | None = None
+        if options.raw:  # the transcript becomes notes: standard error, dropped if it cannot be written
+            self.raw = RawOut(out if out is not None else sys.stdout, self.err)
+            self.out = self.err
         self.pace_input = pace_input
         self.failures: list[Step] = []  # the steps that failed, for reports
         self.stopped = False  # `q` at a --step prompt: nothing more runs
@@ -150,7 +155,9 @@ class Runner:
         return True
 
     def _executor(self, cwd: str) -> Executor:
-        return Executor(REGISTRY, variables=self.options.variables, cwd=cwd, data_writer=self._write)
+        ex = Executor(REGISTRY, variables=self.options.variables, cwd=cwd, data_writer=self._write)
+        ex.raw_sink = self.raw
+        return ex
 
     def _load(self, path: str) -> tuple[Executor, Script | None]:
         """The executor a file runs in and the file checked (None, said on stderr, if unreadable)."""
@@ -205,7 +212,15 @@ class Runner:
             if not self.options.quiet and (step.source, step.line) != (source, number):
                 self._echo(step.text)  # a command of a sourced script
             chart = self._chart() if step.result.waterfall is not None else {}
+            data = step.result.data
+            if self.raw is not None:  # the peer's bytes to standard output, the words about them to stderr
+                step.result.data = None
             self._write(plain(render(step.result, ex.session.display, self.options.stable, **chart)))
+            if self.raw is not None:
+                step.result.data = data
+                if data:
+                    self.raw.write(data)
+                self.raw.end()
             if self.cast is not None and step.text.split(" ", 1)[0] == "print":
                 self.cast.marker(plain(render(step.result)).rstrip("\n"))  # a heading to jump to
             self.out.flush()
@@ -250,7 +265,10 @@ class Runner:
         from netrepl.render.cast import CastWriter  # only --cast needs it (json)
 
         try:
-            stream = open(path, "w", encoding="utf-8", errors="backslashreplace")
+            from netrepl.core.pathopen import open_within  # a FIFO with no reader: not for ever
+
+            stream = os.fdopen(open_within(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), "w", encoding="utf-8",
+                               errors="backslashreplace")
         except OSError as exc:
             self.err.write(safe(f"netrepl: cannot write the cast {path}: {exc.strerror}") + "\n")
             return False

@@ -89,3 +89,110 @@ def silence_stdout() -> None:
         os.close(null)
     except OSError:
         pass
+
+
+class RawOut:
+    """--raw: standard output carries the peer's bytes and nothing else.
+
+    Into a pipe or a file they are written exactly as they came; written in
+    full or not at all, so what `recv all` streams here stays in constant
+    memory (`write` is also a sink for core/receive.py, given views of its
+    buffer). On a terminal the safety rule holds: control characters are
+    shown escaped, and standard error says so once. A write that fails ends
+    the run (OutputLost), as for the transcript.
+    """
+
+    def __init__(self, stream, notes: Notes):
+        self.text = stream  # the text stream, flushed before bytes go under it
+        self.binary = getattr(stream, "buffer", stream)
+        self.notes = notes
+        self.escaper = None
+        try:
+            self.tty = bool(stream is not None and stream.isatty())
+        except (OSError, ValueError):
+            self.tty = False
+        try:  # a real descriptor is written with os.write: no buffer between the socket's bytes and it
+            self.fd: int | None = self.binary.fileno()
+        except (AttributeError, OSError, ValueError):
+            self.fd = None
+        self.flushed = False
+        # core/sink.py Splicer may move bytes socket -> pipe -> here without Python touching them
+        self.spliceable = self.fd is not None and not self.tty
+
+    def write(self, data) -> None:
+        if self.binary is None:
+            raise OutputLost(errno.EBADF, os.strerror(errno.EBADF))
+        if self.tty:
+            self._show(data)
+            return
+        try:
+            if self.fd is None:
+                self.binary.write(data)
+                self.binary.flush()  # as it arrives: a live conversation is not held back
+            else:
+                self._write_fd(data)
+        except (OSError, ValueError) as exc:
+            raise _lost(exc) from None
+
+    def drain(self, pipe: int, n: int) -> None:
+        """Move the `n` bytes waiting in `pipe` (core/sink.py Splicer's) to standard output."""
+        self._flush_text()
+        while n:
+            if not self.spliceable:
+                data = os.read(pipe, n)
+                self.write(data)
+                n -= len(data)
+                continue
+            try:
+                moved = os.splice(pipe, self.fd, n, flags=os.SPLICE_F_MOVE)
+            except BlockingIOError:  # made non-blocking by someone else: wait until it drains
+                import select
+
+                select.select([], [self.fd], [])
+                continue
+            except OSError as exc:
+                if exc.errno == errno.EINVAL:  # standard output takes no splice (O_APPEND, some devices)
+                    self.spliceable = False
+                    continue
+                raise _lost(exc) from None
+            n -= moved
+
+    def _flush_text(self) -> None:
+        """Anything Python still buffers for fd 1 goes first (once: nothing else writes there)."""
+        if not self.flushed:
+            self.flushed = True
+            Transcript(self.text).flush()
+
+    def _write_fd(self, data) -> None:
+        self._flush_text()
+        view = memoryview(data)
+        while view:
+            try:
+                n = os.write(self.fd, view)
+            except BlockingIOError:  # a descriptor someone made non-blocking: wait until it drains (Ctrl-C stops it)
+                import select  # (rare: not on every start)
+
+                select.select([], [self.fd], [])
+                continue
+            view = view[n:]
+
+    def _show(self, data) -> None:
+        if self.escaper is None:
+            from netrepl.render.escape import TextEscaper  # only a terminal needs escaping
+
+            self.escaper = TextEscaper()
+            self.notes.write("netrepl: --raw: standard output is a terminal, so the peer's control characters "
+                             "are shown escaped (pipe or redirect it for the bytes as they are)\n")
+            self.notes.flush()
+        text = self.escaper.feed(bytes(data))
+        if text:
+            Transcript(self.text).write(text)
+            Transcript(self.text).flush()
+
+    def end(self) -> None:
+        """After each command: a terminal gets what the escaper held back (a split character)."""
+        if self.escaper is not None:
+            text = self.escaper.flush()
+            if text:
+                Transcript(self.text).write(text)
+                Transcript(self.text).flush()

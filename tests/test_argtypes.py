@@ -20,8 +20,8 @@ from netrepl.language.parser import ParseError, Parser
 from netrepl.language.registry import Arg, CommandSet, Registry
 from netrepl.lexer import NrsLexer
 from netrepl.core.results import Result
-from netrepl.suggest import suggest
-from netrepl.validator import LineValidator
+from netrepl.shell.suggest import suggest
+from netrepl.shell.validator import LineValidator
 
 PARSER = Parser(REGISTRY)
 
@@ -43,7 +43,7 @@ def test_a_kind_without_udp_is_rejected_before_the_script_runs(tmp_path):
 
 def test_help_set_completes_the_settings_not_the_commands():
     s = suggest("help set ", REGISTRY)
-    assert s.kind == "words" and set(s.words) == {"eol", "display", "var", "tls"}
+    assert s.kind == "words" and set(s.words) == {"eol", "display", "live", "var", "tls"}
     assert suggest("help recv ", REGISTRY).words == ()  # recv has no settings
 
 
@@ -70,11 +70,21 @@ def test_completion_after_a_quoted_argument():
 def test_the_validator_marks_a_rejected_line_at_its_column_while_typing():
     validator = LineValidator(PARSER, {})
     with pytest.raises(ValidationError) as info:
-        validator.validate(Document("shutdown 7"))
+        validator.validate(Document("shutdown 7 "))  # the word is finished: a blank follows it
     assert info.value.cursor_position == len("shutdown ")
     assert "column 10" in info.value.message and "expected 0|1|2|rd|wr|rdwr" in info.value.message
     validator.validate(Document("connect localhost"))  # unfinished, not wrong: unmarked
     validator.validate(Document("shutdown 1"))
+
+
+def test_the_validator_leaves_the_word_being_typed_alone_until_it_is_finished():
+    validator = LineValidator(PARSER, {})
+    validator.validate(Document("sett"))  # the cursor is at its end: still being typed
+    validator.validate(Document("shutdown 7"))
+    for finished in (Document("sett "), Document("sett", cursor_position=2), Document("sett eol lf", 11)):
+        with pytest.raises(ValidationError) as info:
+            validator.validate(finished)
+        assert "unknown command 'sett'" in info.value.message
 
 
 def test_the_validator_reads_the_session_variables_live():

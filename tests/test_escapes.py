@@ -47,6 +47,8 @@ def assert_script_tail(text: str) -> None:
 @example(b"$x${n}$$")
 @example(b"a ")
 @example(b"\\x41")
+@example(b"<")
+@example(b"< x")
 def test_property_encode_decode_round_trip_through_the_parser(data):
     text = encode_escapes(data)
     assert_script_tail(text)
@@ -65,6 +67,8 @@ def test_property_encode_decode_round_trip_through_the_parser(data):
 @example(b"/")
 @example(b" eof")
 @example(b"-n")
+@example(b"eof  # a comment?")
+@example(b"eof\t#")
 def test_property_expect_text_matches_the_bytes_literally(data):
     text = expect_text(data)
     assert_script_tail(text)
@@ -88,6 +92,7 @@ def test_encode_escapes(data, text):
 @pytest.mark.parametrize("data,text", [
     (b"/regex/", "\\x2fregex/"), (b"/", "\\x2f"), (b"eof", "\\x65of"), (b"eofx", "eofx"),
     (b" eof", "\\x20eof"), (b"HTTP/1.1 200 OK\r", "HTTP/1.1 200 OK\\r"),
+    (b"eof # x", "\\x65of # x"),  # else eof and a trailing comment
 ])
 def test_expect_text_is_neither_a_regex_nor_eof(data, text):
     assert expect_text(data) == text
@@ -114,6 +119,8 @@ def test_record_e_writes_expect_lines_that_replay(ex, lab, tmp_path):
     run(ex, "record stop")
     lines = target.read_text().splitlines()
     expects = [line for line in lines if line.startswith("expect ")]
-    assert expects == ["expect \\x20-n \\x24x \\\\ eof\\x20", "expect \\x65of", "expect \\x2fx/", "expect \\x2dn"]
+    # Parts of a line (no newline came): -m, so the replay consumes them and no more.
+    assert expects == ["expect -m \\x20-n \\x24x \\\\ eof\\x20", "expect -m \\x65of", "expect -m \\x2fx/",
+                       "expect -m \\x2dn"]
     p = run_cli("-q", str(target))
     assert p.returncode == 0, p.stdout + p.stderr

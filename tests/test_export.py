@@ -336,14 +336,14 @@ def test_help_shows_a_default_with_control_characters_escaped(tmp_path):
 def test_source_is_inlined_with_the_sourced_files_lines(tmp_path):
     (tmp_path / "lib").mkdir()
     (tmp_path / "lib" / "greet.nrs").write_text("set var who ${who:-lib}\nsend hello $who\nsource more.nrs\n")
-    (tmp_path / "lib" / "more.nrs").write_text("expect hello\nrecv line\n")
+    (tmp_path / "lib" / "more.nrs").write_text("expect hello\nsend bye\\r\\n\nrecv line\n")
     path = tmp_path / "main.nrs"
     path.write_text("serve echo 0\nconnect localhost $lab_port\nsource lib/greet.nrs\nprint after $who\nclose\n")
     program, out, err = export_and_compare(path, {}, tmp_path)
     source = (tmp_path / "main.py").read_text()
     assert "lib/greet.nrs:2: send hello $who" in source.replace("\n        # ", " ")  # long paths wrap
-    assert "lib/more.nrs:2: recv line" in source.replace("\n        # ", " ")
-    assert out == "hello\n lib\\r\nafter lib\n"
+    assert "lib/more.nrs:3: recv line" in source.replace("\n        # ", " ")
+    assert out == "hello lib\\r\nbye\\r\nafter lib\n"  # expect took its whole line
 
 
 def test_a_source_loop_is_refused_as_the_checker_refuses_it(tmp_path):

@@ -63,7 +63,7 @@ def test_set_display_hex_shows_datagrams_as_netrepls_hex_view(tmp_path):
     path.write_text(UDP)
     program, out, err = export_and_compare(path, {}, tmp_path)
     assert out.startswith("00000000  66 69 72 73 74   ")
-    assert "\n00000005  61 20 73 65 63 6f 6e 64" in out
+    assert "\n00000000  61 20 73 65 63 6f 6e 64" in out  # each datagram numbered from its first byte
 
 
 def test_the_programs_hexdump_is_netrepls():

@@ -176,7 +176,7 @@ print bye
     assert f"connect_unix({str(sock_dir / 'echo.sock')!r}, timeout)" in source
     assert f"'\\x00netrepl-export-test-nobody-{id(tmp_path)}'" in source  # @NAME: the abstract namespace
     assert f"remove_socket_file({str(sock_dir / 'd.sock')!r})" in source
-    assert out == "over a path\\r\nhello from\nbye\n"
+    assert out == "over a path\\r\nhello from the netrepl lab client\\r\nbye\n"  # expect takes its whole line
     assert not (sock_dir / "l.sock").exists() and not (sock_dir / "d.sock").exists()  # removed on close
 
 
@@ -253,7 +253,7 @@ send QUIT
 expect 221
 close
 """)
-    assert "discarded" in err and out == "221\n"
+    assert "discarded" in err and out == "221 2.0.0 Bye\\r\n"  # expect takes its whole line
     assert "'--lab-smtp-inject-port', dest='lab_smtp_inject_port'" in source  # a hyphen: still an identifier
 
 
@@ -340,3 +340,42 @@ print replayed
 """)
     assert f"netrepl serve replay {recording} --port PORT and give --lab-port PORT" in source
     assert out == "replayed\n"
+
+
+# ----- connect again --------------------------------------------------------------------------
+
+def test_connect_again_closes_the_connection_in_the_program_too(tmp_path):
+    """Issue 16: `connect` on a connection closes it and connects anew; the exported program does
+    the same (it used to be refused: a TCP socket connects once). A Unix one and back, too."""
+    sock = tmp_path / "echo.sock"
+    program, out, err, source = compare(tmp_path, "again", f"""serve echo 0
+serve echo {sock}
+connect localhost $lab_port
+send first
+recv line
+connect localhost $lab_port
+send second
+recv line
+connect {sock}
+send third
+recv line
+connect localhost $lab_port
+send fourth
+recv line
+close
+""")
+    assert out == "first\\r\nsecond\\r\nthird\\r\nfourth\\r\n"
+    assert source.count("sock.close()  # connect again") == 3
+
+
+def test_recv_to_dash_is_standard_output_in_the_program_too(tmp_path):
+    program, out, err, source = compare(tmp_path, "dash", """serve echo 0
+connect localhost $lab_port
+send hello, world
+shutdown 1
+recv exactly 3 > -
+recv all > -
+""")
+    assert out == "hel\nlo, world\\r\n"
+    assert "'-'" not in source  # no file named -
+    assert not (tmp_path / "-").exists()

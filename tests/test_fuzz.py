@@ -486,7 +486,7 @@ LIMITS = [
     ("recv 99999999999999999999", 6, "N: 99999999999999999999 is above the maximum 67108864"),
     ("recv 67108865", 6, "N: 67108865 is above the maximum 67108864"),
     ("recvfrom 0", 10, "N: 0 is below the minimum 1"),
-    ("recv 1e9", 6, "N: expected N|all|line|exactly|quiet, got '1e9'"),
+    ("recv 1e9", 6, "N: expected N|all|line|exactly|quiet|http, got '1e9'"),
     ("connect 127.0.0.1 65536", 19, "PORT: port 65536 is out of range 0-65535"),
     ("connect 127.0.0.1 -1", 19, "PORT: port -1 is out of range 0-65535"),
     ("connect 127.0.0.1 99999999999999999999999", 19, "PORT: port 99999999999999999999999 is out of range 0-65535"),

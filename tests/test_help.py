@@ -77,7 +77,7 @@ def test_help_names_a_setting_only_for_commands_that_have_settings(ex):
     result = run(ex, "help recv extra")
     assert not result.ok and "recv has no setting 'extra'" in text_of(result)
     result = run(ex, "help set bogus")
-    assert not result.ok and "settings: eol, display, var" in text_of(result)
+    assert not result.ok and "settings: eol, display, live, var" in text_of(result)
     result = run(ex, "help set recv extra")
     assert not result.ok and "unexpected argument 'extra'" in text_of(result)
 

@@ -33,7 +33,7 @@ from netrepl.cli import build_parser, simple_args
 # site, before the baseline: then it cannot show up here, a normal one can).
 HEAVY = (
     "prompt_toolkit", "pygments", "wcwidth",
-    "netrepl.shell", "netrepl.completer", "netrepl.lexer", "netrepl.suggest", "netrepl.style",
+    "netrepl.shell", "netrepl.lexer",
     "netrepl.lab.server", "netrepl.lab.handlers", "netrepl.lab.http",
     "threading", "mimetypes", "urllib",
     "asyncio", "ssl", "http", "email", "dataclasses", "inspect", "difflib",
@@ -129,7 +129,7 @@ def test_the_probe_sees_heavy_imports(tmp_path):
 @pytest.mark.parametrize("argv", [
     [], ["-c", "lookup 80"], ["-q", "-c", "help"], ["-c", "", "-k"], ["a.nrs", "b.nrs"],
     ["--stable", "--step", "a.nrs"], ["-c", "x", "a.nrs"], ["-k", "--quiet", "-c", "x; y", "--stable"],
-    ["-q", "-q", "s.nrs"],
+    ["-q", "-q", "s.nrs"], ["--raw", "-q", "-c", "recv all"], ["--raw", "a.nrs"],
 ])
 def test_simple_args_agree_with_argparse(argv):
     # The argparse-free path must mean exactly what argparse would.

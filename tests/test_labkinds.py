@@ -24,7 +24,8 @@ def test_the_table_is_what_everyone_reads():
     assert kinds.kind_names() == LAB_KINDS == ("echo", "http", "discard", "daytime", "chargen", "close",
                                               "reset", "silent", "slow", "https", "tls-echo", "tls-expired",
                                               "tls-self-signed", "tls-wrong-host", "tls-unknown-ca", "smtp",
-                                              "smtp-inject", "imap", "pop3", "ftp", "postgres", "replay")
+                                              "smtp-inject", "imap", "pop3", "ftp", "postgres", "socks5", "http-proxy",
+                                                 "replay")
     assert kinds.udp_kinds() == ("echo", "discard", "daytime", "chargen")
     assert kinds.kind_help("silent") == "accepts and never answers"
     serve_kind = next(a for a in build_serve_parser()._actions if a.dest == "kind")

@@ -69,7 +69,7 @@ def http(server, request: bytes) -> tuple[int | None, dict, bytes, bytes]:
 def test_kinds_in_order():
     assert list(KINDS) == ["echo", "http", "discard", "daytime", "chargen", "close", "reset", "silent", "slow",
                            "https", "tls-echo", "tls-expired", "tls-self-signed", "tls-wrong-host", "tls-unknown-ca",
-                           "smtp", "smtp-inject", "imap", "pop3", "ftp", "postgres", "replay"]
+                           "smtp", "smtp-inject", "imap", "pop3", "ftp", "postgres", "socks5", "http-proxy", "replay"]
     assert UDP_KINDS == {"echo", "discard", "daytime", "chargen"}
 
 

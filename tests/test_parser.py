@@ -18,7 +18,7 @@ from netrepl.core.errors import FAILURE_NAMES
 from netrepl.language.parser import MAX_LINE, ParseError, Parser
 from netrepl.language.registry import Arg, Command
 from netrepl.lexer import line_tokens
-from netrepl.suggest import suggest
+from netrepl.shell.suggest import suggest
 
 PARSER = Parser(REGISTRY)
 VARS = {"HOST": "localhost", "PORT": "8080", "EMPTY": "", "SPACED": "a  b", "BS": "\\q"}
@@ -61,6 +61,7 @@ SAMPLES = {
     "float": ("1.5", 1.5),
     "str": ("hello", "hello"),
     "host": ("localhost", "localhost"),
+    "address": ("192.0.2.1", "192.0.2.1"),  # an IP address only (set proxy-protocol)
     "path": ("out.nrs", "out.nrs"),
     "var": ("NAME", "NAME"),
     "amount": ("7", 7),
@@ -567,7 +568,7 @@ def test_set_subcommands():
 
 
 @pytest.mark.parametrize("line, bad, words", [
-    ("set", None, "expected one of eol, display, var"),
+    ("set", None, "expected one of eol, display, live, var"),
     ("set eo crlf", "eo", "did you mean 'eol'"),
     ("set colour red", "colour", "unknown setting 'colour'"),
     ("set eol cr", "cr", "expected crlf|lf|none"),

@@ -22,7 +22,7 @@ from netrepl.core.payload import DATAGRAM_LIMIT
 from netrepl.language.parser import ParseError, Parser
 from netrepl.commands import REGISTRY
 from netrepl.lexer import line_tokens
-from netrepl.suggest import suggest
+from netrepl.shell.suggest import suggest
 from pygments.token import Error
 
 

@@ -273,12 +273,42 @@ def test_recordings_without_peer_lines_and_bad_address_lines_are_refused_with_th
     assert done.returncode == 1 and "cannot write nodir/x.pcapng" in done.stderr
 
 
-def test_an_older_recording_without_addresses_still_exports_with_made_up_ports(tmp_path):
-    (tmp_path / "old.nrs").write_text("connect localhost 80\n#> connect\n#> PING\\r\\n\n#< +PONG\\r\\n\n#< eof\n")
+def test_an_older_recording_without_addresses_takes_the_connect_line_and_makes_up_our_port(tmp_path):
+    (tmp_path / "old.nrs").write_text("connect localhost 6379\n#> connect\n#> PING\\r\\n\n#< +PONG\\r\\n\n#< eof\n"
+                                      "connect ${host:-::1} ${port:-8080}\n#> connect\n#> x\n")
     done = run_cli("export", "--pcap", "old.nrs", "-o", "old.pcapng", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     frames = _frames(str(tmp_path / "old.pcapng"))
-    assert [f[3] for f in frames if f[3]] == [b"PING\r\n", b"+PONG\r\n"]
+    assert [f[3] for f in frames if f[3]] == [b"PING\r\n", b"+PONG\r\n", b"x"]
+    assert frames[0][:2] == (49153, 6379) and frames[-2][:2] == (49154, 8080)  # (-D defaults: relay --record)
+
+
+def test_a_relay_recording_exports_with_its_target_and_client_addresses(tmp_path, lab):
+    import re
+
+    server = lab("http")
+    relay = subprocess.Popen([sys.executable, "-m", "netrepl", "relay", "127.0.0.1", "0", "127.0.0.1", str(server.port),
+                              "--record", "relay.nrs"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             text=True)
+    try:
+        port = int(re.search(r"127\.0\.0\.1:(\d+)", relay.stdout.readline()).group(1))
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+            client.sendall(b"GET / HTTP/1.0\r\n\r\n")
+            reply = b""
+            while chunk := client.recv(65536):
+                reply += chunk
+            ours = client.getsockname()[1]
+        wait_until(lambda: "#< eof" in (tmp_path / "relay.nrs").read_text(), what="the relay to write its block")
+    finally:
+        relay.terminate()
+        relay.wait(30)
+        relay.stdout.close()
+    assert reply.startswith(b"HTTP/1.0 200 OK")
+    done = run_cli("export", "--pcap", "relay.nrs", "-o", "relay.pcapng", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    frames = _frames(str(tmp_path / "relay.pcapng"))
+    assert frames[0][:3] == (ours, server.port, pcapng.SYN)
+    assert b"".join(f[3] for f in frames if f[0] == server.port).startswith(b"HTTP/1.0 200 OK")
 
 
 def test_the_capture_goes_to_a_pipe_but_never_to_a_terminal(tmp_path):

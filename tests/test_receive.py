@@ -131,9 +131,10 @@ def test_a_script_prints_one_summary_line_and_no_progress(tcp_server):
 
 def test_the_shell_shows_a_status_line_and_clears_it(tcp_server):
     from prompt_toolkit.input import create_pipe_input
+    from prompt_toolkit.history import InMemoryHistory
     from prompt_toolkit.output import DummyOutput
 
-    from netrepl.shell import InMemoryHistory, Shell
+    from netrepl.shell import Shell
 
     server = tcp_server(steady_stream(0.6))
     out = io.StringIO()

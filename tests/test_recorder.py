@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import stat
 
 
@@ -28,14 +29,14 @@ def test_record_writes_commands_and_failures_as_must_fail(ex, lab, closed_port, 
     r = run(ex, "record stop")
     assert r.ok and f"stopped recording: 8 lines in {target}" in text_of(r)
     assert body(target) == [
-        f"connect 127.0.0.1 {server.port}",
+        f"connect ${{host:-127.0.0.1}} ${{port:-{server.port}}}",  # a peer: variables, recorded defaults
         "send hello",
         "recv",
         "must-fail service lookup port80",
         "set var who me",
         "print hi $who",
         "close",
-        f"must-fail ECONNREFUSED connect 127.0.0.1 {closed_port}",
+        f"must-fail ECONNREFUSED connect ${{host2:-127.0.0.1}} ${{port2:-{closed_port}}}",  # the 2nd peer
     ]
     assert ex.recorder is None
 
@@ -59,14 +60,14 @@ def test_record_e_adds_expect_lines(ex, lab, tmp_path):
         assert run(ex, line).ok, line
     run(ex, "record stop")
     lines = body(target)
-    # The expect line comes BEFORE the recv (one read cursor: it consumes the first line on replay,
-    # the recv then reads the rest, the "\n").
-    assert lines[:2] == [f"connect 127.0.0.1 {server.port}", "send hello \\x01$$ there"]
-    assert lines[2].startswith("expect ") and lines[3] == "recv"
-    # The expect line matches exactly the bytes received (up to the newline), escaped for a script.
+    # The expect line comes BEFORE the recv (one read cursor: it consumes the line on replay); it
+    # is the whole line, so the recv that showed only that line is not written again.
+    assert lines[:2] == [f"connect ${{host:-127.0.0.1}} ${{port:-{server.port}}}", "send hello \\x01$$ there"]
+    assert lines[2].startswith("expect ")
+    # The expect line matches exactly the bytes received (through the newline), escaped for a script.
     expected = ex.parse(lines[2]).args["pattern"]
-    assert expected.kind == "text" and expected.literal == b"hello \x01$ there\r"
-    assert lines[4:] == ["send -n /slash", "expect /slash", "close"]  # no expect after an expect
+    assert expected.kind == "text" and expected.literal == b"hello \x01$ there\r\n"
+    assert lines[3:] == ["send -n /slash", "expect /slash", "close"]  # no expect after an expect
 
 
 def test_replay_reproduces_the_session(ex, lab, closed_port, tmp_path):
@@ -83,7 +84,8 @@ def test_replay_reproduces_the_session(ex, lab, closed_port, tmp_path):
     run(ex, "record stop")
     assert shown == ["first line\\r", "a\tb\\x1b", "two", "three\\r"]
     recorded = body(target)
-    assert recorded.count("recv line") == 1 and sum(1 for x in recorded if x.startswith("expect ")) == 4
+    # Each read showed one whole line: an expect of it stands in for the read.
+    assert recorded.count("recv line") == 0 and sum(1 for x in recorded if x.startswith("expect ")) == 4
     p = run_cli("-q", str(target))
     assert p.returncode == 0, p.stdout + p.stderr
     for data in shown:
@@ -92,9 +94,7 @@ def test_replay_reproduces_the_session(ex, lab, closed_port, tmp_path):
     assert "ECONNREFUSED" in p.stdout
     # Against a different peer the recorded expectations fail: the replay really checks.
     other = lab("daytime")
-    target.write_text(target.read_text().replace(f"connect localhost {server.port}",
-                                                 f"connect localhost {other.port}"))
-    p = run_cli("-q", str(target))
+    p = run_cli("-q", "-D", f"port={other.port}", str(target))  # pointed elsewhere: no editing
     assert p.returncode == 1
     assert "expectation not met" in p.stdout
 
@@ -105,7 +105,7 @@ def test_recording_is_flushed_line_by_line(ex, lab, tmp_path):
     run(ex, f"record {target}")
     assert target.read_text() == ""
     run(ex, f"connect 127.0.0.1 {server.port}")
-    assert body(target) == [f"connect 127.0.0.1 {server.port}"]  # on disk while still recording
+    assert body(target) == [f"connect ${{host:-127.0.0.1}} ${{port:-{server.port}}}"]  # on disk while still recording
     run(ex, "send x")
     assert body(target)[-1] == "send x"
     run(ex, "record stop")
@@ -210,8 +210,8 @@ def test_recording_started_on_an_open_connection_replays(ex, lab, tmp_path):
     assert run(ex, "record stop").ok
     lines = body(target)
     assert lines[0].startswith("# recording started with a socket open (tcp connected)")
-    assert lines[1:4] == ["socket inet tcp", f"connect 127.0.0.1 {server.port}", "send late start"]
-    assert lines[4].startswith("expect late") and lines[5] == "recv" and len(lines) == 6  # expect first
+    assert lines[1:4] == ["socket inet tcp", f"connect ${{host:-127.0.0.1}} ${{port:-{server.port}}}", "send late start"]
+    assert lines[4] == "expect late start\\r\\n" and len(lines) == 5  # expect first: the whole line
     replay = run_cli(str(target))
     assert replay.returncode == 0, replay.stdout + replay.stderr
 
@@ -267,7 +267,8 @@ def test_a_variable_holding_a_byte_that_is_not_utf8_is_recorded_and_replays_the_
     p = run_cli("-D", "x=\udcff\x01 ", "-c", f"record {target}; connect 127.0.0.1 {server.port}; send a$x; close")
     assert p.returncode == 0, p.stdout + p.stderr
     assert "Traceback" not in p.stderr
-    assert body(target) == ["set var -x x \\xff\\x01\\x20", f"connect 127.0.0.1 {server.port}", "send a$x", "close"]
+    assert body(target) == ["set var -x x \\xff\\x01\\x20", f"connect ${{host:-127.0.0.1}} ${{port:-{server.port}}}",
+                            "send a$x", "close"]
     wire = b"a\xff\x01 \r\n"
     assert wait_for_bytes(got, wire) == wire
     got.clear()
@@ -286,7 +287,7 @@ def test_invalid_utf8_on_standard_input_no_longer_ends_the_recording(tcp_server,
     out = p.stdout.decode("utf-8", "replace")
     assert p.returncode == 0, out + p.stderr.decode()
     assert "stopped" not in out
-    assert body(target) == ["set var -x z \\xfe", f"connect 127.0.0.1 {server.port}", "send \\xfe$z\\xfe",
+    assert body(target) == ["set var -x z \\xfe", f"connect ${{host:-127.0.0.1}} ${{port:-{server.port}}}", "send \\xfe$z\\xfe",
                             "print \\xfe ok", "send -n end", "close"]
     wire = b"\xfe\xfe\xfe\r\nend"
     assert wait_for_bytes(got, wire) == wire
@@ -426,10 +427,10 @@ def test_record_e_of_a_keep_alive_exchange_and_udp_replays(ex, lab, tmp_path):
         assert run(ex, line).ok, line
     run(ex, "record stop")
     lines = body(target)
-    assert lines[2:4] == ["send -n whole", "expect whole"]  # the expect consumed all the recv showed
-    assert lines[4:8] == ["send two\\nlines", "expect two", "recv line", "expect lines\\r"]
-    # The datagram's first line is all of it but its "\n": the recvfrom follows for that.
-    assert lines[-4:] == [f"sendto -l 127.0.0.1 {udp.port} datagram", "expect datagram\\r", "recvfrom", "close"]
+    assert lines[2:4] == ["send -n whole", "expect -m whole"]  # the expect consumed all the recv showed
+    assert lines[4:7] == ["send two\\nlines", "expect two\\n", "expect lines\\r\\n"]  # whole lines
+    # The datagram is one whole line: the expect of it stands in for the recvfrom.
+    assert lines[-3:] == [f"sendto -l 127.0.0.1 {udp.port} datagram", "expect datagram\\r\\n", "close"]
     p = run_cli("-q", str(target))
     assert p.returncode == 0, p.stdout + p.stderr
 
@@ -451,3 +452,40 @@ def test_literal_lab_ports_after_flags_and_in_host_port_words_become_variables(e
                             "sendto 127.0.0.1 $lab_port -n b", "recvfrom", "close", "serve stop", "serve echo 0",
                             "connect 127.0.0.1:$lab_port", "close", "must-fail refused connect [::1]:$lab_port"]
     assert run_cli("-q", str(target)).returncode == 0
+
+
+def test_record_e_checks_what_recv_all_and_recv_exactly_got(ex, tcp_server, tmp_path):
+    """Issue 17: `recv all` (an IMAP LOGOUT reply) and `recv exactly` are checked, not only their
+    first line: small data by its bytes, large data by its count, and `recv all` by end of stream."""
+    big = b"".join(b"line %05d\r\n" % i for i in range(1000))
+
+    connections = []
+
+    def peer(conn):  # each connection: a reply, then the peer closes
+        conn.recv(100)
+        connections.append(conn)
+        if len(connections) == 1:
+            conn.sendall(b"* BYE logging out\r\na001 OK LOGOUT completed\r\n" + b"0123456789" + big)
+        else:
+            conn.sendall(b"* BYE\r\n")  # the second connection's recv all: one line
+        conn.shutdown(socket.SHUT_WR)
+
+    server = tcp_server(peer)
+    target = tmp_path / "all.nrs"
+    assert run(ex, f"record -e {target}").ok
+    for line in (f"connect 127.0.0.1 {server.port}", "timeout 5", "send a001 LOGOUT",
+                 "recv exactly 45", "recv exactly 10", "recv all"):
+        assert run(ex, line).ok, line
+    run(ex, "record stop")
+    lines = body(target)
+    assert lines[3:] == ["expect * BYE logging out\\r\\n", "recv exactly 26",  # the rest of the count
+                         "expect -m 0123456789",  # a part of a line: -m; all it got, so no recv exactly
+                         "expect line 00000\\r\\n", f"recv exactly {len(big) - 12} > /dev/null", "expect eof"]
+    small = tmp_path / "small.nrs"
+    assert run(ex, "close").ok
+    assert run(ex, f"connect 127.0.0.1 {server.port}").ok
+    assert run(ex, f"record -e {small}").ok
+    for line in ("send x", "recv all"):
+        assert run(ex, line).ok, line
+    run(ex, "record stop")
+    assert body(small)[-3:] == ["send x", "expect * BYE\\r\\n", "expect eof"]

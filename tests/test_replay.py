@@ -21,6 +21,7 @@ import pytest
 from conftest import ROOT, run, run_cli, text_of
 from helpers import held_port, wait_until
 from netrepl.core import peerlog
+from netrepl.lab.kinds import LAB_CA
 from netrepl.lab.replay import ReplayError, ReplayServer, load
 from test_scripts import script_vars  # noqa: F401 (a fixture: a free service port for socketerrors.nrs)
 
@@ -37,11 +38,17 @@ def _record(tmp_path, port: int, commands: list[str]):
 
 def _replay(tmp_path, port: int, rec, expect_rc: int = 0, edit=lambda text: text):
     """The recording's own lines against `serve replay rec.nrs 0` ($lab_port for the real port)."""
-    body = re.sub(rf"^((?:must-fail \S+ )?connect \S+) {port}$", r"\1 $lab_port", rec.read_text(), flags=re.M)
+    body = re.sub(rf"^((?:must-fail \S+ )?connect \S+) {port}$", r"\1 $lab_port", _typed(rec.read_text()), flags=re.M)
     (tmp_path / "again.nrs").write_text("serve replay rec.nrs 0\n" + edit(body))
     second = run_cli("--stable", "again.nrs", cwd=tmp_path)
     assert second.returncode == expect_rc, second.stdout + second.stderr
     return second
+
+
+def _typed(text: str) -> str:
+    """A recording's `connect ${host:-H} ${port:-P}` lines as they were typed, `connect H P`."""
+    return re.sub(r"^((?:must-fail \S+ )?connect) \$\{host\d*:-(\S+)\} \$\{port\d*:-(\d+)\}$", r"\1 \2 \3",
+                  text, flags=re.M)
 
 
 def _from_connect(transcript: str, *ports: int) -> str:
@@ -73,9 +80,8 @@ def test_a_lab_http_recording_replays_offline_byte_for_byte(tmp_path, lab):
     assert text.endswith("#< </html>\\n\n#< eof\nclose\n#> close\n")
     # The peer lines are comments: the recording still runs against a real server as it is.
     again = lab("http")
-    script = re.sub(r"connect 127.0.0.1 \d+", f"connect 127.0.0.1 {again.port}", text)
-    (tmp_path / "live.nrs").write_text(script)
-    assert run_cli("-q", "live.nrs", cwd=tmp_path).returncode == 0
+    (tmp_path / "live.nrs").write_text(text)
+    assert run_cli("-q", "-D", f"port={again.port}", "live.nrs", cwd=tmp_path).returncode == 0  # pointed there
 
 
 def _free_port() -> int:
@@ -237,7 +243,7 @@ def test_end_of_stream_and_reset_are_reproduced(tmp_path, lab):
     resetting.stop()
     text = rec.read_text()
     assert "recv\n#< eof\nclose\n#> close\n" in text and text.endswith("must-fail reset recv\n#< reset\n")
-    body = re.sub(r"^connect 127.0.0.1 \d+$", "connect 127.0.0.1 $lab_port", text, flags=re.M)
+    body = re.sub(r"^connect 127.0.0.1 \d+$", "connect 127.0.0.1 $lab_port", _typed(text), flags=re.M)
     (tmp_path / "again.nrs").write_text("serve replay rec.nrs 0\n" + body)
     second = run_cli("--stable", "again.nrs", cwd=tmp_path)
     assert second.returncode == 0, second.stdout + second.stderr
@@ -398,3 +404,63 @@ def test_a_client_that_stays_after_the_last_step_is_no_mismatch_but_extra_bytes_
         assert wait_until(lambda: replay.mismatches == 1, what=lambda: replay.describe())
         assert "mismatch after the last step, byte 0: expected the end of the recording: its end of stream " \
                "got 'and more' (8 bytes more than recorded)" in replay.last
+
+
+def test_a_pathological_peer_line_loads_in_linear_time(tmp_path):
+    """The fast path's validating regex once split runs of plain characters every possible way
+    (exponential): a 27-character line with a bad escape at its end took 7 s, 60 never ended.
+    Bounded by work, not time: 200 such lines of 4000 characters each load (and are refused at
+    the bad escape) well within a generous subprocess timeout that the old pattern could not meet."""
+    lines = ["#> connect"] + ["#< " + "ab" * 2000 + "\\q" if i == 199 else "#< " + "a" * 60 for i in range(200)]
+    rec = tmp_path / "rec.nrs"
+    rec.write_text("\n".join(lines) + "\n")
+    (tmp_path / "ok.nrs").write_text("#> connect\n" + ("#< " + "a" * 4000 + "\n") * 200)
+    code = ("import sys\nfrom netrepl.lab.replay import ReplayError, load\n"
+            "print(len(load(sys.argv[2])[0]))\n"
+            "try:\n    load(sys.argv[1])\nexcept ReplayError as exc:\n    print(exc)\n")
+    p = subprocess.run([sys.executable, "-c", code, str(rec), str(tmp_path / "ok.nrs")], capture_output=True,
+                       text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.splitlines()[0] == "1"  # 200 lines of one direction: one step
+    assert f"rec.nrs:201:{3 + 4000 + 1}: unknown escape \\q" in p.stdout
+
+
+def test_the_validating_pattern_has_no_nested_repetition():
+    from netrepl.lab.replay import _VALID
+
+    assert "+|" not in _VALID.pattern and "]+" not in _VALID.pattern
+    for good in ("", "abc", "\\x41\\r\\n", "a\\eb\\0c\\\\", "tail\\t"):
+        assert _VALID.fullmatch(good), good
+    for bad in ("a\\", "\\xZZ", "\\q", "a" * 5000 + "\\"):
+        assert not _VALID.fullmatch(bad), bad
+
+
+def test_a_tls_recording_is_refused_when_it_loads_naming_the_line(tmp_path, lab):
+    """A `record -p` of a `tls` session holds the decrypted bytes: played in plaintext, the client's
+    handshake could only fail mid-way. So the file is refused at load, with FILE:LINE and why."""
+    server = lab("https")
+    first = run_cli("-c", f"set tls ca {LAB_CA}; record -p rec.nrs; connect localhost {server.port}; "
+                          "tls localhost; send GET / HTTP/1.0\\r\\n; recv all; close", cwd=tmp_path)
+    assert first.returncode == 0, first.stdout + first.stderr
+    text = (tmp_path / "rec.nrs").read_text()
+    line = text.splitlines().index("tls localhost") + 1
+    with pytest.raises(ReplayError, match=rf"rec.nrs:{line}: `tls localhost` turns conversation 1 into TLS"):
+        load(str(tmp_path / "rec.nrs"))
+    p = run_cli("-c", "serve replay rec.nrs 0", cwd=tmp_path)
+    assert p.returncode == 1 and f"rec.nrs:{line}: `tls localhost` turns conversation 1 into TLS" in p.stdout
+    assert "cannot answer the client's handshake" in p.stdout and "Traceback" not in p.stderr
+    p = run_cli("serve", "replay", "rec.nrs", cwd=tmp_path)
+    assert p.returncode == 1 and "turns conversation 1 into TLS" in p.stderr
+
+
+@pytest.mark.parametrize("line", ["starttls smtp", "must-fail verify tls wrong.invalid", "  tls -k localhost"])
+def test_any_tls_upgrade_in_a_conversation_is_refused(tmp_path, line):
+    (tmp_path / "rec.nrs").write_text(f"connect localhost 25\n#> connect\n#< 220 hi\\r\\n\n{line}\n#> x\n")
+    with pytest.raises(ReplayError, match=r"rec.nrs:4: .* into TLS"):
+        load(str(tmp_path / "rec.nrs"))
+
+
+def test_set_tls_and_a_tls_word_in_data_are_not_an_upgrade(tmp_path):
+    (tmp_path / "rec.nrs").write_text("set tls verify off\nconnect localhost 80\n#> connect\nsend tls\n#> tls\\r\\n\n"
+                                      "#< tls please\\r\\n\n")
+    assert len(load(str(tmp_path / "rec.nrs"))) == 1

@@ -225,16 +225,73 @@ def test_connect_on_udp_sets_default_peer(ex, lab):
     assert r.data == b"ping\r\n"
 
 
-def test_connect_twice_is_refused_with_eisconn(ex, lab):
-    first, second = lab("echo"), lab("silent")
+def test_connect_again_closes_the_connection_with_its_totals_and_connects_anew(ex, lab):
+    first, second = lab("echo"), lab("echo")
     run(ex, f"connect 127.0.0.1 {first.port}")
+    run(ex, "send one")
+    assert run(ex, "recv").data == b"one\r\n"
     r = run(ex, f"connect 127.0.0.1 {second.port}")
-    assert r.error is not None and r.error.errname == "EISCONN"
+    assert r.ok, text_of(r)
+    assert text_of(r).startswith(f"closed the previous connection to 127.0.0.1:{first.port} "
+                                 "(sent 5 bytes, received 5 bytes)\ncreated inet tcp socket\nconnected ")
     assert r.state == "tcp connected"
-    # Still talking to the first server, and `info` says so.
-    assert fields(run(ex, "info"))["peer"] == f"127.0.0.1:{first.port}"
-    run(ex, "send still first")
-    assert run(ex, "recv").data == b"still first\r\n"
+    info = fields(run(ex, "info"))
+    assert info["peer"] == f"127.0.0.1:{second.port}" and info["sent"] == "0 bytes"
+    run(ex, "send two")
+    assert run(ex, "recv").data == b"two\r\n"
+
+
+def test_a_forgotten_close_under_k_no_longer_fails_every_later_command(lab):
+    """Issue 16: with -k, one forgotten `close` made the commands after the second connect fail."""
+    from conftest import run_cli
+
+    first, second = lab("echo"), lab("echo")
+    p = run_cli("-k", "-q", "-c", f"connect 127.0.0.1 {first.port}; send a; recv line; "
+                                  f"connect 127.0.0.1 {second.port}; send b; recv line; send c; recv line; info")
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert p.stderr == ""
+    assert f"closed the previous connection to 127.0.0.1:{first.port} (sent 3 bytes, received 3 bytes)" in p.stdout
+    assert p.stdout.count("received a line of 3 bytes") == 3
+    assert re.search(rf"peer +127\.0\.0\.1:{second.port}\n", p.stdout)
+
+
+def test_connect_again_after_a_reset_says_the_connection_was_lost(ex, lab):
+    first, second = lab("reset"), lab("echo")
+    run(ex, f"connect 127.0.0.1 {first.port}")
+    assert run(ex, "recv").error.errname == "ECONNRESET"
+    r = run(ex, f"connect 127.0.0.1 {second.port}")
+    assert r.ok, text_of(r)
+    assert f"closed the previous connection to 127.0.0.1:{first.port}, lost earlier (ECONNRESET)" in text_of(r)
+    assert r.state == "tcp connected"
+
+
+def test_connect_again_to_a_name_that_does_not_resolve_keeps_the_connection(ex, lab):
+    server = lab("echo")
+    run(ex, f"connect 127.0.0.1 {server.port}")
+    r = run(ex, "connect nosuch.invalid 80")
+    assert r.error is not None and r.error.kind == "address"
+    assert f"the connection to 127.0.0.1:{server.port} is kept" in text_of(r)
+    assert r.state == "tcp connected"
+    run(ex, "send still here")
+    assert run(ex, "recv").data == b"still here\r\n"
+
+
+def test_connect_again_from_tcp_to_a_unix_socket_and_back(ex, lab, tmp_path):
+    tcp = lab("echo")
+    path = tmp_path / "u.sock"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(path))
+    listener.listen(4)  # the backlog takes the connection: nothing needs to accept it
+    run(ex, f"connect 127.0.0.1 {tcp.port}")
+    r = run(ex, f"connect {path}")
+    assert r.ok, text_of(r)
+    assert f"closed the previous connection to 127.0.0.1:{tcp.port}" in text_of(r)
+    assert r.state == "unix stream connected"
+    r = run(ex, f"connect 127.0.0.1 {tcp.port}")
+    assert r.ok, text_of(r)
+    assert f"closed the previous connection to {path}" in text_of(r)
+    assert r.state == "tcp connected"
+    listener.close()
 
 
 # ----- info -----------------------------------------------------------------
@@ -674,15 +731,16 @@ def receive_all(ex, size: int) -> bytes:
 
 
 def test_expect_text_regex_and_keeps_the_rest(ex, tcp_server):
-    server = tcp_server(Recorder(greeting=b"one two three\r\nfour"))
+    server = tcp_server(Recorder(greeting=b"one two three\r\nfive six seven\r\nfour"))
     run(ex, f"connect 127.0.0.1 {server.port}")
     # No recv first: recv and expect read one stream, and expect never matches what recv showed.
     lines(ex, "timeout 0.3")
     r = run(ex, "expect one")
     assert r.ok and "matched 'one'" in text_of(r)
-    r = run(ex, "expect /t.ree\\r\\n/")
-    assert r.ok, text_of(r)
-    r = run(ex, "expect two")  # already consumed by the regex match
+    assert r.data == b"one two three\r\n"  # through the end of the line the match ends in
+    r = run(ex, "expect /s.x/")
+    assert r.ok and r.data == b"five six seven\r\n", text_of(r)
+    r = run(ex, "expect seven")  # already consumed by the regex match (its whole line)
     assert r.error is not None and r.error.kind == "expect"
     r = run(ex, "expect four")
     assert r.ok

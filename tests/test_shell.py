@@ -340,7 +340,7 @@ def test_non_interactive_paths_do_not_import_prompt_toolkit(setup):
 
 def test_the_probe_does_see_prompt_toolkit_when_the_shell_is_imported():
     """The check above can fail: importing the shell does load prompt_toolkit."""
-    done = loaded_after("import sys; import netrepl.shell; print('PT', 'prompt_toolkit' in sys.modules)")
+    done = loaded_after("import sys; import netrepl.shell.loop; print('PT', 'prompt_toolkit' in sys.modules)")
     assert done.stdout.strip().splitlines()[-1] == "PT True"
 
 
@@ -466,7 +466,7 @@ def test_a_full_disk_is_said_once_and_history_goes_on_in_memory(tmp_path):
     reported once; later lines are still recalled, from memory."""
     if not os.path.exists("/dev/full"):
         pytest.skip("no /dev/full")
-    from netrepl.history import PrivateHistory
+    from netrepl.shell.history import PrivateHistory
 
     path = tmp_path / "history"
     history = PrivateHistory(path)
@@ -489,7 +489,7 @@ def test_a_full_disk_is_said_once_and_history_goes_on_in_memory(tmp_path):
 
 
 def test_a_huge_history_file_is_read_only_in_its_newest_part(tmp_path):
-    from netrepl.history import MAX_LOAD, PrivateHistory
+    from netrepl.shell.history import MAX_LOAD, PrivateHistory
 
     path = tmp_path / "history"
     entry = "\n# 2026-01-01 00:00:00\n+print entry {}\n"
@@ -509,7 +509,7 @@ def test_a_huge_history_file_is_read_only_in_its_newest_part(tmp_path):
 
 
 def test_history_entries_round_trip_in_filehistory_format(tmp_path):
-    from netrepl.history import PrivateHistory
+    from netrepl.shell.history import PrivateHistory
 
     path = tmp_path / "history"
     history = PrivateHistory(path)
@@ -603,7 +603,7 @@ def state_style(ex) -> str:
 
 
 def test_toolbar_marks_each_kind_of_state_with_its_own_style(ex, tcp_server, lab):
-    from netrepl.style import make_style
+    from netrepl.shell.style import make_style
 
     assert state_style(ex) == "class:bottom-toolbar.state.none"
     server = lab("echo")
@@ -645,7 +645,7 @@ def test_the_input_line_is_drawn_with_unsafe_characters_escaped():
     from prompt_toolkit.layout.controls import BufferControl
     from prompt_toolkit.layout.processors import TransformationInput
 
-    from netrepl.inputview import EscapeUnsafe
+    from netrepl.shell.inputview import EscapeUnsafe
 
     text = "print \u202eab\x1bc"
     buffer = Buffer(document=Document(text))

@@ -1,4 +1,4 @@
-"""Completion: the pure suggestion step (netrepl.suggest.suggest) and the
+"""Completion: the pure suggestion step (netrepl.shell.suggest.suggest) and the
 prompt_toolkit completer built on it, called directly without a terminal."""
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
 from netrepl.commands import REGISTRY
-from netrepl.completer import NetreplCompleter
+from netrepl.shell.completer import NetreplCompleter
 from netrepl.core.errors import FAILURE_NAMES
 from netrepl.core.executor import Executor
 from netrepl.shell import Shell
-from netrepl.suggest import SERVICES_FILE, service_names, suggest
+from netrepl.shell.suggest import SERVICES_FILE, service_names, suggest
 
 COMPLETER = NetreplCompleter(REGISTRY)
 
@@ -97,7 +97,7 @@ def test_unknown_command_gets_nothing_after_it():
     ("recv a", ["all"]),
     ("recv l", ["line"]),
     ("recv all ", [">"]),
-    ("set ", ["eol", "display", "var", "tls"]),
+    ("set ", ["eol", "display", "live", "var", "tls", "proxy", "proxy-protocol"]),
     ("set e", ["eol"]),
     ("set eol c", ["crlf"]),
     ("set eol ", ["crlf", "lf", "none"]),
@@ -113,7 +113,7 @@ def test_unknown_command_gets_nothing_after_it():
     ("must-fail refused shutdown r", ["rd", "rdwr"]),
     ("must-fail  any   set eol l", ["lf"]),
     ("must-fail any must-fail refused con", ["connect"]),
-    ("help re", ["record", "recv", "recvfrom", "reply", "resolve", "reverse"]),
+    ("help re", ["record", "recv", "recvfrom", "relay", "reply", "resolve", "reverse"]),
 ])
 def test_keyword_arguments(text, expected):
     assert words(text) == expected
@@ -151,7 +151,7 @@ def test_completion_uses_the_text_before_the_cursor():
 
 
 def test_nothing_to_complete_inside_free_text():
-    for text in ["send hello w", "send -n x", "print some t", "expect HT", "set var NAME va"]:
+    for text in ["send hello w", "send -n x", "print some t", "expect -m HT", "set var NAME va"]:
         assert words(text) == [], text
         assert suggest(text, REGISTRY).kind == "none"
 

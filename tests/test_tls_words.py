@@ -129,7 +129,7 @@ def test_after_a_fatal_alert_the_state_says_the_connection_is_dead(ex, certs, tm
     assert failed.error.kind == "tls" and failed.error.errname == "TLSV13_ALERT_CERTIFICATE_REQUIRED"
     assert "it wants a client certificate" in text_of(failed)
     assert "the TLS connection is dead after this error (a fatal alert ends it): `close` it" in text_of(failed)
-    assert failed.state.startswith("tcp connection lost (TLSV13_ALERT_CERTIFICATE_REQUIRED)")
+    assert failed.state.startswith("tcp connection lost (TLS TLSV13_ALERT_CERTIFICATE_REQUIRED)")
     assert "connected" not in failed.state.replace("connection lost", "")
 
 

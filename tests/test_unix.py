@@ -365,7 +365,7 @@ def test_completion_offers_files_for_a_unix_path_and_the_toolbar_shows_the_liste
     from prompt_toolkit.document import Document
 
     from netrepl.commands import REGISTRY
-    from netrepl.completer import NetreplCompleter
+    from netrepl.shell.completer import NetreplCompleter
     from netrepl.shell import toolbar_text
 
     (tmp_path / "redis.sock").touch()

@@ -8,7 +8,7 @@ Handlers take (executor, args, flags) and return a Result (or, for
 
 An area is imported when the registry first looks past the areas before
 it (language/registry.py `get`): `netrepl -c "lookup http tcp"` loads one
-area of fifteen, a script that connects, sends and receives five. That
+area of sixteen, a script that connects, sends and receives five. That
 keeps ~10M instructions, a fifth of what netrepl added to the interpreter's
 start, off most runs (docs/bench.md). The order below is `help`'s order.
 """
@@ -21,7 +21,7 @@ def _area(module: str, attribute: str = "COMMANDS"):
     return lambda: getattr(__import__(f"netrepl.commands.{module}", fromlist=(attribute,)), attribute)
 
 
-AREAS = (*map(_area, ("sockets", "listening", "names", "sending", "receiving")), _area("scripting", "CHECKS"),
-         *map(_area, ("settings", "sockopts", "tlscmds", "starttls", "labs", "timing")),
+AREAS = (*map(_area, ("sockets", "listening", "names", "sending", "receiving", "interacting")), _area("scripting", "CHECKS"),
+         *map(_area, ("settings", "sockopts", "tlscmds", "starttls", "proxying", "labs", "relaying", "timing")),
          _area("scripting"), _area("exporting"), _area("helptext"))
 REGISTRY = Registry(*AREAS)

@@ -90,20 +90,22 @@ def _serve(ex, a, flags):
                                            f"{kind}); usage: {usage}")
     if kind is None:
         result = Result(state=ex.session.state())
-        for server in ex.servers.values():  # the port as an Endpoint, so --stable masks an OS-chosen one
+        for key, server in ex.servers.items():  # the port as an Endpoint, so --stable masks an OS-chosen one
+            if key[0] == "relay":  # `relay` lists relays (commands/relaying.py)
+                continue
             if getattr(server, "name", None) is not None:  # a Unix server: its name as a UnixName part
                 head, _, tail = server.describe().partition(server.where())
                 result.say(head, server.name, tail)
                 continue
             head, _, tail = server.describe().partition(f"{server.host}:{server.port}")
             result.say(head, Endpoint(server.host, server.port, server.ephemeral), tail)
-        if not ex.servers:
+        if not any(key[0] != "relay" for key in ex.servers):
             result.say("no lab server running")
         return result
     if kind == "stop":
         if isinstance(port, UnixName):
             port = unix_name(port)  # `serve stop PATH`: the key of a Unix server
-        stopping = [key for key in ex.servers if not port or key[1] == port]
+        stopping = [key for key in ex.servers if key[0] != "relay" and (not port or key[1] == port)]
         if not stopping:
             return error(ex, "state", "serve stop", "no lab server running" + (f" on port {port}" if port else ""))
         result = Result(state=ex.session.state())
@@ -147,7 +149,7 @@ def _replay_server(ex, file: str, port: int):
     from netrepl.language.nrs import resolve
 
     try:
-        return ReplayServer(resolve(file, ex.cwd), "127.0.0.1", port, shown=file)
+        return ReplayServer(resolve(file, ex.cwd), "127.0.0.1", port, shown=file, variables=ex.variables)
     except ReplayError as exc:
         return error(ex, "file", "serve replay", str(exc))
     except OSError as exc:

@@ -13,7 +13,7 @@ from netrepl.language.registry import Arg, CommandSet
 COMMANDS = CommandSet()
 EOLS = {"crlf": b"\r\n", "lf": b"\n", "none": b""}
 EOL_SHOWN = {"crlf": "\\r\\n", "lf": "\\n", "none": "nothing"}
-COMMANDS.group("set", help="change a setting (eol, display) or set a variable (var)")
+COMMANDS.group("set", help="change a setting (eol, display, live) or set a variable (var)")
 
 
 @COMMANDS.sub("set", "eol", Arg("EOL", Choice(tuple(EOLS)), "eol"), help="line ending `send` adds (default crlf)")
@@ -27,6 +27,18 @@ def _set_eol(ex, a, flags):
 def _set_display(ex, a, flags):
     ex.session.display = a["mode"]
     return Result().say(f"received data shown as {a['mode']}")
+
+
+@COMMANDS.sub("set", "live", Arg("MODE", Choice(("on", "off")), "mode"),
+              help="in the shell, receive and show what arrives while the prompt waits (default off)",
+              details="With live on, each chunk that arrives while the shell's prompt waits is received by "
+                      "an ordinary `recv` (counted, recorded and exported as one) and shown above the prompt; "
+                      "a client connecting to `listen` is accepted the same way. Scripts are not affected.")
+def _set_live(ex, a, flags):
+    ex.session.live = a["mode"] == "on"
+    if ex.session.live:
+        return Result().say("live on: what arrives while the shell's prompt waits is received (`recv`) and shown")
+    return Result().say("live off: what arrives waits until a command reads it (the toolbar counts it)")
 
 
 @COMMANDS.sub("set", "var", Arg("NAME", VarName(), "name"),

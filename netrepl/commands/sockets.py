@@ -63,10 +63,21 @@ def _lookup(ex, a, flags):
          help="connect to HOST PORT (creates a TCP socket if none is open)",
          details="PORT is a number or a service name, looked up with getservbyname as socketerrors.py does; "
                  "HOST:PORT and [IPv6]:PORT work too. With no socket open, a TCP socket of the host's family "
-                 "is created first (each address of the host is tried in turn). On a UDP socket, sets the "
-                 "default peer. `connect PATH` (a word holding a /) or `connect @NAME` (the Linux abstract "
-                 "namespace) connects a Unix stream socket, with no PORT, and shows the peer's pid/uid/gid.")
+                 "is created first (each address of the host is tried in turn). On a connected socket (the "
+                 "connection open, lost or closed by the peer) it closes that connection first, saying so "
+                 "with its totals, and connects anew. On a UDP socket, sets (or changes) the default peer. "
+                 "`connect PATH` (a word holding a /) or `connect @NAME` (the Linux abstract namespace) "
+                 "connects a Unix stream socket, with no PORT, and shows the peer's pid/uid/gid.")
 def _connect(ex, a, flags):
+    s = ex.session
+    if isinstance(a["host"], UnixName) or s.family == "unix":
+        # A connected stream socket is replaced (as core/connect.py does for HOST PORT): here
+        # before the family is looked at, so a TCP connection can be followed by a Unix one.
+        if (ended := s.end_connection()) is not None:
+            result = (unix.connect(s, a["host"]) if isinstance(a["host"], UnixName)
+                      else s.connect(a["host"], a["port"]))
+            result.lines.insert(0, ended)
+            return result
     if isinstance(a["host"], UnixName):
         return unix.connect(ex.session, a["host"])
     if ex.session.family == "unix":

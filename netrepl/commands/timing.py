@@ -29,11 +29,14 @@ def _timing(ex, a, flags):
     chosen = {server.port for server in ex.servers.values() if server.ephemeral}
     if chosen:  # a lab server's port the OS chose: --stable masks it, as in the connect line
         timing = Timing(timing.host, timing.began, [_marked(p, chosen) for p in timing.phases], timing.rtt,
-                        dropped=timing.dropped)
+                        dropped=timing.dropped, idle=timing.idle)
     result = Result(state=session.state(), waterfall=timing)
     attempts = sum(p.name == "connect" for p in timing.phases)
-    return result.say(f"timing of the connection to {timing.host} ({plural(attempts, 'connect attempt')}): ",
-                      Elapsed(timing.total), " in all")
+    result.say(f"timing of the connection to {timing.host} ({plural(attempts, 'connect attempt')}): ",
+               Elapsed(timing.total), " in all")
+    if timing.idle >= 1.0:  # a person's typing (or a `sleep`): no phase of the connection; said once
+        result.say("time between commands left out: ", Elapsed(timing.idle))
+    return result
 
 
 def _marked(phase: Phase, chosen: set[int]) -> Phase:

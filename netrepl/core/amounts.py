@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from netrepl.core.errors import failure
 from netrepl.core.results import Elapsed, Result
-from netrepl.core.sink import SinkError
+from netrepl.core.sink import SinkError, Splicer
 from netrepl.core.sockstate import plural
 
 READ = 1 << 20  # recv_into buffer: big reads keep up with loopback
@@ -50,6 +50,8 @@ class Amounts:
         deadline = None if quiet is not None or self.timeout is None else time.monotonic() + self.timeout
         total = 0
         ended = "count"
+        splicer = Splicer.of(self, sink)  # into a file or pipe on Linux: socket -> pipe -> file, as recv all
+        timing = self.transport.timing
         try:
             if len(buf):  # what an earlier command read past its end comes first
                 early = buf.take(count)
@@ -58,16 +60,21 @@ class Amounts:
             buffer = bytearray(READ if count is None else max(1, min(READ, count)))
             view = memoryview(buffer)
             while count is None or total < count:
+                wait = self.timeout
                 if quiet is not None:
-                    self.transport.settimeout(quiet)
+                    wait = quiet
                 elif deadline is not None:
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
+                    wait = deadline - time.monotonic()
+                    if wait <= 0:
                         raise TimeoutError("timed out")
-                    self.transport.settimeout(remaining)
                 want = len(buffer) if count is None else min(len(buffer), count - total)
+                spliced = splicer is not None and (timing is None or timing.waiting is None)
                 try:
-                    n = self.transport.recv_into(buffer, want)
+                    if spliced:  # (a first byte to time after a send is read as ever)
+                        n = splicer.read(wait, want)
+                    else:
+                        self.transport.settimeout(wait)
+                        n = self.transport.recv_into(buffer, want)
                 except TimeoutError:
                     if quiet is None:
                         raise
@@ -78,11 +85,15 @@ class Amounts:
                     break
                 total += n
                 self.received += n
-                write(bytes(view[:n]) if copy else view[:n])
+                if not spliced:
+                    write(bytes(view[:n]) if copy else view[:n])
                 if write is kept.extend and len(kept) >= MAX_KEPT and count is None:
                     ended = "limit"
                     break
         except SinkError as exc:
+            if splicer is not None:  # a chunk taken off the socket that the file did not take whole
+                total += splicer.held
+                self.received += splicer.held
             buf.offset = offset + total
             result = Result(data=bytes(kept) or None, data_offset=offset)
             result.say(f"received {plural(total)}; {plural(exc.written)} of them are in {path}")
@@ -99,6 +110,8 @@ class Amounts:
                                     "the connection is still open",)
             return result
         finally:
+            if splicer is not None:
+                splicer.close()
             if self.transport is not None:
                 self.transport.settimeout(self.timeout)
         buf.offset = offset + total

@@ -41,7 +41,7 @@ _TEXT = {0x0C: "utf-8", 0x13: "latin-1", 0x14: "latin-1", 0x16: "latin-1", 0x1A:
 _bundles: dict = {}  # (path, mtime, size) -> [(subject key, issuer key, der)] or None: parsed once a process
 
 
-def _tlv(der: bytes, at: int) -> tuple[int, int, int]:
+def tlv(der: bytes, at: int) -> tuple[int, int, int]:
     """The DER element at `at`: (tag, where its value starts, where it ends). Raises ValueError."""
     tag, length = der[at], der[at + 1]
     at += 2
@@ -78,12 +78,12 @@ def name_key(der: bytes, start: int, end: int) -> frozenset:
     pairs = set()
     at = start
     while at < end:
-        _, set_start, set_end = _tlv(der, at)
+        _, set_start, set_end = tlv(der, at)
         inner = set_start
         while inner < set_end:
-            _, attr_start, attr_end = _tlv(der, inner)
-            _, oid_start, oid_end = _tlv(der, attr_start)
-            tag, value_start, value_end = _tlv(der, oid_end)
+            _, attr_start, attr_end = tlv(der, inner)
+            _, oid_start, oid_end = tlv(der, attr_start)
+            tag, value_start, value_end = tlv(der, oid_end)
             key = _value_key(tag, der[value_start:value_end])
             if key != "":
                 pairs.add((der[oid_start:oid_end], key))
@@ -94,17 +94,17 @@ def name_key(der: bytes, start: int, end: int) -> frozenset:
 
 def names(der: bytes) -> tuple[frozenset, frozenset]:
     """A certificate's (subject key, issuer key). Raises ValueError/IndexError on what it cannot walk."""
-    _, cert_start, _ = _tlv(der, 0)
-    _, at, _ = _tlv(der, cert_start)  # TBSCertificate
-    tag, _, end = _tlv(der, at)
+    _, cert_start, _ = tlv(der, 0)
+    _, at, _ = tlv(der, cert_start)  # TBSCertificate
+    tag, _, end = tlv(der, at)
     if tag == 0xA0:  # [0] version
         at = end
-        tag, _, end = _tlv(der, at)
+        tag, _, end = tlv(der, at)
     at = end  # serial number
-    at = _tlv(der, at)[2]  # signature algorithm
-    _, issuer_start, issuer_end = _tlv(der, at)
-    at = _tlv(der, issuer_end)[2]  # validity
-    _, subject_start, subject_end = _tlv(der, at)
+    at = tlv(der, at)[2]  # signature algorithm
+    _, issuer_start, issuer_end = tlv(der, at)
+    at = tlv(der, issuer_end)[2]  # validity
+    _, subject_start, subject_end = tlv(der, at)
     return name_key(der, subject_start, subject_end), name_key(der, issuer_start, issuer_end)
 
 

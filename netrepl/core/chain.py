@@ -6,8 +6,8 @@ TlsSocket.chain() (core/tlssock.py) calls the private
 objects: their get_info() is OpenSSL's own parse (subject, issuer, validity,
 SANs: tlsfacts.Cert reads it). The public key's type and size and the
 signature algorithm are not in get_info(), and `cryptography` is not a
-dependency: they are read here from the DER with a small parser of the few
-fields needed (RFC 5280 TBSCertificate, RFC 3279/5480/8410 key algorithms).
+dependency: they are read here from the DER (castore's tlv, certder's oid) for
+the few fields needed (RFC 5280 TBSCertificate, RFC 3279/5480/8410 key algorithms).
 Anything it cannot read is said as unknown, never an exception.
 
 All certificate text is the peer's choice: it stays data here; the renderer escapes it.
@@ -15,6 +15,8 @@ All certificate text is the peer's choice: it stays data here; the renderer esca
 
 from __future__ import annotations
 
+from netrepl.core.castore import tlv
+from netrepl.core.certder import oid as _oid
 from netrepl.core.sockstate import plural
 
 # OIDs (dotted) -> names
@@ -29,50 +31,15 @@ _SIGNATURES = {"1.2.840.113549.1.1.11": "sha256WithRSAEncryption", "1.2.840.1135
                "1.3.101.112": "Ed25519", "1.3.101.113": "Ed448"}
 
 
-class DerError(ValueError):
-    pass
-
-
-def _tlv(data: bytes, at: int) -> tuple[int, int, int]:
-    """(tag, start of contents, end of contents) of the DER element at `at`."""
-    if at + 2 > len(data):
-        raise DerError("truncated")
-    tag, first = data[at], data[at + 1]
-    at += 2
-    if first & 0x80:
-        count = first & 0x7F
-        if not 1 <= count <= 4 or at + count > len(data):
-            raise DerError("bad length")
-        length = int.from_bytes(data[at:at + count], "big")
-        at += count
-    else:
-        length = first
-    if at + length > len(data):
-        raise DerError("truncated")
-    return tag, at, at + length
-
-
 def _children(data: bytes, start: int, end: int) -> list[tuple[int, int, int, int]]:
-    """(tag, element start, contents start, contents end) of each element in data[start:end]."""
+    """(tag, element start, contents start, contents end) of each element in data[start:end]
+    (the element's start too: a Name is compared as its whole DER)."""
     out, at = [], start
     while at < end:
-        tag, lo, hi = _tlv(data, at)
+        tag, lo, hi = tlv(data, at)
         out.append((tag, at, lo, hi))
         at = hi
     return out
-
-
-def _oid(body: bytes) -> str:
-    if not body:
-        raise DerError("empty OID")
-    parts = [min(body[0] // 40, 2), body[0] - 40 * min(body[0] // 40, 2)]
-    value = 0
-    for byte in body[1:]:
-        value = (value << 7) | (byte & 0x7F)
-        if not byte & 0x80:
-            parts.append(value)
-            value = 0
-    return ".".join(map(str, parts))
 
 
 class Parsed:
@@ -84,11 +51,11 @@ class Parsed:
         self.key, self.signature, self.issuer_der, self.subject_der = "unknown key", "unknown", None, None
         try:
             self._parse(der)
-        except (DerError, IndexError, ValueError):
+        except (IndexError, ValueError):
             pass
 
     def _parse(self, der: bytes) -> None:
-        _, lo, hi = _tlv(der, 0)  # Certificate
+        _, lo, hi = tlv(der, 0)  # Certificate
         cert = _children(der, lo, hi)
         tbs = _children(der, cert[0][2], cert[0][3])
         if tbs and tbs[0][0] == 0xA0:  # [0] version
@@ -109,7 +76,7 @@ def _key(der: bytes, spki) -> str:
     name = _KEY_ALGORITHMS.get(oid, oid)
     key = der[bits[2] + 1:bits[3]]  # BIT STRING: its first byte counts unused bits
     if name in ("RSA", "RSA-PSS"):
-        _, lo, hi = _tlv(key, 0)
+        _, lo, hi = tlv(key, 0)
         modulus = _children(key, lo, hi)[0]
         n = int.from_bytes(key[modulus[2]:modulus[3]], "big")
         return f"{name} {n.bit_length()} bits"

@@ -6,7 +6,6 @@ saying what was tried and the state after it.
 
 from __future__ import annotations
 
-import errno
 import socket
 import time
 
@@ -27,9 +26,9 @@ def service_port(session, port: int | str, op: str) -> tuple[int | None, Result 
                                            f"couldn't find your port: no service {port!r} for {proto} ({exc})"))
 
 
-def resolve(session, host: str, port: int, kind: int):
-    """getaddrinfo; a failure names the host it was looking up."""
-    family = session.transport.family if session.transport else socket.AF_UNSPEC
+def resolve(session, host: str, port: int, kind: int, any_family: bool = False):
+    """getaddrinfo (in the session socket's family unless `any_family`); a failure names the host."""
+    family = session.transport.family if session.transport and not any_family else socket.AF_UNSPEC
     try:
         return socket.getaddrinfo(host, port, family, kind)
     except socket.gaierror as exc:
@@ -40,28 +39,35 @@ def resolve(session, host: str, port: int, kind: int):
 
 def connect(session, host: str, port: int | str) -> Result:
     s = session
-    if s.transport is not None and s.connected and s.stream:
-        # With a timeout set, CPython's connect() on a connected socket returns
-        # success (EISCONN is swallowed) whatever the address: refuse it here.
-        peer = f"{s.peer.host}:{s.peer.port}" if s.peer else "its peer"
-        now = f"its connection to {peer} was lost ({s.lost})" if s.lost else f"it is connected to {peer}"
-        return s._fail(failure("state", "connect", f"{now}; a TCP socket connects once: `close` it first",
-                               errno.EISCONN))
+    # A connected stream socket (open, lost or ended by the peer) is replaced by a new
+    # connection, once the new peer's name resolved: a typo does not cost the old one.
+    # (A UDP socket is re-targeted: connect() on it just sets another default peer.)
+    again = s.transport is not None and s.connected and s.stream
     result = s._result()
     number, bad = service_port(s, port, "connect")
     if bad:
         return bad
+    if s.proxy is not None or s.proxy_protocol is not None:  # `set proxy`, `set proxy-protocol`: core/proxy.py
+        return _by_proxy(s, host, number)
     kind = s.transport.type if s.transport else socket.SOCK_STREAM
+    before = s.timing
     s.timing = timing = Timing(host)  # the `timing` command shows this connection's phases
     started = time.perf_counter()
     try:
-        addresses = resolve(s, host, number, kind)
-    except OSError as exc:
+        addresses = resolve(s, host, number, kind, any_family=again)
+    except (OSError, KeyboardInterrupt) as exc:
         timing.add("resolve", time.perf_counter() - started, started, outcome="failed", detail=host)
+        if again:  # the open connection stays, and so do its phases
+            s.timing = before
+            result.say("the connection to ", s.peer, " is kept")
+        if isinstance(exc, KeyboardInterrupt):
+            return s._fail(classify(exc, "connect"), result)
         return s._os_error(exc, "connect", result)
-    except KeyboardInterrupt as exc:
-        return s._fail(classify(exc, "connect"), result)
     timing.add("resolve", time.perf_counter() - started, started, detail=host)
+    if again:
+        result.say(*s.end_connection())
+    elif s.connected and not s.stream and s.peer is not None:
+        result.say("the default peer was ", s.peer)
     created_here = s.transport is None
     last: Result | None = None
     for i, (family, socktype, proto, _, address) in enumerate(addresses):
@@ -114,6 +120,23 @@ def connect(session, host: str, port: int | str) -> Result:
     return last or s._fail(failure("address", "connect", f"no address for {host!r}"), result)
 
 
+def _by_proxy(s, host: str, number: int) -> Result:
+    from netrepl.core import proxy  # only a session with a proxy set pays for it
+
+    if s.proxy is not None and (s.transport is None or s.stream):
+        result = proxy.connect_via(s, s.proxy, host, number, resolve)
+    else:  # the plain connect (a UDP socket's default peer: no proxy), then the header
+        saved = s.proxy, s.proxy_protocol
+        s.proxy = s.proxy_protocol = None
+        try:
+            result = connect(s, host, number)
+        finally:
+            s.proxy, s.proxy_protocol = saved
+    if result.ok and s.proxy_protocol is not None and s.stream:
+        return proxy.send_proxy_header(s, result, host)
+    return result
+
+
 def _outcome(err) -> str:
     """A failed attempt in one word: refused, timeout, or the errno name."""
     if err.errname == "ECONNREFUSED":
@@ -128,6 +151,11 @@ def bind(session, host: str, port: int | str) -> Result:
     number, bad = service_port(s, port, "bind")
     if bad:
         return bad
+    from netrepl.core.wildcard import exposed, implicit_wildcard  # (bind is rare: off the start-up path)
+
+    refused = implicit_wildcard(host)
+    if refused:
+        return s._fail(failure("usage", "bind", refused))
     try:
         address = resolve(s, host, number, s.transport.type)[0][4]
         s.transport.sock.bind(address)
@@ -136,4 +164,8 @@ def bind(session, host: str, port: int | str) -> Result:
     s._refresh_addresses()
     if number:
         s.local = Endpoint(s.local.host, s.local.port, ephemeral=False)
-    return s._result().say("bound to ", s.local)
+    result = s._result().say("bound to ", s.local)
+    note = exposed(s.local.host)
+    if note:
+        result.say(f"note: {note}")
+    return result

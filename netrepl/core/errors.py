@@ -27,6 +27,8 @@ KINDS: dict[str, str] = {
     "tls": "TLS error (ssl.SSLError)",
     "starttls": "STARTTLS refused (the server's reply was not the go-ahead; no TLS was attempted)",
     "eof": "end of stream came first",
+    "protocol": "protocol error (the peer broke the protocol's framing)",
+    "proxy": "the proxy refused (a SOCKS reply code, an HTTP CONNECT status)",
 }
 
 # OpenSSL verify codes (X509_V_ERR_*) netrepl names: errname of a `verify` failure, so

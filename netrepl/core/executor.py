@@ -58,6 +58,9 @@ class Executor:
         self.cwd = cwd  # where a `source` path is resolved first
         # Set by a front end to show `recv all` data as it arrives (safe text in, written out).
         self.data_writer = data_writer
+        # Set by a front end run with --raw: a sink (`write(bytes)`) for the peer's bytes as they are,
+        # to which the streaming receives write instead of data_writer.
+        self.raw_sink = None
         # What ran, for `export` (the session as a program): each command and its outcome,
         # without the data it received; bounded, as `record` writes what it needs the same way.
         # (command, its error or None, for `serve` the lines naming the port it got)

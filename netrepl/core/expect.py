@@ -21,6 +21,9 @@ from netrepl.language.texttypes import Expectation
 from netrepl.render.escape import escape_text
 
 EXPECT_READ = 1 << 18  # bytes per read while expecting: big reads mean few re-searches of the window
+# The rest of the matched line: waited for this long at most, and this much looked at.
+LINE_WAIT = 0.1  # a line written at once arrives at once; a prompt without a newline costs this much
+LINE_REST = 1 << 16  # the line limit of `recv line`
 HEAD, TAIL = 100, 200  # bytes of the start and of the end of the unmatched data quoted in a failure
 
 
@@ -63,11 +66,12 @@ def _search_by(pattern, data, deadline: float):
 class Expecting:
     """Mixed into Session."""
 
-    def expect(self, want: Expectation) -> Result:
+    def expect(self, want: Expectation, whole_line: bool = True) -> Result:
         if self.transport is None:
             return self._no_socket("expect")
         buf = self.buffer
         buf.dropped = 0
+        self.captures = {}
         deadline = None if self.timeout is None else time.monotonic() + self.timeout
         chunk = bytearray(EXPECT_READ)
         scan = 0  # a literal is searched for only where it could newly end
@@ -75,9 +79,15 @@ class Expecting:
             while True:
                 end = self._match(want, scan, deadline)
                 if end is not None:
+                    failed = None
+                    if whole_line and want.kind != "eof" and self.stream:
+                        end, failed = self._through_line_end(end, deadline, chunk)
                     offset = buf.offset
                     data = buf.take(end)
                     result = Result(data=data or None, data_offset=offset)
+                    if failed is not None:  # the match stands; what ended the wait for its line is said
+                        result.say(f"matched '{want.source}' ({plural(len(data))} consumed)")
+                        return self._recv_error(failed, "expect", result)
                     if buf.dropped:
                         result.say(f"{plural(buf.dropped)} before these were dropped unseen "
                                    f"(expect keeps the last {WINDOW >> 20} MiB)")
@@ -114,6 +124,45 @@ class Expecting:
             if self.transport is not None:
                 self.transport.settimeout(self.timeout)
 
+    def _through_line_end(self, end: int, deadline: float | None, chunk: bytearray
+                          ) -> tuple[int, BaseException | None]:
+        """Where a match ending at `end` stops consuming: through the end of the line it ends in.
+
+        A reply line is one unit to the person (`expect 220` then `tls`; `expect 331` then
+        `expect 230`): the rest of it must not be left for the next command. If its newline
+        is not in yet, wait LINE_WAIT at most (within the deadline) for it; a line that does
+        not end by then (a `Password: ` prompt) is consumed through the match only. At most
+        LINE_REST bytes past the match are looked at. Returns (end, an error that ended the
+        wait, if any: the match stands and the error is reported beside it)."""
+        buf = self.buffer
+        pending = buf.pending
+        if end == 0 or pending[end - 1] == 0x0A:  # nothing matched yet, or it ends a line already
+            return end, None
+        stop = time.monotonic() + LINE_WAIT
+        if deadline is not None:
+            stop = min(stop, deadline)
+        while True:
+            at = pending.find(b"\n", end, end + LINE_REST)
+            if at >= 0:
+                return at + 1, None
+            remaining = stop - time.monotonic()
+            if remaining <= 0 or self.peer_eof or self.rd_shut or len(pending) - end >= LINE_REST:
+                return end, None
+            try:
+                self.transport.settimeout(remaining)
+                n = self.transport.recv_into(chunk, min(len(chunk), end + LINE_REST - len(pending)))
+            except TimeoutError:
+                return end, None
+            except KeyboardInterrupt:  # Ctrl-C ends the short wait, not the match
+                return end, None
+            except OSError as exc:
+                return end, exc
+            if not n:
+                self.peer_eof = True
+                return end, None
+            self.received += n
+            buf.add(memoryview(chunk)[:n])
+
     def _match(self, want: Expectation, scan: int, deadline: float | None) -> int | None:
         pending = self.buffer.pending
         if want.kind == "eof":
@@ -123,7 +172,11 @@ class Expecting:
                 m = want.pattern.search(pending)  # no deadline, or a stdlib `re` pattern (no timeout)
             else:
                 m = _search_by(want.pattern, pending, deadline)
-            return m.end() if m else None
+            if m is None:
+                return None
+            if want.pattern.groupindex:  # named groups: their bytes, taken before the buffer moves on
+                self.captures = {name: bytes(m.group(name) or b"") for name in want.pattern.groupindex}
+            return m.end()
         at = pending.find(want.literal, scan)
         return at + len(want.literal) if at >= 0 else None
 

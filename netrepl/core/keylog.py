@@ -39,25 +39,31 @@ def checked(path: str, origin: str = "set tls keylog") -> str:
     Raises KeylogError with a sentence."""
     full = os.path.abspath(os.path.expanduser(path))
     try:
-        fd = os.open(full, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        # O_NONBLOCK: a FIFO nobody reads fails here (ENXIO) instead of blocking past every timeout, as
+        # OpenSSL's own blocking open would; a FIFO with a reader, a terminal, a pipe are fine.
+        fd = os.open(full, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK,
+                     0o600)
     except OSError as exc:
         if exc.errno == errno.ELOOP or os.path.islink(full):
             raise KeylogError(f"{origin} {path}: it is a symbolic link; a key log is never written through one "
                               "(someone else could point it at a file of theirs): name the file itself") from None
+        if exc.errno == errno.ENXIO:
+            raise KeylogError(f"{origin} {path}: a FIFO nobody reads (writing the key log would block)") from None
         raise KeylogError(f"{origin} {path}: cannot open it to append: {exc.strerror}") from None
     try:
         info = os.fstat(fd)
     finally:
         os.close(fd)
-    if not stat.S_ISREG(info.st_mode):
-        raise KeylogError(f"{origin} {path}: not a regular file")
+    if not (stat.S_ISREG(info.st_mode) or stat.S_ISFIFO(info.st_mode) or stat.S_ISCHR(info.st_mode)):
+        raise KeylogError(f"{origin} {path}: not a file, FIFO or terminal")
     return full
 
 
 def wider_than_private(path: str) -> bool:
-    """Can others read this key log (it was there before, with a wider mode)?"""
+    """Can others read this key log file (it was there before, with a wider mode)?"""
     try:
-        return bool(os.stat(path).st_mode & 0o077)
+        info = os.stat(path)
+        return stat.S_ISREG(info.st_mode) and bool(info.st_mode & 0o077)
     except OSError:
         return False
 

@@ -20,6 +20,7 @@ from netrepl.core.connect import service_port
 from netrepl.core.errors import classify, failure
 from netrepl.core.results import Elapsed, Endpoint, Result, UnixName
 from netrepl.core.sockstate import UNIX, plural
+from netrepl.core.wildcard import exposed, implicit_wildcard
 
 BACKLOG = 16  # clients the kernel queues for `accept`; one session serves one at a time
 
@@ -70,6 +71,9 @@ def listen(session, host: str | None, port: int | str | None, name: UnixName | N
     if bad:
         bad.lines[:0] = result.lines
         return bad
+    refused = implicit_wildcard(host)
+    if refused:
+        return s._fail(failure("usage", "listen", refused), result)
     try:
         family, socktype, proto, _, address = socket.getaddrinfo(host, number, socket.AF_UNSPEC, socket.SOCK_STREAM,
                                                                  0, socket.AI_PASSIVE)[0]
@@ -94,6 +98,9 @@ def listen(session, host: str | None, port: int | str | None, name: UnixName | N
     bound = Endpoint.of(sock.getsockname(), ephemeral=number == 0)
     s.listener = Listener(sock, bound)
     result.say("listening on ", bound, f" (tcp, backlog {BACKLOG}); `accept` waits for a client")
+    note = exposed(bound.host)
+    if note:
+        result.say(f"note: {note}")
     result.state = s.state()
     return result
 

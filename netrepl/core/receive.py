@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 
 from netrepl.core.results import Elapsed, Endpoint, Result
-from netrepl.core.sink import SinkError
+from netrepl.core.sink import SinkError, Splicer
 from netrepl.core.sockstate import plural
 
 RECV_ALL_CHUNK = 1 << 20  # recv_into buffer for `recv all`: big reads keep up with loopback
@@ -60,7 +60,9 @@ class Receiving:
             f"received {plural(len(data))} (read earlier by expect or recv line, not shown until now)")
 
     def _datagram(self, size: int, op: str):
-        """One datagram into `size` bytes: (data, real length, sender)."""
+        """One datagram into `size` bytes: (data, real length, sender). Its Result's data_offset
+        is 0: a datagram is a message of its own, so its hex view is numbered from its first
+        byte (the second DNS reply starts at 00000000, not where the first one ended)."""
         buffer = bytearray(size)
         n, address = self.transport.recvfrom_into(buffer, size, _TRUNC)
         self.received += min(n, size)
@@ -87,7 +89,7 @@ class Receiving:
                 data, real, _ = self._datagram(size, "recv")
             except (OSError, KeyboardInterrupt) as exc:
                 return self._recv_error(exc, "recv")
-            result = Result(data=data or None, data_offset=offset, state=self.state())
+            result = Result(data=data or None, data_offset=0, state=self.state())
             return self._say_datagram(result, data, real)
         try:
             data = self.transport.recv(size)
@@ -108,14 +110,13 @@ class Receiving:
             return self._no_socket("recvfrom")
         if self.stream or len(self.buffer):  # a stream names no sender: recvfrom is recv (and sees EOF)
             return self.recv(size)
-        offset = self.buffer.offset
         try:
             data, real, address = self._datagram(size, "recvfrom")
         except (OSError, KeyboardInterrupt) as exc:
             return self._recv_error(exc, "recvfrom")
         self.last_sender = "" if address is None else address  # what `reply` answers (core/listener.py);
         # "" : an unbound Unix datagram socket sent it (Python gives None): it cannot be answered
-        result = Result(data=data or None, data_offset=offset, state=self.state())
+        result = Result(data=data or None, data_offset=0, state=self.state())
         return self._say_datagram(result, data, real, _sender(address))
 
     def recv_line(self) -> Result:
@@ -123,12 +124,11 @@ class Receiving:
         if self.transport is None:
             return self._no_socket("recv line")
         if not self.stream and not len(self.buffer):
-            offset = self.buffer.offset
             try:
                 data, real, _ = self._datagram(DATAGRAM_MAX, "recv line")
             except (OSError, KeyboardInterrupt) as exc:
                 return self._recv_error(exc, "recv line")
-            result = Result(data=data or None, data_offset=offset, state=self.state())
+            result = Result(data=data or None, data_offset=0, state=self.state())
             return self._say_datagram(result, data, real).say("(on UDP `recv line` reads one datagram)")
         buf = self.buffer
         offset = buf.offset
@@ -183,26 +183,35 @@ class Receiving:
         progress = self.progress
         started = time.perf_counter()
         total = 0
+        splicer = Splicer.of(self, sink)  # Linux, plain TCP/Unix stream, a file or pipe: the kernel moves it
         try:
             if len(self.buffer):  # what an earlier command read past its end comes first
                 early = self.buffer.take()
                 total = len(early)
                 write(early if on_data is None else bytes(early))
-            buffer = bytearray(RECV_ALL_CHUNK)
+            buffer = bytearray(RECV_ALL_CHUNK if splicer is None else LINE_READ)
             view = memoryview(buffer)
             recv_into = self.transport.recv_into
             report = started + PROGRESS_EVERY
+            timing = self.transport.timing
             while True:
-                n = recv_into(buffer)
+                if splicer is not None and (timing is None or timing.waiting is None):
+                    n = splicer.read(self.timeout)  # moved into the sink already
+                else:  # (a first byte to time after a send: read it as ever, then splice)
+                    n = recv_into(buffer)
+                    if n:
+                        write(view[:n] if on_data is None else bytes(view[:n]))
                 if not n:
                     break
                 total += n
                 self.received += n
-                write(view[:n] if on_data is None else bytes(view[:n]))
                 if progress is not None and (now := time.perf_counter()) >= report:
                     report = now + PROGRESS_EVERY
                     progress(total, now - started)
         except SinkError as exc:
+            if splicer is not None:  # a chunk taken off the socket that the file did not take whole
+                total += splicer.held
+                self.received += splicer.held
             self.buffer.offset = offset + total
             result = Result(data=bytes(kept) or None, data_offset=offset)
             result.say(f"received {plural(total)}; {plural(exc.written)} of them are in {path}")
@@ -213,6 +222,9 @@ class Receiving:
             where = f" (written to {path})" if path else ""
             result.say(f"received {plural(total)} before the error{where}")
             return self._recv_error(exc, "recv all", result)
+        finally:
+            if splicer is not None:
+                splicer.close()
         elapsed = time.perf_counter() - started
         if self.transport.timing is not None:  # a long read's duration and rate, for `timing`
             self.transport.timing.transfer(total, elapsed, started)

@@ -3,11 +3,13 @@
 Each line is written and flushed as it happens (fsync'd), so a recording
 survives the shell being killed. A command that failed is written as
 `must-fail KIND ...` so replaying it against the same server passes.
-With expectations on, the first line of received data becomes an
-`expect` line written BEFORE the command that received it (the expect
-consumes that line on replay; the command, kept when it showed more, reads
-the rest): commands share one read cursor, so an expect written after
-would look for bytes already consumed.
+With expectations on, the first line of received data (through its
+newline; `expect -m` for a part of a line) becomes an `expect` line written BEFORE the command that received
+it (the expect consumes that line on replay; the command, kept when it
+showed more, reads the rest): commands share one read cursor, so an expect
+written after would look for bytes already consumed. What `recv exactly`,
+`recv all` and `recv quiet` got past that line is checked too (its bytes,
+or its count when large; `recv all` then `expect eof`).
 
 Nothing that ran is dropped: text that is not UTF-8 (a `-D` value, piped
 input) is written with `\\xNN` escapes where the command takes escapes, and
@@ -24,19 +26,22 @@ import re
 from collections.abc import Callable, Iterable
 
 from netrepl.core.peerlog import PeerLog
+from netrepl.core.pathopen import open_within
 from netrepl.core.results import Endpoint, Result, UnixName
 from netrepl.core.session import DEFAULT_TIMEOUT
 from netrepl.language.escapes import expect_text
-from netrepl.language.nrs import serve_variables, var_value
+from netrepl.language.nrs import capture_variables, serve_variables, var_value
 from netrepl.language.parser import ParseError, Parsed
 from netrepl.language.texttypes import Expectation
 from netrepl.patterns import lazy
 from netrepl.render.text import safe, unix_name
 
 EXPECT_MAX = 120  # bytes of received data turned into one `expect` line
+EXPECT_REST = 2048  # at most this much more of a `recv all|quiet` becomes one literal `expect`
 _SURROGATE = lazy(r"[\udc80-\udcff]")  # a byte that was not UTF-8, as surrogateescape keeps it
 _NOT_A_LINE = lazy(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]|[ \t]\Z")  # what a script line cannot hold
 _WORD = lazy(r"[^ \t]+")
+_PLAIN_WORD = lazy(r"[^ \t\"'${}#]+")  # a host that can stand as a ${NAME:-DEFAULT} default as it is
 _PORT_WORD = {"connect": 2, "sendto": 2, "serve stop": 2, "client": 2, "resolve": 2}  # where the PORT word is
 
 
@@ -66,11 +71,13 @@ def _writable(text: str) -> bool:
 
 
 class Recorder:
+    STREAM_HEAD = EXPECT_MAX + EXPECT_REST  # bytes of a streamed read kept for its checks
+
     def __init__(self, path: str, expectations: bool = False,
                  parse: Callable[[str], Parsed | None] | None = None, peer: bool = False):
         self._start(path, expectations, parse, peer)
         # Append, created private: recordings may hold what was typed at a service.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        fd = open_within(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, mode=0o600)  # a FIFO: not for ever
         self.file = os.fdopen(fd, "a", encoding="utf-8", newline="\n")
 
     def _start(self, path: str, expectations: bool, parse, peer: bool) -> None:
@@ -84,6 +91,12 @@ class Recorder:
         self.lab_vars: dict[str, tuple[int, bool]] = {}
         # Unix names the kernel chose (`serve KIND @`, `listen @`) -> the variable a replay sets to its own.
         self.name_vars: dict[str, str] = {}
+        # Each peer connected to (host, port) -> the suffix of its variables: "" for $host/$port, "2", ...
+        self.peers: dict[tuple, str] = {}
+        self.taken: set[str] = set()  # variables the recording sets or uses otherwise: no peer's names
+        # What a read shown as it arrived got (its first STREAM_HEAD bytes, its count): the
+        # Result holds no data then (commands/receiving.py sets it for `record -e`).
+        self.streamed: tuple[bytes, int] | None = None
         # With -p: the bytes each command moved, as `#<`/`#>` lines after it (core/peerlog.py).
         self.peer = PeerLog() if peer else None
         self.session = None  # whose transport the peer log taps (write_setup names it)
@@ -115,6 +128,7 @@ class Recorder:
         undefined), sends other bytes (`set eol`), or has no socket for its first `send`.
         """
         self.session = session
+        self.taken.update(variables)
         set_by_serve = set()
         for server in servers:
             name = getattr(server, "name", None)  # a lab server on a Unix socket (lab/unixserver.py)
@@ -125,6 +139,13 @@ class Recorder:
                     self._chosen(unix_name(name), ("lab_path", f"lab_{server.kind}_path"))
                 continue
             port = 0 if server.ephemeral else server.port
+            if server.kind == "relay":  # `relay LHOST 0 HOST $lab_port`: to the replay's own lab server
+                line = server.serve_line(port)
+                var = next((v for v, got in self.lab_vars.items() if got == (server.target[1], True)), None)
+                self.write(line.rsplit(" ", 1)[0] + f" ${var}" if var else line)
+                self.lab_vars["relay_port"] = (server.port, server.ephemeral)  # what `relay` sets
+                set_by_serve.add(str(server.port))
+                continue
             self.write(getattr(server, "serve_line", lambda p: None)(port)  # `serve replay FILE PORT`
                        or f"serve {server.kind} {port} {server.proto}")
             self._served(server.kind, server.port, server.ephemeral)
@@ -142,7 +163,7 @@ class Recorder:
                 set_by_serve.add(str(where.port))
                 self.lab_vars["listen_port"] = (where.port, where.ephemeral)
         for name, value in variables.items():
-            if value in set_by_serve and re.fullmatch(r"lab_(\w+_)?(port|path)|listen_(port|path)", name):
+            if value in set_by_serve and re.fullmatch(r"lab_(\w+_)?(port|path)|listen_(port|path)|relay_port", name):
                 continue  # the `serve` line above sets it, to the port the replay gets
             self.write(self._set_var_line(name, value))
         if session.eol != b"\r\n":
@@ -166,8 +187,10 @@ class Recorder:
             if session.local is not None and not session.local.ephemeral:
                 self.write(f"bind {session.local.host} {session.local.port}")
             if session.connected and session.peer is not None:
-                self.write(self._lab_port_used(f"connect {session.peer.host} {session.peer.port}",
-                                               "connect", session.peer.port))
+                line = f"connect {session.peer.host} {session.peer.port}"
+                used = self._lab_port_used(line, "connect", session.peer.port)
+                self.write(used if used != line else "connect " + self._peer_words(session.peer.host,
+                                                                                    session.peer.port))
             if session.tls is not None:  # the socket was upgraded: so is the replay's
                 self.write("tls" + (" -k" if session.tls.insecure else "") + f" {session.tls.name}")
         self.write_peer()
@@ -182,23 +205,52 @@ class Recorder:
         name = parsed.command.name
         if name in ("help", "exit", "source", "export") or result.error and result.error.kind in ("interrupted", "syntax", "usage"):
             return
+        streamed, self.streamed = self.streamed, None
+        if name == "set var":
+            self.taken.add(parsed.args["name"])
+        elif name == "expect" and result.error is None:
+            self.taken.update(capture_variables(parsed))
         if result.error is None:
-            if self.expectations and result.data and name != "expect":
-                # One read cursor: an `expect` written after the command would look for bytes the
-                # command already consumed. So the expect comes first and consumes the first line;
-                # the command is written after it only when it has more to read (the rest).
-                first = result.data.split(b"\n", 1)[0][:EXPECT_MAX]
-                if first.strip():
-                    self.write("expect " + expect_text(first))
-                    if len(first) == len(result.data) and name in ("recv", "recvfrom") \
-                            and parsed.args.get("n") not in ("all", "quiet"):
-                        return  # the expect consumed all this recv showed
-                    if name == "recv" and parsed.args.get("n") == "exactly":  # the rest of the count
-                        self.write(f"recv exactly {len(result.data) - len(first)}")  # (no data: to a file)
-                        return
+            data, total = (result.data, len(result.data or b"")) if streamed is None else streamed
+            # (`recv http` reads a whole response: an expect of its first line, written before it,
+            # would consume the head it has to read. Its data is not turned into an expect.)
+            if self.expectations and data and name != "expect" and parsed.args.get("n") != "http" \
+                    and self._expectations(parsed, data, total):
+                return
             self._write_command("", parsed, result, _replayable(parsed))
         elif name != "must-fail":
             self._write_command(f"must-fail {result.error.errname or result.error.kind} ", parsed, result, parsed.text)
+
+    def _expectations(self, parsed, data: bytes, total: int) -> bool:
+        """`record -e`: the checks written BEFORE a read command (one read cursor: an `expect`
+        written after it would look for bytes the command already consumed). The first line,
+        through its newline, becomes an `expect` (expect consumes whole lines, so nothing of the
+        line is left for the next command). What a `recv exactly`, `recv all` or `recv quiet`
+        got after it is checked too: its bytes with one literal `expect` when few
+        (EXPECT_REST), else its count (`recv exactly N > /dev/null`); a `recv all` then
+        expects end of stream. True when these lines replace the command."""
+        cut = data.find(b"\n", 0, EXPECT_MAX)
+        first = data[:cut + 1] if cut >= 0 else data[:EXPECT_MAX]
+        if not first.strip():
+            return False
+        self.write(_expect_line(first))
+        name, n = parsed.command.name, parsed.args.get("n")
+        rest = total - len(first)  # (`data` may be only the head of what a streamed read got)
+        if name in ("recv", "recvfrom") and n not in ("all", "quiet", "exactly"):
+            return not rest  # the expect consumed all this recv showed; else the recv reads the rest
+        if n == "exactly":
+            if rest:
+                self.write(f"recv exactly {rest}")  # the rest of the count (no data: to a file)
+            return True
+        if name != "recv":
+            return False
+        if rest and rest <= EXPECT_REST and len(data) == total:
+            self.write(_expect_line(data[len(first):]))
+        elif rest:
+            self.write(f"recv exactly {rest} > /dev/null")
+        if n == "all":
+            self.write("expect eof")
+        return True
 
     def close(self) -> None:
         if self.peer is not None:
@@ -220,6 +272,7 @@ class Recorder:
     def _write_command(self, prefix: str, parsed, result: Result, text: str) -> None:
         inner = parsed.nested if parsed.command.name == "must-fail" and parsed.nested else parsed
         text = self._lab_ports_in(parsed, inner, text)
+        text = self._peer_in(inner, text)
         if not _writable(text):
             text = self._escaped(parsed, text)
         if text is None:
@@ -258,6 +311,30 @@ class Recorder:
         except ParseError:
             return None
         return candidate if again is not None and _meaning(again) == _meaning(parsed) else None
+
+    # ----- peers, as variables with the recorded values as defaults ---------------------
+
+    def _peer_in(self, inner, text: str) -> str:
+        """`connect 127.0.0.1 6379` -> `connect ${host:-127.0.0.1} ${port:-6379}`: the replay
+        reaches the recorded peer by default and another with `-D host=... -D port=...` (a
+        `serve replay` of the recording). A lab port (`$lab_port`) and words typed with
+        variables stay as they are."""
+        host, port = inner.args.get("host"), inner.args.get("port")
+        if inner.command.name != "connect" or isinstance(host, UnixName) or port is None \
+                or "$" in inner.text or not text.endswith(inner.text) or not _PLAIN_WORD.fullmatch(str(host)):
+            return text
+        return text[:len(text) - len(inner.text)] + "connect " + self._peer_words(host, port)
+
+    def _peer_words(self, host: str, port) -> str:
+        key = (host, port)
+        if key not in self.peers:  # the next free suffix: "", then 2, 3, ...
+            number = len(self.peers) + 1
+            while {f"host{number if number > 1 else ''}", f"port{number if number > 1 else ''}"} & self.taken:
+                number += 1
+            self.peers[key] = str(number) if number > 1 else ""
+            self.taken.update((f"host{self.peers[key]}", f"port{self.peers[key]}"))
+        n = self.peers[key]
+        return f"${{host{n}:-{host}}} ${{port{n}:-{port}}}"
 
     # ----- lab ports -------------------------------------------------------------------
 
@@ -301,6 +378,12 @@ class Recorder:
         if joined and joined.group().endswith(f":{port}"):  # `connect HOST:PORT`, `sendto [v6]:PORT`
             return text[:joined.end() - len(str(port))] + "$" + var + text[joined.end():]
         return text  # typed as a variable or a service name: it replays as it is
+
+
+def _expect_line(data: bytes) -> str:
+    """The `expect` that consumes exactly `data` on replay: a whole line as it is; a part of a
+    line with -m (else it would take the rest of the line too, which the next command read)."""
+    return ("expect " if data.endswith(b"\n") else "expect -m ") + expect_text(data)
 
 
 def _replayable(parsed) -> str:

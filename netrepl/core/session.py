@@ -39,13 +39,22 @@ class Session(SocketState, Receiving, Amounts, Expecting):
         self.timeout = timeout
         self.eol = b"\r\n"
         self.display = "text"
+        self.live = False  # `set live on`: the shell receives and shows what arrives while its prompt waits
         self.sent = 0
         self.received = 0
         self.buffer = RecvBuffer()  # the one read cursor: read, not yet consumed
+        self.captures: dict[str, bytes] = {}  # the last expect's named groups (core/expect.py)
         self._tls_settings = None  # `set tls ...` (the property below)
         # Set by a front end (Executor.progress): `recv all` reports (bytes, seconds) at most ~10x/s.
         self.progress: Callable[[int, float], object] | None = None
         self.timing = None  # the last `connect`'s core/timing.py Timing (the `timing` command)
+        # `recv http` (core/httpframe.py): the request lines sent and not yet answered, (method, the
+        # stream offset consumed when it was sent), and the offset where its last response ended.
+        self.http_requests: list[tuple[str, int]] = []
+        self.http_end = 0
+        self.proxy = None  # `set proxy`: a core/proxy.py Proxy that `connect` goes through
+        self.proxy_protocol = None  # `set proxy-protocol`: the PROXY header sent after each connect
+        self.via = None  # the proxy this socket's connection goes through, for `info`
 
     @property
     def tls_settings(self):
@@ -77,6 +86,9 @@ class Session(SocketState, Receiving, Amounts, Expecting):
         self.gone = None
         self.sent = self.received = 0
         self.buffer.clear()
+        self.http_requests.clear()
+        self.http_end = 0
+        self.via = None
         if self.tap is not None:
             self.tap(self)
 
@@ -148,6 +160,10 @@ class Session(SocketState, Receiving, Amounts, Expecting):
                            "an unconnected TCP socket's send() fails this way")
             return result
         self.sent += done
+        if b" HTTP/1." in data:  # a request line: `recv http` must know a HEAD's response has no body
+            from netrepl.core.httpframe import note_sent
+
+            note_sent(self, data)
         return self._result().say(f"sent {plural(done)}")
 
     def sendto(self, host: str, port: int | str, data: bytes) -> Result:
@@ -181,6 +197,12 @@ class Session(SocketState, Receiving, Amounts, Expecting):
                              ("sent", plural(self.sent)), ("received", plural(self.received))]
             result.fields += self._listener_fields()
             return result
+        # What waits unread (netrepl's buffer, the kernel's queue, an end of stream), peeked, not
+        # read; first, as a peek that meets a reset records it and the state must say so.
+        from netrepl.core.waiting import info_fields  # (off the start-up path: only `info` and the shell)
+
+        waiting = info_fields(self)
+        result.state = self.state()
         sock = self.transport.sock
         local: object = self.local or "(not bound)"
         peer: object = self.peer or "(not connected)"
@@ -194,14 +216,14 @@ class Session(SocketState, Receiving, Amounts, Expecting):
             ("state", self.state()),
             ("local", local),
             ("peer", peer),
+            *([("through", self.via)] if self.via else []),
             ("timeout", self._timeout_words()),
             ("sent", plural(self.sent)),
             ("received", plural(self.received)),
         ]
         if self.transport.family == UNIX:
             result.fields += unix.cred_fields(self)
-        if len(self.buffer):
-            result.fields.append(("unread", f"{plural(len(self.buffer))} read, not yet consumed"))
+        result.fields += waiting
         if self.tls is not None:  # the handshake's facts, as `tls` reported them
             result.fields += [("tls " + label if label != "time" else "tls handshake", value)
                               for label, value in self.tls.fields()]

@@ -136,10 +136,8 @@ class SocketState:
                                                "with EPIPE; the connection itself is not lost")
         elif stream and err.errno in LOST and not self.lost:
             self.lost = err.errname  # the first cause; later errors are its consequences
-        elif stream and err.kind in ("tls", "verify") and self.tls is not None and not self.lost:
-            # A TLS error after the handshake is fatal (an alert: OpenSSL refuses the connection from
-            # then on): the state must not go on saying it is connected.
-            self.lost = err.errname or "TLS alert"
+        elif stream and err.kind == "tls" and self.tls is not None and not self.lost:
+            self.lost = f"TLS {err.errname or 'error'}"  # OpenSSL's errors after the handshake are fatal
             (result := result or Result()).say("the TLS connection is dead after this error (a fatal alert "
                                                "ends it): `close` it")
         return self._fail(err, result)
@@ -158,6 +156,23 @@ class SocketState:
             self.was_closed = False
         self.transport = None
         self.reset_flags()
+
+    def end_connection(self) -> tuple | None:
+        """`connect` on a connected stream socket (its connection open, lost, or ended by the
+        peer): close it, so the connect makes a new one. A TCP or Unix stream socket connects
+        only once, and CPython's connect() with a timeout swallows EISCONN, so reusing it would
+        seem to work. The words for it (a Line), or None when there is no connection to end."""
+        if self.transport is None or not (self.connected and self.stream):
+            return None
+        peer = self.peer
+        how = f", lost earlier ({self.lost})" if self.lost else ", which the peer had closed" if self.peer_eof else ""
+        totals = f" (sent {plural(self.sent)}, received {plural(self.received)})"
+        removed = self.close_quietly()
+        self.was_closed = False
+        self.gone = "the previous connection was closed by `connect`"
+        line = ("closed the previous connection to ", peer, how + totals) if peer is not None else \
+            ("closed the previous connection" + how + totals,)
+        return line + ((f"; {removed}",) if removed else ())
 
     def stop_listening_quietly(self) -> None:
         """Close the listener, if any (its socket file is removed): the end of a session."""

@@ -122,7 +122,7 @@ def _code_reply(line: bytes) -> bool:
 
 def _expect_code(d: Dialogue, lines: list[bytes], codes: tuple[bytes, ...], what: str) -> Result | None:
     if lines[-1][:3] not in codes:
-        return d.refused(f"{what}: the server answered {d.quote(lines[-1])!r}, not {'/'.join(c.decode() for c in codes)}")
+        return d.refused(f"{what}: the server answered '{d.quote(lines[-1])}', not {'/'.join(c.decode() for c in codes)}")
     return None
 
 
@@ -159,7 +159,7 @@ def _imap(d: Dialogue) -> Result | None:
     if problem:
         return problem
     if not line.upper().startswith((b"* OK", b"* PREAUTH")):
-        return d.refused(f"the greeting is not `* OK`: {d.quote(line)!r}")
+        return d.refused(f"the greeting is not `* OK`: '{d.quote(line)}'")
     if problem := d.send("a001 CAPABILITY"):
         return problem
     lines, problem = d.reply(_tagged(b"a001"), "the CAPABILITY reply")
@@ -174,7 +174,7 @@ def _imap(d: Dialogue) -> Result | None:
     if problem:
         return problem
     if not lines[-1].upper().startswith(b"A002 OK"):
-        return d.refused(f"the server refused STARTTLS: {d.quote(lines[-1])!r}")
+        return d.refused(f"the server refused STARTTLS: '{d.quote(lines[-1])}'")
     return None
 
 
@@ -183,7 +183,7 @@ def _pop3(d: Dialogue) -> Result | None:
     if problem:
         return problem
     if not line.startswith(b"+OK"):
-        return d.refused(f"the greeting is not +OK: {d.quote(line)!r}")
+        return d.refused(f"the greeting is not +OK: '{d.quote(line)}'")
     if problem := d.send("CAPA"):
         return problem
     first, problem = d.line(None if d.session.timeout is None else time.monotonic() + d.session.timeout)
@@ -201,7 +201,7 @@ def _pop3(d: Dialogue) -> Result | None:
     line, problem = d.line(None if d.session.timeout is None else time.monotonic() + d.session.timeout)
     if problem:
         return problem
-    return None if line.startswith(b"+OK") else d.refused(f"the server refused STLS: {d.quote(line)!r}")
+    return None if line.startswith(b"+OK") else d.refused(f"the server refused STLS: '{d.quote(line)}'")
 
 
 def _ftp(d: Dialogue) -> Result | None:
@@ -231,7 +231,7 @@ def _postgres(d: Dialogue) -> Result | None:
         return d.refused("the server refused TLS: it answered 'N' (ssl is off on the server)")
     if answer == b"E":
         return d.refused("the server answered the SSLRequest with an error message ('E': a very old server?)")
-    return d.refused(f"the server answered {d.quote(answer)!r}, not 'S' or 'N': is it PostgreSQL?")
+    return d.refused(f"the server answered '{d.quote(answer)}', not 'S' or 'N': is it PostgreSQL?")
 
 
 STEPS = {"smtp": _smtp, "imap": _imap, "pop3": _pop3, "ftp": _ftp, "postgres": _postgres}

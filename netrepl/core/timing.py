@@ -28,6 +28,10 @@ from netrepl.fastdata import field, datatype
 # size every Linux since 2.6 returns at least.
 TCP_INFO_SIZE = 104
 _RTT_OFFSET = 68
+# A gap longer than this between one phase's end and the next one's start is time between
+# commands (a person typing, a script's `sleep`), not the connection's: it is left out of the
+# time axis and only counted (`idle`). Phases of one command follow each other within microseconds.
+IDLE_GAP = 0.05
 # A connection of a million send/recv pairs would time a million first bytes: the first
 # MAX_PHASES phases are kept, the rest only counted (`dropped`), so memory stays bounded.
 MAX_PHASES = 200
@@ -57,12 +61,19 @@ class Timing:
     waiting: float | None = None  # perf_counter of a send not yet answered by a read
     dropped: int = 0  # phases past MAX_PHASES, counted, not kept
     early: bool = False  # the answer was already waiting when the first read began
+    idle: float = 0.0  # seconds between commands left out of the time axis (see IDLE_GAP)
+    seen: float | None = None  # perf_counter when the answer was first seen waiting (toolbar, live watch)
 
     def add(self, name: str, seconds: float, start: float | None = None, target: Endpoint | None = None,
             outcome: str = "", detail: str = "") -> Phase:
         """Append a phase; `start` is a perf_counter() reading (default: it just ended)."""
         begun = (time.perf_counter() - seconds) if start is None else start
-        phase = Phase(name, Elapsed(seconds), max(0.0, begun - self.began), target, outcome, detail)
+        at = max(0.0, begun - self.began - self.idle)
+        end = self.total
+        if at - end > IDLE_GAP:  # time between commands: not on the axis, counted apart
+            self.idle += at - end
+            at = end
+        phase = Phase(name, Elapsed(seconds), at, target, outcome, detail)
         if len(self.phases) < MAX_PHASES:
             self.phases.append(phase)
         else:
@@ -82,13 +93,24 @@ class Timing:
         except (OSError, ValueError, TypeError):
             self.early = False
 
+    def saw_answer(self) -> None:
+        """The shell saw the answer waiting (a peek, not a read): a closer bound than the read,
+        which may come long after, when the person has typed `recv`."""
+        if self.waiting is not None and self.seen is None:
+            self.seen = time.perf_counter()
+
     def received(self, n: int) -> None:
         """A read returned `n` bytes (0: end of stream, which answers the send too)."""
         if self.waiting is not None:
             now = time.perf_counter()
-            self.add("first byte" if n else "end of stream", now - self.waiting, start=self.waiting,
-                     detail="(at most: already there when read)" if self.early else "")
+            detail = ""
+            if self.seen is not None:  # (TLS: the look decrypted it ahead, so it was not "early")
+                now, detail = self.seen, "(at most: seen waiting at the prompt)"
+            elif self.early:
+                detail = "(at most: already there when read)"
+            self.add("first byte" if n else "end of stream", now - self.waiting, start=self.waiting, detail=detail)
             self.waiting = None
+            self.seen = None
 
     def transfer(self, total: int, seconds: float, start: float) -> None:
         """A long read (`recv all`): its duration and rate."""

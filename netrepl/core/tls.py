@@ -24,6 +24,15 @@ from netrepl.core.sockstate import plural
 VERSIONS = ("1.2", "1.3")
 
 
+def script_word(text: str) -> str:
+    """`text` as one word of a script line that reads back as `text` (language/tokens.py): single
+    quotes keep blanks, `#` and `$` as they are; a `'` goes in double quotes (where only `$` would
+    expand, and it has none)."""
+    if text and not any(ch in text for ch in " \t\"'$#"):
+        return text
+    return "'" + text.replace("'", "'\"'\"'") + "'"
+
+
 class TlsSettings:
     """What `set tls ...` set: CA to trust, ALPN, client certificate, versions, SNI.
 
@@ -54,13 +63,13 @@ class TlsSettings:
         """`set tls` lines that make these settings again (for `record`)."""
         out = []
         if self.ca is not None:
-            out.append(f"set tls ca {self.ca}")
+            out.append(f"set tls ca {script_word(self.ca)}")
         if self.alpn:
             out.append("set tls alpn " + ",".join(self.alpn))
         if self.cert is not None:
-            out.append(f"set tls cert {self.cert}")
+            out.append(f"set tls cert {script_word(self.cert)}")
         if self.key is not None:
-            out.append(f"set tls key {self.key}")
+            out.append(f"set tls key {script_word(self.key)}")
         if self.ciphers:  # before min/max: a lowered security level is what lets TLS 1.0/1.1 be set
             out.append(f"set tls ciphers {self.ciphers}")
         if self.min_version:
@@ -70,7 +79,7 @@ class TlsSettings:
         if not self.sni:
             out.append("set tls sni off")
         if self.keylog is not None:
-            out.append(f"set tls keylog {self.keylog or 'none'}")
+            out.append(f"set tls keylog {script_word(self.keylog) if self.keylog else 'none'}")
         if self.client_cert != "off":
             out.append(f"set tls client-cert {self.client_cert}")
         return out
@@ -115,6 +124,7 @@ class TlsSettings:
             except (OSError, ssl.SSLError):
                 pass
         ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_2  # the replay's (core/tlsfacts.py)
+        ctx.hostname_checks_common_name = False  # as every context here: see _make
         return ctx
 
     def _make(self, verify: bool, check_hostname: bool, replay: bool):
@@ -130,6 +140,8 @@ class TlsSettings:
 
             logged = keylog.path_for(self)
         ca = os.path.expanduser(self.ca) if self.ca else None
+        for setting, path in (("set tls ca", ca), ("set tls cert", self.cert), ("set tls key", self.key)):
+            _plain_file(setting, path)
         cafile, capath = (None, ca) if ca and os.path.isdir(ca) else (ca, None)
         if verify or ca:
             # The system trust store (honours SSL_CERT_FILE / SSL_CERT_DIR), or only the CA set
@@ -143,6 +155,10 @@ class TlsSettings:
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         if logging:  # core/keylog.py: `set tls keylog`, SSLKEYLOGFILE (or neither: `set tls keylog none`)
             keylog.apply(ctx, None if replay else logged)
+        # The name is matched against the SANs only (RFC 6125, as browsers do). Python's default falls back
+        # to the subject CN when the SAN has no DNS name: a certificate with only IP:127.0.0.1 and
+        # CN=localhost passed `tls localhost` while the report said "hostname NO".
+        ctx.hostname_checks_common_name = False
         if replay:  # core/tlsfacts.py replays a chain in a TLS 1.2 handshake over memory: see there
             ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_2
             return ctx
@@ -153,12 +169,44 @@ class TlsSettings:
         if self.alpn:
             ctx.set_alpn_protocols(list(self.alpn))
         if self.cert:
-            ctx.load_cert_chain(os.path.expanduser(self.cert), os.path.expanduser(self.key) if self.key else None)
+            ctx.load_cert_chain(os.path.expanduser(self.cert), os.path.expanduser(self.key) if self.key else None,
+                                password=_no_passphrase)
         if self.ciphers or self.min_version or self.max_version:
             from netrepl.core import tlscontrols
 
             tlscontrols.apply(ctx, self)  # ciphers, min and max versions (1.0 to 1.3)
         return ctx
+
+
+def _plain_file(setting: str, path: str | None) -> None:
+    """OpenSSL opens a TLS file blocking and reads it to the end: a FIFO with no writer (or one that never
+    closes) would hold `tls` past its timeout, deaf to Ctrl-C. Only a regular file (or, for ca, a directory)
+    is handed to it; stat() itself never waits. Raises OSError."""
+    import errno
+    import os
+    import stat
+
+    if path is None:
+        return
+    try:
+        mode = os.stat(os.path.expanduser(path)).st_mode
+    except OSError:
+        return  # OpenSSL says what is wrong (No such file...)
+    if stat.S_ISREG(mode) or (setting == "set tls ca" and stat.S_ISDIR(mode)):
+        return
+    what = "a FIFO" if stat.S_ISFIFO(mode) else "a directory" if stat.S_ISDIR(mode) else "not a regular file"
+    raise OSError(errno.EINVAL, f"{setting} {path}: {what}, which could block past the timeout; "
+                                "TLS files must be regular files")
+
+
+class EncryptedKey(ValueError):
+    """The client key needs a passphrase: OpenSSL would ask for it on the terminal."""
+
+
+def _no_passphrase():
+    # Without a callback OpenSSL prompts on the terminal, past `timeout` and deaf to Ctrl-C (and twice
+    # without a terminal): a passphrase is never asked for, the key is refused and said to be encrypted.
+    raise EncryptedKey("the key is encrypted")
 
 
 def _refuse(session, message: str) -> Result:
@@ -203,10 +251,21 @@ def handshake(session, server_name: str | None, insecure: bool, settings: TlsSet
     check_name = settings.sni and not insecure
     try:
         context = settings.context(not insecure, check_name)
+    except EncryptedKey:
+        where = settings.key or settings.cert
+        return s._fail(failure("file", "tls", f"the client key in {where} is encrypted: netrepl never asks for a "
+                                              "passphrase (decrypt a copy: openssl pkey -in KEY -out PLAIN.pem)"),
+                       result)
     except (OSError, ssl.SSLError, ValueError) as exc:
         what = getattr(exc, "strerror", None) or getattr(exc, "reason", None) or str(exc)
         return s._fail(failure("file", "tls", f"the TLS settings cannot be used: {what} "
                                               f"(`set tls` shows them)", getattr(exc, "errno", None)), result)
+    if not insecure and not settings.sni and not tlsfacts.is_ip(name):
+        try:  # what SNI on refuses below (wrap_bio): a name the check could not run on, refused the same
+            name.encode("idna")
+        except UnicodeError as exc:
+            return s._fail(failure("usage", "tls", f"{name!r} cannot be a TLS server name, so the certificate "
+                                                   f"could not be checked against it: {exc}"), result)
     sni = name if settings.sni and name and not tlsfacts.is_ip(name) else None
     key = (peer.host if peer else str(s.peer or ""), peer.port if peer else 0, name, insecure)
     started = time.perf_counter()
@@ -232,12 +291,24 @@ def handshake(session, server_name: str | None, insecure: bool, settings: TlsSet
     if s.timing is not None:  # a phase of this connection for `timing`
         s.timing.add("tls handshake", elapsed, start=started)
     s.transport.wrap(lambda raw: sock)
-    facts = tlsfacts.gather(sock, name, sni, insecure, check_name, settings, Elapsed(elapsed))
-    if not insecure and facts.verify_code is not None:  # SNI off: the name is checked here, as OpenSSL would
+    gathered = False
+    try:
+        facts = tlsfacts.gather(sock, name, sni, insecure, check_name, settings, Elapsed(elapsed))
+        gathered = True
+    finally:
+        if not gathered:
+            # The socket speaks TLS now but the session would not know it: `info` would say plain tcp and
+            # a second `tls` would handshake inside the TLS stream. Closed, the state is true.
+            s.close_quietly()
+    if not insecure and (facts.verify_code is not None or facts.unchecked):
+        # SNI off: the chain and name are checked here, as OpenSSL would; a check that could not run
+        # never passes a verifying `tls`.
         s.close_quietly()
         result.lines += tlsfacts.refused_lines(sock.chain())
         result.lines += chain.hints(sock.chain(), facts.verify_code)
-        return s._fail(classify(tlssock.verify_failure(facts.verify_code, facts.verify_message), "tls"), result)
+        failed = tlssock.verify_failure(facts.verify_code, facts.verify_message) if facts.unchecked is None \
+            else tlssock.unchecked_failure(facts.unchecked)
+        return s._fail(classify(failed, "tls"), result)
     facts.insecure = insecure
     s.tls = facts
     sock.on_close = lambda: settings.sessions.__setitem__(key, sock.obj.session) if sock.obj.session else None

@@ -23,6 +23,7 @@ import ipaddress
 import ssl
 import time
 
+from netrepl.core import certder
 from netrepl.core.results import Elapsed, Part, Varies
 from netrepl.core.sockstate import plural
 
@@ -33,12 +34,22 @@ def quote(data: bytes) -> str:
     return excerpt(data)
 
 
-def is_ip(name: str) -> bool:
+def as_ip(name: str):
+    """The IP address `name` is to OpenSSL (a2i_IPADDRESS, which ssl uses to decide between SNI and an IP
+    check): Python's strict reading, or four decimal parts with leading zeros (127.0.0.01), which
+    OpenSSL reads as 127.0.0.1 while ipaddress refuses it. None: a host name."""
     try:
-        ipaddress.ip_address(name)
+        return ipaddress.ip_address(name)
     except ValueError:
-        return False
-    return True
+        pass
+    parts = name.split(".")
+    if len(parts) == 4 and all(p.isascii() and p.isdigit() and int(p) <= 255 for p in parts):
+        return ipaddress.IPv4Address(".".join(str(int(p)) for p in parts))
+    return None
+
+
+def is_ip(name: str) -> bool:
+    return as_ip(name) is not None
 
 
 def _short_key(key: str) -> str:
@@ -77,7 +88,12 @@ class Cert:
 
     def __init__(self, cert):
         der = cert.public_bytes(ssl._ssl.ENCODING_DER) if not isinstance(cert, bytes) else cert
-        info = cert.get_info() if hasattr(cert, "get_info") else {}
+        try:
+            info = cert.get_info() if hasattr(cert, "get_info") else certder.fields(der)
+        except (UnicodeDecodeError, ValueError, ssl.SSLError):
+            # OpenSSL's strict decoding refused a field the peer chose (invalid UTF-8 in a DNS SAN or
+            # an AIA URI): read the same fields from the DER, undecodable bytes kept for escaping.
+            info = certder.fields(der)
         self.der = der
         self.subject = _dn(info.get("subject"))
         self.issuer = _dn(info.get("issuer"))
@@ -109,8 +125,8 @@ def name_matches(name: str | None, sans) -> str:
     """Does `name` match a SAN, by RFC 6125 as OpenSSL checks it (no CN fallback: Python never uses it)?"""
     if not name:
         return "not checked (no name)"
-    if is_ip(name):
-        wanted = ipaddress.ip_address(name)
+    wanted = as_ip(name)
+    if wanted is not None:
         for kind, value in sans:
             if kind == "IP Address" and _ip(value) == wanted:
                 return f"yes ({name} is IP:{value})"
@@ -195,7 +211,22 @@ class TlsFacts:
     def state_word(self) -> str:
         return f"tls {self.short}"
 
+    def refresh(self) -> None:
+        """After a renegotiation (TLS 1.2: the server may start one at any time, with another certificate,
+        cipher or session), gather the facts again, so `info` says what holds now, not what held at first."""
+        again = getattr(self, "again", None)
+        if again is None:
+            return
+        now = fingerprint(again[0].obj)
+        self.renegotiating = now is None  # OpenSSL says "handshake not done yet" while one is under way
+        if now is None or now == self.seen:
+            return
+        fresh = gather(*again)
+        fresh.insecure, fresh.renegotiated = self.insecure, self.renegotiated + 1
+        self.__dict__.update(fresh.__dict__)
+
     def fields(self) -> list[tuple[str, Part]]:
+        self.refresh()
         leaf = self.certs[0] if self.certs else None
         rows: list[tuple[str, Part]] = [
             ("protocol", self.version),
@@ -220,9 +251,24 @@ class TlsFacts:
             ("verify", self.verify_words),
             ("hostname", self.hostname),
             ("reuse", "resumed an earlier session" if self.reused else "new session"),
+            *([("renegotiated", "after the first handshake: the facts above are the latest handshake's")]
+              if self.renegotiated and not self.renegotiating else []),
+            *([("renegotiation", "under way (the peer asked for one): the facts above are the last finished "
+                                 "handshake's")] if getattr(self, "renegotiating", False) else []),
             ("time", self.elapsed),
         ]
         return rows
+
+
+def fingerprint(obj):
+    """What a renegotiation changes, or None: tls-unique (RFC 5929: the first Finished message of the latest
+    handshake, new in each one, resumed or not; None in TLS 1.3, which has no renegotiation) and what
+    the report shows (version, cipher, the peer's certificate, resumption)."""
+    try:
+        return (obj.get_channel_binding("tls-unique"), obj.version(), obj.cipher(), obj.getpeercert(True),
+                obj.session_reused)
+    except (ValueError, ssl.SSLError, AttributeError):
+        return None
 
 
 def gather(sock, name, sni, insecure: bool, name_checked: bool, settings, elapsed: Elapsed) -> TlsFacts:
@@ -238,7 +284,7 @@ def gather(sock, name, sni, insecure: bool, name_checked: bool, settings, elapse
     chosen = obj.selected_alpn_protocol()
     alpn = (f"{chosen} (offered {offered})" if chosen else f"none chosen by the server (offered {offered})") \
         if settings.alpn else "none offered (set tls alpn h2,http/1.1)"
-    code, message = None, None
+    code, message, unchecked = None, None, None
     if not insecure and name_checked:
         verify = "ok (chain verified, name checked)"
     else:
@@ -247,6 +293,8 @@ def gather(sock, name, sni, insecure: bool, name_checked: bool, settings, elapse
             outcome = replay_verify(ders, name, settings.replay_context(ders))
         except (ValueError, OSError, ssl.SSLError) as exc:
             outcome, verify = None, f"unknown ({exc})"
+            if not insecure:
+                unchecked, verify = str(exc), f"NOT verified: the check could not run ({exc})"
         else:
             if outcome is not None:
                 code, message = outcome
@@ -258,8 +306,10 @@ def gather(sock, name, sni, insecure: bool, name_checked: bool, settings, elapse
                     f"FAILED: verify code {code} ({message})"
     return TlsFacts(version=obj.version() or "?", cipher=cipher[0], bits=cipher[2], alpn_words=alpn, sni=sni,
                     name=name, certs=certs, verify_words=verify, verify_code=code, verify_message=message,
+                    unchecked=unchecked,
                     hostname=name_matches(name, certs[0].sans if certs else ()), reused=obj.session_reused,
-                    elapsed=elapsed)
+                    elapsed=elapsed, renegotiated=0, seen=fingerprint(obj),
+                    again=(sock, name, sni, insecure, name_checked, settings, elapsed))
 
 
 def refused_lines(chain) -> list:

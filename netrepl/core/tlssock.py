@@ -37,6 +37,11 @@ def verify_failure(code: int | None, message: str) -> TlsFailure:
     return TlsFailure("verify", message, code, VERIFY_CODES.get(code), "SSLCertVerificationError")
 
 
+def unchecked_failure(reason: str) -> TlsFailure:
+    return TlsFailure("verify", f"the certificate could not be checked, so it is not trusted: {reason}", None,
+                      None, "SSLCertVerificationError")
+
+
 def alert_words(reason: str) -> str | None:
     """TLSV13_ALERT_CERTIFICATE_REQUIRED -> 'certificate required' (None: not an alert)."""
     if "_ALERT_" not in reason:
@@ -183,27 +188,50 @@ class TlsSocket:
         # SSL_read gives at most one record (16 KiB): ~65,000 calls a GiB. SSLObject.read's body is
         # this one call, so it is made directly, without a Python frame per record (~8% of the CPU).
         read = self.read_record
-        while got < size and self.ended is None:
-            try:
-                n = read(size - got, view[got:size])
-            except ssl.SSLWantReadError:
-                if got:
-                    break  # what is here now, as recv() gives it
-                self._flush()  # e.g. a TLS 1.3 key update answered
-                n = self.sock.recv_into(self.raw)
-                if n:
-                    self.incoming.write(self.raw_view[:n])
-                else:
-                    self.incoming.write_eof()
-                continue
-            except ssl.SSLError as exc:
-                n = self._end(exc)
-            if n == 0:
-                if self.ended is None:  # read() returned 0 without raising: close_notify
-                    self.ended = "close_notify"
-                break
-            got += n
+        budget = deadline = None  # the caller's timeout is for this whole call (see _wait)
+        try:
+            while got < size and self.ended is None:
+                try:
+                    n = read(size - got, view[got:size])
+                except ssl.SSLWantReadError:
+                    if got:
+                        break  # what is here now, as recv() gives it
+                    self._flush()  # e.g. a TLS 1.3 key update answered
+                    if deadline is None:
+                        budget = self.sock.gettimeout()
+                        deadline = float("inf") if not budget else time.monotonic() + budget
+                    elif deadline != float("inf"):
+                        self._wait(deadline)
+                    n = self.sock.recv_into(self.raw)
+                    if n:
+                        self.incoming.write(self.raw_view[:n])
+                    else:
+                        self.incoming.write_eof()
+                    continue
+                except ssl.SSLError as exc:
+                    n = self._end(exc)
+                if n == 0:
+                    if self.ended is None:  # read() returned 0 without raising: close_notify
+                        self.ended = "close_notify"
+                    break
+                got += n
+        finally:
+            if budget:
+                self.sock.settimeout(budget)
+        if self.outgoing.pending:
+            # A record read here made OpenSSL answer (a renegotiation's ClientHello, a KeyUpdate's reply)
+            # and data came with it: send the answer now, or the peer waits for it until the next read.
+            self._flush()
         return got
+
+    def _wait(self, deadline: float) -> None:
+        """Records that carry no application data (a KeyUpdate, a session ticket, an empty record)
+        came in and the read goes on: only what is left of the caller's timeout, never a fresh one,
+        or a peer sending one every half second would hold any read for ever."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("timed out")
+        self.sock.settimeout(remaining)
 
     def recv(self, size: int) -> bytes:
         buffer = bytearray(size)

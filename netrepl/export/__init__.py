@@ -68,16 +68,19 @@ def export_file(path: str, variables: dict[str, str] | None = None, out: str | N
 
 def write_program(path: str, text: str) -> None:
     """Write the program, executable (it starts with no #!: run it as python3 FILE)."""
-    with open(path, "w", encoding="utf-8") as f:
+    from netrepl.core.pathopen import open_within  # a FIFO with no reader: not for ever
+
+    with os.fdopen(open_within(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), "w", encoding="utf-8") as f:
         f.write(text)
 
 
 def main(argv: list[str]) -> int:
     """`netrepl export FILE.nrs [-o OUT.py] [-D NAME=VALUE]...`: exit 0, 1 (cannot write) or 2."""
     if "--pcap" in argv:  # a `record -p` recording as a capture, not a program (export/pcapexport.py)
+        from netrepl.cli import _parser_class
         from netrepl.export.pcapexport import main as pcap_main
 
-        return pcap_main(argv)
+        return pcap_main(argv, _parser_class())
     import argparse
 
     from netrepl.cli import _parser_class, _variable

@@ -5,10 +5,10 @@ connect, bind, info, shutdown, timeout, send, sendto, recv, recvfrom, expect
 from __future__ import annotations
 
 from netrepl.core.results import UnixName
-from netrepl.export import failprelude, listenprelude  # noqa: F401 (their helpers: failures, Unix socket names)
+from netrepl.export import failprelude, httpemit, listenprelude  # noqa: F401 (their helpers: failures, Unix socket names)
 from netrepl.export.program import Program
 from netrepl.export.table import emitter
-from netrepl.export.values import to_number, to_str
+from netrepl.export.values import Expr, to_number, to_str
 
 FAMILIES = {"inet": "socket.AF_INET", "inet6": "socket.AF_INET6", "unix": "socket.AF_UNIX"}
 TYPES = {"tcp": "socket.SOCK_STREAM", "udp": "socket.SOCK_DGRAM", "stream": "socket.SOCK_STREAM",
@@ -55,28 +55,37 @@ def _lookup(p: Program, parsed) -> None:
 
 @emitter("connect")
 def _connect(p: Program, parsed) -> None:
+    httpemit.forget_requests(p)  # a new connection: no request waits for its response
     unix = isinstance(parsed.args["host"], UnixName)
     if unix:
         address = p.unix(parsed)
     else:
         host, port = p.host(parsed), p.port(parsed)
         address = f"({host}, {port})"
-    if p.sock and not p.maybe_closed:
+    if p.sock and not p.maybe_closed and not p.connected:  # a socket of its own (`socket`), or UDP re-targeted
         p.code(f"sock.connect({address})")
         p.peer = None if unix else host
+        p.connected = p.proto == "tcp"
         p.timed = p.timed or not unix  # netrepl times a connect to HOST PORT, never a Unix one
         return
-    # After a failed handshake netrepl connects a new socket: so does the program.
-    p.no_open_socket("connect", "it is connected; a TCP socket connects once")
+    # On a connection (open, lost or ended by the peer) netrepl closes it and connects anew; after a
+    # failed handshake it connects a new socket, closing the connection if the handshake left it open.
+    if p.sock and not p.maybe_closed:
+        p.code("sock.close()  # connect again: netrepl closes the connection there was")
+    elif p.maybe_closed:
+        p.code("if sock is not None:  # the failed handshake left the connection open: connect closes it",
+               "    sock.close()")
     p.uses.add("timeout")
     if unix:  # a Unix stream socket, connected to a path or an abstract name
         p.need("connect_unix")
         p.code(f"sock = connect_unix({address}, timeout)")
         p.opened("tcp", "unix")
+        p.connected = True
         return
     p.need("connect")
     p.code(f"sock = connect({host}, {port}, timeout)")
     p.opened("tcp", peer=host)
+    p.connected = True
     p.timed = True
 
 
@@ -157,6 +166,7 @@ def _send(p: Program, parsed) -> None:
         p.code(f"send_file(sock, {path})")
         return
     p.code(f"sock.sendall({_data(p, parsed, '-n' not in parsed.flags)})")
+    httpemit.note_sent(p, parsed)  # request lines: whether a `recv http` reads a HEAD's response
 
 
 @emitter("sendto")
@@ -184,9 +194,14 @@ def _sendto(p: Program, parsed) -> None:
 @emitter("recv")
 def _recv(p: Program, parsed) -> None:
     p.no_socket("recv")
-    size, path = parsed.args["n"], parsed.args["path"]
+    size, path = parsed.args["n"], _redirect(p, parsed)
+    if size != "http":
+        httpemit.forget_requests(p)  # this read takes the answers to the requests sent so far
     if size in ("exactly", "quiet"):
         _recv_by(p, parsed, size)
+        return
+    if size == "http":
+        httpemit.recv_http(p, parsed)
         return
     if size == "all":
         p.need("recv_all")
@@ -209,10 +224,18 @@ def _recv(p: Program, parsed) -> None:
         else:
             p.code(f"data = sock.recv({count})")
     p.need("show")
+    if p.proto != "tcp" and not p.pending:  # one datagram: netrepl numbers its hex lines from 0
+        p.hex_code("View.offset = 0")
     p.code("show(data)")
     if p.proto == "tcp":
         p.need("note")
         p.code("if not data:", '    note("end of stream: the peer closed its side (recv returned no data)")')
+
+
+def _redirect(p: Program, parsed) -> str | None:
+    """`> PATH` of a recv, or None: none, or `> -` (standard output, where the data is shown anyway)."""
+    path = parsed.args["path"]
+    return None if path == "-" and "$" not in (p.raw_word(parsed, "path") or "") else path
 
 
 def _recv_by(p: Program, parsed, size: str) -> None:
@@ -225,7 +248,7 @@ def _recv_by(p: Program, parsed, size: str) -> None:
                           "int" if size == "exactly" else "float").code
     else:
         value = repr(amount if amount is not None else (2048 if size == "exactly" else 1.0))
-    path = parsed.args["path"]
+    path = _redirect(p, parsed)
     target = "" if path is None else ", " + to_str(p.value(parsed, "path")).code
     pending = "pending" if p.pending else "bytearray()"
     p.need(f"recv_{size}")
@@ -240,14 +263,16 @@ def _recvfrom(p: Program, parsed) -> None:
         return
     p.need("show")
     p.need("note")
-    p.code(f"data, sender = sock.recvfrom({to_number(p.value(parsed, 'n', 'int'), 'int').code})",
-           "show(data)", 'note("from", sender)')
+    p.code(f"data, sender = sock.recvfrom({to_number(p.value(parsed, 'n', 'int'), 'int').code})")
+    p.hex_code("View.offset = 0  # one datagram: its hex lines are numbered from 0, as netrepl's")
+    p.code("show(data)", 'note("from", sender)')
     p.sender = True  # `reply` answers it
 
 
 @emitter("expect")
 def _expect(p: Program, parsed, must_fail: str | None = None) -> None:
     p.no_socket("expect")
+    httpemit.forget_requests(p)  # this read takes the answers to the requests sent so far
     want = parsed.args["pattern"]
     raw = p.raw(parsed, "pattern")
     text = None if raw is None else p.values.text(raw, "text")
@@ -269,7 +294,12 @@ def _expect(p: Program, parsed, must_fail: str | None = None) -> None:
     p.need("read_until")
     p.uses.update(("timeout", "pending"))
     p.pending = True
-    p.code(f"data = read_until(sock, pending, {code}, timeout)")
+    # Named groups set $NAME (netrepl's commands/receiving.py set_captures): kept from the match.
+    captures = tuple(want.pattern.groupindex) if not runtime and want.kind == "regex" and must_fail is None else ()
+    if captures:
+        p.code("captured = {}")
+    extra = (", captured" if captures else "") + (", whole_line=False" if "-m" in parsed.flags else "")
+    p.code(f"data = read_until(sock, pending, {code}, timeout{extra})")
     if must_fail is not None:
         p.need("note")
         p.code("if data is not None:",
@@ -285,3 +315,7 @@ def _expect(p: Program, parsed, must_fail: str | None = None) -> None:
            f"    note({message}, bytes(pending[:300]))",
            "    return 1",
            "show(data)")
+    for name in captures:
+        p.need("capture_text")
+        p.code(f"captured_{name} = capture_text(captured[{name!r}])  # ${name}, as netrepl keeps it")
+        p.values.bound[name] = Expr(f"captured_{name}", "str")

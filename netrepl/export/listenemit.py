@@ -5,7 +5,7 @@ listener, or both)."""
 from __future__ import annotations
 
 from netrepl.core.results import UnixName
-from netrepl.export import listenprelude  # noqa: F401 (the helpers these emitters need)
+from netrepl.export import httpemit, listenprelude  # noqa: F401 (listenprelude: the helpers these emitters need)
 from netrepl.export.emitters import _data, close_socket
 from netrepl.export.program import Program
 from netrepl.export.table import emitter
@@ -62,6 +62,7 @@ def _sets(p: Program, name: str, code: str, kind: str) -> None:
 
 @emitter("accept")
 def _accept(p: Program, parsed) -> None:
+    httpemit.forget_requests(p)  # a new connection: no request waits for its response
     if not p.listener or (p.sock and not p.maybe_closed):
         _state(p, "accept")
     p.no_open_socket("accept", "the session socket is open")
@@ -69,6 +70,7 @@ def _accept(p: Program, parsed) -> None:
     p.uses.add("timeout")
     p.code("sock = accept(listener, timeout)")
     p.opened("tcp", p.listener_family)
+    p.connected = True  # a later connect closes this connection first, as netrepl's does
     p.peer = "sock.getpeername()[0]" if p.listener_family != "unix" else None  # the TLS name: the peer's address
 
 

@@ -84,7 +84,7 @@ class Writer:
         server = "<" if client == ">" else ">"
         note = f"netrepl: connection {conn.number}, `#> connect` at {source}:{conn.line}"
         if conn.guessed:
-            note += " (recorded without addresses: loopback and made-up ports)"
+            note += " (recorded without `#@` addresses: taken from the script's lines where they say them)"
         self.tcp(c, client, SYN, comment=note)
         self.tcp(c, server, SYN | ACK)
         self.tcp(c, client, ACK)
@@ -170,13 +170,12 @@ def export_pcap(source: str, out_path: str | None, out_stream=None) -> tuple[int
     return len(conns), datagrams, writer.frames
 
 
-def main(argv: list[str]) -> int:
-    """`netrepl export --pcap FILE.nrs [-o OUT.pcapng]`: exit 0, 1 (cannot write) or 2 (cannot read)."""
-
-    from netrepl.cli import _parser_class
+def main(argv: list[str], parser_class) -> int:
+    """`netrepl export --pcap FILE.nrs [-o OUT.pcapng]`: exit 0, 1 (cannot write) or 2 (cannot read).
+    parser_class: the CLI's argparse class (it escapes what it quotes), passed down by `netrepl export`."""
     from netrepl.render.text import safe
 
-    parser = _parser_class()(prog="netrepl export --pcap", description="Write a `record -p` recording as a "
+    parser = parser_class(prog="netrepl export --pcap", description="Write a `record -p` recording as a "
                              "pcapng capture (frames rebuilt from the recorded bytes) that Wireshark and tshark open.")
     parser.add_argument("--pcap", action="store_true", required=True, help="write a capture, not a program")
     parser.add_argument("script", metavar="FILE.nrs")

@@ -54,6 +54,8 @@ def read(path: str) -> list[tuple]:
     conn: Conn | None = None
     pending_tcp = None  # the `#@ tcp` line for the next `#> connect`
     datagram = None  # the `#@ udp` event whose `#d` lines come
+    last_connect = ("127.0.0.1", 0)  # the target of the last `connect` line, for a `#> connect` without `#@`
+    last_client = None  # a relay recording's `# connection #N from HOST:PORT`
     total = 0
     with open(path, "rb") as f:
         for lineno in range(1, 10**9):
@@ -89,6 +91,10 @@ def read(path: str) -> list[tuple]:
                 continue
             datagram = None
             if head not in ("#< ", "#> "):
+                if text.startswith("connect "):  # where an older recording (or a relay's) connected
+                    last_connect = _connect_target(text)
+                elif (client := _RELAYED_FROM.match(text)) is not None:  # lab/relayrecord.py's block head
+                    last_client = _connect_target(f"connect {client.group(1)} {client.group(2)}")
                 continue
             way = text[1]
             directive = DIRECTIVE.match(body)
@@ -97,9 +103,13 @@ def read(path: str) -> list[tuple]:
                 if pending_tcp is not None:
                     role, local, remote = pending_tcp
                     conn = Conn(number, lineno, role, local, remote, False)
-                else:  # recorded before netrepl wrote addresses: loopback, made-up ports
-                    conn = Conn(number, lineno, "client", ("127.0.0.1", FALLBACK_CLIENT_PORT + number),
-                                ("127.0.0.1", 0), True)
+                else:  # no `#@` line (an older recording, a relay's): the `connect` line's target, if
+                    # it names an address and a port, else loopback; our port made up
+                    ours = "::1" if ":" in last_connect[0] else "127.0.0.1"
+                    local = last_client if last_client and (":" in last_client[0]) == (":" in ours) \
+                        else (ours, FALLBACK_CLIENT_PORT + number)
+                    conn = Conn(number, lineno, "client", local, last_connect, True)
+                    last_client = None
                 pending_tcp = None
                 events.append(("open", conn))
                 continue
@@ -129,6 +139,26 @@ def read(path: str) -> list[tuple]:
                 else:
                     events.append(["data", conn, way, bytearray(data), 0])
     return [tuple(bytes(part) if isinstance(part, bytearray) else part for part in event) for event in events]
+
+
+_RELAYED_FROM = re.compile(r"# connection #\d+ from \[?([0-9A-Fa-f:.]+)\]?:(\d{1,5})\Z")
+_DEFAULTED = re.compile(r"\$\{\w+:-([^}]*)\}")  # ${port:-8080} -> 8080 (relay --record writes these)
+
+
+def _connect_target(line: str) -> tuple[str, int]:
+    """`connect HOST PORT` -> (an IP address, a port); loopback and 0 for what is not one."""
+    import ipaddress
+
+    words = _DEFAULTED.sub(lambda m: m.group(1), line).split()[1:]
+    host, port = (words + ["", ""])[:2]
+    if host == "localhost":
+        host = "127.0.0.1"
+    try:
+        host = str(ipaddress.ip_address(host.strip("[]")))
+    except ValueError:
+        host = "127.0.0.1"
+    port = int(port) if port.isdigit() and int(port) <= 65535 else 0
+    return host, port
 
 
 def _decoded(body: str, path: str, lineno: int) -> bytes:

@@ -170,10 +170,12 @@ helper("read_until", ("socket", "time"), ("take",), '''
 WINDOW = 1 << 20  # bytes kept while waiting for a match, whatever the peer sends
 
 
-def read_until(sock, pending, want, timeout):
+def read_until(sock, pending, want, timeout, captured=None, whole_line=True):
     """Read until the bytes not yet shown contain want (bytes; a compiled bytes regex; or
     None: end of stream), within one overall timeout. Returns the bytes through the match
-    (consumed; what was read past it stays in pending) or None (nothing consumed)."""
+    and the rest of its line (through the match only with whole_line=False: `expect -m`),
+    consumed, what was read past them staying in pending; or None (nothing consumed). A
+    regex's named groups go into captured (a dict), as netrepl's expect sets $NAME."""
     deadline = None if timeout is None else time.monotonic() + timeout
     ended = False
     try:
@@ -186,7 +188,12 @@ def read_until(sock, pending, want, timeout):
             else:
                 match = want.search(pending)
                 end = match.end() if match else None
+                if match and captured is not None:
+                    captured.update((name, bytes(value or b"")) for name, value in match.groupdict().items())
             if end is not None:
+                if whole_line and want is not None and end and pending[end - 1] != 10 \\
+                        and sock.type == socket.SOCK_STREAM:
+                    end = line_end(sock, pending, end, deadline)
                 return take(pending, end)
             if ended or (deadline is not None and deadline <= time.monotonic()):
                 return None
@@ -201,6 +208,29 @@ def read_until(sock, pending, want, timeout):
         return None
     finally:
         sock.settimeout(timeout)
+
+
+LINE_WAIT, LINE_REST = 0.1, 1 << 16
+
+
+def line_end(sock, pending, end, deadline):
+    """Where a match ending at end stops consuming, as netrepl's expect: through the end of its
+    line if that arrives within LINE_WAIT (and the deadline), else through the match only."""
+    stop = time.monotonic() + LINE_WAIT
+    if deadline is not None:
+        stop = min(stop, deadline)
+    while (at := pending.find(b"\\n", end, end + LINE_REST)) < 0:
+        if len(pending) - end >= LINE_REST or stop <= time.monotonic():
+            return end
+        sock.settimeout(stop - time.monotonic())
+        try:
+            chunk = sock.recv(min(1 << 18, end + LINE_REST - len(pending)))
+        except TimeoutError:
+            return end
+        if not chunk:
+            return end
+        pending += chunk
+    return at + 1
 ''')
 
 helper("recv_exactly", ("time",), ("take", "show", "file_out"), '''
@@ -295,4 +325,26 @@ def file_bytes(f, path):
         raise file_problem(OSError(errno.EMSGSIZE, f"it holds more than {DATAGRAM_LIMIT} bytes: one UDP "
                                                    "datagram carries at most that"), path)
     return data
+''')
+
+helper("capture_text", ("re",), (), '''
+BACKSLASH = chr(92)
+ESCAPED = {0x5C: BACKSLASH * 2, 0x0D: BACKSLASH + "r", 0x0A: BACKSLASH + "n", 0x09: BACKSLASH + "t"}
+
+
+def capture_text(data):
+    """A captured group as netrepl keeps it in $NAME: its bytes in netrepl's escapes (printable
+    ASCII as it is but for backslash and dollar; CR, LF, tab and the other bytes escaped; a blank
+    at either end escaped): language/escapes.py encode_escapes."""
+    text = "".join(chr(b) if 0x20 <= b <= 0x7E and b not in (0x24, 0x5C) else
+                   ESCAPED.get(b, f"{BACKSLASH}x{b:02x}") for b in data)
+    if text.endswith(" "):
+        text = text[:-1] + BACKSLASH + "x20"
+    if text.startswith(" "):
+        text = BACKSLASH + "x20" + text[1:]
+    elif re.match("-[A-Za-z]( |$)", text):
+        text = BACKSLASH + "x2d" + text[1:]
+    elif re.match("<([ \\t]|$)", text):
+        text = BACKSLASH + "x3c" + text[1:]
+    return text
 ''')

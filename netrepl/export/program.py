@@ -65,6 +65,7 @@ class Program:
         self.family = "inet"  # inet, inet6 or unix
         self.pending = False  # bytes read past what an expect or recv line consumed may wait
         self.maybe_closed = False  # a failed handshake (must-fail tls, starttls) may have closed it: sock None
+        self.connected = False  # a connected stream socket: `connect` closes it and connects anew
         self.peer: str | None = None  # code for the host given to connect (the TLS server name)
         self.sender = False  # recvfrom named a sender: `reply` answers it
         self.tls = False  # the session socket speaks TLS
@@ -247,12 +248,12 @@ class Program:
     def opened(self, proto: str, family: str = "inet", peer: str | None = None) -> None:
         """A new session socket: what the emitters after this one know about it."""
         self.sock, self.proto, self.family, self.pending, self.peer = True, proto, family, False, peer
-        self.maybe_closed = self.sender = self.tls = False
+        self.maybe_closed = self.sender = self.tls = self.connected = False
         self.bound_path = None
         self.hex_code("View.offset = 0  # a new socket: hex lines are numbered from 0")
 
     def closed(self) -> None:
-        self.sock = self.pending = self.maybe_closed = self.sender = self.tls = False
+        self.sock = self.pending = self.maybe_closed = self.sender = self.tls = self.connected = False
         self.bound_path = self.peer = None
 
     # ----- the program -----------------------------------------------------------------------------

@@ -27,13 +27,14 @@ EXCEPTIONS = {
     "pipe": "BrokenPipeError",
     "service": "ServiceNotFound",
     "eof": "EndOfStream",
+    "protocol": "ProtocolError",
     "verify": "ssl.SSLCertVerificationError",
     "file": "FileProblem",
     "any": "OSError",
 }
 # The helper defining each exception the program names itself.
 DEFINED_BY = {"ServiceNotFound": "port_of", "EndOfStream": "recv_exactly", "FileProblem": "file_problem",
-              "StepRefused": "step_refused"}
+              "StepRefused": "step_refused", "ProtocolError": "recv_http"}
 H_ERRNOS = {"HOST_NOT_FOUND": 1, "TRY_AGAIN": 2, "NO_RECOVERY": 3, "NO_DATA": 4}  # socket.herror's h_errno
 VERIFY_NUMBERS = {name: code for code, name in VERIFY_CODES.items()}
 ERRNOS = {
@@ -45,8 +46,8 @@ ERRNOS = {
 TLS_NAMES = frozenset(FAILURE_ALIASES) - set(ERRNOS)  # must-fail self-signed, handshake-failure...
 NOT_INSIDE = ("must-fail", "exit", "serve", "set var", "set eol")  # commands must-fail cannot hold here
 # What an emitter tracks of the session (program.py): a command netrepl refused changed none of it.
-SESSION = ("sock", "proto", "family", "pending", "maybe_closed", "peer", "sender", "tls", "bound_path",
-           "listener", "listener_family", "timed")
+SESSION = ("sock", "proto", "family", "pending", "maybe_closed", "connected", "peer", "sender", "tls",
+           "bound_path", "listener", "listener_family", "timed")
 
 
 @emitter("must-fail")
@@ -70,7 +71,7 @@ def _must_fail(p: Program, parsed) -> None:
             and not errname_known(kind):
         p.refuse(f"must-fail {kind}: a failure of netrepl's own ({kind}) has no exception to catch; not exported")
     p.need("note")
-    had_socket = p.sock
+    had_socket = p.sock and not p.connected  # a connection is closed by a connect again, even one that fails
     p.code("try:")
     p.depth += 1
     before = len(p.body)
@@ -215,6 +216,11 @@ def _set_display(p: Program, parsed) -> None:
     hex_ = parsed.args["mode"] == "hex"
     p.hex = p.hex or hex_
     p.hex_code(f"View.hex = {hex_}  # received data shown as {'a hex dump' if hex_ else 'text'} from here on")
+
+
+@emitter("set live")
+def _set_live(p: Program, parsed) -> None:
+    p.comment("(the shell's live display changes nothing here: the program reads where the script says)")
 
 
 @emitter("set var")

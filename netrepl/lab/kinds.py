@@ -92,6 +92,9 @@ TABLE: tuple[LabKind, ...] = (
     LabKind("ftp", "an FTP control connection offering AUTH TLS (FEAT, AUTH TLS, QUIT)", f"{_STARTTLS}:ftp"),
     LabKind("postgres", "answers PostgreSQL's SSLRequest with 'S' and TLS, then refuses the login",
             f"{_STARTTLS}:postgres"),
+    LabKind("socks5", "a SOCKS5 proxy to loopback targets only (user lab, password lab if asked)",
+            "netrepl.lab.proxykinds:socks5"),
+    LabKind("http-proxy", "an HTTP CONNECT proxy to loopback targets only", "netrepl.lab.proxykinds:http_proxy"),
     LabKind("replay", "acts as the peer a `record -p` recording talked to (`serve replay FILE.nrs [PORT]`)",
             "netrepl.lab.replay:serve"),
 )

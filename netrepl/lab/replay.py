@@ -56,11 +56,26 @@ FILLER = bytes(65536)  # what `#< more N bytes` sends: the bytes themselves were
 
 
 _DIRECTIVES = {(">", "connect"), ("<", "eof"), ("<", "reset"), (">", "eof"), (">", "close")}
+# Commands that turn a recorded conversation into TLS: the peer lines hold the decrypted bytes,
+# and the replay (plaintext) could not answer the client's handshake.
+_UPGRADES = frozenset({"tls", "starttls"})
+
+
+def _upgrade_in(text: str) -> str | None:
+    """The command of a script line that starts TLS on the socket (`tls`, `starttls`, either
+    under `must-fail KIND`), or None."""
+    words = text.split(None, 3)
+    if words and words[0] == "must-fail":
+        words = words[2:]
+    return words[0] if words and words[0] in _UPGRADES else None
 
 
 # What decode_escapes accepts, for the fast path of _decode; \0 and \e are rewritten before
 # codecs.escape_decode, which reads \0 followed by digits as octal and knows no \e.
-_VALID = re.compile(r"(?:[^\\]+|\\(?:x[0-9A-Fa-f]{2}|[rnt0\\e]))*")
+# Unrolled (runs of plain characters, each escape between them) so that a line that does not
+# match fails in linear time: `(?:[^\\]+|...)*` could split a run of plain characters in
+# 2**(n-1) ways and tried each (a 27-character line took 7 s, 60 never ended).
+_VALID = re.compile(r"[^\\]*(?:\\(?:x[0-9A-Fa-f]{2}|[rnt0\\e])[^\\]*)*")
 _SPECIAL = re.compile(r"\\([\\0e])")
 _SPECIAL_AS = {"\\": "\\\\", "0": "\\x00", "e": "\\x1b"}
 
@@ -90,14 +105,29 @@ class Step:
         return f"Step({self.number}, line {self.line}, {self.way}{self.kind}, {len(self.data)}+{self.more})"
 
 
-def load(path: str) -> list[list[Step]]:
-    """The conversations of a recording; ReplayError (or OSError) when it cannot be replayed."""
+_REDACTED = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")  # a `#>` line's secret (relay --redact); data's `$` is \x24
+
+
+def _filled(body: str, variables, where: str) -> str:
+    """A `#>` line with each redacted secret's value (-D NAME=VALUE) written in its place."""
+    def value(m):
+        if m.group(1) not in variables:
+            raise ReplayError(f"{where}: ${m.group(1)} was redacted: give its value with -D {m.group(1)}=VALUE")
+        return encode_escapes(variables[m.group(1)].encode("utf-8", "surrogateescape"))
+    return _REDACTED.sub(value, body)
+
+
+def load(path: str, variables=None) -> list[list[Step]]:
+    """The conversations of a recording; ReplayError (or OSError) when it cannot be replayed.
+    `variables`: the values of secrets a `relay --redact` recording names (`${secret1}`)."""
     size = os.path.getsize(path)
     if size > MAX_BYTES:
         raise ReplayError(f"{path}: {size} bytes; a recording has at most {MAX_BYTES}")
     conversations: list[list[Step]] = []
     total, number, after_data = 0, 0, False
-    with open(path, "rb") as f:
+    from netrepl.core.pathopen import open_within  # a FIFO with no writer: not for ever
+
+    with os.fdopen(open_within(path, os.O_RDONLY), "rb") as f:
         for lineno in range(1, 10**9):
             raw = f.readline(MAX_LINE + 2)
             if not raw:
@@ -107,6 +137,12 @@ def load(path: str) -> list[list[Step]]:
             text = raw.decode("utf-8", "surrogateescape").rstrip("\r\n")
             if text[:3] not in ("#< ", "#> "):
                 after_data = False  # a command (or any other line) ends a step
+                if conversations and (upgrade := _upgrade_in(text)):
+                    raise ReplayError(
+                        f"{path}:{lineno}: `{text.strip()[:120]}` turns conversation {len(conversations)} into TLS; "
+                        f"`serve replay` plays the recorded (decrypted) bytes in plaintext and cannot answer "
+                        f"the client's handshake, so its `{upgrade}` would fail. Replay a plaintext recording, "
+                        "or run this one against the real server")
                 continue
             way, body = text[1], text[3:]
             where = f"{path}:{lineno}"
@@ -135,6 +171,8 @@ def load(path: str) -> list[list[Step]]:
                 steps.append(Step(number, lineno, way, "eof" if body == "close" else body))
                 after_data = False
             else:
+                if way == ">" and "${" in body:
+                    body = _filled(body, variables or {}, where)
                 try:
                     data = _decode(body, 4)
                 except EscapeError as exc:
@@ -306,9 +344,10 @@ class ReplayServer(LabServer):
     """A lab server whose connections replay the conversations of one recording."""
 
     def __init__(self, path: str, host: str = "127.0.0.1", port: int = 0, *, shown: str | None = None,
-                 timeout: float = REPLAY_TIMEOUT, on_report: Callable[[str], object] | None = None):
+                 timeout: float = REPLAY_TIMEOUT, on_report: Callable[[str], object] | None = None,
+                 variables=None):
         self.path, self.shown = path, shown or path
-        self.conversations = load(path)  # ReplayError, OSError: before any bind
+        self.conversations = load(path, variables)  # ReplayError, OSError: before any bind
         super().__init__("replay", host, port, "tcp", handler=self._serve, idle_timeout=timeout)
         self.timeout = timeout
         self.on_report = on_report

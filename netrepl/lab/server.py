@@ -45,6 +45,7 @@ import time
 from pathlib import Path
 from typing import Callable, TextIO
 
+from netrepl.core.wildcard import exposed, implicit_wildcard
 from netrepl.lab import kinds
 
 BACKLOG = 128
@@ -131,6 +132,9 @@ class LabServer:
     def bind(self) -> socket.socket:
         """The bound (and, for TCP, listening) socket; sets self.port. Raises LabServerError."""
         socktype = socket.SOCK_STREAM if self.proto == "tcp" else socket.SOCK_DGRAM
+        refused = implicit_wildcard(self.host)
+        if refused:
+            raise LabServerError(f"host {refused}")
         try:
             family, _, _, _, addr = socket.getaddrinfo(self.host, self.port, socket.AF_UNSPEC, socktype,
                                                        0, socket.AI_PASSIVE)[0]
@@ -349,7 +353,8 @@ class LabServer:
 
 
 def serve_forever(kind: str, host: str, port: int, proto: str = "tcp", root: str | None = None,
-                  out: TextIO | None = None, replay: str | None = None, timeout: float | None = None) -> int:
+                  out: TextIO | None = None, replay: str | None = None, timeout: float | None = None,
+                  variables: dict | None = None) -> int:
     """`netrepl serve KIND`: serve in the foreground until Ctrl+C. Returns the exit status.
 
     `out` defaults to sys.stderr (looked up at call time, so redirection works); a replay
@@ -362,7 +367,7 @@ def serve_forever(kind: str, host: str, port: int, proto: str = "tcp", root: str
         if replay is not None:
             from netrepl.lab.replay import REPLAY_TIMEOUT, ReplayServer
 
-            server = ReplayServer(replay, host, port, timeout=timeout or REPLAY_TIMEOUT,
+            server = ReplayServer(replay, host, port, timeout=timeout or REPLAY_TIMEOUT, variables=variables,
                                   on_report=lambda text: print(safe(text), file=out, flush=True)).start()
         else:
             server = LabServer(kind, host, port, proto, root).start()
@@ -375,6 +380,9 @@ def serve_forever(kind: str, host: str, port: int, proto: str = "tcp", root: str
     try:  # the announcement too: Ctrl+C right after it must not end in a traceback
         print(f"serving {server.kind} on {server.proto} {server.where()} (Ctrl+C to stop)",
               file=out, flush=True)
+        note = exposed(server.host) if isinstance(server.host, str) else None
+        if note:
+            print(f"note: {note}", file=out, flush=True)
         if server.kind in kinds.TLS_KINDS:
             print(f"lab CA: {kinds.LAB_CA} (lab-only certificates; trust it with `set tls ca PATH`)",
                   file=out, flush=True)

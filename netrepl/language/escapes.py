@@ -97,6 +97,7 @@ _ENCODE[0x0D], _ENCODE[0x0A], _ENCODE[0x09] = "\\r", "\\n", "\\t"
 # A leading `-X` followed by a blank or the end would be taken for a flag of
 # the command (`send -n -n` sends nothing): its `-` is written as \x2d.
 _FLAG_LIKE = lazy(r"-[A-Za-z](?: |\Z)")
+_REDIRECT_LIKE = lazy(r"<(?:[ \t]|\Z)")
 
 
 def encode_escapes(data: bytes) -> str:
@@ -112,14 +113,17 @@ def encode_escapes(data: bytes) -> str:
         text = "\\x20" + text[1:]
     elif _FLAG_LIKE.match(text):
         text = "\\x2d" + text[1:]
+    elif _REDIRECT_LIKE.match(text):  # `send < x` reads the file x: a `<` alone first is written \x3c
+        text = "\\x3c" + text[1:]
     return text
 
 
 def expect_text(data: bytes) -> str:
     """Bytes -> the text of an `expect` line that matches them literally:
-    encode_escapes, and a leading `/` or the whole word `eof` escaped so that
-    the text is neither a /regex/ nor end of stream."""
+    encode_escapes, and a leading `/` or the word `eof` (alone, or before a blank:
+    `eof  # x` would be eof and a comment) escaped so that the text is neither a
+    /regex/ nor end of stream."""
     text = encode_escapes(data)
-    if text.startswith("/") or text == "eof":
+    if text.startswith("/") or text == "eof" or (text.startswith("eof") and text[3:4] in (" ", "\t")):
         text = f"\\x{ord(text[0]):02x}" + text[1:]
     return text

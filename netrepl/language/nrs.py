@@ -36,6 +36,7 @@ MAX_LINES = 1_000_000
 # limit alone lets through. 100k lines take ~1.5 s to check.
 MAX_SOURCED_LINES = 100_000
 PORT_PLACEHOLDER = "0"  # a lab port while checking: the OS chooses the real one when `serve` runs
+HTTP_STATUS_PLACEHOLDER = "200"  # $http_status while checking: `recv http` sets it when it runs
 PATH_PLACEHOLDER = "@0"  # a Unix socket name while checking (`listen @`: the kernel chooses it)
 _NAMES_RE = lazy(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")  # every variable a line names, defaults' too
 
@@ -57,7 +58,26 @@ def late_variables(parsed: Parsed) -> dict[str, str]:
         if isinstance(parsed.args.get("host"), UnixName):
             return {"listen_path": PATH_PLACEHOLDER}
         return {"listen_port": PORT_PLACEHOLDER}
+    if name == "recv" and parsed.args.get("n") == "http":  # commands/receiving.py: the status it read
+        return {"http_status": HTTP_STATUS_PLACEHOLDER}
+    if name == "relay" and parsed.args.get("lport") is not None and parsed.args.get("lhost") not in ("stop", "watch"):
+        return {"relay_port": PORT_PLACEHOLDER}  # commands/relaying.py
     return {}
+
+
+CAPTURE_PLACEHOLDER = "1"  # a captured value while checking: a number fits most places ($len, $port)
+
+
+def capture_variables(parsed: Parsed) -> dict[str, str]:
+    """The variables an `expect /REGEX/` sets when it matches (its named groups, `(?P<NAME>...)`),
+    each with a stand-in: the real value is only known when it runs. (Not inside must-fail:
+    an expect that must fail sets nothing.)"""
+    if parsed.command.name != "expect":
+        return {}
+    want = parsed.args["pattern"]
+    if want.kind != "regex" or not want.pattern.groupindex:
+        return {}
+    return dict.fromkeys(want.pattern.groupindex, CAPTURE_PLACEHOLDER)
 
 
 def serve_constants(kind: str) -> dict[str, str]:
@@ -233,6 +253,9 @@ def _check(lines: Iterable[str], source: str, parser: Parser, variables: Mapping
             if used:
                 parsed.vars_used = used
         name = parsed.command.name
+        if parsed.command.shell_only:
+            script.problems.append(Problem(source, number, 1, parsed.command.shell_only))
+            continue
         if name == "set var":
             try:
                 known[parsed.args["name"]] = var_value(parsed.args["value"], parsed.flags)
@@ -243,12 +266,16 @@ def _check(lines: Iterable[str], source: str, parser: Parser, variables: Mapping
                 late.add(parsed.args["name"])
             else:
                 late.discard(parsed.args["name"])
-        elif name in ("serve", "listen"):
+        elif name in ("serve", "listen", "recv", "relay"):
             for var, stand_in in late_variables(parsed).items():
                 known[var] = stand_in
                 late.add(var)
             if name == "serve":
                 known.update(serve_constants(parsed.args["kind"] or ""))
+        elif name == "expect":
+            for var, stand_in in capture_variables(parsed).items():
+                known[var] = stand_in
+                late.add(var)
         elif name == "source":
             script.problems += _check_sourced(parsed, parser, known, base, depth, source, number, late, budget)
         script.commands.append((number, parsed))
@@ -267,7 +294,9 @@ def _check_sourced(parsed, parser, known, base, depth, source, number, late, bud
     for _, sub in inner.commands:  # a sourced script can set variables for what follows
         if sub.command.name == "set var":
             known[sub.args["name"]] = var_value(sub.args["value"], sub.flags)
-        elif sub.command.name in ("serve", "listen"):
+        elif sub.command.name == "expect":
+            known.update(capture_variables(sub))
+        elif sub.command.name in ("serve", "listen", "relay"):
             known.update(late_variables(sub))
             if sub.command.name == "serve" and sub.args["kind"] not in (None, "stop"):
                 known.update(serve_constants(sub.args["kind"]))

@@ -198,6 +198,13 @@ class Parser:
                 # One blank separates the command from its text; further blanks are data.
                 begin = pos + 1 if line[pos:pos + 1] in (" ", "\t") else pos
                 raw = line[begin:end]  # `end`: before a comment only after `< PATH`
+                cut = arg.type.comment_at(raw) if hasattr(arg.type, "comment_at") else None
+                if cut is not None:  # `expect /REGEX/  # why`: the type says where its text ends
+                    if trace is not None:
+                        hash_at = begin + cut + len(raw[cut:]) - len(raw[cut:].lstrip(" \t"))
+                        trace.spans.append((hash_at, len(line), "Comment.Single", None))
+                    end = begin + cut
+                    raw = raw[:cut]
                 cols[arg.dest] = begin + 1
                 if arg.type.name == "command":
                     body = raw.lstrip(" \t")
@@ -216,7 +223,7 @@ class Parser:
                 elif raw:
                     typed[arg.dest] = begin + 1
                     if trace is not None:
-                        trace.spans.append((begin, len(line), arg.type.token, arg))
+                        trace.spans.append((begin, end, arg.type.token, arg))
                     expanded, where = expand_mapped(raw, variables, begin + 1)
                     try:
                         args[arg.dest] = arg.type.convert(expanded, args, registry)

@@ -82,6 +82,9 @@ class Command:
     flags_check: FlagsCheck | None = None
     # Longer explanation shown by `help COMMAND`.
     details: str = ""
+    # Not empty: the command needs a person at the shell's prompt (`interact`); the whole-script
+    # check refuses it in a script with these words.
+    shell_only: str = ""
 
     def usage(self) -> str:
         if self.subcommands:

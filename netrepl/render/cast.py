@@ -17,6 +17,8 @@ from __future__ import annotations
 import json
 import time
 
+from netrepl.render.escape import escape_text
+
 TYPE_STEP = 0.04  # seconds per typed character (25 a second: a steady typist)
 ENTER_STEP = 0.12  # after the last character, before Enter
 OUTPUT_STEP = 0.25  # stable clock: an output comes this long after what came before
@@ -45,8 +47,8 @@ class CastWriter:
         header: dict = {"version": 2, "width": width, "height": height}
         if not stable:
             header["timestamp"] = int(time.time())
-        if title:
-            header["title"] = title
+        if title:  # a script's file name: a player decodes the JSON and shows the title raw, so escaped here
+            header["title"] = escape_text(title)
         header["env"] = {"TERM": "xterm-256color", "SHELL": "netrepl"}
         self._line(json.dumps(header))
 

@@ -8,10 +8,23 @@ are escaped too. `stable=True` masks what changes from run to run.
 from __future__ import annotations
 
 from netrepl.core.errors import KINDS
+from netrepl.patterns import lazy
 from netrepl.render.escape import HexDumper, TextEscaper, escape_bytes, escape_text, hexdump, is_terminal_safe
 from netrepl.core.results import Elapsed, Endpoint, ErrorInfo, Line, Result, UnixName, Varies
 
 Fragments = list[tuple[str, str]]
+
+# The text view's escapes, one token each (escape.py: a backslash is doubled, so a token
+# starts at every backslash of the view). The `\r` of a line that ends in CR LF is shown
+# unobtrusively (HTTP, SMTP, IMAP and redis end every line so); a bare CR, every other
+# escape, stays loud, so the one that matters is not drowned. The text is the same either
+# way (a transcript, which has no colours, keeps every `\r`): only the style differs.
+_ESCAPE_TOKEN = lazy(r"\\(?:\\|r(\n)?|x[0-9a-f]{2}|u[0-9a-f]{4}|U[0-9a-f]{8})")
+# A class each, and a look that works without the shell's style sheet (a theme may
+# restyle the classes; colour and bold are understood by every prompt_toolkit 3).
+CRLF_STYLE = "class:data.crlf #808080"
+ESCAPE_STYLE = "class:data.escape bold"
+STYLED_LIMIT = 1 << 16  # characters: a bigger view is one fragment (styling megabytes costs more than it shows)
 
 
 def safe(text: str) -> str:
@@ -83,6 +96,26 @@ def error_text(err: ErrorInfo) -> str:
     return safe("error: " + error_words(err))
 
 
+def data_fragments(text: str) -> Fragments:
+    """A text view (data_text's) as styled fragments: CRLF line ends dim, other escapes bold.
+    Joined, the fragments are `text` unchanged."""
+    if "\\" not in text or len(text) > STYLED_LIMIT:
+        return [("class:data", text)]
+    out: Fragments = []
+    last = 0
+    for m in _ESCAPE_TOKEN.finditer(text):
+        if m.start() > last:
+            out.append(("class:data", text[last:m.start()]))
+        if m.group(1):  # CR then LF: a CRLF line end
+            out += [(CRLF_STYLE, "\\r"), ("class:data", "\n")]
+        else:
+            out.append((ESCAPE_STYLE, m[0]))
+        last = m.end()
+    if last < len(text):
+        out.append(("class:data", text[last:]))
+    return out
+
+
 def data_text(data: bytes, display: str = "text", offset: int = 0) -> str:
     if display == "hex":
         return hexdump(data, offset)
@@ -116,7 +149,8 @@ def render(result: Result, display: str = "text", stable: bool = False, width: i
 
         out += draw(result.waterfall, width, fancy, stable)
     if result.data:
-        out.append(("class:data", data_text(result.data, display, result.data_offset)))
+        text = data_text(result.data, display, result.data_offset)
+        out += data_fragments(text) if display == "text" else [("class:data", text)]
     return out
 
 
@@ -138,20 +172,32 @@ class DataStream:
         self.write = write
         self.view = HexDumper(offset) if display == "hex" else TextEscaper()
         self.last = "\n"
+        self.held = ""  # a `\r` that ended a chunk: with the next chunk's LF it is a CRLF line end
 
     def feed(self, chunk: bytes) -> None:
-        text = self.view.feed(chunk)
+        text = self.held + self.view.feed(chunk)
+        self.held = ""
+        if text.endswith("\\r") and _escape_ends(text):  # so a CRLF split across two reads is seen whole
+            text, self.held = text[:-2], text[-2:]
         if text:
             self.write(text)
             self.last = text[-1]
 
     def close(self) -> None:
-        text = self.view.flush()
+        text = self.held + self.view.flush()
+        self.held = ""
         if text:
             self.write(text)
             self.last = text[-1]
         if self.last != "\n":
             self.write("\n")
+
+
+def _escape_ends(text: str) -> bool:
+    """Does `text` (ending in backslash + r) end with the escape \\r, not an escaped backslash
+    then a letter r? An odd run of backslashes before the r."""
+    run = len(text) - 1 - len(text[:-1].rstrip("\\"))
+    return run % 2 == 1
 
 
 def size_words(n: float) -> str:

@@ -15,7 +15,7 @@ from prompt_toolkit.document import Document
 
 from netrepl.language.registry import Registry
 from netrepl.render.text import safe
-from netrepl.suggest import service_names, suggest
+from netrepl.shell.suggest import service_names, suggest
 
 
 class NetreplCompleter(Completer):

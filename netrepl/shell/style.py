@@ -8,12 +8,14 @@ from pygments.util import ClassNotFound
 
 UI = {
     "prompt": "bold ansigreen",
+    "prompt.interact": "bold ansiyellow",  # inside `interact`: typed lines go to the peer
     "error": "ansired",
     "state": "ansicyan",
     "message": "",
     "field": "",
     "data": "",
     "help": "",
+    "live": "#808080",  # the note on a step the live watch ran
     "bar": "ansigreen",  # a `timing` waterfall's bars; a failed connect attempt's in red
     "bar.failed": "ansired",
     "bottom-toolbar": "noreverse bg:#222222 #aaaaaa",
@@ -25,6 +27,8 @@ UI = {
     "bottom-toolbar.state.lost": "bg:#af0000 #ffffff",
     "bottom-toolbar.state.closed": "bg:#444444 #ffffff",
     "bottom-toolbar.state.none": "bg:#303030 #bcbcbc nobold",
+    "bottom-toolbar.waiting": "bold bg:#5f5f00 #ffffff",  # unread data: hard to miss
+    "bottom-toolbar.hint": "#808080",
 }
 
 

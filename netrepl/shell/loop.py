@@ -22,24 +22,27 @@ from prompt_toolkit.buffer import ValidationState
 from prompt_toolkit.enums import DEFAULT_BUFFER
 from prompt_toolkit.filters import has_focus
 from prompt_toolkit.formatted_text import FormattedText
-from prompt_toolkit.history import History, InMemoryHistory
+from prompt_toolkit.history import History
 from prompt_toolkit.key_binding import KeyBindings
 from prompt_toolkit.keys import Keys
 from prompt_toolkit.lexers import PygmentsLexer
 
 from netrepl import __version__
 from netrepl.commands import REGISTRY
-from netrepl.completer import NetreplCompleter
+from netrepl.shell.completer import NetreplCompleter
 from netrepl.core.executor import Executor
-from netrepl.history import PrivateHistory
-from netrepl.inputview import EscapeUnsafe
-from netrepl.interrupts import CtrlC, no_echo
+from netrepl.shell.history import PrivateHistory
+from netrepl.shell.inputview import EscapeUnsafe
+from netrepl.language.parser import ParseError
+from netrepl.shell.interact import Interact
+from netrepl.shell.interrupts import CtrlC, no_echo
+from netrepl.shell.live import Watch
 from netrepl.lexer import session_lexer
 from netrepl.paths import history_path
-from netrepl.render.text import progress_text, render, safe
-from netrepl.style import make_style
-from netrepl.toolbar import toolbar_text
-from netrepl.validator import LineValidator
+from netrepl.render.text import data_fragments, progress_text, render, safe
+from netrepl.shell.style import make_style
+from netrepl.shell.toolbar import toolbar_text
+from netrepl.shell.validator import LineValidator
 
 _HOST_WORDS = re.compile(r"^\s*(?:must-fail\s+\S+\s+)?(?:connect|sendto|bind)\s+(\S+)")
 PROMPT = [("class:prompt", "netrepl> ")]
@@ -70,6 +73,7 @@ class Shell:
         self.at_line_start = True  # what was shown last ended its line
         self.quiet = False  # terminal echo is off: a ^C pressed is not echoed
         self.interrupt_shown = False  # the running command already reported its interruption
+        self.watch = Watch(self.ex, self.live_step, lambda: self.ex.session.live)
         self.prompt = PromptSession(
             history=history,
             auto_suggest=AutoSuggestFromHistory(),
@@ -78,13 +82,35 @@ class Shell:
             validator=LineValidator(self.ex.parser, self.ex.variables),
             validate_while_typing=True,
             style=self.style,
-            bottom_toolbar=lambda: toolbar_text(self.ex),
+            bottom_toolbar=self.toolbar,
+            # What waits unread is counted while the prompt waits: the watch redraws at once when a
+            # socket becomes readable, this refresh keeps the count current after that.
+            refresh_interval=0.5,
             complete_while_typing=True,
             key_bindings=self._bindings(),
             input_processors=[EscapeUnsafe()],  # after the suggestion: history text is escaped on screen
             input=input,
             output=output,
         )
+
+    def toolbar(self):
+        try:
+            width = self.prompt.app.output.get_size().columns
+        except Exception:  # no terminal size to fit (a test's output): the whole toolbar
+            width = None
+        return toolbar_text(self.ex, width)
+
+    def live_step(self, command: str) -> None:
+        """`set live on`: what arrived while the prompt waited, received by an ordinary step (the
+        watch runs it above the prompt), echoed as a command so the screen says what ran."""
+        self.show([("class:prompt", "netrepl> "), ("", command), ("class:live", "  # live: arrived while the prompt waited\n")])
+        self.interrupt_shown = False
+        try:
+            with self.ctrl_c.command():
+                self.run_line(command)
+        except KeyboardInterrupt:
+            if not self.interrupt_shown:
+                self.show([("class:error", "interrupted\n")])
 
     def _bindings(self) -> KeyBindings:
         bindings = KeyBindings()
@@ -147,8 +173,10 @@ class Shell:
         return {"width": shutil.get_terminal_size().columns, "fancy": not os.environ.get("NO_COLOR")}
 
     def show_data(self, text: str) -> None:
+        """Data shown as it arrives (`recv all`, `recv quiet`): styled as a result's data is,
+        a CRLF's \\r dim and every other escape bold."""
         self.clear_status()
-        self.show([("class:data", text)])
+        self.show(data_fragments(text))
 
     def raw(self, text: str) -> None:
         """Our own cursor controls (prompt_toolkit's write() would escape them)."""
@@ -192,7 +220,10 @@ class Shell:
         # starts and ends in cooked mode, queued a Ctrl-C key that a storm of presses could deliver
         # after the prompt had ended, printing a traceback ("Application is not running"). Our
         # handler (disarmed at the prompt) ignores those presses; in raw mode Ctrl-C is a key.
-        return self.prompt.prompt(PROMPT, default=tail, handle_sigint=False)
+        try:
+            return self.prompt.prompt(PROMPT, default=tail, handle_sigint=False, pre_run=self.watch.start)
+        finally:
+            self.watch.stop()
 
     def _tty(self) -> int | None:
         try:
@@ -225,6 +256,10 @@ class Shell:
         return True
 
     def run_line(self, line: str) -> bool:
+        if self.shell_only(line):
+            self.ctrl_c.armed = False  # interact arms it around each of its steps, not at its prompt
+            Interact(self).run()
+            return True
         for step in self.ex.run_line(line):
             self.clear_status()
             if step.result.error and step.result.error.kind == "interrupted":
@@ -244,6 +279,14 @@ class Shell:
             if step.result.exit:
                 return False
         return True
+
+    def shell_only(self, line: str) -> bool:
+        """Is the line a command the shell runs itself (`interact`: it needs the person)?"""
+        try:
+            parsed = self.ex.parse(line)
+        except ParseError:
+            return False  # the executor reports it
+        return parsed is not None and bool(parsed.command.shell_only)
 
     def drop_paste(self) -> None:
         """An interrupted paste stops: the lines after the interrupted one are not run."""
@@ -292,4 +335,4 @@ def run_shell(variables: Mapping[str, str] | None = None, **kw) -> int:
     return Shell(Executor(REGISTRY, variables=variables), **kw).run()
 
 
-__all__ = ["Shell", "run_shell", "toolbar_text", "CtrlC", "InMemoryHistory"]
+__all__ = ["Shell", "run_shell"]
