@@ -100,6 +100,13 @@ def cert_problem(cert: str, key: str | None) -> tuple[str | None, bool]:
     (a sentence saying what is wrong, or None; whether the key is missing -- `set tls key` may follow)."""
     import ssl
 
+    from netrepl.core.tls import _plain_file
+
+    try:  # a FIFO (or a device) would block OpenSSL's read, and ours, past every timeout
+        _plain_file("set tls cert", cert)
+        _plain_file("set tls key", key)
+    except OSError as exc:
+        return exc.strerror or str(exc), False
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     cert_path = os.path.expanduser(cert)
     key_path = os.path.expanduser(key) if key else None
