@@ -14,7 +14,6 @@ from types import SimpleNamespace
 
 from netrepl import __version__
 from netrepl.exitstatus import ExitStatus
-from netrepl.render.text import safe
 from netrepl.streams import Notes, OutputLost, Transcript, silence_stdout
 
 # argparse is imported only for the options simple_args() does not handle (~3 ms of a
@@ -27,14 +26,15 @@ USAGE_EXIT = ExitStatus.REJECTED
 
 
 def _variable(text: str) -> tuple[str, str]:
-    import argparse
+    from netrepl.language.defines import variable  # (imported by argparse's parsing alone)
 
-    from netrepl.language.tokens import NAME_RE
+    return variable(text)
 
-    name, sep, value = text.partition("=")
-    if not sep or not NAME_RE.match(name):
-        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
-    return name, value
+
+def _parser_class():
+    from netrepl.cliparse import parser_class  # (imported where argparse is, off a `-c` start)
+
+    return parser_class()
 
 
 def _seconds(text: str) -> float:
@@ -47,21 +47,6 @@ def _seconds(text: str) -> float:
     if not 0 <= value <= 3600:
         raise argparse.ArgumentTypeError("expected 0 to 3600 seconds")
     return value
-
-
-def _parser_class():
-    import argparse
-
-    class SafeParser(argparse.ArgumentParser):
-        """argparse quotes what was typed (an unknown option) as is: escape it."""
-
-        def _print_message(self, message, file=None):
-            if not message:
-                return
-            text = "\n".join(safe(line) for line in message.split("\n"))
-            (Transcript(sys.stdout) if file is sys.stdout else Notes(sys.stderr)).write(text)
-
-    return SafeParser
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -252,7 +237,7 @@ def serve_main(argv: list[str]) -> int:
             parser.error("--timeout is for replay")
     except SystemExit as exc:
         return int(exc.code or 0) and USAGE_EXIT
-    from netrepl.lab.server import serve_forever
+    from netrepl.lab.foreground import serve_forever
 
     return serve_forever(args.kind, args.host, args.port, proto, args.root, replay=args.file,
                          timeout=args.timeout, variables=dict(args.defines))

@@ -60,6 +60,8 @@ class Runner:
         self.failures: list[Step] = []  # the steps that failed, for reports
         self.stopped = False  # `q` at a --step prompt: nothing more runs
         self.cast = None  # --cast: a render/cast.py CastWriter the transcript is mirrored to
+        self.cast_secrets = None  # `set redact on` (core/redact.py): the secrets the cast shows as $secretN
+        self.cast_redacting = False
 
     # -- entry points, each returning an exit status --
 
@@ -205,8 +207,11 @@ class Runner:
         if key != "run":
             return key
         outcome = "ok"
+        if self.cast is not None:
+            self._cast_redact(ex.session)
+        cast_line = self._cast_line(parsed, ex.session.eol)  # (its secrets learnt even under -q)
         if not self.options.quiet:  # before it runs: `recv all` streams its data as it arrives
-            self._echo(parsed.text)
+            self._echo(parsed.text, cast_line)
             self.out.flush()
         for step in ex.run_parsed(parsed, source, number):
             if not self.options.quiet and (step.source, step.line) != (source, number):
@@ -241,12 +246,27 @@ class Runner:
     def _write(self, text: str) -> None:
         self.out.write(text)
         if self.cast is not None:
-            self.cast.output(text)
+            self.cast.output(self.cast_secrets.text(text) if self.cast_redacting else text)
 
-    def _echo(self, command: str) -> None:
+    def _echo(self, command: str, cast_text: str | None = None) -> None:
         self.out.write(safe(f"netrepl> {command}") + "\n")
         if self.cast is not None:
-            self.cast.command(safe(command))
+            cast_text = cast_text or (self.cast_secrets.text(command) if self.cast_redacting else command)
+            self.cast.command(safe(cast_text))
+
+    def _cast_redact(self, session) -> None:
+        """`set redact` as the next command runs: the cast shows secrets as variables, or not."""
+        self.cast_redacting = session.redact
+        if session.redact and self.cast_secrets is None:
+            from netrepl.core.redact import Secrets
+
+            self.cast_secrets = Secrets()
+
+    def _cast_line(self, parsed: Parsed, eol: bytes) -> str | None:
+        """The command as the cast shows it typed: with its secrets as variables when redacting."""
+        if self.cast is None or not self.cast_redacting:
+            return None
+        return self.cast_secrets.line(parsed, parsed.text, eol)[0]
 
     def _chart(self) -> dict:
         """A waterfall's width and drawing: the terminal's, or 80 columns of ASCII off a terminal
@@ -286,6 +306,9 @@ class Runner:
         """Close the cast; a failure to write it is said and makes the status at least 1."""
         if self.cast is None:
             return status
+        if self.cast_secrets is not None and self.cast_secrets.names:  # which ones, as a marker to read
+            names = [name for name, _ in self.cast_secrets.names.values()]
+            self.cast.marker(self.cast_secrets.said(names).replace("# redacted above", "redacted") + "; not in this cast")
         self.cast.close()
         if self.cast.failed is None:
             return status

@@ -4,6 +4,7 @@
     python scripts/bench.py            # the full run: a few minutes on 2 cores
     python scripts/bench.py --quick    # smaller sizes, fewer rounds: a smoke run
     python scripts/bench.py --only startup,bulk --rounds 9
+    python scripts/bench.py --skip installed   # without building a wheel into a temp venv (~10 s)
 
 Every figure is measured against its reference in the same run, the two
 interleaved round by round, and the median is kept. The table gives the
@@ -315,6 +316,99 @@ def bench_startup(ctx: Context) -> None:
     ctx.raw["startup"] = {"netrepl": t_nr, "python_getservbyname": t_ref, "python_pass": t_bare}
     ctx.rows.append(Row("script start-up", ms(a), f"python -c getservbyname: {ms(b)}", r, "<= 1.3",
                         r <= 1.3, f"bare `python -c pass`: {ms(c)}"))
+
+
+# ----- 1b. start-up as users get it: a wheel installed into a fresh venv ---------------------
+
+def install_wheel(ctx: Context) -> Path:
+    """Build a wheel of the tree measured and pip-install it into a fresh venv; its console script.
+
+    The source is copied first (a build in place leaves build/ and egg-info in the checkout).
+    The build is pip's isolated one (it fetches setuptools, or takes it from pip's cache); where
+    that fails (offline, empty cache), the measuring interpreter's own setuptools builds it.
+    netrepl's dependencies are not downloaded again: a .pth file in the new venv puts this
+    interpreter's site-packages after the venv's own, as a path entry only, so the editable
+    install there (its finder is started by a .pth file, which a path entry does not run) is
+    not seen; netrepl is imported from the wheel's files in the venv's site-packages."""
+    src, wheels, venv = ctx.tmp / "wheel-src", ctx.tmp / "wheels", ctx.tmp / "installed"
+    shutil.copytree(TREE / "netrepl", src / "netrepl", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(TREE / name, src / name)
+    build = [PY, "-m", "pip", "wheel", "--no-deps", "--quiet", "--disable-pip-version-check", "-w", str(wheels),
+             str(src)]
+    tries = [build, build[:4] + ["--no-build-isolation", "--no-index"] + build[4:]]
+    why = ""
+    for argv in tries:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+        if proc.returncode == 0:
+            break
+        why = proc.stderr.strip()[-400:]
+    else:
+        raise RuntimeError(f"could not build a wheel: {why}")
+    wheel = next(wheels.glob("netrepl-*.whl"))
+    subprocess.run([PY, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=300)
+    python = venv / "bin" / "python"
+    subprocess.run([PY, "-m", "pip", "--python", str(python), "install", "--no-deps", "--no-index", "--quiet",
+                    "--disable-pip-version-check", str(wheel)], check=True, capture_output=True, timeout=600)
+    ours = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    theirs = subprocess.run([PY, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                            capture_output=True, text=True, check=True).stdout.strip()
+    Path(ours, "zz-bench-dependencies.pth").write_text(theirs + "\n")
+    where = subprocess.run([python, "-c", "import netrepl; print(netrepl.__file__)"], capture_output=True,
+                           text=True, check=True, cwd=ctx.tmp).stdout.strip()  # (not the checkout: '' is first)
+    if not where.startswith(str(venv)):
+        raise RuntimeError(f"the installed venv imports netrepl from {where}, not from the wheel")
+    return venv
+
+
+def bench_installed(ctx: Context) -> None:
+    print("start-up installed from a wheel vs editable: netrepl -c 'lookup http tcp', time to the prompt",
+          flush=True)
+    venv = install_wheel(ctx)
+    installed = [str(venv / "bin" / "netrepl")]
+    # The references run in the new venv too: this interpreter (the editable install's venv) pays
+    # for that install's finder at every start, which a user's installed netrepl does not.
+    ref = [str(venv / "bin" / "python"), "-c", LOOKUP_PY]
+    nr_wheel, nr_edit = installed + ["-c", "lookup http tcp"], ctx.netrepl + ["-c", "lookup http tcp"]
+    first = run(nr_wheel, ctx, capture=True)
+    check_ok(first, "installed netrepl -c")
+    if b"is port 80" not in first.out:
+        raise RuntimeError(f"installed netrepl -c 'lookup http tcp' printed {first.out!r}")
+    for _ in range(3):  # warm the bytecode cache and the page cache
+        run(nr_wheel, ctx), run(nr_edit, ctx), run(ref, ctx)
+    t_wheel, t_edit, t_ref = [], [], []
+    for _ in range(ctx.n(30, 8)):
+        t_wheel.append(run(nr_wheel, ctx).wall)
+        t_edit.append(run(nr_edit, ctx).wall)
+        t_ref.append(run(ref, ctx).wall)
+    r = paired(t_wheel, t_ref)
+    ctx.raw["installed_startup"] = {"wheel": t_wheel, "editable": t_edit, "python_getservbyname": t_ref}
+    ctx.rows.append(Row("script start-up, installed", ms(med(t_wheel)), f"python -c getservbyname: {ms(med(t_ref))}",
+                        r, "<= 1.3", r <= 1.3,
+                        f"a wheel pip-installed into a fresh venv, the reference run by that venv's python; "
+                        f"the editable install: {ms(med(t_edit))} (installed / editable "
+                        f"{paired(t_wheel, t_edit):.2f})"))
+    try:
+        import pty  # noqa: F401
+    except ImportError:
+        ctx.note("installed shell start-up skipped: no pty module on this platform")
+        return
+    env = dict(ctx.env, NETREPL_HISTFILE=str(ctx.tmp / "installed-history"))
+    shell_ref = [str(venv / "bin" / "python"), "-c", MINIMAL_SHELL]
+    for _ in range(2):
+        time_to_prompt(installed, ctx, env), time_to_prompt(ctx.netrepl, ctx, env)
+    s_wheel, s_edit, s_ref = [], [], []
+    for _ in range(ctx.n(15, 5)):
+        s_wheel.append(time_to_prompt(installed, ctx, env))
+        s_edit.append(time_to_prompt(ctx.netrepl, ctx, env))
+        s_ref.append(time_to_prompt(shell_ref, ctx, ctx.env))
+    r = paired(s_wheel, s_ref)
+    ctx.raw["installed_shell"] = {"wheel": s_wheel, "editable": s_edit, "promptsession": s_ref}
+    ctx.rows.append(Row("shell start-up, installed", ms(med(s_wheel)), f"minimal PromptSession: {ms(med(s_ref))}",
+                        r, "<= 1.2", r <= 1.2,
+                        f"empty history, the reference run by the new venv's python; the editable install: "
+                        f"{ms(med(s_edit))} (installed / editable {paired(s_wheel, s_edit):.2f})"))
 
 
 # ----- 2. shell start-up (time to the first prompt, in a pty) -------------------------
@@ -1097,13 +1191,15 @@ def table(rows: list[Row], markdown: bool) -> str:
     return "\n".join(out)
 
 
-BENCHES = ("startup", "shell", "bulk", "tls", "sendfile", "accept", "commands", "render", "replay", "relay")
+BENCHES = ("startup", "installed", "shell", "bulk", "tls", "sendfile", "accept", "commands", "render", "replay", "relay")
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="smaller sizes and fewer rounds (a smoke run)")
     p.add_argument("--only", default=",".join(BENCHES), help=f"comma-separated subset of {','.join(BENCHES)}")
+    p.add_argument("--skip", default="", help="comma-separated benchmarks to leave out (e.g. installed: "
+                   "it builds a wheel and a venv first)")
     p.add_argument("--rounds", type=int, help="rounds per figure (default depends on the figure)")
     p.add_argument("--bulk-mib", type=int, help="bulk receive size in MiB (default 2048, quick 256)")
     p.add_argument("--sendfile", action="store_true", help="bulk: the old producer (sendfile from tmpfs), "
@@ -1127,7 +1223,9 @@ def main(argv: list[str] | None = None) -> int:
             p.error(f"--tree {args.tree}: no netrepl/cli.py there")
         TREE = args.tree
     only = [x.strip() for x in args.only.split(",") if x.strip()]
-    unknown = set(only) - set(BENCHES)
+    skip = {x.strip() for x in args.skip.split(",") if x.strip()}
+    unknown = (set(only) | skip) - set(BENCHES)
+    only = [name for name in only if name not in skip]
     if unknown:
         p.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
     q = args.quick
@@ -1141,6 +1239,7 @@ def main(argv: list[str] | None = None) -> int:
         load_before = os.getloadavg() if hasattr(os, "getloadavg") else None
         steps = {
             "startup": lambda: bench_startup(ctx),
+            "installed": lambda: bench_installed(ctx),
             "shell": lambda: bench_shell(ctx),
             "bulk": lambda: bench_bulk(ctx, (args.bulk_mib or (256 if q else 2048)) * MIB, args.sendfile),
             "sendfile": lambda: bench_sendfile(ctx, (args.send_mib or (256 if q else 2048)) * MIB),

@@ -43,7 +43,7 @@ def test_a_kind_without_udp_is_rejected_before_the_script_runs(tmp_path):
 
 def test_help_set_completes_the_settings_not_the_commands():
     s = suggest("help set ", REGISTRY)
-    assert s.kind == "words" and set(s.words) == {"eol", "display", "live", "var", "tls"}
+    assert s.kind == "words" and set(s.words) == {"eol", "display", "live", "var", "tls", "proxy", "proxy-protocol", "redact"}
     assert suggest("help recv ", REGISTRY).words == ()  # recv has no settings
 
 

@@ -63,6 +63,18 @@ def test_a_named_group_sets_a_variable_as_escaped_bytes(ex, tcp_server):
     assert "gone" not in ex.variables  # an expect that failed sets nothing
 
 
+def test_captured_host_port_and_seconds_work_where_those_are_expected(ex, lab):
+    """The issue's `connect $host $port` and `timeout $t`: a peer names where to go next."""
+    echo, target = lab("echo"), lab("discard")
+    run(ex, f"connect 127.0.0.1 {echo.port}")
+    run(ex, f"send go to 127.0.0.1 {target.port} within 2.5")
+    r = run(ex, "expect /go to (?P<h>[0-9.]+) (?P<p>\\d+) within (?P<t>[0-9.]+)/")
+    assert r.ok and ex.variables["p"] == str(target.port), text_of(r)
+    assert run(ex, "close").ok and run(ex, "timeout $t").ok and ex.session.timeout == 2.5
+    r = run(ex, "connect $h $p")
+    assert r.ok and ex.session.peer.port == target.port, text_of(r)
+
+
 def test_the_check_knows_what_a_regex_defines(tmp_path):
     script = tmp_path / "c.nrs"
     script.write_text("timeout 1\nexpect /Length: (?P<len>\\d+)/  # sets $len\nrecv exactly $len\nprint $other\n")

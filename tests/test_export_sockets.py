@@ -52,7 +52,7 @@ recvfrom
 close
 """)
     assert "sock.sendall(b'\\x00\\x01\\xfe\\xff')" in source  # exactly those bytes: no line ending
-    assert f"send_file(sock, {str(payload)!r})" in source and "recv_exactly(" in source and "recv_quiet(" in source
+    assert f"send_file(sock, {str(payload)!r}, timeout)" in source and "recv_exactly(" in source and "recv_quiet(" in source
     assert "sock.sendto(b'again\\r\\n', sender)" in source  # reply answers the last datagram's sender
     assert (tmp_path / "exact.out").read_bytes() == (tmp_path / "netrepl" / "exact.out").read_bytes() == \
         b"\x00\xff from a file\r\n"
@@ -365,7 +365,9 @@ recv line
 close
 """)
     assert out == "first\\r\nsecond\\r\nthird\\r\nfourth\\r\n"
-    assert source.count("sock.close()  # connect again") == 3
+    assert source.count("# connect again: netrepl closes the connection there was") == 3
+    # To HOST PORT the new name is resolved first (one that does not resolve keeps the connection).
+    assert source.count("sock = end_connection(sock, 'localhost', args.lab_port)  # connect again") == 2
 
 
 def test_recv_to_dash_is_standard_output_in_the_program_too(tmp_path):

@@ -16,7 +16,7 @@ from conftest import run_cli
 from test_export import check_code, export_and_compare, netrepl_run, run_program
 from test_export_sockets import Recorder
 from netrepl.language.escapes import EscapeError, decode_escapes
-from netrepl.render import escape, text
+from netrepl import escape
 
 EMOJI = "\U0001F600".encode()  # four bytes: sent as two and two
 HOSTILE = (b"\x1b[2J\x1b]52;c;cHduZWQ=\x07 \xe2\x80\xae evil \x9b31m \xc2\x9b \xff\xfe "
@@ -84,9 +84,11 @@ def test_the_programs_escaping_is_netrepls_own_generated_from_its_table():
 
     program = _namespace(escape_source())
     assert program["_UNSAFE_RANGES"] == escape._UNSAFE_RANGES  # the table, written out at export
+    for name in ("_UNSAFE", "_ASTRAL_UNSAFE", "_BYTES_NEED_WORK", "_TEXT_NEEDS_WORK", "_ASCII_UNSAFE"):
+        assert program[name].pattern == getattr(escape, name).pattern, name  # built from it as netrepl builds them
     everything = "".join(map(chr, range(0x110000)))
     assert program["escape_text"](everything) == escape.escape_text(everything)
-    assert program["safe"](everything) == text.safe(everything)
+    assert program["safe"](everything) == escape.safe(everything)
     samples = [bytes(range(256)), everything.encode("utf-8", "surrogatepass"), HOSTILE, b"a\\b", b"plain\n",
                "\u202e\u0085\U000e0001".encode(), b"\xf0\x9f\x98", b"\xed\xa0\x80"]
     for data in samples:

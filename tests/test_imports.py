@@ -150,7 +150,8 @@ def test_anything_else_is_left_to_argparse(argv):
 BY_COMMAND = ("netrepl.commands.listening", "netrepl.commands.tlscmds", "netrepl.commands.starttls",
               "netrepl.commands.labs", "netrepl.commands.helptext", "netrepl.commands.exporting",
               "netrepl.core.recorder", "netrepl.core.peerlog", "netrepl.core.listener", "netrepl.core.payload",
-              "netrepl.core.starttls", "netrepl.core.tls", "netrepl.core.sockopts", "netrepl.lab.kinds")
+              "netrepl.core.starttls", "netrepl.core.tls", "netrepl.core.sockopts", "netrepl.lab.kinds",
+              "netrepl.labkinds")
 
 
 def test_a_lookup_loads_only_the_first_command_area(tmp_path):

@@ -14,7 +14,8 @@ from conftest import run_cli
 from netrepl.cli import build_serve_parser
 from netrepl.commands import REGISTRY
 from netrepl.lab import kinds
-from netrepl.lab.server import LabServer, handler_for, serve_forever
+from netrepl.lab.foreground import serve_forever
+from netrepl.lab.server import LabServer, handler_for
 
 
 LAB_KINDS = tuple(w for w in REGISTRY.get("serve").args[0].choices if w != "stop")  # the registry's serve KIND
@@ -75,7 +76,7 @@ def test_the_table_imports_nothing():
     code = ("import sys, json; before = set(sys.modules); import netrepl.lab.kinds; "
             "print(json.dumps(sorted(set(sys.modules) - before)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
-    assert json.loads(out.stdout) == ["netrepl", "netrepl.lab", "netrepl.lab.kinds"]
+    assert json.loads(out.stdout) == ["netrepl", "netrepl.lab", "netrepl.lab.kinds", "netrepl.labkinds"]
 
 
 # ----- the seam: handler=, wrap=, bind() -------------------------------------------

@@ -19,7 +19,8 @@ import pytest
 from helpers import wait_for_reset, wait_until
 from netrepl.lab import http as labhttp
 from netrepl.lab.kinds import KINDS, UDP_KINDS
-from netrepl.lab.server import LabServer, LabServerError, serve_forever
+from netrepl.lab.foreground import serve_forever
+from netrepl.lab.server import LabServer, LabServerError
 
 ROOT = Path(__file__).resolve().parent.parent
 INDEX = (ROOT / "netrepl" / "lab" / "site" / "index.html").read_bytes()
@@ -363,7 +364,7 @@ def test_serve_forever_error():
 def test_serve_forever_stops_on_ctrl_c():
     # Restore Python's SIGINT handler in case this runs under a shell that ignores SIGINT.
     code = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
-            "from netrepl.lab.server import serve_forever; sys.exit(serve_forever('echo', '127.0.0.1', 0))")
+            "from netrepl.lab.foreground import serve_forever; sys.exit(serve_forever('echo', '127.0.0.1', 0))")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True, env=env)
     try:

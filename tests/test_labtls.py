@@ -315,3 +315,18 @@ def test_netrepl_serve_https_in_the_foreground_serves_until_ctrl_c():
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_a_stop_during_a_lab_handshake_is_a_quiet_end_not_a_threads_traceback():
+    """stop() closes a connection's TLS socket from its own thread; a handshake running in the
+    connection's thread then meets an SSLSocket with no SSL object (ssl.py's _sslobj is None),
+    an AttributeError that reached the terminal as 'Exception in thread netrepl-lab-...'.
+    That state is made here directly: the race itself is a matter of microseconds."""
+    from netrepl.lab import tlskinds
+
+    a, b = socket.socketpair()
+    with a, b:
+        tls = tlskinds.wrap(a, "tls-echo")
+        tls._sslobj = None  # what close() from stop()'s thread leaves behind mid-handshake
+        with pytest.raises(ConnectionAbortedError, match="stopped during the TLS handshake"):
+            tlskinds.handshake(tls, 1)

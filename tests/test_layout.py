@@ -1,5 +1,6 @@
-"""The layout keeps its promises: no import cycle between netrepl's modules,
-no module over 400 lines, and each file's docstring says its job."""
+"""The layout keeps its promises: no import cycle between netrepl's modules and no import
+running up between its layers (imports inside functions count), no module over 400 lines,
+and each file's docstring says its job."""
 
 from __future__ import annotations
 
@@ -23,22 +24,32 @@ def module_name(path: Path) -> str:
 NAMES = {module_name(p): p for p in MODULES}
 
 
-def top_level_imports(path: Path) -> set[str]:
-    """netrepl modules imported when `path` is imported (not those imported inside functions)."""
+def imports_of(name: str, path: Path) -> set[str]:
+    """netrepl modules `path` imports anywhere: at module level, inside if/try blocks, and inside
+    functions (an import there runs when the function does: a cycle all the same). Relative
+    imports are resolved; `from netrepl.x import y` counts netrepl.x.y where that is a module."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found = set()
-    for node in ast.parse(path.read_text()).body:
-        stack = [node]
-        while stack:  # module level, including inside if/try blocks
-            item = stack.pop()
-            if isinstance(item, ast.Import):
-                found.update(a.name for a in item.names)
-            elif isinstance(item, ast.ImportFrom) and item.module and item.level == 0:
-                for alias in item.names:
-                    sub = f"{item.module}.{alias.name}"
-                    found.add(sub if sub in NAMES else item.module)
-            elif isinstance(item, (ast.If, ast.Try)):
-                stack.extend(ast.iter_child_nodes(item))
-    return {name for name in found if name in NAMES}
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[:len(package.split(".")) - (node.level - 1)]
+                base = ".".join(anchor + ([base] if base else []))
+            targets = [base] + [f"{base}.{alias.name}" for alias in node.names]
+        else:
+            continue
+        for target in targets:
+            while target and target not in NAMES:  # netrepl.x.name -> netrepl.x
+                target = target.rpartition(".")[0]
+            if target and target != name and not (path.name == "__init__.py" and target.startswith(name + ".")):
+                found.add(target)
+    return found
+
+
+GRAPH = {name: imports_of(name, path) for name, path in NAMES.items()}
 
 
 def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
@@ -61,16 +72,61 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 
 
 def test_no_import_cycle_between_modules():
-    graph = {name: top_level_imports(path) for name, path in NAMES.items()}
-    assert sum(len(deps) for deps in graph.values()) > 40  # the graph is real
-    assert "netrepl.language.parser" in graph["netrepl.core.executor"]
-    cycle = find_cycle(graph)
+    assert sum(len(deps) for deps in GRAPH.values()) > 40  # the graph is real
+    assert "netrepl.language.parser" in GRAPH["netrepl.core.executor"]
+    assert "netrepl.export" in GRAPH["netrepl.cli"]  # an import inside a function counts
+    cycle = find_cycle(GRAPH)
     assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
 
 
 def test_the_cycle_check_finds_a_cycle():
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": set(), "c": {"a", "b"}}) is None
+
+
+# Layers, bottom up: small shared modules (netrepl/*.py: escape, unixpaths, labkinds, patterns...),
+# language/, core/, render/, lab/, then commands/, export/ and the front ends. What each may never import
+# (/work/shared/tools/import_cycles.py's rules, and the floor imports only the floor):
+SHELL = {"shell", "completer", "validator", "inputview", "toolbar", "history", "suggest", "style", "lexer"}
+FRONT = {"cli", "entry", "__main__", "runner", "pytest_plugin"}
+PACKAGES = ("language", "core", "render", "lab", "export", "commands", "shell")
+FORBIDDEN = {
+    "base": {"language", "core", "render", "lab", "commands", "export", "shell", "front"},
+    "language": {"core", "render", "lab", "commands", "export", "shell", "front"},
+    "core": {"render", "lab", "commands", "export", "shell", "front"},
+    "render": {"lab", "commands", "export", "shell", "front"},
+    "lab": {"commands", "export", "shell", "front"},
+    "export": {"shell", "front"},
+}
+
+
+def layer_of(module: str) -> str:
+    parts = module.split(".")
+    if len(parts) >= 2 and parts[1] in PACKAGES:
+        return parts[1]
+    return "shell" if parts[-1] in SHELL else "front" if parts[-1] in FRONT else "base"
+
+
+def upward(graph: dict[str, set[str]]) -> list[str]:
+    return [f"{name} -> {dep}" for name in sorted(graph) for dep in sorted(graph[name])
+            if layer_of(dep) in FORBIDDEN.get(layer_of(name), ())]
+
+
+def test_layers_import_only_downward():
+    assert layer_of("netrepl.core.expect") == "core" and layer_of("netrepl.escape") == "base"
+    assert layer_of("netrepl.cli") == "front" and layer_of("netrepl.lexer") == "shell"
+    assert upward(GRAPH) == []
+
+
+def test_the_layer_check_finds_an_upward_import_inside_a_function(tmp_path):
+    # As language/argtypes.py took failure names from core/errors.py (issue 20): parsed, not imported.
+    module = tmp_path / "argtypes.py"
+    module.write_text("def f():\n    from ..core.errors import KINDS\n    return KINDS\n")
+    found = imports_of("netrepl.language.argtypes", module)
+    assert found == {"netrepl.core.errors"}
+    assert upward({"netrepl.language.argtypes": found}) == ["netrepl.language.argtypes -> netrepl.core.errors"]
+    assert upward({"netrepl.core.expect": {"netrepl.escape"}}) == []  # down to the shared floor: fine
+    assert upward({"netrepl.streams": {"netrepl.render.escape"}}) == ["netrepl.streams -> netrepl.render.escape"]
 
 
 @pytest.mark.parametrize("path", MODULES, ids=[module_name(p) for p in MODULES])

@@ -244,3 +244,17 @@ def test_a_lab_proxy_cuts_off_a_request_dripping_past_its_deadline(monkeypatch, 
             assert sock.recv(100) == b""  # closed at the deadline, the head never complete
         except ConnectionResetError:
             pass  # (closed with the rest unread: an RST is a close too)
+
+
+def test_connect_again_through_a_proxy_makes_a_new_tunnel(ex, lab):
+    # The second CONNECT went down the first tunnel, to the first server, which closed on it.
+    proxy, first, second = lab("http-proxy"), lab("echo"), lab("http")
+    run(ex, f"set proxy http 127.0.0.1 {proxy.port}")
+    assert run(ex, f"connect 127.0.0.1 {first.port}").ok
+    run(ex, "send hi")
+    assert run(ex, "expect hi").ok
+    again = run(ex, f"connect 127.0.0.1 {second.port}")
+    assert again.ok, text_of(again)
+    assert f"closed the previous connection to 127.0.0.1:{first.port}" in text_of(again)
+    run(ex, "send HEAD / HTTP/1.0\\r\\n")
+    assert run(ex, "expect HTTP/1.0 200 OK").ok

@@ -402,9 +402,38 @@ def test_udp_and_no_socket_are_refused(ex):
     assert result.error.kind == "state" and "byte stream" in result.error.message
 
 
-def test_recv_http_takes_no_amount(ex):
-    result = run(ex, "recv http 5")
-    assert result.error.kind == "syntax" and "unexpected argument '5'" in result.error.message
+def test_recv_http_takes_only_a_status_100_to_599(ex):
+    for bad, words in (("5", "below the minimum 100"), ("600", "above the maximum 599"), ("ok", "expected AMOUNT")):
+        result = run(ex, f"recv http {bad}")
+        assert result.error.kind == "syntax" and words in result.error.message, result.error.message
+
+
+def test_recv_http_status_passes_and_fails_against_a_loopback_peer(ex, tcp_server):
+    """`recv http STATUS` checks the final status (after a 1xx): another one is kind expect,
+    saying both; the whole response was read either way, so the next one reads cleanly."""
+    first = crlf("HTTP/1.1 100 Continue\n\nHTTP/1.1 200 OK\nContent-Length: 2\n\nok")
+    second = crlf("HTTP/1.1 404 Not Found\nContent-Length: 4\n\nnope")
+    third = crlf("HTTP/1.1 204 No Content\n\n")
+    server = tcp_server(canned(first + second + third + NEXT, requests=3))
+    run(ex, f"connect 127.0.0.1 {server.port}")
+    run(ex, "send " + (GET[5:] + "\\r\\n") * 2 + GET[5:])
+    good = run(ex, "recv http 200")
+    assert good.ok and good.data == b"ok", text_of(good)
+    bad = run(ex, "recv http 200")
+    assert bad.error.kind == "expect" and "expected status 200, got 404" in bad.error.message, text_of(bad)
+    assert bad.data == b"nope" and ex.variables["http_status"] == "404"
+    assert "[tcp connected]" in text_of(bad)  # the connection is still open
+    assert run(ex, "must-fail expect recv http 200").ok  # a 204: `must-fail expect` names the check
+    assert run(ex, "recv exactly 5").data == NEXT  # nothing after the responses was consumed
+
+
+def test_recv_http_status_fails_a_script_with_file_and_line(tmp_path, lab):
+    server = lab("http")
+    script = tmp_path / "s.nrs"
+    script.write_text(f"connect localhost {server.port}\nsend GET /missing HTTP/1.0\\r\\n\nrecv http 200\n")
+    p = run_cli(str(script))
+    assert p.returncode == 1 and f"{script}:3:" in p.stderr and "expected status 200, got 404" in p.stdout, \
+        p.stdout + p.stderr
 
 
 def test_http_status_is_known_to_the_script_check(tcp_server, tmp_path):
@@ -418,6 +447,11 @@ def test_http_status_is_known_to_the_script_check(tcp_server, tmp_path):
     early.write_text("print $http_status\nrecv http\n")
     p = run_cli(str(early))
     assert p.returncode == 2 and f"{early}:1:" in p.stderr + p.stdout
+    # A sourced script's `recv http` sets it for the lines after the `source` (was: undefined).
+    (tmp_path / "lib.nrs").write_text(f"{GET}\nrecv http\n")
+    script.write_text(f"connect 127.0.0.1 {server.port}\nsource lib.nrs\nprint status=$http_status\n")
+    p = run_cli(str(script), cwd=tmp_path)
+    assert p.returncode == 0 and "status=418" in p.stdout, p.stdout + p.stderr
 
 
 def test_over_tls_with_the_lab_https_server(ex):
@@ -598,6 +632,33 @@ recv http
     assert out == "Wikipedia\nfirst 200\nnot found\nsecond 404\n"
 
 
+def test_export_checks_the_status_as_netrepl_does(tmp_path):
+    """`recv http STATUS` exported: the same check, the same exit status (a pass, then a fail)."""
+    script = """serve http 0
+connect localhost $lab_port
+send GET /hello.txt HTTP/1.0\\r\\n
+recv http 200
+print got $http_status
+close
+connect localhost $lab_port
+send GET /missing HTTP/1.0\\r\\n
+recv http 200
+print not reached
+"""
+    out, err, source = _export_compare(tmp_path, script)
+    assert "got 200" in out and "not reached" not in out
+    assert "recv http: expected status 200, got 404" in err and "if status != 200:" in source
+    # A status typed as a variable is the program's option, as it is netrepl's -D.
+    script = script.replace("/missing HTTP/1.0\\r\\n\nrecv http 200", "/missing HTTP/1.0\\r\\n\nrecv http ${want:-404}")
+    for values in ({}, {"want": "200"}):
+        out, err, source = _export_compare(tmp_path, script, values)
+        assert ("not reached" in out) == (not values) and "if status != args.want:" in source
+    (tmp_path / "m.nrs").write_text("serve http 0\nconnect localhost $lab_port\nsend GET / HTTP/1.0\\r\\n\n"
+                                    "must-fail expect recv http 404\n")
+    p = run_cli("export", str(tmp_path / "m.nrs"))
+    assert p.returncode == 2 and "m.nrs:4" in p.stderr and "inside must-fail is not exported" in p.stderr
+
+
 def test_export_of_recv_http_after_a_request_in_a_variable_is_refused(tmp_path):
     (tmp_path / "v.nrs").write_text("serve http 0\nconnect localhost $lab_port\nset var req HEAD / HTTP/1.0\n"
                                     "send $req\\r\\n\nrecv http\n")
@@ -649,9 +710,29 @@ def test_record_e_writes_recv_http_without_an_expect_in_front(tmp_path, lab):
                             "recv http; record stop", cwd=tmp_path)
     assert p.returncode == 0, p.stdout + p.stderr
     text = (tmp_path / "rec.nrs").read_text()
-    assert "send GET /hello.txt HTTP/1.0\\r\\n\nrecv http\n" in text and "expect" not in text
+    assert "send GET /hello.txt HTTP/1.0\\r\\n\nrecv http 200\n" in text and "expect" not in text
     again = run_cli("-q", str(tmp_path / "rec.nrs"), cwd=tmp_path)
     assert again.returncode == 0 and "hello from the netrepl lab server" in again.stdout
+
+
+def test_record_e_checks_the_status_recv_http_got_and_a_changed_one_fails(tmp_path, lab):
+    """`record -e` of a lab http fetch writes `recv http 200`, and `recv http 404` (and `> PATH`
+    kept) for a missing page: the recording replays, and fails where the server's answer changed."""
+    p = run_cli("-q", "-c", "serve http 0; record -e rec.nrs; connect localhost $lab_port; "
+                            "send GET /hello.txt HTTP/1.0\\r\\n; recv http > body.out; close; "
+                            "connect localhost $lab_port; send GET /gone HTTP/1.0\\r\\n; recv http; record stop",
+                cwd=tmp_path)
+    assert p.returncode == 0, p.stdout + p.stderr
+    rec = tmp_path / "rec.nrs"
+    text = rec.read_text()
+    assert "recv http 200 > body.out\n" in text and text.endswith("recv http 404\n"), text
+    again = run_cli("-q", str(rec), cwd=tmp_path)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert (tmp_path / "body.out").read_bytes() == b"hello from the netrepl lab server\n"
+    rec.write_text(text.replace("/gone", "/hello.txt"))  # the server now answers 200 where it said 404
+    changed = run_cli(str(rec), cwd=tmp_path)
+    assert changed.returncode == 1 and "expected status 404, got 200" in changed.stdout + changed.stderr
+    assert f"{rec}:" in changed.stderr
 
 
 def test_a_bad_final_head_after_an_interim_one_says_what_was_consumed(ex, tcp_server):

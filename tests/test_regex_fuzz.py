@@ -23,7 +23,7 @@ from netrepl.language.parser import ParseError, Parser
 from netrepl.language.texttypes import MAX_REGEX_NESTING
 from netrepl.lexer import NrsLexer
 from netrepl.runner import Options, Runner
-from netrepl.validator import LineValidator
+from netrepl.shell.validator import LineValidator
 
 pytest_plugins = ["pytester"]
 PARSER = Parser(REGISTRY)

@@ -184,6 +184,35 @@ def test_a_changed_request_is_reported_with_step_line_and_byte(tmp_path, lab, ex
     assert report not in text_of(run(ex, "print once"))  # the news is told once
 
 
+@pytest.mark.parametrize("recorded, words", [
+    ("#> GET / HTTP/1.0\\r\\n\\r\\n\n#< HTTP/1.0 200 OK\\r\\n\n",
+     "(the client began a TLS handshake; the recording is plaintext and `serve replay` speaks no TLS)"),
+    ("#> \\x16\\x03\\x01\\x00\\x05\\x01\\x00\\x00\\x01\\x03\n#< \\x16\\x03\\x03\\x00\\x01\\x02\n",  # a relay's TLS
+     "(a TLS handshake: the client's random bytes differ on every connection, so a recorded handshake "
+     "cannot be played to another one)"),
+], ids=["plaintext recording", "recorded handshake"])
+def test_a_client_hello_against_a_replay_is_named_as_such(tmp_path, ex, recorded, words):
+    """The issue's confusing case: a replay that got '\\x16\\x03\\x01...' says it was a TLS handshake."""
+    rec = tmp_path / "rec.nrs"
+    rec.write_text("connect localhost 80\n#> connect\n" + recorded)
+    for line in (f"serve replay {rec} 0", "connect 127.0.0.1 $lab_port", "must-fail any tls -k localhost"):
+        assert run(ex, line).ok, line
+    listing = text_of(run(ex, "serve"))
+    assert "mismatch at step 1 (line 3), byte " in listing and "got '\\x16\\x03" in listing
+    assert words in listing, listing
+
+
+def test_a_later_mismatch_that_looks_like_a_client_hello_gets_no_tls_words(tmp_path, ex):
+    rec = tmp_path / "rec.nrs"
+    rec.write_text("connect localhost 80\n#> connect\n#> hi\n#< ho\n#> bye\n")
+    for line in (f"serve replay {rec} 0", "connect 127.0.0.1 $lab_port", "send -n hi", "recv exactly 2",
+                 "send -x 16 03 01 00 05 01 00 00 01 03"):
+        assert run(ex, line).ok, line
+    run(ex, "recv all")
+    listing = text_of(run(ex, "serve"))
+    assert "mismatch at step 3 (line 5), byte 0" in listing and "TLS" not in listing, listing
+
+
 def _smtp(conn):
     """A small server that speaks first: a banner, then one answer per line."""
     conn.sendall(SMTP_BANNER)
@@ -451,6 +480,28 @@ def test_a_tls_recording_is_refused_when_it_loads_naming_the_line(tmp_path, lab)
     assert "cannot answer the client's handshake" in p.stdout and "Traceback" not in p.stderr
     p = run_cli("serve", "replay", "rec.nrs", cwd=tmp_path)
     assert p.returncode == 1 and "turns conversation 1 into TLS" in p.stderr
+
+
+def test_a_recording_started_on_a_tls_socket_is_refused_at_load(tmp_path, lab):
+    """`record -p` begun after `tls` writes the `tls` line, then the connection's `#> connect`:
+    the conversation is TLS all the same, and was accepted (its client's handshake then failed)."""
+    server = lab("https")
+    first = run_cli("-c", f"set tls ca {LAB_CA}; connect localhost {server.port}; tls localhost; record -p rec.nrs; "
+                          "send GET / HTTP/1.0\\r\\n; recv all", cwd=tmp_path)
+    assert first.returncode == 0, first.stdout + first.stderr
+    lines = (tmp_path / "rec.nrs").read_text().splitlines()
+    at = lines.index("tls localhost")
+    assert lines[at + 1] == "#> connect"  # the shape that slipped through
+    with pytest.raises(ReplayError, match=rf"rec.nrs:{at + 1}: `tls localhost` turns conversation 1 into TLS"):
+        load(str(tmp_path / "rec.nrs"))
+    p = run_cli("-c", "serve replay rec.nrs 0", cwd=tmp_path)
+    assert p.returncode == 1 and "turns conversation 1 into TLS" in p.stdout and "Traceback" not in p.stderr
+
+
+def test_a_tls_that_failed_before_a_plaintext_connection_is_not_an_upgrade_of_it(tmp_path):
+    (tmp_path / "rec.nrs").write_text("must-fail state tls localhost\nconnect localhost 80\n#> connect\n"
+                                      "send hi\n#> hi\\r\\n\n#< ho\\r\\n\n")
+    assert len(load(str(tmp_path / "rec.nrs"))) == 1
 
 
 @pytest.mark.parametrize("line", ["starttls smtp", "must-fail verify tls wrong.invalid", "  tls -k localhost"])

@@ -97,7 +97,7 @@ def test_unknown_command_gets_nothing_after_it():
     ("recv a", ["all"]),
     ("recv l", ["line"]),
     ("recv all ", [">"]),
-    ("set ", ["eol", "display", "live", "var", "tls", "proxy", "proxy-protocol"]),
+    ("set ", ["eol", "display", "live", "var", "tls", "proxy", "proxy-protocol", "redact"]),
     ("set e", ["eol"]),
     ("set eol c", ["crlf"]),
     ("set eol ", ["crlf", "lf", "none"]),

@@ -108,6 +108,7 @@ def _within(seconds, call):
 
 
 def test_record_to_a_fifo_without_a_reader_ends_at_the_deadline(ex, fifo):
+    assert run(ex, "timeout 0.5").ok  # record waits as long as the session's timeout
     result = _within(3, lambda: run(ex, f"record '{fifo}'"))
     out = text_of(result)
     assert result.error is not None and "no reader opened the FIFO within 0.5 s" in out, out

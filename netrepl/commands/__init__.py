@@ -22,6 +22,6 @@ def _area(module: str, attribute: str = "COMMANDS"):
 
 
 AREAS = (*map(_area, ("sockets", "listening", "names", "sending", "receiving", "interacting")), _area("scripting", "CHECKS"),
-         *map(_area, ("settings", "sockopts", "tlscmds", "starttls", "proxying", "labs", "relaying", "timing")),
+         *map(_area, ("settings", "sockopts", "tlscmds", "starttls", "proxying", "redacting", "labs", "relaying", "timing")),
          _area("scripting"), _area("exporting"), _area("helptext"))
 REGISTRY = Registry(*AREAS)

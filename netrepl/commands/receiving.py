@@ -17,7 +17,8 @@ COMMANDS = CommandSet()
 command = COMMANDS.command
 QUIET_DEFAULT = 1.0  # `recv quiet` alone: a pause of a second ends the reply
 AMOUNT = AmountOf("n", {"exactly": Int(minimum=1, maximum=1 << 50),
-                        "quiet": Seconds(minimum=0.001, maximum=86400)})
+                        "quiet": Seconds(minimum=0.001, maximum=86400),
+                        "http": Int(minimum=100, maximum=599)})  # the final status the response must have
 
 
 HTTP_DETAILS = ("`recv http` reads exactly one HTTP/1.x response by RFC 9112's message length rules: the status "
@@ -29,7 +30,9 @@ HTTP_DETAILS = ("`recv http` reads exactly one HTTP/1.x response by RFC 9112's m
                 "command (keep-alive: one `recv http` per response). Malformed framing (Content-Length with "
                 "chunked, two different Content-Lengths, a bad chunk size, a head over 64 KiB, a bad status line) "
                 "fails with kind protocol and consumes nothing of a bad head. One timeout for the whole response; "
-                "`recv http > PATH` streams the body to a file.")
+                "`recv http > PATH` streams the body to a file. `recv http STATUS` (100-599) also checks the final "
+                "status: another one fails with kind expect, saying both, after the whole response was read (the "
+                "next command starts after it); `record -e` writes `recv http` with the status it got.")
 
 
 def _check_recv(a):
@@ -44,10 +47,11 @@ def _check_recv(a):
 @command("recv", Arg("N", Int(("all", "line", "exactly", "quiet", "http"), minimum=1, maximum=MAX_RECV), "n",
                      optional=True, default=2048),
          Arg("AMOUNT", AMOUNT, "amount", optional=True,
-             help="after `exactly`: a byte count (default 2048); after `quiet`: seconds (default 1)"),
+             help="after `exactly`: a byte count (default 2048); after `quiet`: seconds (default 1); "
+                  "after `http`: the final status the response must have (100-599)"),
          Arg("> PATH", Redirect(), "path", optional=True),
          help="one recv(N) (default 2048); `recv all` until end of stream; `recv line` one line (UDP: a datagram); "
-              "`recv exactly N`; `recv quiet SECONDS`; `recv http` one HTTP/1.x response",
+              "`recv exactly N`; `recv quiet SECONDS`; `recv http [STATUS]` one HTTP/1.x response",
          check=_check_recv,
          details="`recv all > PATH` streams the raw bytes to a file (or /dev/null) in constant memory and "
                  "prints only the count. Reports data, end of stream (peer closed), timeout or reset distinctly. "
@@ -64,7 +68,7 @@ def _recv(ex, a, flags):
     if size == "line":
         return ex.session.recv_line()
     if size == "http":
-        return _recv_http(ex, path)
+        return _recv_http(ex, path, a.get("amount"))
     if size not in ("all", "exactly", "quiet"):
         return ex.session.recv(size)
     s = ex.session
@@ -109,7 +113,7 @@ def _recv(ex, a, flags):
             recorder.streamed = (bytes(head), total)
 
 
-def _recv_http(ex, path):
+def _recv_http(ex, path, wanted: int | None):
     from netrepl.core.httpframe import read_response  # only scripts that read HTTP need it
 
     s = ex.session
@@ -118,6 +122,13 @@ def _recv_http(ex, path):
     result, status = outcome if isinstance(outcome, tuple) else (outcome, None)
     if status is not None:
         ex.variables["http_status"] = str(status)
+    if ex.recorder is not None:  # `record -e` writes `recv http STATUS` with the status it got
+        ex.recorder.http_status = status
+    if wanted is not None and result.ok and status != wanted:
+        # The whole response was read (the cursor is after it, as for any read): only the check failed.
+        op = "recv http" + (" >" if path is not None else "")
+        return s._fail(failure("expect", op, f"expected status {wanted}, got {status} (the whole response "
+                                             "was read)"), result)
     return result
 
 

@@ -7,6 +7,7 @@ import os
 from netrepl.commands.common import error
 from netrepl.core.errors import KINDS, failure, matches
 from netrepl.core.results import Result
+from netrepl.core.errors import FAILURE_NAMES, errname_known
 from netrepl.language.argtypes import FailureKind, Path, Seconds
 from netrepl.language.texttypes import CommandLine, Text
 from netrepl.language.registry import Arg, CommandSet
@@ -22,7 +23,7 @@ def _check_must_fail(a):
     return None
 
 
-@CHECKS.command("must-fail", Arg("KIND", FailureKind(), "kind"), Arg("COMMAND", CommandLine(), "command"),
+@CHECKS.command("must-fail", Arg("KIND", FailureKind(FAILURE_NAMES, errname_known), "kind"), Arg("COMMAND", CommandLine(), "command"),
                 check=_check_must_fail,
                 help="run COMMAND and succeed only if it fails with KIND (address, timeout, refused, ...)",
                 details="KIND is an error kind (" + ", ".join(KINDS) + "), a short name (refused, reset, pipe, "
@@ -93,9 +94,12 @@ def _record(ex, a, flags):
 
     try:
         ex.recorder = Recorder(os.path.expanduser(a["path"]), expectations="-e" in flags, parse=ex.parse,
-                               peer="-p" in flags)
+                               peer="-p" in flags, timeout=ex.session.timeout)
         ex.recorder.write_setup(ex.variables, ex.session, ex.servers.values())
     except OSError as exc:
+        if ex.recorder is not None:  # opened, then its first lines failed (a full disk): not recording
+            ex.recorder.close()
+            ex.recorder = None
         return error(ex, "file", "record", f"{a['path']}: {exc.strerror}", exc.errno)
     extra = " and ".join(words for flag, words in (("-e", "expect lines"), ("-p", "the peer's bytes")) if flag in flags)
     extra = f" with {extra}" if extra else ""

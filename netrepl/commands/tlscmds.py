@@ -138,17 +138,29 @@ def _set_tls(ex, a) -> Result:
     return result
 
 
+def _cert_pair_problem(cert: str, key: str | None) -> tuple[str | None, bool]:
+    """tlscontrols.cert_problem, after core/tls.py's check that neither is a FIFO (its read would block)."""
+    from netrepl.core import tlscontrols
+    from netrepl.core.tls import _plain_file
+
+    try:
+        _plain_file("set tls cert", cert)
+        _plain_file("set tls key", key)
+    except OSError as exc:
+        return exc.strerror or str(exc), False
+    return tlscontrols.cert_problem(cert, key)
+
+
 def _check_cert(session, settings, option: str, value: str) -> Result | None:
     """`set tls cert`/`key`: load the pair at once, as the handshake will (core/tlscontrols.py):
     a Result holding the warning, or None when the pair loads."""
-    from netrepl.core import tlscontrols
 
     if value == "none":
         return None
     cert, key = (value, settings.key) if option == "cert" else (settings.cert, value)
     if cert is None:
         return None  # `set tls key` first: checked when the certificate comes
-    problem, key_missing = tlscontrols.cert_problem(cert, key)
+    problem, key_missing = _cert_pair_problem(cert, key)
     if problem is None:
         return None
     # Said at once, but kept: the key may come next (`set tls key`), and a script goes on to the
@@ -246,9 +258,8 @@ def _cert_refused(session) -> Result | None:
     settings = session.tls_settings
     if settings.cert is None or session.transport is None:
         return None
-    from netrepl.core import tlscontrols
 
-    problem, _ = tlscontrols.cert_problem(settings.cert, settings.key)
+    problem, _ = _cert_pair_problem(settings.cert, settings.key)
     if problem is None:
         return None
     return session._fail(failure("file", "tls", f"the TLS settings cannot be used: {problem}"))

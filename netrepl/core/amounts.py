@@ -135,7 +135,12 @@ class Amounts:
                 result.say(f"{words}")
                 return self._fail(failure("eof", op, f"end of stream after {total} of {plural(count)}{where}"),
                                   result)
-            result.say(f"received {plural(total)}{where} until end of stream, before any {quiet:g} s pause "
+            until = "until end of stream"
+            if words.startswith("our read side"):
+                until = "until recv returned no data (our read side is shut: shutdown 0)"
+            elif (how := getattr(self.transport.sock, "eof_words", None)) is not None:
+                until += f", {how()}"  # TLS: with close_notify, or truncated (as recv all says)
+            result.say(f"received {plural(total)}{where} {until}, before any {quiet:g} s pause "
                        "(in ", Elapsed(elapsed), ")")
         result.state = self.state()
         return result

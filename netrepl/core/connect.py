@@ -124,7 +124,12 @@ def _by_proxy(s, host: str, number: int) -> Result:
     from netrepl.core import proxy  # only a session with a proxy set pays for it
 
     if s.proxy is not None and (s.transport is None or s.stream):
+        # Connected already (open, lost or ended): end it first, or the new CONNECT would go
+        # down the old tunnel to the old server (end_connection says why a socket is not reused).
+        ended = s.end_connection()
         result = proxy.connect_via(s, s.proxy, host, number, resolve)
+        if ended:
+            result.lines.insert(0, ended)
     else:  # the plain connect (a UDP socket's default peer: no proxy), then the header
         saved = s.proxy, s.proxy_protocol
         s.proxy = s.proxy_protocol = None

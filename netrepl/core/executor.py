@@ -189,11 +189,15 @@ class Executor:
                 self.recorder.add(parsed, result)
             except (OSError, ValueError) as exc:  # disk full, file gone: stop recording, keep the session
                 recorder, self.recorder = self.recorder, None
-                try:
-                    recorder.close()
-                except OSError:
-                    pass
-                result.say(f"recording to {recorder.path} stopped: {getattr(exc, 'strerror', None) or exc}")
+                recorder.close()
+                # A recording that lost lines is a failure of the run (exit 1, kind `file`), not a
+                # note: a script or `-c` that "succeeded" would leave a silently truncated .nrs.
+                code = exc.errno if isinstance(exc, OSError) else None
+                why = f"recording to {recorder.path} stopped: {getattr(exc, 'strerror', None) or exc}"
+                if result.error is None:
+                    result.error = failure("file", "record", why, code)
+                else:  # the command's own failure stays the one named; the recording's is said beside it
+                    result.say(f"error: record: {why}")
 
     def finish(self) -> None:
         """Close the socket, stop lab servers and recording (end of a script or the shell)."""

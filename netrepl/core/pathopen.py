@@ -18,7 +18,9 @@ import stat
 import time
 
 POLL = 0.02  # seconds between tries to open a FIFO that has no reader yet
-WAIT = 10.0  # the deadline where no session timeout applies (--cast, export -o, serve replay): the default timeout
+# The deadline where no session timeout applies (--cast, export -o, serve replay): the default
+# timeout. `record` passes the session's own `timeout` (None with `timeout off`: Ctrl-C only).
+WAIT = 10.0
 
 
 def open_within(path: str, flags: int, timeout: float | None = -1.0, mode: int = 0o666) -> int:

@@ -155,8 +155,9 @@ class PeerLog:
 
     # ----- the lines ----------------------------------------------------------------
 
-    def lines(self) -> list[str]:
-        """The lines for what moved since the last call (and forget it)."""
+    def lines(self, secrets=None) -> list[str]:
+        """The lines for what moved since the last call (and forget it). `secrets` (`set redact
+        on`: a core/redact.py Secrets): each secret the client sent written as ${secretN}."""
         out: list[str] = []
         for step in self.steps:
             if isinstance(step, tuple) and step[0] == "d":  # a datagram's bytes
@@ -165,7 +166,14 @@ class PeerLog:
             if isinstance(step, tuple):
                 out.append(f"#{step[0]} {step[1]}")
                 continue
-            out += [f"#{step.way} {text}" for text in data_lines(bytes(step.kept))]
+            spans = secrets.spans(bytes(step.kept)) if secrets is not None and step.way == ">" else []
+            if spans:
+                from netrepl.core.redact import lines_of
+
+                out += [f"#> \\x{ord(t[0]):02x}{t[1:]}" if DIRECTIVE.match(t) else f"#> {t}"
+                        for t in lines_of(bytes(step.kept), spans, LINE_BYTES)]
+            else:
+                out += [f"#{step.way} {text}" for text in data_lines(bytes(step.kept))]
             if step.hash is not None:
                 out.append(f"#{step.way} more {step.size - len(step.kept)} bytes sha256 {step.hash.hexdigest()}")
         self.steps.clear()

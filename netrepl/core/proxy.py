@@ -67,6 +67,23 @@ class ProxyProtocol:
         self.version, self.address, self.port = version, address, port
 
 
+def setting_lines(session, secrets=None) -> list[str]:
+    """`set proxy ...` and `set proxy-protocol ...` as they stand, for a recording started after
+    them (its connects depend on them). `secrets` (`set redact on`): the password as ${secretN}."""
+    out = []
+    p, pp = session.proxy, session.proxy_protocol
+    if p is not None:
+        line = f"set proxy {p.kind} {p.host} {p.port}"
+        if p.user is not None:
+            password = (f"${{{secrets.name(p.password.encode('utf-8', 'surrogateescape'), 'proxy password')}}}"
+                        if secrets is not None else p.password.replace("$", "$$"))
+            line += f" {p.user.replace('$', '$$')} {password}"
+        out.append(line)
+    if pp is not None:
+        out.append(f"set proxy-protocol {pp.version} {pp.address} {pp.port}")
+    return out
+
+
 # ----- the handshakes ------------------------------------------------------------------------
 
 def _exactly(sock: socket.socket, n: int, what: str) -> bytes:

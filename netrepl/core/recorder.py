@@ -3,13 +3,8 @@
 Each line is written and flushed as it happens (fsync'd), so a recording
 survives the shell being killed. A command that failed is written as
 `must-fail KIND ...` so replaying it against the same server passes.
-With expectations on, the first line of received data (through its
-newline; `expect -m` for a part of a line) becomes an `expect` line written BEFORE the command that received
-it (the expect consumes that line on replay; the command, kept when it
-showed more, reads the rest): commands share one read cursor, so an expect
-written after would look for bytes already consumed. What `recv exactly`,
-`recv all` and `recv quiet` got past that line is checked too (its bytes,
-or its count when large; `recv all` then `expect eof`).
+With expectations on (`record -e`), what each read got is checked on
+replay: core/recordchecks.py writes those lines.
 
 Nothing that ran is dropped: text that is not UTF-8 (a `-D` value, piped
 input) is written with `\\xNN` escapes where the command takes escapes, and
@@ -23,26 +18,27 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import Callable, Iterable
 
 from netrepl.core.peerlog import PeerLog
 from netrepl.core.pathopen import open_within
+from netrepl.core.recordchecks import STREAM_HEAD, read_checks, with_status
+from netrepl.core.redact import Redaction
 from netrepl.core.results import Endpoint, Result, UnixName
 from netrepl.core.session import DEFAULT_TIMEOUT
-from netrepl.language.escapes import expect_text
 from netrepl.language.nrs import capture_variables, serve_variables, var_value
 from netrepl.language.parser import ParseError, Parsed
 from netrepl.language.texttypes import Expectation
 from netrepl.patterns import lazy
-from netrepl.render.text import safe, unix_name
+from netrepl.escape import safe
+from netrepl.unixpaths import unix_name
 
-EXPECT_MAX = 120  # bytes of received data turned into one `expect` line
-EXPECT_REST = 2048  # at most this much more of a `recv all|quiet` becomes one literal `expect`
 _SURROGATE = lazy(r"[\udc80-\udcff]")  # a byte that was not UTF-8, as surrogateescape keeps it
 _NOT_A_LINE = lazy(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]|[ \t]\Z")  # what a script line cannot hold
 _WORD = lazy(r"[^ \t]+")
 _PLAIN_WORD = lazy(r"[^ \t\"'${}#]+")  # a host that can stand as a ${NAME:-DEFAULT} default as it is
-_PORT_WORD = {"connect": 2, "sendto": 2, "serve stop": 2, "client": 2, "resolve": 2}  # where the PORT word is
+_PORT_WORD = {"connect": 2, "sendto": 2, "serve stop": 2, "client": 2, "resolve": 2, "set proxy": 4}  # where PORT is
 
 
 def value_text(value: str) -> str:
@@ -71,14 +67,18 @@ def _writable(text: str) -> bool:
 
 
 class Recorder:
-    STREAM_HEAD = EXPECT_MAX + EXPECT_REST  # bytes of a streamed read kept for its checks
+    STREAM_HEAD = STREAM_HEAD  # bytes of a streamed read kept for its checks
 
     def __init__(self, path: str, expectations: bool = False,
-                 parse: Callable[[str], Parsed | None] | None = None, peer: bool = False):
+                 parse: Callable[[str], Parsed | None] | None = None, peer: bool = False,
+                 timeout: float | None = -1.0):
         self._start(path, expectations, parse, peer)
-        # Append, created private: recordings may hold what was typed at a service.
-        fd = open_within(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, mode=0o600)  # a FIFO: not for ever
-        self.file = os.fdopen(fd, "a", encoding="utf-8", newline="\n")
+        # Append, created private: recordings may hold what was typed at a service. A FIFO's
+        # reader is waited for as long as the session's `timeout` (-1: pathopen's default; None: off).
+        fd = open_within(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, timeout, mode=0o600)
+        self.fd: int | None = fd  # written with os.write: no buffer left to flush again after a failure
+        # fsync'd line by line when a file (a FIFO, a terminal or /dev/null refuse fsync: EINVAL).
+        self.durable = stat.S_ISREG(os.fstat(fd).st_mode)
 
     def _start(self, path: str, expectations: bool, parse, peer: bool) -> None:
         """What a recording keeps, wherever its lines go (a file here, memory for `export`)."""
@@ -97,9 +97,13 @@ class Recorder:
         # What a read shown as it arrived got (its first STREAM_HEAD bytes, its count): the
         # Result holds no data then (commands/receiving.py sets it for `record -e`).
         self.streamed: tuple[bytes, int] | None = None
+        # The final status a `recv http` read (commands/receiving.py sets it): `record -e` writes
+        # `recv http STATUS`, the check that replays it.
+        self.http_status: int | None = None
         # With -p: the bytes each command moved, as `#<`/`#>` lines after it (core/peerlog.py).
         self.peer = PeerLog() if peer else None
         self.session = None  # whose transport the peer log taps (write_setup names it)
+        self.redaction = Redaction()  # `set redact on`: secrets written as ${secretN} (core/redact.py)
 
     def write(self, line: str) -> None:
         self.write_lines([line])
@@ -107,9 +111,25 @@ class Recorder:
     def write_lines(self, lines: list[str]) -> None:
         if not lines:
             return
-        self.file.write("".join(line + "\n" for line in lines))
-        self.file.flush()
-        os.fsync(self.file.fileno())
+        data = memoryview("".join(line + "\n" for line in lines).encode("utf-8"))
+        fd = self.fd
+        if fd is None:
+            raise ValueError("the recording is closed")
+        size = os.fstat(fd).st_size if self.durable else None
+        try:
+            while data:
+                data = data[os.write(fd, data):]
+            if self.durable:
+                os.fsync(fd)
+        except OSError:
+            # A full disk took part of the lines: cut them off, so the recording ends with the
+            # last whole command instead of half of one (a replay would run that half).
+            if size is not None:
+                try:
+                    os.ftruncate(fd, size)
+                except OSError:
+                    pass
+            raise
         self.count += len(lines)
 
     def write_peer(self) -> None:
@@ -118,7 +138,7 @@ class Recorder:
             return
         if self.session is not None:
             self.peer.attach(self.session)
-        self.write_lines(self.peer.lines())
+        self.write_lines(self.peer.lines(self.redaction.active))
 
     def write_setup(self, variables: dict[str, str], session, servers: Iterable = ()) -> None:
         """What the lines to come depend on but was set before `record`: lab servers,
@@ -174,6 +194,7 @@ class Recorder:
             self.write(f"set display {session.display}")
         for line in session.tls_settings.lines():  # `set tls ...`: the next handshake depends on them
             self.write(line)
+        self.write_lines(self.redaction.setup(session, self._lab_port_used))  # set redact, set proxy
         if session.sock is not None and session.family == "unix":
             self.write(f"# recording started with a socket open ({session.state()})")
             self.write(f"socket unix {session.proto}")
@@ -206,57 +227,33 @@ class Recorder:
         if name in ("help", "exit", "source", "export") or result.error and result.error.kind in ("interrupted", "syntax", "usage"):
             return
         streamed, self.streamed = self.streamed, None
+        http_status, self.http_status = self.http_status, None
+        self.write_lines(self.redaction.seen(parsed, result))
         if name == "set var":
             self.taken.add(parsed.args["name"])
         elif name == "expect" and result.error is None:
             self.taken.update(capture_variables(parsed))
         if result.error is None:
             data, total = (result.data, len(result.data or b"")) if streamed is None else streamed
-            # (`recv http` reads a whole response: an expect of its first line, written before it,
-            # would consume the head it has to read. Its data is not turned into an expect.)
-            if self.expectations and data and name != "expect" and parsed.args.get("n") != "http" \
-                    and self._expectations(parsed, data, total):
-                return
-            self._write_command("", parsed, result, _replayable(parsed))
+            text = _replayable(parsed)
+            if self.expectations and name == "recv" and parsed.args.get("n") == "http":
+                if http_status is not None and parsed.args.get("amount") is None:
+                    text = with_status(text, http_status)  # (no expect before it: it reads the head)
+            elif self.expectations and data and name != "expect":
+                checks, replaced = read_checks(parsed, data, total)
+                self.write_lines(checks)  # BEFORE the command: one read cursor
+                if replaced:
+                    return
+            self._write_command("", parsed, result, text)
         elif name != "must-fail":
             self._write_command(f"must-fail {result.error.errname or result.error.kind} ", parsed, result, parsed.text)
-
-    def _expectations(self, parsed, data: bytes, total: int) -> bool:
-        """`record -e`: the checks written BEFORE a read command (one read cursor: an `expect`
-        written after it would look for bytes the command already consumed). The first line,
-        through its newline, becomes an `expect` (expect consumes whole lines, so nothing of the
-        line is left for the next command). What a `recv exactly`, `recv all` or `recv quiet`
-        got after it is checked too: its bytes with one literal `expect` when few
-        (EXPECT_REST), else its count (`recv exactly N > /dev/null`); a `recv all` then
-        expects end of stream. True when these lines replace the command."""
-        cut = data.find(b"\n", 0, EXPECT_MAX)
-        first = data[:cut + 1] if cut >= 0 else data[:EXPECT_MAX]
-        if not first.strip():
-            return False
-        self.write(_expect_line(first))
-        name, n = parsed.command.name, parsed.args.get("n")
-        rest = total - len(first)  # (`data` may be only the head of what a streamed read got)
-        if name in ("recv", "recvfrom") and n not in ("all", "quiet", "exactly"):
-            return not rest  # the expect consumed all this recv showed; else the recv reads the rest
-        if n == "exactly":
-            if rest:
-                self.write(f"recv exactly {rest}")  # the rest of the count (no data: to a file)
-            return True
-        if name != "recv":
-            return False
-        if rest and rest <= EXPECT_REST and len(data) == total:
-            self.write(_expect_line(data[len(first):]))
-        elif rest:
-            self.write(f"recv exactly {rest} > /dev/null")
-        if n == "all":
-            self.write("expect eof")
-        return True
 
     def close(self) -> None:
         if self.peer is not None:
             self.peer.detach()
-        if not self.file.closed:
-            self.file.close()
+        if self.fd is not None:
+            fd, self.fd = self.fd, None
+            os.close(fd)
 
     # ----- lines that replay the same -------------------------------------------------
 
@@ -283,7 +280,7 @@ class Recorder:
                 result.say(f"recording to {self.path}: a command that cannot be replayed (text that is not "
                            "UTF-8) was written as a # comment")
         else:
-            self.write(prefix + text)
+            self.write_lines(self.redaction.lines(parsed, prefix + text, getattr(self.session, "eol", b"\r\n")))
         if result.error is None and inner.command.name == "serve" and inner.args.get("kind") not in (None, "stop"):
             names = [part for line in result.lines for part in line if isinstance(part, UnixName)]
             if names and names[-1].ephemeral:
@@ -378,12 +375,6 @@ class Recorder:
         if joined and joined.group().endswith(f":{port}"):  # `connect HOST:PORT`, `sendto [v6]:PORT`
             return text[:joined.end() - len(str(port))] + "$" + var + text[joined.end():]
         return text  # typed as a variable or a service name: it replays as it is
-
-
-def _expect_line(data: bytes) -> str:
-    """The `expect` that consumes exactly `data` on replay: a whole line as it is; a part of a
-    line with -m (else it would take the rest of the line too, which the next command read)."""
-    return ("expect " if data.endswith(b"\n") else "expect -m ") + expect_text(data)
 
 
 def _replayable(parsed) -> str:

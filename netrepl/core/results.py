@@ -8,6 +8,7 @@ typed so a renderer can mask them for stable transcripts.
 from __future__ import annotations
 
 from netrepl.fastdata import field, datatype
+from netrepl.unixpaths import UnixName  # noqa: F401 (a result part, defined a floor down)
 
 
 @datatype(frozen=True)
@@ -23,16 +24,6 @@ class Endpoint:
         if not isinstance(addr, tuple) or len(addr) < 2:
             return None
         return cls(str(addr[0]), int(addr[1]), ephemeral)
-
-
-@datatype(frozen=True)
-class UnixName:
-    """An AF_UNIX address: a file path, or a Linux abstract name (shown `@name`).
-    `ephemeral` marks a name the kernel chose (autobind: `listen @`); "" is an unnamed socket."""
-
-    name: str
-    abstract: bool = False
-    ephemeral: bool = False
 
 
 @datatype(frozen=True)

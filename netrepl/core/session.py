@@ -55,6 +55,7 @@ class Session(SocketState, Receiving, Amounts, Expecting):
         self.proxy = None  # `set proxy`: a core/proxy.py Proxy that `connect` goes through
         self.proxy_protocol = None  # `set proxy-protocol`: the PROXY header sent after each connect
         self.via = None  # the proxy this socket's connection goes through, for `info`
+        self.redact = False  # `set redact on`: record, --cast and export write secrets as variables
 
     @property
     def tls_settings(self):

@@ -97,16 +97,10 @@ def _no_passphrase():
 
 def cert_problem(cert: str, key: str | None) -> tuple[str | None, bool]:
     """Load CERT with KEY (None: the key in CERT's file) as a handshake will:
-    (a sentence saying what is wrong, or None; whether the key is missing -- `set tls key` may follow)."""
+    (a sentence saying what is wrong, or None; whether the key is missing -- `set tls key` may follow).
+    The caller has made sure both are regular files (core/tls.py _plain_file): a FIFO would block here."""
     import ssl
 
-    from netrepl.core.tls import _plain_file
-
-    try:  # a FIFO (or a device) would block OpenSSL's read, and ours, past every timeout
-        _plain_file("set tls cert", cert)
-        _plain_file("set tls key", key)
-    except OSError as exc:
-        return exc.strerror or str(exc), False
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     cert_path = os.path.expanduser(cert)
     key_path = os.path.expanduser(key) if key else None

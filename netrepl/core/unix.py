@@ -17,32 +17,9 @@ import struct
 from netrepl.core.errors import classify, failure
 from netrepl.core.results import Result, UnixName, Varies
 from netrepl.core.sockstate import UNIX, UNIX_TYPE_NAMES
+from netrepl.unixpaths import SUN_PATH, is_unix_word, parse_name, remove_file  # noqa: F401 (core.unix.X, as before)
 
-SUN_PATH = 108  # bytes in sockaddr_un.sun_path (Linux); an abstract name has one fewer (its NUL)
 PROBE_TIMEOUT = 1.0  # seconds a stale-socket probe may wait for a connect to a socket file
-
-
-def is_unix_word(text: str) -> bool:
-    """Does a HOST word name a Unix socket? A path holds a `/`; `@NAME` is an abstract name."""
-    return "/" in text or text.startswith("@")
-
-
-def parse_name(text: str, allow_autobind: bool = False) -> UnixName:
-    """`/path`, `./rel/path`, `@name` (or `@` alone: the kernel picks an abstract name) -> UnixName.
-    ValueError with the words for the user when it cannot be a sun_path, checked before any syscall."""
-    abstract = text.startswith("@")
-    name = text[1:] if abstract else text
-    size = len(os.fsencode(name))
-    if abstract and not name and not allow_autobind:
-        raise ValueError("`@` alone (a name the kernel chooses) only makes sense for listen or bind; "
-                         "give the abstract name: @NAME")
-    limit = SUN_PATH - 1 if abstract else SUN_PATH
-    if size > limit:
-        what = "an abstract name" if abstract else "a Unix socket path"
-        raise ValueError(f"{what} is at most {limit} bytes (sockaddr_un.sun_path is {SUN_PATH}); this one is "
-                         f"{size}: use a shorter path (e.g. a symlinked directory or a path relative to the "
-                         "current directory)")
-    return UnixName(name, abstract, ephemeral=abstract and not name)
 
 
 def sockaddr(name: UnixName) -> str | bytes:
@@ -198,23 +175,6 @@ def file_identity(name: UnixName) -> tuple[int, int] | None:
     except OSError:
         return None
     return st.st_dev, st.st_ino
-
-
-def remove_file(name: UnixName, identity: tuple[int, int] | None) -> str | None:
-    """Remove our socket file (not one someone put there since); words for what happened."""
-    if identity is None:
-        return None
-    try:
-        st = os.lstat(name.name)
-    except OSError:
-        return f"the socket file {name.name} was already gone"
-    if (st.st_dev, st.st_ino) != identity:
-        return f"{name.name} is no longer our socket file: left in place"
-    try:
-        os.unlink(name.name)
-    except OSError as exc:
-        return f"could not remove the socket file {name.name}: {exc.strerror}"
-    return f"removed the socket file {name.name}"
 
 
 def type_name(kind: int) -> str:

@@ -16,14 +16,15 @@ import os
 import shlex
 import sys
 
-from netrepl.export import emitters, listenemit, namesemit, scripting, tlsemit  # noqa: F401 (their entries fill the table)
+from netrepl.export import emitters, listenemit, namesemit, redactemit, scripting, tlsemit  # noqa: F401 (their entries fill the table)
 from netrepl.export.table import emit
 from netrepl.export.program import Program, Refused
 from netrepl.export.values import Values
+from netrepl.export.writefile import write_program
 from netrepl.language.nrs import Problem, check, read_lines
 from netrepl.language.parser import Parser
 
-__all__ = ["Refused", "Problems", "export_lines", "export_file", "main"]
+__all__ = ["Refused", "Problems", "export_lines", "export_file", "write_program", "main"]
 
 
 class Problems(Exception):
@@ -40,15 +41,23 @@ def export_lines(lines: list[str], source: str, regenerate: str, variables: dict
     from netrepl.commands import REGISTRY
 
     variables = dict(variables or {})
-    script = check(lines, source, Parser(REGISTRY), variables, base)
+    written = redactemit.written_secrets(lines, variables)  # `set redact on`: secrets are the program's options
+    secret_values = dict.fromkeys(written, redactemit.PLACEHOLDER)
+    script = check(lines, source, Parser(REGISTRY), {**variables, **secret_values}, base)
     if script.problems:
         raise Problems(script.problems)
+    lines, secrets = redactemit.redact_lines(lines, script.commands, written)
+    secrets = {**written, **secrets}
+    if len(secrets) > len(written):
+        script = check(lines, source, Parser(REGISTRY), {**variables, **dict.fromkeys(secrets, redactemit.PLACEHOLDER)}, base)
     values = Values(variables)
+    redactemit.require(values, secrets)
     program = None
     for _ in range(2):  # first: how each variable is used; then the code
         values.bound.clear()
         program = Program(source, regenerate, values)
         program.base = base
+        program.secrets = secrets
         for number, parsed in script.commands:
             program.where, program.line = f"{source}:{number}", lines[number - 1]
             emit(program, parsed)
@@ -66,32 +75,25 @@ def export_file(path: str, variables: dict[str, str] | None = None, out: str | N
     return export_lines(lines, path, shlex.join(words), variables, os.path.dirname(path))
 
 
-def write_program(path: str, text: str) -> None:
-    """Write the program, executable (it starts with no #!: run it as python3 FILE)."""
-    from netrepl.core.pathopen import open_within  # a FIFO with no reader: not for ever
-
-    with os.fdopen(open_within(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), "w", encoding="utf-8") as f:
-        f.write(text)
-
-
 def main(argv: list[str]) -> int:
     """`netrepl export FILE.nrs [-o OUT.py] [-D NAME=VALUE]...`: exit 0, 1 (cannot write) or 2."""
     if "--pcap" in argv:  # a `record -p` recording as a capture, not a program (export/pcapexport.py)
-        from netrepl.cli import _parser_class
+        from netrepl.cliparse import parser_class as pcap_parser
         from netrepl.export.pcapexport import main as pcap_main
 
-        return pcap_main(argv, _parser_class())
+        return pcap_main(argv, pcap_parser())
     import argparse
 
-    from netrepl.cli import _parser_class, _variable
-    from netrepl.render.text import safe
+    from netrepl.cliparse import parser_class
+    from netrepl.language.defines import variable
+    from netrepl.escape import safe
 
-    parser = _parser_class()(prog="netrepl export", description="Write a .nrs script as a plain Python 3 "
+    parser = parser_class()(prog="netrepl export", description="Write a .nrs script as a plain Python 3 "
                              "program (standard library only) that does the same socket calls. `netrepl export --pcap "
                              "FILE.nrs -o OUT.pcapng` writes a `record -p` recording as a capture instead.")
     parser.add_argument("script", metavar="FILE.nrs")
     parser.add_argument("-o", dest="out", metavar="OUT.py", help="write the program there (default: standard output)")
-    parser.add_argument("-D", dest="defines", action="append", type=_variable, default=[], metavar="NAME=VALUE",
+    parser.add_argument("-D", dest="defines", action="append", type=variable, default=[], metavar="NAME=VALUE",
                         help="a variable's value: the default of the program's option for it")
     try:
         args = parser.parse_args(argv)
@@ -112,12 +114,18 @@ def main(argv: list[str]) -> int:
         sys.stderr.write(safe(f"{exc.where}: {exc.message}") + "\n")
         sys.stderr.write(safe(f"netrepl export: {args.script}: not exported") + "\n")
         return 2
+    except RecursionError:  # (a regex nested hundreds deep, say: the checker's parse recursed too far)
+        sys.stderr.write(safe(f"netrepl export: {args.script}: not exported, it nests too deep to check") + "\n")
+        return 2
     text = program.text_of()
     if args.out is None:
         sys.stdout.write(text)
         return 0
     try:
-        write_program(args.out, text)
+        write_program(args.out, text)  # (a FIFO: netrepl's default timeout)
+    except KeyboardInterrupt:
+        sys.stderr.write(safe(f"netrepl export: interrupted while writing {args.out}") + "\n")
+        return 130
     except OSError as exc:
         sys.stderr.write(safe(f"netrepl export: cannot write {args.out}: {exc.strerror}") + "\n")
         return 1

@@ -27,16 +27,33 @@ def comment_text(text: str) -> str:
     return _NOT_PRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
+HELPERS_HEAD = """\
+# ----- The helpers main() calls ------------------------------------------------------------------
+# Each stands for one of netrepl's commands (the socket calls it makes, the failures it names), or
+# shows what came as netrepl shows it (escaped: no peer byte reaches the terminal raw)."""
+
+
 def source_text(p) -> str:
-    """The program's whole source: p's helpers and imports are all needed by now."""
+    """The program's whole source, main() first: the script's steps are what a reader came
+    for; the options and the helpers it calls follow. p's helpers and imports are all needed by now."""
     head = [f'"""{_docstring(p)}"""', ""]
     imports = [f"import {name}" for name in sorted(p.imports)]
-    helpers = [HELPERS[name][2].rstrip("\n") for name in _ordered(p.helpers)]
-    parts = ["\n".join(head + imports)]
-    parts += helpers
-    parts.append(_parse_args(p))
-    parts.append(_main(p))
-    return "\n\n\n".join(parts) + '\n\n\nif __name__ == "__main__":\n    sys.exit(main())\n'
+    parts = ["\n".join(head + imports), _main(p), _parse_args(p), HELPERS_HEAD]
+    parts[-1] += "\n\n\n" + HELPERS[_ordered(p.helpers)[0]][2].rstrip("\n") if p.helpers else ""
+    parts += [HELPERS[name][2].rstrip("\n") for name in _ordered(p.helpers)[1:]]
+    return ascii_only("\n\n\n".join(parts) + '\n\n\nif __name__ == "__main__":\n    sys.exit(main())\n')
+
+
+def ascii_only(source: str) -> str:
+    """The program in ASCII: a script's text reaches string literals through repr(), which keeps
+    printable non-ASCII characters (an emoji, a letter) as they are; each is written as its
+    escape instead, so the source reads the same in any editor and encoding. The escapes mean
+    the same inside every literal the program has (no raw strings are written): checked, and
+    were one to differ, the source stays as it is (right before ASCII)."""
+    if source.isascii():
+        return source
+    escaped = source.encode("ascii", "backslashreplace").decode("ascii")
+    return escaped if ast.dump(ast.parse(escaped)) == ast.dump(ast.parse(source)) else source
 
 
 def checked_first(p) -> list[tuple[str, str, str]]:
@@ -137,7 +154,9 @@ def _main(p) -> str:
         out.append("        # netrepl checks the script's escapes, with the options' values, before it runs any step:")
         out.append("        check_escapes([" + ", ".join(f"({comment_text(where)!r}, {check}, {code})"
                                                  for where, code, check in checks) + "])")
-    out += body or ["        pass"]
+    out += body
+    if not any(line.strip() and not line.lstrip().startswith("#") for line in body):
+        out.append("        pass  # (no step of the script makes a socket call)")
     out += ["    except OSError as exc:",
             '        note(f"error: {type(exc).__name__}: {exc}")',
             "        return 1",

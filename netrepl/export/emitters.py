@@ -5,7 +5,7 @@ connect, bind, info, shutdown, timeout, send, sendto, recv, recvfrom, expect
 from __future__ import annotations
 
 from netrepl.core.results import UnixName
-from netrepl.export import failprelude, httpemit, listenprelude  # noqa: F401 (their helpers: failures, Unix socket names)
+from netrepl.export import failprelude, httpemit, listenprelude, proxyemit  # noqa: F401 (their helpers: failures, Unix socket names)
 from netrepl.export.program import Program
 from netrepl.export.table import emitter
 from netrepl.export.values import Expr, to_number, to_str
@@ -63,6 +63,7 @@ def _connect(p: Program, parsed) -> None:
         host, port = p.host(parsed), p.port(parsed)
         address = f"({host}, {port})"
     if p.sock and not p.maybe_closed and not p.connected:  # a socket of its own (`socket`), or UDP re-targeted
+        proxyemit.own_socket(p)
         p.code(f"sock.connect({address})")
         p.peer = None if unix else host
         p.connected = p.proto == "tcp"
@@ -70,11 +71,19 @@ def _connect(p: Program, parsed) -> None:
         return
     # On a connection (open, lost or ended by the peer) netrepl closes it and connects anew; after a
     # failed handshake it connects a new socket, closing the connection if the handshake left it open.
+    # (netrepl resolves the new name first: one that does not resolve keeps the connection.)
+    # (Through a proxy netrepl ends it first: the proxy, not this host, may be the one to resolve the name.)
+    direct = not unix and p.proxy is None
+    ended = f"sock = end_connection(sock, {host}, {port})" if direct else "sock.close()"
+    if direct and (p.sock or p.maybe_closed):
+        p.need("end_connection")
     if p.sock and not p.maybe_closed:
-        p.code("sock.close()  # connect again: netrepl closes the connection there was")
+        p.code(ended + "  # connect again: netrepl closes the connection there was")
     elif p.maybe_closed:
         p.code("if sock is not None:  # the failed handshake left the connection open: connect closes it",
-               "    sock.close()")
+               "    " + ended)
+    if p.pending:
+        p.code("pending.clear()  # (what the old connection sent and no step read goes with it)")
     p.uses.add("timeout")
     if unix:  # a Unix stream socket, connected to a path or an abstract name
         p.need("connect_unix")
@@ -82,8 +91,7 @@ def _connect(p: Program, parsed) -> None:
         p.opened("tcp", "unix")
         p.connected = True
         return
-    p.need("connect")
-    p.code(f"sock = connect({host}, {port}, timeout)")
+    proxyemit.connect_code(p, host, port)  # directly, or through `set proxy`; then a PROXY header
     p.opened("tcp", peer=host)
     p.connected = True
     p.timed = True
@@ -163,7 +171,8 @@ def _send(p: Program, parsed) -> None:
     path = _source(p, parsed)
     if path is not None:
         p.need("send_file")
-        p.code(f"send_file(sock, {path})")
+        p.uses.add("timeout")
+        p.code(f"send_file(sock, {path}, timeout)")
         return
     p.code(f"sock.sendall({_data(p, parsed, '-n' not in parsed.flags)})")
     httpemit.note_sent(p, parsed)  # request lines: whether a `recv http` reads a HEAD's response
@@ -185,7 +194,9 @@ def _sendto(p: Program, parsed) -> None:
     path = _source(p, parsed)
     if path is not None:  # the whole file is one datagram
         p.need("file_bytes")
-        p.code(f"with file_step({path}, open, {path}, 'rb') as f:", f"    sock.sendto(file_bytes(f, {path}), {address})")
+        p.need("open_for_reading")
+        p.uses.add("timeout")
+        p.code(f"with file_step({path}, open_for_reading, {path}, timeout) as f:", f"    sock.sendto(file_bytes(f, {path}), {address})")
         return
     data = _data(p, parsed, "-l" in parsed.flags and "-n" not in parsed.flags)
     p.code(f"sock.sendto({data}, {address})")
@@ -208,7 +219,8 @@ def _recv(p: Program, parsed) -> None:
         pending = "pending" if p.pending else "bytearray()"
         if path is not None:
             p.need("file_out")
-        target = "" if path is None else f", FileOut({to_str(p.value(parsed, 'path')).code})"
+            p.uses.add("timeout")
+        target = "" if path is None else f", FileOut({to_str(p.value(parsed, 'path')).code}, timeout)"
         p.code(f"recv_all(sock, {pending}{target})")
         return
     if size == "line" and (p.proto == "tcp" or p.pending):
@@ -240,7 +252,7 @@ def _redirect(p: Program, parsed) -> str | None:
 
 def _recv_by(p: Program, parsed, size: str) -> None:
     """`recv exactly N` (one timeout for the whole read) and `recv quiet SECONDS` (until a pause)."""
-    if p.proto != "tcp" and not p.pending:
+    if p.proto != "tcp":  # (bytes an expect left over do not make datagrams a stream: netrepl refuses it still)
         p.refuse_state(f"`recv {size}` on a datagram socket: netrepl refuses it (its own state check); not exported")
     amount = parsed.args.get("amount")
     if p.raw(parsed, "amount") is not None:
@@ -281,6 +293,7 @@ def _expect(p: Program, parsed, must_fail: str | None = None) -> None:
         # An option's value decides whether it is TEXT, /REGEX/ or eof, when the program runs,
         # as netrepl decides it after expanding; a bad regex or escape in it stops the run first.
         p.need("expectation")
+        p.need("search_by")  # (a value may make it a regex: its search ends at the deadline)
         p.decoded.append((p.where, text.code, "expectation"))
         p.code(f"pattern = {text.code}  # TEXT, /REGEX/ or eof: as the value makes it")
         code = "expectation(pattern)"
@@ -288,6 +301,7 @@ def _expect(p: Program, parsed, must_fail: str | None = None) -> None:
         code = "None"
     elif want.kind == "regex":
         p.imports.add("re")
+        p.need("search_by")  # its search ends at the deadline
         code = f"re.compile({want.source[1:-1].encode('utf-8', 'surrogateescape')!r})"
     else:
         code = repr(want.literal)

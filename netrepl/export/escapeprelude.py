@@ -53,5 +53,7 @@ def expectation(text):
             return re.compile(text[1:-1].encode("utf-8", "surrogateescape"))
         except re.error as exc:
             raise EscapeError(f"bad regular expression: {exc.msg}", 2 + (exc.pos or 0)) from None
+        except RecursionError:  # re's parser recurses once per group: a value nested 1,000 deep
+            raise EscapeError("bad regular expression: nested too deep", 2) from None
     return decode_escapes(text)
 ''')

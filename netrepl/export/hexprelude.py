@@ -1,5 +1,5 @@
 """The helpers of a program whose script says `set display hex`, as source text in prelude.py's
-table: netrepl's hex view (render/escape.py's hexdump and HexDumper, their source written into
+table: netrepl's hex view (netrepl/escape.py's hexdump and HexDumper, their source written into
 the program when it is exported, so the program's dump cannot drift from netrepl's), and
 the stream offset its lines are numbered by.
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 import inspect
 
 from netrepl.export.prelude import helper
-from netrepl.render import escape
+from netrepl import escape
 
 # The helpers a hex program has instead of the text-only ones.
 VARIANTS = {"show": "show_hex", "text_out": "text_out_hex", "file_out": "file_out_hex"}
@@ -23,7 +23,7 @@ VARIANTS = {"show": "show_hex", "text_out": "text_out_hex", "file_out": "file_ou
 
 def hexdump_source() -> str:
     """netrepl's hexdump and HexDumper, with the constants they use, generated now."""
-    lines = ["# netrepl's hex view (render/escape.py), written out when this program was exported.",
+    lines = ["# netrepl's hex view (netrepl/escape.py), written out when this program was exported.",
              f"_HEX_ASCII = {escape._HEX_ASCII!r}", f"_HEX_BLOCK = {escape._HEX_BLOCK!r}", "", ""]
     return "\n".join(lines) + "\n\n".join(inspect.getsource(fn) for fn in
                                           (escape._hex_lines, escape.hexdump, escape.HexDumper))
@@ -41,7 +41,7 @@ class View:
     offset = 0
 ''')
 
-helper("show_hex", ("sys",), ("escape", "view"), '''
+helper("show_hex", ("sys",), ("escape_bytes", "view"), '''
 def show(data):
     """Received bytes on standard output as netrepl shows them: as text (printable text kept,
     controls, bidi and invisible characters and undecodable bytes escaped; ending with a
@@ -57,7 +57,7 @@ def show(data):
     View.offset += len(data)
 ''')
 
-helper("text_out_hex", ("sys",), ("escape", "view"), '''
+helper("text_out_hex", ("sys",), ("text_escaper", "view"), '''
 class TextOut:
     """A stream's bytes on standard output, chunk by chunk, as netrepl shows them: as text (a
     character split between two chunks stays whole), or as hex lines numbered on from the
@@ -83,14 +83,15 @@ class TextOut:
             self.put("\\n")
 ''')
 
-helper("file_out_hex", (), ("file_problem", "view"), '''
+helper("file_out_hex", (), ("file_problem", "open_for_writing", "view"), '''
 class FileOut:
     """The file at path, opened (before anything is read) to hold received bytes: its errors are
-    FileProblem. What it holds is consumed: the stream offset counts it."""
+    FileProblem. What it holds is consumed: the stream offset counts it. A FIFO waits for its
+    reader at most timeout seconds."""
 
-    def __init__(self, path):
+    def __init__(self, path, timeout):
         self.path = path
-        self.file = file_step(path, open, path, "wb")
+        self.file = file_step(path, open_for_writing, path, timeout)
 
     def write(self, data):
         file_step(self.path, self.file.write, data)

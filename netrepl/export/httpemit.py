@@ -21,7 +21,7 @@ import re
 from netrepl.core import httprules
 from netrepl.export.prelude import helper
 from netrepl.export.program import Program
-from netrepl.export.values import Expr, to_str
+from netrepl.export.values import Expr, to_number, to_str
 from netrepl.language.escapes import EscapeError, decode_escapes
 
 _VARIABLE = re.compile(r"\$\{[^}]*\}|\$[A-Za-z_][A-Za-z0-9_]*")  # a `$NAME` in typed text: its value is not known
@@ -45,7 +45,7 @@ def recv_http(sock, pending, method, timeout, path=None):
     """One HTTP/1.x response, within ONE timeout: its head on standard error, its body shown
     (or written to the file at path, opened first); what follows it stays in pending. Malformed
     framing is ProtocolError, an early end of stream EndOfStream. Returns the status."""
-    out = None if path is None else FileOut(path)
+    out = None if path is None else FileOut(path, timeout)
     deadline = None if timeout is None else time.monotonic() + timeout
     body = bytearray()
     write = body.extend if out is None else out.write
@@ -181,7 +181,19 @@ def recv_http(p: Program, parsed) -> None:
     p.need("recv_http")
     p.uses.update(("timeout", "pending"))
     call = f"recv_http(sock, pending, {method!r}, timeout{target})"
+    wanted = parsed.args.get("amount")  # `recv http STATUS`: the final status must be that one
+    if wanted is not None:
+        if p.raw(parsed, "amount") is not None:  # typed as a variable: the program's option
+            wanted = to_number(p.value(parsed, "amount", "int"), "int").code
+        p.need("note")
+        p.code(f"status = {call}",
+               f"if status != {wanted}:",
+               f"    note(f'recv http: expected status {{{wanted}}}, got {{status}} (the whole response was read)')",
+               "    return 1")
     # $http_status: a local of main(), assigned only when the script reads it (listenemit.py's rule)
-    p.code(f"http_status = str({call})" if "http_status" in p.values.used or not p.values.decided else call)
+    if "http_status" in p.values.used or not p.values.decided:
+        p.code(f"http_status = str({call if wanted is None else 'status'})")
+    elif wanted is None:
+        p.code(call)
     p.pending = True
     p.values.bound["http_status"] = Expr("http_status", "str")

@@ -72,6 +72,15 @@ def connect(host, port, timeout):
     raise error
 ''')
 
+helper("end_connection", ("socket",), ("note",), '''
+def end_connection(sock, host, port):
+    """`connect` on a connected stream socket: netrepl ends that connection and makes a new one,
+    once the new name resolved (one that does not resolve keeps this connection). Returns None."""
+    socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    sock.close()
+    note("closed the previous connection")
+''')
+
 helper("address_of", (), (), '''
 def address_of(address):
     """A socket address for a note: (host, port) of an inet socket; a Unix socket's path, or
@@ -166,6 +175,33 @@ def recv_all(sock, pending, out=None):
     return total
 ''')
 
+helper("search_by", ("signal", "time"), (), '''
+def search(pattern, data, deadline):
+    """pattern.search(data), ended at the deadline (TimeoutError) as netrepl ends it: a pattern
+    that backtracks, such as /(a|aa)+b/, could search for longer than any timeout. A real-time
+    alarm interrupts the search; none where the platform has no SIGALRM."""
+    if deadline is None or not hasattr(signal, "setitimer"):
+        return pattern.search(data)
+
+    def alarm(signum, frame):
+        raise TimeoutError("regex search past the deadline")
+
+    previous = signal.signal(signal.SIGALRM, alarm)
+    signal.setitimer(signal.ITIMER_REAL, max(deadline - time.monotonic(), 0.001))
+    try:
+        return pattern.search(data)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+''')
+
+helper("search_plain", (), (), '''
+def search(pattern, data, deadline):
+    """pattern.search(data): no expect of this program has a regex (search_by, in one that has,
+    ends the search at the deadline)."""
+    return pattern.search(data)
+''')
+
 helper("read_until", ("socket", "time"), ("take",), '''
 WINDOW = 1 << 20  # bytes kept while waiting for a match, whatever the peer sends
 
@@ -186,7 +222,7 @@ def read_until(sock, pending, want, timeout, captured=None, whole_line=True):
                 at = pending.find(want)
                 end = at + len(want) if at >= 0 else None
             else:
-                match = want.search(pending)
+                match = search(want, pending, deadline)
                 end = match.end() if match else None
                 if match and captured is not None:
                     captured.update((name, bytes(value or b"")) for name, value in match.groupdict().items())
@@ -242,7 +278,7 @@ def recv_exactly(sock, pending, count, timeout, path=None):
     """recv until count bytes came, with ONE timeout for the whole read; end of stream first is
     EndOfStream. What came is shown (or written to the file at path, opened before any read),
     even before an error."""
-    out = None if path is None else FileOut(path)
+    out = None if path is None else FileOut(path, timeout)
     deadline = None if timeout is None else time.monotonic() + timeout
     data = take(pending, count)
     try:
@@ -276,7 +312,7 @@ helper("recv_quiet", ("time",), ("take", "show", "note", "recv_exactly"), '''
 def recv_quiet(sock, pending, quiet, timeout, path=None):
     """recv until the peer has sent nothing for quiet seconds (each recv may wait that long),
     or until end of stream. What came is shown (or written to the file at path, opened first)."""
-    out = None if path is None else FileOut(path)
+    out = None if path is None else FileOut(path, timeout)
     data = take(pending)
     started = time.monotonic()
     sock.settimeout(quiet)
@@ -298,11 +334,11 @@ def recv_quiet(sock, pending, quiet, timeout, path=None):
     return data
 ''')
 
-helper("send_file", ("socket",), ("note", "file_bytes", "file_problem"), '''
-def send_file(sock, path):
+helper("send_file", ("socket",), ("note", "file_bytes", "file_problem", "open_for_reading"), '''
+def send_file(sock, path, timeout):
     """The file's bytes, raw: streamed in chunks of 128 KiB on a connection (sendall each), as
     ONE datagram on a UDP socket. Returns the number of bytes sent."""
-    with file_step(path, open, path, "rb") as f:
+    with file_step(path, open_for_reading, path, timeout) as f:
         if sock.type == socket.SOCK_DGRAM:
             total = sock.send(file_bytes(f, path))
         else:

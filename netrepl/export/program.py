@@ -74,6 +74,9 @@ class Program:
         self.listener_family = "inet"  # its family: what `accept` gives
         self.tls_settings: dict[str, object] = {}  # `set tls OPTION`: option -> code (tlsemit.py)
         self.timed = False  # a connect to HOST PORT happened: `timing` has a connection to show
+        self.proxy: str | None = None  # `set proxy`: the kind each connect goes through (proxyemit.py)
+        self.proxy_protocol: str | None = None  # `set proxy-protocol`: the header's version
+        self.secrets: dict[str, str] = {}  # `set redact on`: the secrets' variables -> what each is (redactemit.py)
         self.eol = b"\r\n"
         self.ended = False  # `exit` ran: nothing after it does
         self.uses: set[str] = set()  # main()'s locals the code reads: "timeout", "pending"
@@ -263,7 +266,10 @@ class Program:
             self.need(name)
         if checked_first(self):
             self.need("check_escapes")
+        if "read_until" in self.helpers and "search_by" not in self.helpers:
+            self.need("search_plain")  # (its expects wait for text: a regex search needs no deadline)
         if self.hex:  # show, TextOut, FileOut that count what they consume and show hex too
+            self.need("view")  # (View.hex is set even where no step after it reads)
             needed, self.helpers = self.helpers, []
             for name in needed:
                 self.need(name)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 
-from netrepl.core.errors import failure
+from netrepl.core.errors import classify, failure
 from netrepl.core.recorder import Recorder
 from netrepl.core.results import Result
 from netrepl.export import Problems, Refused, export_lines, write_program
@@ -24,6 +24,7 @@ class LinesRecorder(Recorder):
 
     def __init__(self, parse):
         self._start("(memory)", False, parse, peer=False)
+        self.redaction.follows = False  # `set redact on` is export's own to apply (export/redactemit.py)
         self.lines: list[str] = []
 
     def write_lines(self, lines: list[str]) -> None:
@@ -55,7 +56,9 @@ def export_session(ex, path: str) -> Result:
     except Problems as exc:
         return _fail(ex, "usage", f"not exported: {exc.problems[0]}", lines)
     try:
-        write_program(path, program.text_of())
+        write_program(path, program.text_of(), ex.session.timeout)
+    except KeyboardInterrupt as exc:
+        return Result(error=classify(exc, "export"), state=ex.session.state()).say(f"stopped writing {path}")
     except OSError as exc:
         return Result(error=failure("file", "export", f"{path}: {exc.strerror}", exc.errno),
                       state=ex.session.state())

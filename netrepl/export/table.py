@@ -25,8 +25,6 @@ REFUSED = {
     "record": "`record` writes a netrepl script; it has no socket equivalent",
     "interact": "`interact` hands the session to a person at the shell; a program cannot",
     "relay": "`relay` runs netrepl's relay (threads, a recording) beside the socket; it is not exported",
-    "set proxy": "`set proxy` (a SOCKS5 or HTTP CONNECT handshake) is not exported yet",
-    "set proxy-protocol": "`set proxy-protocol` (a PROXY header after each connect) is not exported yet",
 }
 
 

@@ -30,6 +30,7 @@ import threading
 import time
 
 from netrepl.core.peerlog import DIRECTIVE, LINE_BYTES, PeerLog, _Data, data_lines
+from netrepl.core.redact import find_secrets, lines_of as _lines_of  # (the finder --redact shares with set redact)
 from netrepl.language.escapes import encode_escapes, expect_text
 
 SEND_BYTES = 256  # client bytes on one `send -n` line at most (lines stay well under replay's MAX_LINE)
@@ -52,57 +53,6 @@ def reply_check(data: bytes) -> str | None:
         code = _CODE.match(first)
         return expect_text(code.group()) if code else None
     return expect_text(first)
-
-
-# What a client sends that is a secret (--redact): (what it is, a pattern whose group 1 is the secret).
-SECRETS = tuple((what, re.compile(pattern)) for what, pattern in (
-    ("HTTP Authorization", rb"(?im)^(?:proxy-)?authorization:[ \t]*([^\r\n]+)"),
-    ("HTTP Cookie", rb"(?im)^cookie:[ \t]*([^\r\n]+)"),
-    ("SMTP AUTH", rb"(?im)^AUTH[ \t]+(?:PLAIN|LOGIN|XOAUTH2|OAUTHBEARER)[ \t]+([^\r\n]+)"),
-    ("IMAP LOGIN", rb"(?im)^[^ \r\n]+[ \t]+LOGIN[ \t]+[^ \t\r\n]+[ \t]+([^\r\n]+)"),
-    ("POP3/FTP PASS", rb"(?im)^PASS[ \t]+([^\r\n]+)"),
-    ("redis AUTH", rb"(?i)\*[23]\r\n\$4\r\nAUTH\r\n(?:\$\d+\r\n[^\r\n]*\r\n)?\$\d+\r\n([^\r\n]+)\r\n"),
-    ("redis AUTH", rb"(?im)^AUTH[ \t]+(?:[^ \t\r\n]+[ \t]+)?([^ \t\r\n]+)\r?$"),
-))
-
-
-def find_secrets(data: bytes) -> list[tuple[int, int, str]]:
-    """(start, end, what) of each secret in `data`, in order, none overlapping."""
-    found: list[tuple[int, int, str]] = []
-    for what, pattern in SECRETS:
-        for m in pattern.finditer(data):
-            start, end = m.span(1)
-            if start < end and not any(a < end and start < b for a, b, _ in found):
-                found.append((start, end, what))
-    return sorted(found)
-
-
-def _lines_of(data: bytes, spans: list[tuple[int, int, str]], limit: int) -> list[str]:
-    """Texts that decode to `data`, a break after each newline and every `limit` bytes; each span is
-    written `${NAME}` (NAME: the span's third item) instead of its bytes."""
-    out, line, size, at = [], [], 0, 0
-    spans = list(spans)
-    while at < len(data):
-        if spans and spans[0][0] == at:
-            start, end, name = spans.pop(0)
-            line.append(f"${{{name}}}")
-            size += end - start
-            at = end
-        else:
-            stop = min(spans[0][0] if spans else len(data), at + max(1, limit - size))
-            newline = data.find(b"\n", at, stop)
-            stop = newline + 1 if newline >= 0 else stop
-            line.append(encode_escapes(data[at:stop]))
-            size += stop - at
-            at = stop
-            if newline < 0 and size < limit:
-                continue
-        if size >= limit or (at and data[at - 1:at] == b"\n"):
-            out.append("".join(line))
-            line, size = [], 0
-    if line:
-        out.append("".join(line))
-    return out
 
 
 def send_lines(data: bytes) -> list[str]:

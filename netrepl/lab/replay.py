@@ -42,6 +42,7 @@ from typing import Callable
 from netrepl.core.peerlog import DIRECTIVE
 from netrepl.lab.handlers import RESET_DELAY, finish
 from netrepl.lab.kinds import IDLE_TIMEOUT
+from netrepl.lab.replaytls import tls_hint, tls_refusal, upgrade_in
 from netrepl.lab.server import LabServer
 from netrepl.language.escapes import EscapeError, decode_escapes, encode_escapes
 from netrepl.language.nrs import MAX_BYTES
@@ -56,18 +57,6 @@ FILLER = bytes(65536)  # what `#< more N bytes` sends: the bytes themselves were
 
 
 _DIRECTIVES = {(">", "connect"), ("<", "eof"), ("<", "reset"), (">", "eof"), (">", "close")}
-# Commands that turn a recorded conversation into TLS: the peer lines hold the decrypted bytes,
-# and the replay (plaintext) could not answer the client's handshake.
-_UPGRADES = frozenset({"tls", "starttls"})
-
-
-def _upgrade_in(text: str) -> str | None:
-    """The command of a script line that starts TLS on the socket (`tls`, `starttls`, either
-    under `must-fail KIND`), or None."""
-    words = text.split(None, 3)
-    if words and words[0] == "must-fail":
-        words = words[2:]
-    return words[0] if words and words[0] in _UPGRADES else None
 
 
 # What decode_escapes accepts, for the fast path of _decode; \0 and \e are rewritten before
@@ -125,6 +114,9 @@ def load(path: str, variables=None) -> list[list[Step]]:
         raise ReplayError(f"{path}: {size} bytes; a recording has at most {MAX_BYTES}")
     conversations: list[list[Step]] = []
     total, number, after_data = 0, 0, False
+    # A `tls` line right before a `#> connect`: a recording started on a socket already upgraded
+    # (core/recorder.py write_setup writes `tls` and then the connection's `#> connect`).
+    upgraded_before: tuple[int, str, str] | None = None
     from netrepl.core.pathopen import open_within  # a FIFO with no writer: not for ever
 
     with os.fdopen(open_within(path, os.O_RDONLY), "rb") as f:
@@ -137,12 +129,10 @@ def load(path: str, variables=None) -> list[list[Step]]:
             text = raw.decode("utf-8", "surrogateescape").rstrip("\r\n")
             if text[:3] not in ("#< ", "#> "):
                 after_data = False  # a command (or any other line) ends a step
-                if conversations and (upgrade := _upgrade_in(text)):
-                    raise ReplayError(
-                        f"{path}:{lineno}: `{text.strip()[:120]}` turns conversation {len(conversations)} into TLS; "
-                        f"`serve replay` plays the recorded (decrypted) bytes in plaintext and cannot answer "
-                        f"the client's handshake, so its `{upgrade}` would fail. Replay a plaintext recording, "
-                        "or run this one against the real server")
+                upgrade = upgrade_in(text)
+                if conversations and upgrade:
+                    raise ReplayError(tls_refusal(path, lineno, text, len(conversations), upgrade))
+                upgraded_before = (lineno, text, upgrade) if upgrade else None
                 continue
             way, body = text[1], text[3:]
             where = f"{path}:{lineno}"
@@ -153,6 +143,8 @@ def load(path: str, variables=None) -> list[list[Step]]:
             if body == "connect":
                 conversations.append([])
                 after_data = False
+                if upgraded_before is not None:
+                    raise ReplayError(tls_refusal(path, *upgraded_before[:2], len(conversations), upgraded_before[2]))
                 continue
             if not conversations:
                 raise ReplayError(f"{where}: a peer line before the first `#> connect`")
@@ -283,6 +275,10 @@ class Player:
             raise Mismatch(step, f"byte {len(have)}: nothing more within {self.server.timeout:g} s: "
                                  f"expected {wanted} got {show(have, max(0, len(have) - SHOWN))}") from None
 
+    def _first(self, step: Step) -> bool:
+        """Is this the first of the client's steps (its stream from the start)?"""
+        return step is next((s for s in self.steps if s.way == ">" and s.kind == "data"), None)
+
     def _expect(self, step: Step) -> None:
         """Read until the client's stream holds the step's bytes; Mismatch at the first other byte."""
         want, got = step.data, bytearray()
@@ -303,7 +299,7 @@ class Player:
                 seen = bytes(got) + bytes(self.pending)  # with what came past the step's length
                 lo = max(0, at - SHOWN)
                 raise Mismatch(step, f"byte {at}: expected {show(want, lo, at + SHOWN)} "
-                                     f"got {show(seen, lo, at + SHOWN)}")
+                                     f"got {show(seen, lo, at + SHOWN)}" + tls_hint(self._first(step), want, seen))
             got += part
             del self.pending[:take]
         if step.more:

@@ -59,7 +59,13 @@ def wrap(conn: socket.socket, kind: str) -> ssl.SSLSocket:
 def handshake(tls: ssl.SSLSocket, idle: float | None) -> None:
     """The server side of the handshake, within HANDSHAKE_TIMEOUT; then the idle timeout again."""
     tls.settimeout(HANDSHAKE_TIMEOUT)
-    tls.do_handshake()
+    try:
+        tls.do_handshake()
+    except AttributeError:
+        # stop() closed the TLS socket from its thread while this one was in the handshake:
+        # ssl.py then finds no SSL object (_sslobj is None). A stop, not a bug: said as the
+        # OSError _serve_conn expects, never a thread's traceback on the terminal.
+        raise ConnectionAbortedError("the lab server stopped during the TLS handshake") from None
     tls.settimeout(idle)
 
 

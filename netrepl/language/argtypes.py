@@ -16,11 +16,11 @@ import Pygments.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
-from netrepl.core.errors import FAILURE_NAMES, errname_known
-from netrepl.core.unix import is_unix_word, parse_name
 from netrepl.fastdata import datatype
 from netrepl.patterns import lazy
+from netrepl.unixpaths import is_unix_word, parse_name
 
 _SERVICE_RE = lazy(r"[A-Za-z][A-Za-z0-9._+-]*\Z")
 _VAR_NAME_RE = lazy(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -294,13 +294,16 @@ class FailureKind(ArgType):
     name = "failure"
     token = "Name.Exception"
 
-    def __init__(self):
+    def __init__(self, names: tuple[str, ...], errname_known: Callable[[str], bool]):
+        """names: the kinds and short names; errname_known: is a word an errno (or EAI_, verify,
+        TLS reason) name. Passed in by the command that takes it (core/errors.py has both)."""
         super().__init__()
-        self.known = {name: name for name in FAILURE_NAMES}
+        self.names, self.errname_known = names, errname_known
+        self.known = {name: name for name in names}
 
     def convert(self, text, args, registry):
-        if text.lower() not in self.known and not errname_known(text):
-            raise ArgError(f"unknown failure kind {text!r}; one of " + ", ".join(FAILURE_NAMES)
+        if text.lower() not in self.known and not self.errname_known(text):
+            raise ArgError(f"unknown failure kind {text!r}; one of " + ", ".join(self.names)
                            + " or an errno name such as ECONNREFUSED")
         return text.lower()
 
@@ -308,7 +311,7 @@ class FailureKind(ArgType):
         return metavar
 
     def candidates(self, label, args, registry):
-        return Candidates("words", FAILURE_NAMES, "failure kind")
+        return Candidates("words", self.names, "failure kind")
 
 
 

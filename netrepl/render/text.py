@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from netrepl.core.errors import KINDS
 from netrepl.patterns import lazy
-from netrepl.render.escape import HexDumper, TextEscaper, escape_bytes, escape_text, hexdump, is_terminal_safe
+from netrepl.escape import HexDumper, TextEscaper, escape_bytes, escape_text, hexdump, is_terminal_safe, safe
+from netrepl.render.words import Fragments, endpoint  # noqa: F401 (render.text.Fragments, as before)
+from netrepl.unixpaths import unix_name
 from netrepl.core.results import Elapsed, Endpoint, ErrorInfo, Line, Result, UnixName, Varies
-
-Fragments = list[tuple[str, str]]
 
 # The text view's escapes, one token each (escape.py: a backslash is doubled, so a token
 # starts at every backslash of the view). The `\r` of a line that ends in CR LF is shown
@@ -25,32 +25,6 @@ _ESCAPE_TOKEN = lazy(r"\\(?:\\|r(\n)?|x[0-9a-f]{2}|u[0-9a-f]{4}|U[0-9a-f]{8})")
 CRLF_STYLE = "class:data.crlf #808080"
 ESCAPE_STYLE = "class:data.escape bold"
 STYLED_LIMIT = 1 << 16  # characters: a bigger view is one fragment (styling megabytes costs more than it shows)
-
-
-def safe(text: str) -> str:
-    """One line of our own words that may quote untrusted text."""
-    if text.isascii() and text.isprintable():  # the common case, without the regex
-        return text
-    if is_terminal_safe(text) and "\n" not in text and "\t" not in text:
-        return text
-    return escape_text(text)
-
-
-def endpoint(ep: Endpoint | UnixName, stable: bool = False) -> str:
-    if isinstance(ep, UnixName):
-        return unix_name(ep, stable)
-    host = f"[{ep.host}]" if ":" in ep.host else ep.host
-    port = "<port>" if stable and ep.ephemeral else str(ep.port)
-    return f"{host}:{port}"
-
-
-def unix_name(name: UnixName, stable: bool = False) -> str:
-    """A path as it is, an abstract name as `@name`, an unnamed socket in words (escaped by the caller)."""
-    if stable and name.ephemeral:
-        return "@<name>" if name.abstract else "<path>"
-    if name.abstract:
-        return "@" + name.name
-    return name.name or "(unnamed)"
 
 
 def duration(seconds: float, stable: bool = False) -> str:
