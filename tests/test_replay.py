@@ -491,7 +491,8 @@ def test_a_recording_started_on_a_tls_socket_is_refused_at_load(tmp_path, lab):
     assert first.returncode == 0, first.stdout + first.stderr
     lines = (tmp_path / "rec.nrs").read_text().splitlines()
     at = lines.index("tls localhost")
-    assert lines[at + 1] == "#> connect"  # the shape that slipped through
+    # The shape that slipped through (`#@ tcp`, the addresses export --pcap reads, stands between).
+    assert lines[at + 1].startswith("#@ tcp client ") and lines[at + 2] == "#> connect"
     with pytest.raises(ReplayError, match=rf"rec.nrs:{at + 1}: `tls localhost` turns conversation 1 into TLS"):
         load(str(tmp_path / "rec.nrs"))
     p = run_cli("-c", "serve replay rec.nrs 0", cwd=tmp_path)
