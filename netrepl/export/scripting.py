@@ -166,6 +166,8 @@ def _except(p: Program, kind: str) -> None:
     if kind == "tls" or all(n in TLS_REASONS for n in names):  # kind tls (not verify): an SSLError
         p.imports.add("ssl")
         p.code("except ssl.SSLCertVerificationError:", "    raise")
+        if "starttls" in p.helpers:  # a STARTTLS dialogue's refusal is kind starttls in netrepl, not tls
+            p.code("except StartTlsRefused:", "    raise")
         if kind == "tls":
             p.code("except ssl.SSLError as exc:", said)
         else:
