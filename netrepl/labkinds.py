@@ -118,7 +118,13 @@ CLIENTS: dict[str, tuple[str, bytes]] = {
              b"GET / HTTP/1.0\r\nHost: localhost\r\nUser-Agent: netrepl-lab-client\r\n\r\n"),
     "line": ("sends one line, then reads until the server closes", b"hello from the netrepl lab client\r\n"),
     "quiet": ("sends nothing, reads until the server closes", b""),
+    # Over TLS (lab/client.py): for `tls --server`, verifying the lab certificate (name localhost).
+    "https": ("TLS (trusting the lab CA, name localhost), then an HTTP/1.0 GET; reads until the server closes",
+              b"GET / HTTP/1.0\r\nHost: localhost\r\nUser-Agent: netrepl-lab-client\r\n\r\n"),
+    "tls-line": ("TLS (trusting the lab CA, name localhost), then one line; reads until the server closes",
+                 b"hello from the netrepl lab client over TLS\r\n"),
 }
+TLS_CLIENTS = frozenset({"https", "tls-line"})  # the lab clients that start with a TLS handshake
 
 
 def kind_names() -> tuple[str, ...]:

@@ -296,7 +296,7 @@ def test_a_refused_starttls_sends_the_same_bytes_and_fails_the_same(tmp_path, tc
         script_server(recording_server, greeting, answers)
     recorder = servers[0]
     program, out, err, source = compare(tmp_path, "refused", f"""connect 127.0.0.1 {recorder.port}
-must-fail tls starttls {proto}
+must-fail starttls starttls {proto}
 print refused as expected
 """)
     assert out == "refused as expected\n" and "StartTlsRefused" in err

@@ -120,7 +120,7 @@ def test_a_refusal_is_a_tls_failure_quoting_the_server(ex, tcp_server, proto, gr
         port = tcp_server(lambda conn: (conn.recv(8), conn.close())).port
     run(ex, f"connect 127.0.0.1 {port}")
     result = run(ex, f"starttls {proto}")
-    assert result.error is not None and result.error.kind == "tls", text_of(result)
+    assert result.error is not None and result.error.kind == "starttls", text_of(result)
     assert said in result.error.message
     assert result.error.op == f"starttls {proto}"
     assert "tls" not in result.state  # still plaintext, or closed by the peer: never claims TLS
@@ -131,7 +131,7 @@ def test_smtp_without_starttls_in_ehlo_says_so_and_asks_anyway(ex, tcp_server):
     run(ex, f"connect 127.0.0.1 {port}")
     result = run(ex, "starttls smtp")
     assert "(the EHLO reply does not offer STARTTLS; asking anyway)" in text_of(result)
-    assert result.error.kind == "tls" and "502 5.5.1 unknown" in result.error.message
+    assert result.error.kind == "starttls" and "502 5.5.1 unknown" in result.error.message
 
 
 @pytest.mark.parametrize("answer, said", [(b"N", "it answered 'N'"), (b"E", "error message ('E'"),
@@ -144,7 +144,7 @@ def test_postgres_answers_other_than_s(ex, tcp_server, answer, said):
     port = tcp_server(handle).port
     run(ex, f"connect 127.0.0.1 {port}")
     result = run(ex, "starttls postgres")
-    assert result.error.kind == "tls" and said in result.error.message
+    assert result.error.kind == "starttls" and said in result.error.message
     assert result.state == "tcp connected"
 
 
@@ -167,7 +167,7 @@ def test_an_endless_reply_is_cut_off(ex, tcp_server):
         conn.recv(100)
     run(ex, f"connect 127.0.0.1 {tcp_server(handle).port}")
     result = run(ex, "starttls smtp")
-    assert result.error.kind == "tls" and "more than 200 lines and no end" in result.error.message
+    assert result.error.kind == "starttls" and "more than 200 lines and no end" in result.error.message
 
 
 def test_a_silent_server_times_out_within_the_session_timeout_and_stays_connected(ex, lab):
@@ -201,7 +201,7 @@ def test_a_dribbling_server_gets_one_timeout_per_reply_not_per_line(ex, tcp_serv
 def test_a_server_that_closes_is_a_clear_failure(ex, lab):
     connected(ex, lab, "close")
     result = run(ex, "starttls imap")
-    assert result.error.kind == "tls" and "closed the connection" in result.error.message
+    assert result.error.kind == "starttls" and "closed the connection" in result.error.message
     assert "peer closed" in result.state
 
 
@@ -225,7 +225,7 @@ def test_must_fail_tls_and_record_replay(tmp_path, tcp_server):
                       f"starttls smtp; send QUIT; expect 221; close; connect 127.0.0.1 {port}; starttls smtp")
     assert p.returncode == 1 and "454 no" in p.stdout
     text = rec.read_text()
-    assert "\nstarttls smtp\n" in text and "\nmust-fail tls starttls smtp\n" in text
+    assert "\nstarttls smtp\n" in text and "\nmust-fail starttls starttls smtp\n" in text
     replay = run_cli("-q", str(rec))
     assert replay.returncode == 0, replay.stdout + replay.stderr
 
@@ -242,7 +242,7 @@ def test_a_line_longer_than_netrepl_reads_is_refused_not_held(ex, tcp_server):
         conn.recv(10)
     run(ex, f"connect 127.0.0.1 {tcp_server(handle).port}")
     result = run(ex, "starttls ftp")
-    assert result.error.kind == "tls" and "a line longer than netrepl reads" in result.error.message
+    assert result.error.kind == "starttls" and "a line longer than netrepl reads" in result.error.message
     assert len(result.error.message) < 1000  # quoted, bounded
 
 

@@ -297,7 +297,7 @@ def test_a_starttls_refusal_quotes_the_reply_escaped_once(ex, serve):
     assert run(ex, f"connect 127.0.0.1 {server.port}").ok
     result = run(ex, "starttls smtp")
     out = text_of(result)
-    assert result.error.kind == "tls", out
+    assert result.error.kind == "starttls", out  # the dialogue refused: no TLS was attempted
     assert "'454 \\x1b[2J no\\\\way \\xff'" in out and "\\\\x1b" not in out, out
 
 

@@ -26,4 +26,9 @@ def _starttls(ex, a, flags):
     # The dialogues are imported when the command runs, not with the registry at every start (docs/bench.md).
     from netrepl.core.starttls import upgrade
 
-    return upgrade(ex.session, a["proto"], a["name"], "-k" in flags)
+    result = upgrade(ex.session, a["proto"], a["name"], "-k" in flags)
+    if result.error is None and ex.session.tls is not None:  # the chain, as `tls` lists it (tlscmds.py)
+        from netrepl.commands.tlscmds import chain_lines
+
+        result.lines += chain_lines(ex.session)
+    return result

@@ -25,6 +25,7 @@ KINDS: dict[str, str] = {
     "file": "file error (OSError)",
     "verify": "certificate verification failed (ssl.SSLCertVerificationError)",
     "tls": "TLS error (ssl.SSLError)",
+    "starttls": "STARTTLS refused (the server's reply was not the go-ahead; no TLS was attempted)",
     "eof": "end of stream came first",
     "protocol": "protocol error (the peer broke the protocol's framing)",
     "proxy": "the proxy refused (a SOCKS reply code, an HTTP CONNECT status)",

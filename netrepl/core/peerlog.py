@@ -16,6 +16,10 @@ writes what moved during it, right after the command's own line:
     #< reset          the connection was reset (ECONNRESET, EPIPE, ENOTCONN)
     #< more N bytes sha256 HEX   N more bytes moved but are not kept (over the bound);
                       HEX is the SHA-256 of all the bytes of that step, kept ones first
+    #@ tcp ROLE LHOST LPORT RHOST RPORT   before `#> connect`: the connection's addresses
+                      (ROLE `client` after connect, `server` after accept), for `export --pcap`
+    #@ udp> LHOST LPORT RHOST RPORT SIZE   a datagram we sent (`udp<`: one we received),
+    #d TEXT           its bytes (at most SIZE: the rest was over the bound)
 
 TEXT is language/escapes.py encode_escapes (printable ASCII as is, `\\r \\n
 \\t`, `\\xNN` for the rest); a line breaks after each newline and after at
@@ -27,7 +31,9 @@ server runs the same commands; `serve replay` (lab/replay.py) reads them.
 Bounded: a step keeps at most STEP_KEEP bytes and a recording TOTAL_KEEP in
 all (then only the count and the hash go on), so recording a huge transfer
 holds at most STEP_KEEP bytes in memory and writes a loadable script.
-Datagram sockets are not tapped: `serve replay` plays a TCP peer.
+Datagrams on an inet socket are tapped from the socket's creation (a `sendto`
+that makes its socket is seen) and written as `#@ udp` + `#d` lines, which
+`serve replay` (a TCP peer) ignores and `export --pcap` turns into UDP frames.
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ from netrepl.patterns import lazy
 LINE_BYTES = 64  # bytes of peer data on one `#<` / `#>` line at most
 STEP_KEEP = 2 << 20  # bytes kept of one step (a `send` of the longest argument, 1 MiB, fits whole)
 TOTAL_KEEP = 8 << 20  # bytes kept of one recording: ~32 MiB of text at worst, within a script's 64 MiB
+_INET = (socket.AF_INET, socket.AF_INET6)
 _RESET = {errno.ECONNRESET, errno.EPIPE, errno.ENOTCONN, errno.ECONNABORTED}
 DIRECTIVE = lazy(r"(?:eof|reset|connect|close|more (\d{1,20}) bytes sha256 ([0-9a-f]{64}))\Z")
 
@@ -61,25 +68,46 @@ class PeerLog:
     def __init__(self) -> None:
         self.steps: list = []  # _Data or (way, directive) tuples, in order
         self.budget = TOTAL_KEEP
-        self.transport: TappedTransport | None = None
+        self.transport: TappedTransport | DatagramTap | None = None
+        self.session = None  # whose new sockets are tapped (Session.tap)
         self.rd_shut = self.wr_shut = self.eof_seen = self.reset_seen = False  # of the tapped connection
 
     # ----- the tap ----------------------------------------------------------------
 
     def attach(self, session) -> None:
         """Tap the session's transport when it is a TCP connection not tapped yet (after each command)."""
+        session.tap = self.attach  # Session.adopt calls it: a datagram socket is tapped from its birth
+        self.session = session
         transport = session.transport
-        if transport is None or isinstance(transport, TappedTransport) and transport.log is self:
+        if transport is None or getattr(transport, "log", None) is self:
+            return
+        if not session.stream and transport.family in _INET and not isinstance(transport, TappedTransport):
+            tap = DatagramTap(transport.sock, self)
+            tap.timing = transport.timing
+            self.transport = session.transport = tap
             return
         if not (session.connected and session.stream) or session.lost:
             return
         self.transport = session.transport = TappedTransport(transport.sock, self)
         self.rd_shut, self.wr_shut, self.eof_seen = session.rd_shut, session.wr_shut, session.peer_eof
         self.reset_seen = False
+        where = _addresses(transport.sock)
+        if where is not None:  # what `export --pcap` writes the frames with (replay ignores `#@` lines)
+            listener = session.listener
+            accepted = listener is not None and getattr(listener.address, "port", None) == where[1]
+            self.directive("@", f"tcp {'server' if accepted else 'client'} " + " ".join(map(str, where)))
         self.directive(">", "connect")
 
     def detach(self) -> None:
-        if self.transport is not None:
+        """Recording stopped: no tap on the transport, none on the sockets to come."""
+        if self.session is not None and self.session.tap == self.attach:
+            self.session.tap = None
+        self.session = None
+        self.detach_transport(self.transport)
+
+    def detach_transport(self, transport) -> None:
+        """The tapped socket closed: the next one is tapped when it comes."""
+        if transport is not None and transport is self.transport:
             self.transport.log = None
             self.transport = None
 
@@ -104,6 +132,16 @@ class PeerLog:
             step.hash.update(data)
         step.size += size
 
+    def datagram(self, way: str, sock, address, data) -> None:
+        """One datagram we sent (`>`) or received (`<`), with the addresses it moved between."""
+        where = _addresses(sock, address)
+        if where is None:
+            return
+        keep = bytes(data[:max(0, min(len(data), self.budget))])
+        self.budget -= len(keep)
+        self.steps.append(("@", f"udp{way} " + " ".join(map(str, where)) + f" {len(data)}"))
+        self.steps.append(("d", keep))
+
     def directive(self, way: str, word: str) -> None:
         self.steps.append((way, word))
 
@@ -122,6 +160,9 @@ class PeerLog:
         on`: a core/redact.py Secrets): each secret the client sent written as ${secretN}."""
         out: list[str] = []
         for step in self.steps:
+            if isinstance(step, tuple) and step[0] == "d":  # a datagram's bytes
+                out += [f"#d {text}" for text in data_lines(step[1])]
+                continue
             if isinstance(step, tuple):
                 out.append(f"#{step[0]} {step[1]}")
                 continue
@@ -209,7 +250,7 @@ class TappedTransport(Transport):
         self.sock.close()
         if self.log is not None:
             self.log.directive(">", "close")
-            self.log.detach()
+            self.log.detach_transport(self)
 
     def _got(self, data) -> None:
         log = self.log
@@ -224,3 +265,54 @@ class TappedTransport(Transport):
     def _failed(self, exc: OSError) -> None:
         if self.log is not None:
             self.log.failed(exc)
+
+
+def _addresses(sock, peer=None) -> tuple | None:
+    """(local host, local port, peer host, peer port) of an inet socket; None when unknown."""
+    try:
+        local = sock.getsockname()
+        peer = peer if peer is not None else sock.getpeername()
+    except OSError:
+        return None
+    if not (isinstance(local, tuple) and isinstance(peer, tuple)):
+        return None
+    return local[0], local[1], peer[0], peer[1]
+
+
+class DatagramTap(Transport):
+    """A datagram socket's transport, telling `log` each datagram with its addresses."""
+
+    __slots__ = ("log",)
+
+    def __init__(self, sock: socket.socket, log: PeerLog | None):
+        super().__init__(sock)
+        self.log = log
+
+    def recvfrom_into(self, buffer, size: int = 0, flags: int = 0):
+        n, address = super().recvfrom_into(buffer, size, flags)
+        if self.log is not None:
+            self.log.datagram("<", self.sock, address, memoryview(buffer)[:min(n, size or len(buffer))])
+        return n, address
+
+    def recv_into(self, buffer, size: int = 0, flags: int = 0) -> int:
+        n = super().recv_into(buffer, size, flags)
+        if self.log is not None:
+            self.log.datagram("<", self.sock, None, memoryview(buffer)[:min(n, size or len(buffer))])
+        return n
+
+    def send(self, data) -> int:
+        n = super().send(data)
+        if self.log is not None:
+            self.log.datagram(">", self.sock, None, memoryview(data)[:n])
+        return n
+
+    def sendto(self, data, address) -> int:
+        n = super().sendto(data, address)
+        if self.log is not None:
+            self.log.datagram(">", self.sock, address, memoryview(data)[:n])
+        return n
+
+    def close(self) -> None:
+        self.sock.close()
+        if self.log is not None:
+            self.log.detach_transport(self)

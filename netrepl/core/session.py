@@ -30,6 +30,10 @@ DEFAULT_TIMEOUT = 10.0
 
 
 class Session(SocketState, Receiving, Amounts, Expecting):
+    # A recording's tap (core/peerlog.py PeerLog.attach): called with the session for each new
+    # socket, so a datagram socket that `sendto` makes is tapped before its first datagram.
+    tap = None
+
     def __init__(self, timeout: float | None = DEFAULT_TIMEOUT):
         super().__init__()
         self.timeout = timeout
@@ -86,6 +90,8 @@ class Session(SocketState, Receiving, Amounts, Expecting):
         self.http_requests.clear()
         self.http_end = 0
         self.via = None
+        if self.tap is not None:
+            self.tap(self)
 
     def lookup(self, what: str | int, proto: str = "tcp") -> Result:
         try:

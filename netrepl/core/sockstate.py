@@ -138,6 +138,8 @@ class SocketState:
             self.lost = err.errname  # the first cause; later errors are its consequences
         elif stream and err.kind == "tls" and self.tls is not None and not self.lost:
             self.lost = f"TLS {err.errname or 'error'}"  # OpenSSL's errors after the handshake are fatal
+            (result := result or Result()).say("the TLS connection is dead after this error (a fatal alert "
+                                               "ends it): `close` it")
         return self._fail(err, result)
 
     def _refresh_addresses(self) -> None:

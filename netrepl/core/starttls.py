@@ -6,7 +6,9 @@ recv), so counters, the read cursor and the state stay true, and each line
 exchanged is shown as curl -v shows a dialogue (`> ` what we sent, `< ` what
 the server said, escaped). Each server reply has the session timeout in all.
 A server that refuses the upgrade (SMTP 454, IMAP NO/BAD, POP3 -ERR, FTP 5xx,
-PostgreSQL 'N') is a failure of kind `tls` quoting what it said. Then the same
+PostgreSQL 'N'), or that does not speak the protocol's dialogue at all (an SSH
+banner where an IMAP greeting belongs), is a failure of kind `starttls` quoting
+the reply that was not the expected one: no TLS was attempted. Then the same
 handshake as `tls` (core/tls.py), NAME and -k as there; bytes the server sent
 behind its go-ahead (a STARTTLS injection) are reported and dropped by it.
 """
@@ -102,7 +104,7 @@ class Dialogue:
         return self.session._fail(err, self.result)
 
     def refused(self, message: str) -> Result:
-        return self.session._fail(failure("tls", f"starttls {self.proto}", message), self.result)
+        return self.session._fail(failure("starttls", f"starttls {self.proto}", message), self.result)
 
     @staticmethod
     def quote(data: bytes) -> str:

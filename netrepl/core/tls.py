@@ -49,6 +49,9 @@ class TlsSettings:
         self.min_version: str | None = None  # "1.2" / "1.3"; None: OpenSSL's default
         self.max_version: str | None = None
         self.sni = True
+        self.client_cert = "off"  # `tls --server`: off, request or require a client certificate
+        self.ciphers: str | None = None  # OpenSSL cipher string (TLS 1.2 and below); None: OpenSSL's default
+        self.keylog: str | None = None  # core/keylog.py: a file (None: SSLKEYLOGFILE if set; "": no key log)
         self._contexts: dict = {}
         self.sessions: dict = {}  # (host, port, name) -> ssl.SSLSession, for resumption
 
@@ -67,12 +70,18 @@ class TlsSettings:
             out.append(f"set tls cert {script_word(self.cert)}")
         if self.key is not None:
             out.append(f"set tls key {script_word(self.key)}")
+        if self.ciphers:  # before min/max: a lowered security level is what lets TLS 1.0/1.1 be set
+            out.append(f"set tls ciphers {self.ciphers}")
         if self.min_version:
             out.append(f"set tls min {self.min_version}")
         if self.max_version:
             out.append(f"set tls max {self.max_version}")
         if not self.sni:
             out.append("set tls sni off")
+        if self.keylog is not None:
+            out.append(f"set tls keylog {script_word(self.keylog) if self.keylog else 'none'}")
+        if self.client_cert != "off":
+            out.append(f"set tls client-cert {self.client_cert}")
         return out
 
     def context(self, verify: bool, check_hostname: bool = True, replay: bool = False):
@@ -121,8 +130,15 @@ class TlsSettings:
     def _make(self, verify: bool, check_hostname: bool, replay: bool):
         import os
         import ssl  # lazily: see the module docstring
-        import sys
 
+        # A key log is checked (0600, no symlink) BEFORE create_default_context, which opens
+        # SSLKEYLOGFILE as it is. (core/keylog.py is imported only then: this runs between
+        # connect and the ClientHello.)
+        logging = self.keylog is not None or bool(os.environ.get("SSLKEYLOGFILE"))
+        if logging:
+            from netrepl.core import keylog
+
+            logged = keylog.path_for(self)
         ca = os.path.expanduser(self.ca) if self.ca else None
         for setting, path in (("set tls ca", ca), ("set tls cert", self.cert), ("set tls key", self.key)):
             _plain_file(setting, path)
@@ -137,10 +153,8 @@ class TlsSettings:
             # byte) is loaded only by the check of what verification would have said
             # (tlsfacts.gather). The rest is create_default_context's own setup.
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-            keylog = os.environ.get("SSLKEYLOGFILE")
-            if keylog and not sys.flags.ignore_environment:
-                _no_reader_refused(keylog)
-                ctx.keylog_filename = keylog
+        if logging:  # core/keylog.py: `set tls keylog`, SSLKEYLOGFILE (or neither: `set tls keylog none`)
+            keylog.apply(ctx, None if replay else logged)
         # The name is matched against the SANs only (RFC 6125, as browsers do). Python's default falls back
         # to the subject CN when the SAN has no DNS name: a certificate with only IP:127.0.0.1 and
         # CN=localhost passed `tls localhost` while the report said "hostname NO".
@@ -157,11 +171,10 @@ class TlsSettings:
         if self.cert:
             ctx.load_cert_chain(os.path.expanduser(self.cert), os.path.expanduser(self.key) if self.key else None,
                                 password=_no_passphrase)
-        names = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
-        if self.min_version:
-            ctx.minimum_version = names[self.min_version]
-        if self.max_version:
-            ctx.maximum_version = names[self.max_version]
+        if self.ciphers or self.min_version or self.max_version:
+            from netrepl.core import tlscontrols
+
+            tlscontrols.apply(ctx, self)  # ciphers, min and max versions (1.0 to 1.3)
         return ctx
 
 
@@ -184,19 +197,6 @@ def _plain_file(setting: str, path: str | None) -> None:
     what = "a FIFO" if stat.S_ISFIFO(mode) else "a directory" if stat.S_ISDIR(mode) else "not a regular file"
     raise OSError(errno.EINVAL, f"{setting} {path}: {what}, which could block past the timeout; "
                                 "TLS files must be regular files")
-
-
-def _no_reader_refused(path: str) -> None:
-    """SSLKEYLOGFILE is opened for appending when it is set: a FIFO nobody reads would block there, past the
-    timeout. Tried non-blocking first (a FIFO with a reader, a terminal, a pipe are fine). Raises OSError."""
-    import errno
-    import os
-
-    try:
-        os.close(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_NONBLOCK))
-    except OSError as exc:
-        if exc.errno == errno.ENXIO:
-            raise OSError(errno.ENXIO, f"SSLKEYLOGFILE {path}: a FIFO nobody reads") from None
 
 
 class EncryptedKey(ValueError):
@@ -233,7 +233,7 @@ def handshake(session, server_name: str | None, insecure: bool, settings: TlsSet
         return _refuse(s, f"the connection cannot start TLS in this state ({s.state()})")
     import ssl  # lazily: see the module docstring
 
-    from netrepl.core import tlsfacts, tlssock
+    from netrepl.core import chain, tlsfacts, tlssock
 
     peer = s.peer if isinstance(s.peer, Endpoint) else None  # (a Unix socket's peer is a UnixName: no host)
     name = server_name or s.peer_name or (peer.host if peer else None)
@@ -282,6 +282,7 @@ def handshake(session, server_name: str | None, insecure: bool, settings: TlsSet
         refused = getattr(exc, "chain", None)
         if refused:
             result.lines += tlsfacts.refused_lines(refused)
+            result.lines += chain.hints(refused, err.errno)  # a missing intermediate (core/chain.py)
         s.close_quietly()
         result.say("the handshake did not finish, so the connection can carry neither plaintext nor TLS: "
                    "closed it")
@@ -304,6 +305,7 @@ def handshake(session, server_name: str | None, insecure: bool, settings: TlsSet
         # never passes a verifying `tls`.
         s.close_quietly()
         result.lines += tlsfacts.refused_lines(sock.chain())
+        result.lines += chain.hints(sock.chain(), facts.verify_code)
         failed = tlssock.verify_failure(facts.verify_code, facts.verify_message) if facts.unchecked is None \
             else tlssock.unchecked_failure(facts.unchecked)
         return s._fail(classify(failed, "tls"), result)

@@ -49,13 +49,22 @@ def alert_words(reason: str) -> str | None:
     return reason.split("_ALERT_", 1)[1].lower().replace("_", " ")
 
 
+def reason_from_text(text: str) -> str | None:
+    """OpenSSL 3 reasons Python 3.11 has no name for ("[SSL] tlsv1 alert no application protocol
+    (_ssl.c:1006)", reason None) -> TLSV1_ALERT_NO_APPLICATION_PROTOCOL, from the text."""
+    import re
+
+    found = re.search(r"\[SSL(?:: [A-Z0-9_]+)?\] ((?:tlsv1|tlsv13|sslv3) alert [a-z0-9 ]+?) \(", text)
+    return found.group(1).upper().replace(" ", "_") if found else None
+
+
 def converted(exc: BaseException, seen: bytes = b"") -> BaseException:
     """An ssl exception -> TlsFailure with its kind; anything else as it is."""
     if isinstance(exc, TlsFailure) or not isinstance(exc, ssl.SSLError):
         return exc
     if isinstance(exc, ssl.SSLCertVerificationError):
         return verify_failure(exc.verify_code, exc.verify_message or str(exc))
-    reason = exc.reason or type(exc).__name__
+    reason = exc.reason or reason_from_text(str(exc)) or type(exc).__name__
     name = reason if reason in TLS_REASONS else None
     words = alert_words(reason)
     if seen and not _is_tls_record(seen):
@@ -66,6 +75,8 @@ def converted(exc: BaseException, seen: bytes = b"") -> BaseException:
         message = f"the peer refused the handshake with the TLS alert '{words}' ({reason})"
         if reason == "TLSV13_ALERT_CERTIFICATE_REQUIRED":
             message += ": it wants a client certificate (`set tls cert FILE [KEY]`)"
+        elif reason == "TLSV1_ALERT_NO_APPLICATION_PROTOCOL":  # an ALPN mismatch
+            message += ": it speaks none of the protocols offered with ALPN (`set tls alpn`)"
     elif reason == "UNEXPECTED_EOF_WHILE_READING" or isinstance(exc, ssl.SSLEOFError):
         message = "the peer closed the TCP connection in the middle of the TLS stream (no close_notify)"
     else:

@@ -77,6 +77,11 @@ def export_file(path: str, variables: dict[str, str] | None = None, out: str | N
 
 def main(argv: list[str]) -> int:
     """`netrepl export FILE.nrs [-o OUT.py] [-D NAME=VALUE]...`: exit 0, 1 (cannot write) or 2."""
+    if "--pcap" in argv:  # a `record -p` recording as a capture, not a program (export/pcapexport.py)
+        from netrepl.cliparse import parser_class as pcap_parser
+        from netrepl.export.pcapexport import main as pcap_main
+
+        return pcap_main(argv, pcap_parser())
     import argparse
 
     from netrepl.cliparse import parser_class
@@ -84,7 +89,8 @@ def main(argv: list[str]) -> int:
     from netrepl.escape import safe
 
     parser = parser_class()(prog="netrepl export", description="Write a .nrs script as a plain Python 3 "
-                             "program (standard library only) that does the same socket calls.")
+                             "program (standard library only) that does the same socket calls. `netrepl export --pcap "
+                             "FILE.nrs -o OUT.pcapng` writes a `record -p` recording as a capture instead.")
     parser.add_argument("script", metavar="FILE.nrs")
     parser.add_argument("-o", dest="out", metavar="OUT.py", help="write the program there (default: standard output)")
     parser.add_argument("-D", dest="defines", action="append", type=variable, default=[], metavar="NAME=VALUE",

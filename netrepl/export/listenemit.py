@@ -10,7 +10,7 @@ from netrepl.export.emitters import _data, close_socket
 from netrepl.export.program import Program
 from netrepl.export.table import emitter
 from netrepl.export.values import Expr, to_number
-from netrepl.lab.kinds import CLIENTS
+from netrepl.lab.kinds import CLIENTS, TLS_CLIENTS
 
 DEFAULT_HOST = "127.0.0.1"  # netrepl's (commands/listening.py): `listen PORT` is on loopback
 
@@ -103,6 +103,8 @@ def _client(p: Program, parsed) -> None:
         target = "None"  # the session's own listener
     else:
         _state(p, "client")
+    if kind in TLS_CLIENTS:
+        p.refuse(f"`client {kind}` (a lab client over TLS) is not exported: the program has no lab client for TLS")
     p.need("lab_client")
     _uses_listener(p)
     p.comment(f"(netrepl's lab {kind} client: it sends these bytes, then reads until the server closes)")

@@ -71,7 +71,7 @@ def _must_fail(p: Program, parsed) -> None:
         p.refuse(f"`{name}` inside must-fail is not exported")
     if name == "recv" and inner.args.get("n") == "http" and inner.args.get("amount") is not None:
         p.refuse("`recv http STATUS` inside must-fail is not exported (its status check fails with kind expect)")
-    if kind not in EXCEPTIONS and kind not in ERRNOS and kind not in ("io", "tls") and kind not in TLS_NAMES \
+    if kind not in EXCEPTIONS and kind not in ERRNOS and kind not in ("io", "tls", "starttls") and kind not in TLS_NAMES \
             and not errname_known(kind):
         p.refuse(f"must-fail {kind}: a failure of netrepl's own ({kind}) has no exception to catch; not exported")
     p.need("note")
@@ -159,10 +159,15 @@ def _except(p: Program, kind: str) -> None:
         p.imports.add("socket")
         p.code(f"except ({apart}):", "    raise", "except OSError as exc:", said)
         return
+    if kind == "starttls":  # the dialogue's refusal (export/tlsprelude.py StartTlsRefused), not a handshake's
+        p.code("except StartTlsRefused as exc:", said)
+        return
     names = sorted(FAILURE_ALIASES.get(kind.lower(), ())) or [upper]
     if kind == "tls" or all(n in TLS_REASONS for n in names):  # kind tls (not verify): an SSLError
         p.imports.add("ssl")
         p.code("except ssl.SSLCertVerificationError:", "    raise")
+        if "starttls" in p.helpers:  # a STARTTLS dialogue's refusal is kind starttls in netrepl, not tls
+            p.code("except StartTlsRefused:", "    raise")
         if kind == "tls":
             p.code("except ssl.SSLError as exc:", said)
         else:

@@ -11,7 +11,8 @@ from netrepl.export.program import Program
 from netrepl.export.table import emitter
 from netrepl.export.values import to_str
 
-VERSIONS = {"1.2": "ssl.TLSVersion.TLSv1_2", "1.3": "ssl.TLSVersion.TLSv1_3"}
+VERSIONS = {"1.0": "ssl.TLSVersion.TLSv1", "1.1": "ssl.TLSVersion.TLSv1_1", "1.2": "ssl.TLSVersion.TLSv1_2",
+            "1.3": "ssl.TLSVersion.TLSv1_3"}
 NONE = {"ca": "system", "cert": "none", "key": "none", "min": "default", "max": "default"}
 
 
@@ -26,6 +27,16 @@ def _set_tls(p: Program, parsed) -> None:
         p.refuse(f"`set tls {option}` naming a variable is not exported: write the value")
     if option == "sni":
         p.tls_settings["sni"] = value == "on"
+    elif option == "ciphers":  # written out where the context is made (_settings, _server)
+        if raw is not None:
+            p.refuse("`set tls ciphers` naming a variable is not exported: write the string")
+        p.tls_settings["ciphers"] = None if value == "default" else value
+    elif option == "keylog":  # core/keylog.py: written out where the context is made (_keylog)
+        if raw is not None:
+            p.refuse("`set tls keylog` naming a variable is not exported: write the path")
+        p.tls_settings["keylog"] = None if value == "none" else value
+    elif option == "client-cert":  # what `tls --server` asks of the client (_server below)
+        p.tls_settings["client_cert"] = None if value == "off" else value
     elif option == "alpn":
         p.tls_settings["alpn"] = None if value == ("none",) else list(value)
     elif raw is None and value == NONE.get(option):
@@ -72,10 +83,24 @@ def _settings(p: Program, insecure: bool, sni: bool) -> None:
                f"    context.load_cert_chain(cert, {t.get('key') or 'None'})")
     elif t.get("cert"):
         p.code(f"context.load_cert_chain({t['cert']}, {t.get('key') or 'None'})")
+    if t.get("ciphers"):
+        p.code(f"context.set_ciphers({t['ciphers']!r})")
     if t.get("min"):
         p.code(f"context.minimum_version = {t['min']}")
     if t.get("max"):
         p.code(f"context.maximum_version = {t['max']}")
+    _keylog(p)
+
+
+def _keylog(p: Program) -> None:
+    """`set tls keylog FILE`: created 0600 without following a symlink, then handed to OpenSSL."""
+    path = p.tls_settings.get("keylog")
+    if path is None:
+        return
+    p.imports.add("os")
+    p.code("# set tls keylog: NSS key log lines (Wireshark decrypts with them); private, never via a symlink",
+           f"os.close(os.open({path!r}, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600))",
+           f"context.keylog_filename = {path!r}")
 
 
 def _handshake(p: Program, parsed) -> None:
@@ -132,7 +157,52 @@ def _session_ready(p: Program, command: str) -> None:
 @emitter("tls")
 def _tls(p: Program, parsed) -> None:
     _session_ready(p, "tls")
+    if "--server" in parsed.flags:
+        _server(p, parsed)
+        return
     _handshake(p, parsed)
+
+
+def _server(p: Program, parsed) -> None:
+    """`tls --server`: the server side (core/tlsserver.py), with the lab certificate unless `set tls cert`."""
+    from netrepl.lab.tlskinds import CA, CERTS, KEY
+
+    if "-k" in parsed.flags:
+        p.refuse("`tls -k --server`: netrepl refuses it (-k is the client's); not exported")
+    t = p.tls_settings
+    if (t.get("cert") or "").startswith("tls_setting(") or (t.get("ca") or "").startswith("tls_setting("):
+        p.refuse("`tls --server` after `set tls cert/ca` naming a variable is not exported: write the path")
+    p.imports.add("ssl")
+    p.need("note")
+    cert, key = (t["cert"], t.get("key") or "None") if t.get("cert") else (repr(str(CERTS / "localhost.pem")),
+                                                                           repr(str(KEY)))
+    p.code("context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)  # tls --server: this side is the server",
+           f"context.load_cert_chain({cert}, {key})")
+    if t.get("alpn"):
+        p.code(f"context.set_alpn_protocols({t['alpn']!r})  # selected from what the client offers")
+    if t.get("ciphers"):
+        p.code(f"context.set_ciphers({t['ciphers']!r})")
+    if t.get("ciphers"):
+        p.code(f"context.set_ciphers({t['ciphers']!r})")
+    if t.get("min"):
+        p.code(f"context.minimum_version = {t['min']}")
+    if t.get("max"):
+        p.code(f"context.maximum_version = {t['max']}")
+    _keylog(p)
+    if t.get("client_cert"):
+        mode = "CERT_REQUIRED" if t["client_cert"] == "require" else "CERT_OPTIONAL"
+        p.code(f"context.verify_mode = ssl.{mode}  # set tls client-cert {t['client_cert']}",
+               f"context.load_verify_locations({t.get('ca') or repr(str(CA))})")
+    p.code("try:",
+           "    sock = context.wrap_socket(sock, server_side=True)",
+           "except OSError:  # no socket is left, as in netrepl",
+           "    sock.close()",
+           "    sock = None",
+           '    note("the handshake did not finish, so the connection can carry neither plaintext nor TLS: closed it")',
+           "    raise",
+           'note(f"TLS {sock.version()} handshake as the server: {sock.cipher()[0]}, ALPN '
+           '{sock.selected_alpn_protocol()}, client certificate {sock.getpeercert() or None}")')
+    p.tls = True
 
 
 # ----- STARTTLS: core/starttls.py's steps, the same bytes on the wire --------------------------------
@@ -212,3 +282,27 @@ def _starttls(p: Program, parsed) -> None:
     p.comment(f"({proto}'s own STARTTLS steps, each line shown, each reply checked; then the handshake)")
     STEPS[proto](p)
     _handshake(p, parsed)
+
+
+@emitter("certs")
+def _certs(p: Program, parsed) -> None:
+    """The chain the peer sent (core/chain.py): listed, or saved as PEM (`certs > FILE.pem`)."""
+    p.no_socket("certs")
+    if not p.tls:
+        p.refuse_state("`certs` before `tls`: netrepl refuses it (no TLS on the connection); not exported")
+    if p.raw(parsed, "path") is not None:
+        p.refuse("`certs > PATH` naming a variable is not exported: write the path")
+    p.imports.add("ssl")
+    p.need("note")
+    p.code("# the chain the peer sent, leaf first (get_unverified_chain: private in 3.11, public from 3.13)",
+           "chain = sock._sslobj.get_unverified_chain() or []")
+    path = parsed.args.get("path")
+    if path is not None:
+        p.code(f"with open({path!r}, 'w', encoding='ascii') as f:",
+               "    f.write(''.join(ssl.DER_cert_to_PEM_cert(c.public_bytes(ssl._ssl.ENCODING_DER)) for c in chain))",
+               f"note(f'wrote {{len(chain)}} certificates to ' + {path!r} + ' (PEM)')")
+    else:
+        p.code("for depth, cert in enumerate(chain):",
+               "    info = cert.get_info()",
+               "    note(f\"certificate {depth}: subject {info.get('subject')!r}; issuer {info.get('issuer')!r}; \"",
+               "         f\"valid {info.get('notBefore')} to {info.get('notAfter')}\")")

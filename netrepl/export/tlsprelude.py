@@ -73,7 +73,7 @@ def check_name(sock, name):
 
 helper("starttls", ("ssl", "time"), ("note", "take"), '''
 class StartTlsRefused(ssl.SSLError):
-    """The server did not give the go-ahead for TLS (netrepl's failure kind tls)."""
+    """The server did not give the go-ahead for TLS (netrepl's failure kind starttls)."""
 
 
 MAX_REPLY_LINES = 200  # lines of one reply: more is not a real server

@@ -13,7 +13,7 @@ from __future__ import annotations
 import socket
 import threading
 
-from netrepl.lab.kinds import CLIENTS
+from netrepl.lab.kinds import CLIENTS, TLS_CLIENTS
 
 IDLE_TIMEOUT = 30.0  # seconds the client waits for the server (netrepl's session) between reads
 MAX_KEPT = 64 * 1024  # bytes of the reply kept for the listing; more is counted, not kept
@@ -27,6 +27,7 @@ class LabClient:
         self.sent = self.received = 0
         self.kept = bytearray()
         self.outcome = "connecting"
+        self.kind_words = None  # over TLS: the version and cipher agreed
         self._sock: socket.socket | None = None
         self._thread: threading.Thread | None = None
 
@@ -48,6 +49,8 @@ class LabClient:
     def _talk(self) -> None:
         sock = self._sock
         try:
+            if self.kind in TLS_CLIENTS:
+                sock = self._sock = self._tls(sock)
             if self.request:
                 sock.sendall(self.request)
                 self.sent = len(self.request)
@@ -62,9 +65,23 @@ class LabClient:
                 if room > 0:
                     self.kept += chunk[:room]
         except OSError as exc:
-            self.outcome = f"ended: {exc.strerror or type(exc).__name__}"
+            verify = getattr(exc, "verify_message", None)  # a TLS client kind refusing the certificate
+            words = f"certificate verify failed: {verify}" if verify else getattr(exc, "reason", None) or exc.strerror
+            self.outcome = f"ended: {words or type(exc).__name__}"
         finally:
             sock.close()
+
+    def _tls(self, sock: socket.socket):
+        """The client side of TLS, as a careful client does it: the lab CA trusted, the name checked."""
+        import ssl
+
+        from netrepl.lab.tlskinds import CA
+
+        self.outcome = "in the TLS handshake (`tls --server` answers it)"
+        tls = ssl.create_default_context(cafile=str(CA)).wrap_socket(sock, server_hostname="localhost")
+        self.outcome = f"TLS {tls.version().replace('TLSv', '')} verified"
+        self.kind_words = f"TLS {tls.version().replace('TLSv', '')}, {tls.cipher()[0]}"
+        return tls
 
     def stop(self) -> None:
         if self._sock is not None:
@@ -77,7 +94,8 @@ class LabClient:
 
     def describe(self) -> tuple[str, str]:
         """(head, tail) around the target address."""
-        return (f"{self.kind} client -> ", f" (sent {self.sent}, received {self.received} bytes; {self.outcome})")
+        tls = f"{self.kind_words}; " if self.kind_words else ""
+        return (f"{self.kind} client -> ", f" ({tls}sent {self.sent}, received {self.received} bytes; {self.outcome})")
 
     def first_line(self) -> bytes:
         return bytes(self.kept.split(b"\n", 1)[0][:200])

@@ -127,6 +127,8 @@ def load(path: str, variables=None) -> list[list[Step]]:
             if len(raw) > MAX_LINE + 1 or (len(raw) == MAX_LINE + 1 and not raw.endswith(b"\n")):
                 raise ReplayError(f"{path}:{lineno}: line longer than {MAX_LINE} characters")
             text = raw.decode("utf-8", "surrogateescape").rstrip("\r\n")
+            if text[:3] in ("#@ ", "#d "):  # addresses and datagrams (core/peerlog.py), for export --pcap
+                continue
             if text[:3] not in ("#< ", "#> "):
                 after_data = False  # a command (or any other line) ends a step
                 upgrade = upgrade_in(text)

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 MAX_LINE = 65536
 MAX_NESTING = 8  # `must-fail K must-fail K ...`: each level is a Python call, and a line may hold 4,000 of them
-_FLAG_RE = lazy(r"[ \t]+(-[A-Za-z])(?=[ \t]|$)")
+_FLAG_RE = lazy(r"[ \t]+(-[A-Za-z]|--[a-z][a-z-]+)(?=[ \t]|$)")  # -k, or a word flag: `tls --server`
 _WORD_RE = lazy(r"[^ \t]+")
 _SUBWORD_RE = lazy(r"[ \t]*([^ \t]+)")
 _CONTROL_RE = lazy(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
