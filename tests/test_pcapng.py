@@ -222,6 +222,43 @@ def test_a_udp_dns_exchange_is_dissected_as_a_dns_query_and_its_answer(tmp_path)
     _checksums_good(capture)
 
 
+DNSMASQ = shutil.which("dnsmasq") or ("/usr/sbin/dnsmasq" if os.path.exists("/usr/sbin/dnsmasq") else None)
+
+
+@needs_tshark
+@pytest.mark.skipif(DNSMASQ is None, reason="dnsmasq is not installed (apt-get install dnsmasq-base)")
+def test_a_dns_exchange_with_dnsmasq_is_dissected_as_a_query_and_its_answer(tmp_path):
+    """The issue's real peer: dnsmasq on loopback (no upstream, no hosts file, one name of its own)."""
+    port = _free_port()
+    proc = subprocess.Popen([DNSMASQ, "--keep-in-foreground", "--conf-file=/dev/null", f"--port={port}",
+                             "--listen-address=127.0.0.1", "--bind-interfaces", "--no-resolv", "--no-hosts",
+                             "--address=/host.netrepl.invalid/127.0.0.7", "--pid-file=", "--user=root"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    query = "".join(f"\\x{b:02x}" for b in _dns_query("host.netrepl.invalid", 0x4321))
+    try:
+        def answers():
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+                probe.settimeout(0.5)
+                probe.sendto(_dns_query("probe.netrepl.invalid"), ("127.0.0.1", port))
+                try:
+                    return bool(probe.recvfrom(512))
+                except OSError:
+                    return proc.poll() is not None
+        wait_until(answers, timeout=20)
+        assert proc.poll() is None, proc.stderr.read().decode(errors="replace")
+        text = _record(tmp_path, ["set eol none", f"sendto 127.0.0.1 {port} {query}", "recvfrom 512", "close"])
+    finally:
+        _stop(proc)
+    assert f" 127.0.0.1 {port} 38\n#d " in text
+    capture = _export(tmp_path)
+    rows = _fields(capture, ["dns.flags.response", "dns.qry.name", "dns.a", "dns.id", "udp.srcport"],
+                   [f"udp.port=={port},dns"], "dns")
+    assert [r[:4] for r in rows] == [["0", "host.netrepl.invalid", "", "0x4321"],
+                                     ["1", "host.netrepl.invalid", "127.0.0.7", "0x4321"]]
+    assert rows[1][4] == str(port)
+    _checksums_good(capture)
+
+
 # ----- the format and the file -------------------------------------------------------
 
 
