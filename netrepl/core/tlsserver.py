@@ -109,32 +109,9 @@ def _accept(sock, context, timeout):
     incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
     obj = context.wrap_bio(incoming, outgoing, server_side=True)
     self = tlssock.TlsSocket(sock, obj, incoming, outgoing)
-    deadline = None if timeout is None else time.monotonic() + timeout
     try:
-        while True:
-            try:
-                obj.do_handshake()
-                self._flush()
-                return self
-            except ssl.SSLWantReadError:
-                self._flush()
-                if deadline is not None:
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        raise TimeoutError("timed out") from None
-                    sock.settimeout(remaining)
-                n = sock.recv_into(self.raw)
-                if len(self.seen) < tlssock.SEEN:
-                    self.seen += self.raw_view[:min(n, tlssock.SEEN - len(self.seen))]
-                if n:
-                    incoming.write(self.raw_view[:n])
-                else:
-                    incoming.write_eof()
-                    if not self.seen:
-                        from netrepl.core.errors import TlsFailure
-
-                        raise TlsFailure("tls", "the client closed the connection without sending a ClientHello",
-                                         None, "UNEXPECTED_EOF_WHILE_READING", "SSLEOFError") from None
+        self.handshake(timeout, "the client closed the connection without sending a ClientHello")
+        return self
     except TimeoutError:
         if self.seen and not tlssock._is_tls_record(self.seen):
             raise tlssock.converted(ssl.SSLError(1, "no TLS answer"), bytes(self.seen)) from None

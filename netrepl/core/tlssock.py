@@ -110,31 +110,10 @@ class TlsSocket:
         # A ValueError here (a name IDNA refuses, "cannot start with a dot"): nothing was sent yet.
         obj = context.wrap_bio(incoming, outgoing, server_hostname=server_name, session=session)
         self = cls(sock, obj, incoming, outgoing)
-        deadline = None if timeout is None else time.monotonic() + timeout
         try:
-            while True:
-                try:
-                    obj.do_handshake()
-                    self._flush()
-                    return self
-                except ssl.SSLWantReadError:
-                    self._flush()
-                    if deadline is not None:
-                        remaining = deadline - time.monotonic()
-                        if remaining <= 0:
-                            raise TimeoutError("timed out") from None
-                        sock.settimeout(remaining)
-                    n = sock.recv_into(self.raw)
-                    if len(self.seen) < SEEN:
-                        self.seen += self.raw_view[:min(n, SEEN - len(self.seen))]
-                    if n:
-                        incoming.write(self.raw_view[:n])
-                    else:
-                        incoming.write_eof()
-                        if not self.seen:
-                            raise TlsFailure("tls", "the peer closed the connection without answering the "
-                                                    "ClientHello (is it TLS? a TLS 1.3-only or 1.2-only server?)",
-                                             None, "UNEXPECTED_EOF_WHILE_READING", "SSLEOFError") from None
+            self.handshake(timeout, "the peer closed the connection without answering the ClientHello "
+                                    "(is it TLS? a TLS 1.3-only or 1.2-only server?)")
+            return self
         except TimeoutError:
             if self.seen and not _is_tls_record(self.seen):
                 raise converted(ssl.SSLError(1, "no TLS answer"), bytes(self.seen)) from None
@@ -146,6 +125,34 @@ class TlsSocket:
             raise failure from None
         finally:
             sock.settimeout(timeout)
+
+    def handshake(self, timeout: float | None, closed_words: str) -> None:
+        """Drive the handshake (either side) under ONE deadline: each wait for the peer gets what is
+        left of `timeout`. Raises TimeoutError ("timed out"), ssl.SSLError, OSError, or TlsFailure
+        with `closed_words` when the peer closes before sending a byte."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            try:
+                self.obj.do_handshake()
+                self._flush()
+                return
+            except ssl.SSLWantReadError:
+                self._flush()
+                if deadline is not None:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise TimeoutError("timed out") from None
+                    self.sock.settimeout(remaining)
+                n = self.sock.recv_into(self.raw)
+                if len(self.seen) < SEEN:
+                    self.seen += self.raw_view[:min(n, SEEN - len(self.seen))]
+                if n:
+                    self.incoming.write(self.raw_view[:n])
+                else:
+                    self.incoming.write_eof()
+                    if not self.seen:
+                        raise TlsFailure("tls", closed_words, None, "UNEXPECTED_EOF_WHILE_READING",
+                                         "SSLEOFError") from None
 
     def chain(self) -> list:
         """The certificates the peer sent (leaf first): _ssl.Certificate objects, or [] if unknown."""
