@@ -19,7 +19,8 @@ import os
 import re
 
 from netrepl.core.peerlog import DIRECTIVE
-from netrepl.lab.replay import MAX_DATA, MAX_LINE, MAX_MORE, ReplayError, _decode
+from netrepl.lab.recordlines import ReplayError, recording_lines
+from netrepl.lab.replay import MAX_DATA, MAX_MORE, _decode
 from netrepl.language.escapes import EscapeError
 from netrepl.language.nrs import MAX_BYTES
 
@@ -57,87 +58,80 @@ def read(path: str) -> list[tuple]:
     last_connect = ("127.0.0.1", 0)  # the target of the last `connect` line, for a `#> connect` without `#@`
     last_client = None  # a relay recording's `# connection #N from HOST:PORT`
     total = 0
-    with open(path, "rb") as f:
-        for lineno in range(1, 10**9):
-            raw = f.readline(MAX_LINE + 2)
-            if not raw:
-                break
-            if len(raw) > MAX_LINE + 1 or (len(raw) == MAX_LINE + 1 and not raw.endswith(b"\n")):
-                raise ReplayError(f"{path}:{lineno}: line longer than {MAX_LINE} characters")
-            text = raw.decode("utf-8", "surrogateescape").rstrip("\r\n")
-            where = f"{path}:{lineno}"
-            head, body = text[:3], text[3:]
-            if head == "#@ ":
-                tcp, udp = _TCP.match(body), _UDP.match(body)
-                if tcp:
-                    pending_tcp = (tcp.group(1), (tcp.group(2), _port(tcp.group(3), where)),
-                                   (tcp.group(4), _port(tcp.group(5), where)))
-                elif udp:
-                    datagram = ["udp", udp.group(1), (udp.group(2), _port(udp.group(3), where), udp.group(4),
-                                                      _port(udp.group(5), where)), bytearray(), int(udp.group(6)), lineno]
-                    events.append(datagram)
-                else:
-                    raise ReplayError(f"{where}: `#@ {body[:80]}` is not an address line "
-                                      "(#@ tcp ROLE HOST PORT HOST PORT, #@ udp> HOST PORT HOST PORT SIZE)")
-                continue
-            if head == "#d ":
-                if datagram is None:
-                    raise ReplayError(f"{where}: datagram bytes (`#d`) with no `#@ udp` line before them")
-                data = _decoded(body, path, lineno)
-                total += len(data)
-                if total > MAX_DATA or len(datagram[3]) + len(data) > datagram[4]:
-                    raise ReplayError(f"{where}: more datagram bytes than its `#@ udp` line says")
-                datagram[3] += data
-                continue
-            datagram = None
-            if head not in ("#< ", "#> "):
-                if text.startswith("connect "):  # where an older recording (or a relay's) connected
-                    last_connect = _connect_target(text)
-                elif (client := _RELAYED_FROM.match(text)) is not None:  # lab/relayrecord.py's block head
-                    last_client = _connect_target(f"connect {client.group(1)} {client.group(2)}")
-                continue
-            way = text[1]
-            directive = DIRECTIVE.match(body)
-            if body == "connect" and way == ">":
-                number = sum(1 for e in events if e[0] == "open") + 1
-                if pending_tcp is not None:
-                    role, local, remote = pending_tcp
-                    conn = Conn(number, lineno, role, local, remote, False)
-                else:  # no `#@` line (an older recording, a relay's): the `connect` line's target, if
-                    # it names an address and a port, else loopback; our port made up
-                    ours = "::1" if ":" in last_connect[0] else "127.0.0.1"
-                    local = last_client if last_client and (":" in last_client[0]) == (":" in ours) \
-                        else (ours, FALLBACK_CLIENT_PORT + number)
-                    conn = Conn(number, lineno, "client", local, last_connect, True)
-                    last_client = None
-                pending_tcp = None
-                events.append(("open", conn))
-                continue
-            if conn is None:
-                raise ReplayError(f"{where}: a peer line before the first `#> connect`")
-            if directive and directive.group(1):  # more N bytes sha256 HEX: N bytes not kept
-                more = int(directive.group(1))
-                if more > MAX_MORE:
-                    raise ReplayError(f"{where}: `more {more} bytes` is over the limit of {MAX_MORE}")
-                events.append(("data", conn, way, b"", more))
-            elif directive:
-                if body in ("eof", "close"):
-                    events.append(("fin", conn, way))
-                elif body == "reset" and way == "<":
-                    events.append(("rst", conn, way))
-                else:
-                    raise ReplayError(f"{where}: `{text}` is not a peer line (#> connect, #< eof, #< reset, "
-                                      "#> eof, #> close)")
+    for lineno, text in recording_lines(path):
+        where = f"{path}:{lineno}"
+        head, body = text[:3], text[3:]
+        if head == "#@ ":
+            tcp, udp = _TCP.match(body), _UDP.match(body)
+            if tcp:
+                pending_tcp = (tcp.group(1), (tcp.group(2), _port(tcp.group(3), where)),
+                               (tcp.group(4), _port(tcp.group(5), where)))
+            elif udp:
+                datagram = ["udp", udp.group(1), (udp.group(2), _port(udp.group(3), where), udp.group(4),
+                                                  _port(udp.group(5), where)), bytearray(), int(udp.group(6)), lineno]
+                events.append(datagram)
             else:
-                data = _decoded(body, path, lineno)
-                total += len(data)
-                if total > MAX_DATA:
-                    raise ReplayError(f"{where}: more than {MAX_DATA} bytes of recorded data")
-                last = events[-1]
-                if last[0] == "data" and last[1] is conn and last[2] == way and not last[4]:
-                    last[3] += data  # one step: a bytearray while reading
-                else:
-                    events.append(["data", conn, way, bytearray(data), 0])
+                raise ReplayError(f"{where}: `#@ {body[:80]}` is not an address line "
+                                  "(#@ tcp ROLE HOST PORT HOST PORT, #@ udp> HOST PORT HOST PORT SIZE)")
+            continue
+        if head == "#d ":
+            if datagram is None:
+                raise ReplayError(f"{where}: datagram bytes (`#d`) with no `#@ udp` line before them")
+            data = _decoded(body, path, lineno)
+            total += len(data)
+            if total > MAX_DATA or len(datagram[3]) + len(data) > datagram[4]:
+                raise ReplayError(f"{where}: more datagram bytes than its `#@ udp` line says")
+            datagram[3] += data
+            continue
+        datagram = None
+        if head not in ("#< ", "#> "):
+            if text.startswith("connect "):  # where an older recording (or a relay's) connected
+                last_connect = _connect_target(text)
+            elif (client := _RELAYED_FROM.match(text)) is not None:  # lab/relayrecord.py's block head
+                last_client = _connect_target(f"connect {client.group(1)} {client.group(2)}")
+            continue
+        way = text[1]
+        directive = DIRECTIVE.match(body)
+        if body == "connect" and way == ">":
+            number = sum(1 for e in events if e[0] == "open") + 1
+            if pending_tcp is not None:
+                role, local, remote = pending_tcp
+                conn = Conn(number, lineno, role, local, remote, False)
+            else:  # no `#@` line (an older recording, a relay's): the `connect` line's target, if
+                # it names an address and a port, else loopback; our port made up
+                ours = "::1" if ":" in last_connect[0] else "127.0.0.1"
+                local = last_client if last_client and (":" in last_client[0]) == (":" in ours) \
+                    else (ours, FALLBACK_CLIENT_PORT + number)
+                conn = Conn(number, lineno, "client", local, last_connect, True)
+                last_client = None
+            pending_tcp = None
+            events.append(("open", conn))
+            continue
+        if conn is None:
+            raise ReplayError(f"{where}: a peer line before the first `#> connect`")
+        if directive and directive.group(1):  # more N bytes sha256 HEX: N bytes not kept
+            more = int(directive.group(1))
+            if more > MAX_MORE:
+                raise ReplayError(f"{where}: `more {more} bytes` is over the limit of {MAX_MORE}")
+            events.append(("data", conn, way, b"", more))
+        elif directive:
+            if body in ("eof", "close"):
+                events.append(("fin", conn, way))
+            elif body == "reset" and way == "<":
+                events.append(("rst", conn, way))
+            else:
+                raise ReplayError(f"{where}: `{text}` is not a peer line (#> connect, #< eof, #< reset, "
+                                  "#> eof, #> close)")
+        else:
+            data = _decoded(body, path, lineno)
+            total += len(data)
+            if total > MAX_DATA:
+                raise ReplayError(f"{where}: more than {MAX_DATA} bytes of recorded data")
+            last = events[-1]
+            if last[0] == "data" and last[1] is conn and last[2] == way and not last[4]:
+                last[3] += data  # one step: a bytearray while reading
+            else:
+                events.append(["data", conn, way, bytearray(data), 0])
     return [tuple(bytes(part) if isinstance(part, bytearray) else part for part in event) for event in events]
 
 

@@ -42,12 +42,12 @@ from typing import Callable
 from netrepl.core.peerlog import DIRECTIVE
 from netrepl.lab.handlers import RESET_DELAY, finish
 from netrepl.lab.kinds import IDLE_TIMEOUT
+from netrepl.lab.recordlines import ReplayError, recording_lines
 from netrepl.lab.replaytls import tls_hint, tls_refusal, upgrade_in
 from netrepl.lab.server import LabServer
 from netrepl.language.escapes import EscapeError, decode_escapes, encode_escapes
 from netrepl.language.nrs import MAX_BYTES
 
-MAX_LINE = 4096  # characters of one line (the recorder writes at most ~260)
 MAX_DATA = 64 << 20  # decoded bytes of one recording, in all
 MAX_MORE = 1 << 40  # bytes one `more` directive may stand for
 REPLAY_TIMEOUT = IDLE_TIMEOUT  # seconds each wait for the client may take (60: a person types the client)
@@ -77,10 +77,6 @@ def _decode(body: str, col: int) -> bytes:
             body = _SPECIAL.sub(lambda m: _SPECIAL_AS[m.group(1)], body)
         return codecs.escape_decode(body.encode("ascii"))[0]
     return decode_escapes(body, col)  # its errors say which escape is bad, and where
-
-
-class ReplayError(ValueError):
-    """The recording cannot be replayed: FILE:LINE and why."""
 
 
 class Step:
@@ -117,69 +113,60 @@ def load(path: str, variables=None) -> list[list[Step]]:
     # A `tls` line right before a `#> connect`: a recording started on a socket already upgraded
     # (core/recorder.py write_setup writes `tls` and then the connection's `#> connect`).
     upgraded_before: tuple[int, str, str] | None = None
-    from netrepl.core.pathopen import open_within  # a FIFO with no writer: not for ever
-
-    with os.fdopen(open_within(path, os.O_RDONLY), "rb") as f:
-        for lineno in range(1, 10**9):
-            raw = f.readline(MAX_LINE + 2)
-            if not raw:
-                break
-            if len(raw) > MAX_LINE + 1 or (len(raw) == MAX_LINE + 1 and not raw.endswith(b"\n")):
-                raise ReplayError(f"{path}:{lineno}: line longer than {MAX_LINE} characters")
-            text = raw.decode("utf-8", "surrogateescape").rstrip("\r\n")
-            if text[:3] in ("#@ ", "#d "):  # addresses and datagrams (core/peerlog.py), for export --pcap
-                continue
-            if text[:3] not in ("#< ", "#> "):
-                after_data = False  # a command (or any other line) ends a step
-                upgrade = upgrade_in(text)
-                if conversations and upgrade:
-                    raise ReplayError(tls_refusal(path, lineno, text, len(conversations), upgrade))
-                upgraded_before = (lineno, text, upgrade) if upgrade else None
-                continue
-            way, body = text[1], text[3:]
-            where = f"{path}:{lineno}"
-            directive = DIRECTIVE.match(body)
-            if directive and (way, body) not in _DIRECTIVES and not directive.group(1):
-                raise ReplayError(f"{where}: `{text}` is not a peer line (#> connect, #< eof, #< reset, "
-                                  "#> eof, #> close)")
-            if body == "connect":
-                conversations.append([])
-                after_data = False
-                if upgraded_before is not None:
-                    raise ReplayError(tls_refusal(path, *upgraded_before[:2], len(conversations), upgraded_before[2]))
-                continue
-            if not conversations:
-                raise ReplayError(f"{where}: a peer line before the first `#> connect`")
-            steps = conversations[-1]
-            if directive and directive.group(1):  # more N bytes sha256 HEX
-                more = int(directive.group(1))
-                if more > MAX_MORE:
-                    raise ReplayError(f"{where}: `more {more} bytes` is over the limit of {MAX_MORE}")
-                if not (after_data and steps[-1].way == way):
-                    number += 1
-                    steps.append(Step(number, lineno, way, "data"))
-                steps[-1].more, steps[-1].sha = more, directive.group(2)
-                after_data = False
-            elif directive:
+    for lineno, text in recording_lines(path):
+        if text[:3] in ("#@ ", "#d "):  # addresses and datagrams (core/peerlog.py), for export --pcap
+            continue
+        if text[:3] not in ("#< ", "#> "):
+            after_data = False  # a command (or any other line) ends a step
+            upgrade = upgrade_in(text)
+            if conversations and upgrade:
+                raise ReplayError(tls_refusal(path, lineno, text, len(conversations), upgrade))
+            upgraded_before = (lineno, text, upgrade) if upgrade else None
+            continue
+        way, body = text[1], text[3:]
+        where = f"{path}:{lineno}"
+        directive = DIRECTIVE.match(body)
+        if directive and (way, body) not in _DIRECTIVES and not directive.group(1):
+            raise ReplayError(f"{where}: `{text}` is not a peer line (#> connect, #< eof, #< reset, "
+                              "#> eof, #> close)")
+        if body == "connect":
+            conversations.append([])
+            after_data = False
+            if upgraded_before is not None:
+                raise ReplayError(tls_refusal(path, *upgraded_before[:2], len(conversations), upgraded_before[2]))
+            continue
+        if not conversations:
+            raise ReplayError(f"{where}: a peer line before the first `#> connect`")
+        steps = conversations[-1]
+        if directive and directive.group(1):  # more N bytes sha256 HEX
+            more = int(directive.group(1))
+            if more > MAX_MORE:
+                raise ReplayError(f"{where}: `more {more} bytes` is over the limit of {MAX_MORE}")
+            if not (after_data and steps[-1].way == way):
                 number += 1
-                steps.append(Step(number, lineno, way, "eof" if body == "close" else body))
-                after_data = False
+                steps.append(Step(number, lineno, way, "data"))
+            steps[-1].more, steps[-1].sha = more, directive.group(2)
+            after_data = False
+        elif directive:
+            number += 1
+            steps.append(Step(number, lineno, way, "eof" if body == "close" else body))
+            after_data = False
+        else:
+            if way == ">" and "${" in body:
+                body = _filled(body, variables or {}, where)
+            try:
+                data = _decode(body, 4)
+            except EscapeError as exc:
+                raise ReplayError(f"{path}:{lineno}:{exc.col}: {exc.message}") from None
+            total += len(data)
+            if total > MAX_DATA:
+                raise ReplayError(f"{where}: more than {MAX_DATA} bytes of recorded data")
+            if after_data and steps[-1].way == way and not steps[-1].more:
+                steps[-1].data += data  # a bytearray while loading: += in place, not a copy a line
             else:
-                if way == ">" and "${" in body:
-                    body = _filled(body, variables or {}, where)
-                try:
-                    data = _decode(body, 4)
-                except EscapeError as exc:
-                    raise ReplayError(f"{path}:{lineno}:{exc.col}: {exc.message}") from None
-                total += len(data)
-                if total > MAX_DATA:
-                    raise ReplayError(f"{where}: more than {MAX_DATA} bytes of recorded data")
-                if after_data and steps[-1].way == way and not steps[-1].more:
-                    steps[-1].data += data  # a bytearray while loading: += in place, not a copy a line
-                else:
-                    number += 1
-                    steps.append(Step(number, lineno, way, "data", bytearray(data)))
-                after_data = True
+                number += 1
+                steps.append(Step(number, lineno, way, "data", bytearray(data)))
+            after_data = True
     for steps in conversations:
         for step in steps:
             step.data = bytes(step.data)
@@ -393,3 +380,4 @@ def serve(conn: socket.socket, server) -> None:
     """The kinds.py handler: a ReplayServer plays its recording; a plain LabServer has none (closes)."""
     if isinstance(server, ReplayServer):
         server._serve(conn, server)
+
