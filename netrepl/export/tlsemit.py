@@ -78,11 +78,18 @@ def _settings(p: Program, insecure: bool, sni: bool) -> None:
         p.code("context.check_hostname = False  # no SNI sent: the name is checked after the handshake")
     if t.get("alpn"):
         p.code(f"context.set_alpn_protocols({t['alpn']!r})")
-    if (t.get("cert") or "").startswith("tls_setting("):  # none at run time: no client certificate
-        p.code(f"cert = {t['cert']}", "if cert is not None:",
-               f"    context.load_cert_chain(cert, {t.get('key') or 'None'})")
-    elif t.get("cert"):
-        p.code(f"context.load_cert_chain({t['cert']}, {t.get('key') or 'None'})")
+    if t.get("cert"):  # an encrypted key is refused: OpenSSL would prompt for its passphrase
+        p.need("no_passphrase")
+        p.code(f"cert = {t['cert']}")
+        key, where = "None", "cert"
+        if t.get("key"):
+            p.code(f"key = {t['key']}")
+            key, where = "key", "key or cert"
+        load = f"context.load_cert_chain(cert, {key}, password=no_passphrase({where}))"
+        if t["cert"].startswith("tls_setting("):  # none at run time: no client certificate
+            p.code("if cert is not None:", "    " + load)
+        else:
+            p.code(load)
     if t.get("ciphers"):
         p.code(f"context.set_ciphers({t['ciphers']!r})")
     if t.get("min"):
@@ -124,10 +131,11 @@ def _handshake(p: Program, parsed) -> None:
         p.code("    pending.clear()")
     _context(p, insecure, sni)
     p.need("note")
-    if sni:
+    if sni or not insecure:  # SNI off, verifying: the name the certificate is checked against after
         p.need("check_server_name")
         p.may_refuse("usage")
-        p.code(f"check_server_name(context, {name})")
+        why = "" if sni else ", ', so the certificate could not be checked against it'"
+        p.code(f"check_server_name(context, {name}{why})")
     p.code("try:  # wrap_socket takes the socket over")
     p.depth += 1
     if sni:

@@ -11,24 +11,29 @@ from netrepl.export.prelude import helper
 helper("tls_context", ("os", "ssl"), (), '''
 def tls_context(ca=None):
     """ssl.create_default_context(): the peer's certificate verified and its name checked, against
-    the system trust store, or (ca: a CA file or directory) only the CAs in ca."""
+    the system trust store, or (ca: a CA file or directory) only the CAs in ca. The name is matched
+    against the certificate's subjectAltName only, as netrepl matches it: Python's default falls back
+    to the subject's CN when the SAN has no DNS name (CN=localhost passed with only IP:127.0.0.1)."""
     if ca is None:
-        return ssl.create_default_context()
-    ca = os.path.expanduser(ca)
-    if os.path.isdir(ca):
-        return ssl.create_default_context(capath=ca)
-    return ssl.create_default_context(cafile=ca)
+        context = ssl.create_default_context()
+    elif os.path.isdir(os.path.expanduser(ca)):
+        context = ssl.create_default_context(capath=os.path.expanduser(ca))
+    else:
+        context = ssl.create_default_context(cafile=os.path.expanduser(ca))
+    context.hostname_checks_common_name = False
+    return context
 ''')
 
 helper("check_server_name", ("ssl",), ("step_refused",), '''
-def check_server_name(context, name):
-    """The name the handshake sends, checked first as wrap_socket checks it (on memory: nothing is
-    sent, the socket stays as it is). One it refuses ("cannot start with a dot") is StepRefused:
-    netrepl's kind usage, the connection as it was."""
+def check_server_name(context, name, why=""):
+    """The name the handshake sends (or, SNI off, the certificate is checked against), checked first
+    as wrap_socket checks it (on memory: nothing is sent, the socket stays as it is). One it refuses
+    ("empty label") is StepRefused: netrepl's kind usage, the connection as it was; a name check that
+    cannot run never lets a verifying handshake pass."""
     try:
         context.wrap_bio(ssl.MemoryBIO(), ssl.MemoryBIO(), server_hostname=name)
     except ValueError as exc:
-        raise StepRefused(f"tls: {name!r} cannot be a TLS server name: {exc}", "usage") from None
+        raise StepRefused(f"tls: {name!r} cannot be a TLS server name{why}: {exc}", "usage") from None
 ''')
 
 helper("tls_setting", ("os",), (), '''
@@ -36,6 +41,16 @@ def tls_setting(value, unset):
     """`set tls ca|cert|key` from an option: None for the word that means no file (ca system, cert
     none, key none), as netrepl reads it; else the path, ~ expanded."""
     return None if value == unset else os.path.expanduser(value)
+''')
+
+helper("no_passphrase", (), ("file_problem",), '''
+def no_passphrase(path):
+    """load_cert_chain's password callback. Without one, OpenSSL asks for an encrypted key's passphrase
+    on the terminal, past the timeout (without a terminal, on stdin): refused instead, as netrepl does."""
+    def refuse():
+        raise FileProblem(f"the client key in {path} is encrypted: this program never asks for a passphrase "
+                          "(decrypt a copy: openssl pkey -in KEY -out PLAIN.pem)")
+    return refuse
 ''')
 
 helper("tls_summary", (), ("note",), '''
@@ -46,29 +61,79 @@ def tls_summary(sock, name):
          f"ALPN {sock.selected_alpn_protocol()!r}")
 ''')
 
-helper("check_name", ("ipaddress", "ssl"), (), '''
+helper("check_name", ("ipaddress", "re", "ssl"), (), '''
 def check_name(sock, name):
-    """The name against the certificate's subjectAltName (RFC 6125, as OpenSSL checks it: no
-    CN), after a handshake that sent no SNI and so had OpenSSL check no name (set tls sni off)."""
+    """The name against the certificate's subjectAltName after a handshake that sent no SNI and so
+    had OpenSSL check no name (set tls sni off), as OpenSSL checks it for Python: no CN, no partial
+    wildcards. Read from the certificate's DER, byte for byte: getpeercert()'s decoded dict raises
+    UnicodeDecodeError on a name (or an AIA URI) that is not UTF-8, and the peer chooses those."""
+    wanted = ip_of(name)
     try:
-        wanted = ipaddress.ip_address(name)
-    except ValueError:
-        wanted = None
-    host = name.lower().rstrip(".")
-    for kind, value in sock.getpeercert().get("subjectAltName", ()):
-        if wanted is not None:
-            if kind == "IP Address" and ipaddress.ip_address(value.strip()) == wanted:
-                return
-        elif kind == "DNS":
-            pattern = value.lower().rstrip(".")
-            first, _, rest = host.partition(".")
-            if pattern == host or pattern.startswith("*.") and first and rest == pattern[2:]:
-                return
+        names = san_names(sock.getpeercert(binary_form=True))
+    except (IndexError, StopIteration):  # DER OpenSSL took and this cannot walk: no name matches
+        names = []
+    for tag, value in names:
+        if wanted is not None and tag == 0x87 and value == wanted.packed:  # [7] iPAddress
+            return
+        if wanted is None and tag == 0x82 and host_matches(value, name.encode("idna")):  # [2] dNSName
+            return
     sock.close()
     error = ssl.SSLCertVerificationError(f"certificate verify failed: {name!r} is not among its names")
     error.verify_code = 64 if wanted is not None else 62  # X509_V_ERR_IP_ADDRESS/HOSTNAME_MISMATCH
     error.verify_message = "IP address mismatch" if wanted is not None else "hostname mismatch"
     raise error
+
+
+def ip_of(name):
+    """The IP address name is to OpenSSL (which decides between a name and an address check):
+    ipaddress's reading, or four decimal parts with leading zeros (127.0.0.01). None: a host name."""
+    try:
+        return ipaddress.ip_address(name)
+    except ValueError:
+        parts = name.split(".")
+        if len(parts) == 4 and all(p.isascii() and p.isdigit() and int(p) <= 255 for p in parts):
+            return ipaddress.IPv4Address(".".join(str(int(p)) for p in parts))
+        return None
+
+
+def der_values(der):
+    """The (tag, content) of each DER value in der, one after the other."""
+    at = 0
+    while at < len(der):
+        tag, size, at = der[at], der[at + 1], at + 2
+        if size & 0x80:  # long form: the next size & 0x7F bytes are the length
+            size, at = int.from_bytes(der[at:at + (size & 0x7F)], "big"), at + (size & 0x7F)
+        yield tag, der[at:at + size]
+        at += size
+
+
+def san_names(der):
+    """The certificate's subjectAltName as (tag, raw bytes) pairs, undecoded."""
+    certificate = next(der_values(der))[1]
+    to_be_signed = next(der_values(certificate))[1]
+    for tag, content in der_values(to_be_signed):
+        if tag == 0xA3:  # [3]: the extensions
+            for _, extension in der_values(next(der_values(content))[1]):
+                parts = list(der_values(extension))  # its OID, critical (optional), an OCTET STRING
+                if parts[0] == (0x06, b"\\x55\\x1d\\x11"):  # 2.5.29.17, subjectAltName
+                    return list(der_values(next(der_values(parts[-1][1]))[1]))
+    return []
+
+
+WILDCARD_BASE = re.compile(rb"(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?){2,}")
+WILDCARD_LABEL = re.compile(rb"[A-Za-z0-9-]+|\\*")
+
+
+def host_matches(pattern, host):
+    """OpenSSL's check of one DNS name (X509_check_host): `*.` stands for one label of letters,
+    digits and hyphens only when it is the whole leftmost label and two well-formed labels follow;
+    else the bytes are compared as they are (ASCII letters in either case), and a NUL never matches."""
+    if b"\\0" in pattern:
+        return False
+    if pattern.startswith(b"*") and WILDCARD_BASE.fullmatch(pattern, 1) and not host.startswith(b"."):
+        first, dot, rest = host.partition(b".")
+        return bool(dot and WILDCARD_LABEL.fullmatch(first)) and (dot + rest).lower() == pattern[1:].lower()
+    return pattern.lower() == host.lower()
 ''')
 
 helper("starttls", ("ssl", "time"), ("note", "take"), '''

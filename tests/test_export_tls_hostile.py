@@ -1,0 +1,270 @@
+"""`netrepl export` against the hostile TLS peer kit (tests/hostile_tls.py; issue 20, export parity).
+
+Each script runs in netrepl and as the exported program against the same hostile
+loopback TLS server (test_export.py's harness): the same standard output, the same
+exit status, no traceback, and what the program says on standard error terminal-safe.
+The cases are issue 20's TLS ones: certificates whose text OpenSSL's decoding refuses
+(invalid UTF-8 in a DNS SAN or an AIA URI) or that carry controls, bidi and thousands
+of names; KeyUpdates and trickled records that must not hold a read past its deadline;
+a name the check cannot run on with SNI off; an encrypted client key.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+from hostile_tls import DNS, IP, OpensslServer, Pki, certificate_cases, san, server_context, \
+    trickle_record
+from test_export import check_code, export_and_compare, netrepl_run
+from netrepl.export import export_file
+from netrepl.render.escape import is_terminal_safe
+from tlshelpers import Certs, TlsServer, echo_lines
+
+
+@pytest.fixture
+def pki(tmp_path):
+    return Pki(tmp_path)
+
+
+@pytest.fixture
+def serve():
+    servers = []
+
+    def start(context, handler=echo_lines):
+        server = TlsServer(context, handler)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+def parity(tmp_path, text, variables, expected=None):
+    """The script at tmp_path/hostile.nrs in netrepl and exported: the same stdout and status, no
+    traceback (export_and_compare), and the program's notes terminal-safe."""
+    path = tmp_path / "hostile.nrs"
+    path.write_text(text)
+    program, out, err = export_and_compare(path, variables, tmp_path)
+    assert is_terminal_safe(err), err
+    if expected is not None:
+        assert out == expected, err
+    return program, out, err
+
+
+# ----- hostile certificates: each through `tls`, `tls -k` and `tls` with SNI off ----------------------
+
+CASES = certificate_cases()
+MODES = {"tls": "tls", "tls -k": "tls -k", "sni off": "set tls sni off\ntls"}
+TALK = "send hi\nrecv line\nclose\nprint done\n"
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("label, extensions, keywords, verdict", CASES, ids=[c[0] for c in CASES])
+def test_hostile_certificates_export_parity(pki, serve, tmp_path, mode, label, extensions, keywords, verdict):
+    """A certificate with invalid UTF-8 (getpeercert() raises UnicodeDecodeError on it), controls, bidi,
+    3000 names or a long chain: the program verifies as netrepl does (a pass where it passes, a verify
+    failure where it fails), with no traceback."""
+    if extensions == "other-ca":
+        (tmp_path / "other").mkdir()
+        pem = Pki(tmp_path / "other").issue()
+    else:
+        pem = pki.issue(*extensions, **keywords)
+    server = serve(server_context(pem))
+    variables = {"ca": pki.ca_file, "port": str(server.port)}
+    passes = mode == "tls -k" or verdict == "pass"
+    program, out, err = parity(tmp_path, f"set tls ca $ca\nconnect localhost $port\n{MODES[mode]}\n{TALK}", variables,
+                               "echo: hi\\r\ndone\n" if passes else "")
+    if not passes:
+        assert "SSLCertVerificationError" in err, err
+
+
+@pytest.mark.parametrize("where", ["dns san", "aia uri"])
+def test_must_fail_verify_catches_a_refused_certificate_with_invalid_utf8(pki, serve, tmp_path, where):
+    """SNI off, the name checked after the handshake from the certificate's DER: a wrong name among
+    undecodable ones is a verify failure (`must-fail verify` catches it), and the script goes on."""
+    extension = san((DNS, b"bad\xff\xfe\xc0.test"), (IP, bytes([127, 0, 0, 9]))) if where == "dns san" \
+        else san((DNS, b"other.test"))
+    pem = pki.issue(extension)
+    server = serve(server_context(pem))
+    program, out, err = parity(tmp_path, "set tls ca $ca\nset tls sni off\nconnect localhost $port\n"
+                                         "must-fail verify tls\nprint after\n",
+                               {"ca": pki.ca_file, "port": str(server.port)}, "after\n")
+    assert "failed as expected (verify)" in err, err
+
+
+# ----- SNI off: a name the check cannot run on fails the verifying `tls` (kind usage) --------------------
+
+@pytest.mark.parametrize("name", ["a..b", ".lead", "x" * 64 + ".test", "trail..", "a" * 300])
+def test_sni_off_a_name_the_check_cannot_run_on_is_usage_and_the_connection_stays(pki, serve, tmp_path, name):
+    """netrepl refuses it before the handshake (kind usage), the connection still plain TCP; the
+    program did the handshake and called it a hostname mismatch (kind verify)."""
+    server = serve(server_context(pki.issue()))
+    text = (f"set tls ca $ca\nset tls sni off\nconnect localhost $port\nmust-fail usage tls {name}\n"
+            f"tls localhost\n{TALK}")
+    program, out, err = parity(tmp_path, text, {"ca": pki.ca_file, "port": str(server.port)}, "echo: hi\\r\ndone\n")
+    assert "failed as expected (usage)" in err and "could not be checked" in err, err
+    # and without must-fail, the run ends there: status 1 in both, nothing after it
+    parity(tmp_path, f"set tls ca $ca\nset tls sni off\nconnect localhost $port\ntls {name}\nprint never\n",
+           {"ca": pki.ca_file, "port": str(server.port)}, "")
+
+
+def test_sni_off_tls_k_with_such_a_name_still_handshakes(pki, serve, tmp_path):
+    """`tls -k` checks nothing, so there is nothing that cannot run: it handshakes, as netrepl's does."""
+    server = serve(server_context(pki.issue()))
+    parity(tmp_path, f"set tls ca $ca\nset tls sni off\nconnect localhost $port\ntls -k a..b\n{TALK}",
+           {"ca": pki.ca_file, "port": str(server.port)}, "echo: hi\\r\ndone\n")
+
+
+WILDCARDS = [
+    # (the certificate's DNS names, the name checked): OpenSSL's reading, which netrepl's check is
+    (b"*.localhost", "x.localhost"),  # a wildcard needs two dots after it: literal, so no match
+    (b"*.a.test", "x.a.test"),  # matches
+    (b"*.a.test", "x.y.a.test"),  # one label only
+    (b"*.a.test", "a.test"),  # the wildcard is never empty
+    (b"x*.a.test", "xy.a.test"),  # partial wildcards: Python turns them off
+    (b"a.*.test", "a.b.test"),  # not the leftmost label
+    (b"*.a_b.test", "x.a_b.test"),  # an invalid label after it: literal
+    (b"LOCALHOST.", "localhost"),  # case and a trailing dot
+    (b"localhost\x00.evil.test", "localhost"),  # a NUL never matches
+]
+
+
+@pytest.mark.parametrize("pattern, name", WILDCARDS, ids=[f"{p!r}-{n}" for p, n in WILDCARDS])
+def test_sni_off_the_name_is_checked_as_openssl_checks_it(pki, serve, tmp_path, pattern, name):
+    """The program's check after the handshake (no SNI sent, so OpenSSL checked no name) passes exactly
+    where netrepl's (OpenSSL's X509_check_host, replayed) passes."""
+    server = serve(server_context(pki.issue(san((DNS, pattern), (IP, bytes([127, 0, 0, 1]))))))
+    parity(tmp_path, f"set tls ca $ca\nset tls sni off\nconnect 127.0.0.1 $port\nmust-fail verify tls {name}\n"
+                     "print refused\n", {"ca": pki.ca_file, "port": str(server.port)})
+
+
+# ----- records that carry no application data: one deadline per read -------------------------------------
+
+READS = ["recv", "recv line", "expect /never/", "recv exactly 10", "recv all", "recv quiet 1"]
+
+
+def _timed_parity(tmp_path, text, variables, start_server):
+    """Like parity(), each side against a fresh server from start_server(), each side timed."""
+    path = tmp_path / "hostile.nrs"
+    path.write_text(text)
+    (tmp_path / "netrepl").mkdir(exist_ok=True)
+    server = start_server()
+    started = time.monotonic()
+    try:
+        expected, status = netrepl_run(path, dict(variables, port=str(server.port)), tmp_path / "netrepl")
+    finally:
+        server.stop()
+    took_netrepl = time.monotonic() - started
+    program = export_file(str(path), dict(variables, port="0"))
+    target = tmp_path / "hostile.py"
+    target.write_text(program.text_of())
+    check_code(target)
+    server = start_server()
+    started = time.monotonic()
+    try:
+        proc = subprocess.run([sys.executable, "-I", "-X", "utf8", str(target), "--port", str(server.port)],
+                              capture_output=True, timeout=60)
+    finally:
+        server.stop()
+    took_program = time.monotonic() - started
+    out, err = proc.stdout.decode(), proc.stderr.decode("utf-8", "backslashreplace")
+    assert (out, proc.returncode) == (expected, status), err
+    assert "Traceback" not in err and is_terminal_safe(err), err
+    return out, err, took_netrepl, took_program
+
+
+@pytest.mark.parametrize("command", READS)
+def test_a_keyupdate_flood_does_not_hold_the_programs_read(pki, tmp_path, command):
+    """openssl s_server sends a TLS 1.3 KeyUpdate every 0.25 s for 10 s: each read of the program ends
+    at its one deadline (timeout 2), as netrepl's does, with the same output and status."""
+    pem = pki.issue()
+    servers = []
+
+    def start():
+        server = OpensslServer(pem)
+        servers.append(server)
+        return _Stopping(server, lambda: server.keyupdates(0.25))
+
+    out, err, took_netrepl, took_program = _timed_parity(
+        tmp_path, f"set tls ca $ca\nconnect localhost $port\ntls\ntimeout 2\n{command}\nprint after\n",
+        {"ca": pki.ca_file}, start)
+    assert all(server.sent >= 3 for server in servers), "too few KeyUpdates for the test to mean anything"
+    assert took_netrepl < 6 and took_program < 6, (took_netrepl, took_program, err)
+    if command == "recv quiet 1":
+        assert out == "after\n" and "quiet for 1.0 s (in all 1.0" in err, err
+    else:
+        assert out == "" and ("timed out" in err.lower() or "expected" in err), err
+
+
+@pytest.mark.parametrize("command", READS)
+def test_a_record_trickled_a_byte_at_a_time_does_not_hold_the_programs_read(pki, tmp_path, command):
+    context = server_context(pki.issue())
+
+    def start():
+        server = TlsServer(context, trickle_record(every=0.1, count=100))
+        return _Stopping(server, None, server.close)
+
+    out, err, took_netrepl, took_program = _timed_parity(
+        tmp_path, f"set tls ca $ca\nconnect localhost $port\ntls\ntimeout 1\n{command}\nprint after\n",
+        {"ca": pki.ca_file}, start)
+    assert took_netrepl < 4 and took_program < 4, (took_netrepl, took_program, err)
+
+
+class _Stopping:
+    """A server with .port and .stop(); `then` runs once the side's connection may start (KeyUpdates)."""
+
+    def __init__(self, server, then, stop=None):
+        self.server, self.port = server, server.port
+        self._stop = stop or server.stop
+        if then is not None:
+            then()
+
+    def stop(self):
+        self._stop()
+
+
+# ----- an encrypted client key: refused (kind file), never prompted for ------------------------------------
+
+@pytest.mark.parametrize("separate", [False, True])
+def test_an_encrypted_client_key_is_refused_by_the_program_without_a_prompt(serve, tmp_path, separate):
+    """The program's load_cert_chain had no password callback: OpenSSL prompted "Enter PEM pass phrase"
+    (on the terminal, or on stdin without one) and waited. Now it fails at once with kind file, as netrepl."""
+    from cryptography.hazmat.primitives import serialization
+
+    certs = Certs(tmp_path)
+    server = serve(certs.context(client_ca=True))
+    private = serialization.load_pem_private_key(certs.client.private_key_pem.bytes(), None)
+    encrypted = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                      serialization.BestAvailableEncryption(b"secret"))
+    chain = b"".join(blob.bytes() for blob in certs.client.cert_chain_pems)
+    cert_file, key_file = tmp_path / "client cert.pem", tmp_path / "client key.pem"
+    if separate:
+        cert_file.write_bytes(chain)
+        key_file.write_bytes(encrypted)
+        settings = "set tls cert $cert\nset tls key $key\n"
+    else:
+        cert_file.write_bytes(encrypted + chain)
+        settings = "set tls cert $cert\n"
+    variables = {"ca": certs.ca_file, "port": str(server.port), "cert": str(cert_file), "key": str(key_file)}
+    path = tmp_path / "key.nrs"
+    path.write_text(f"set tls ca $ca\n{settings}connect localhost $port\nmust-fail file tls\nprint refused\n"
+                    "tls\nprint never\n")
+    (tmp_path / "netrepl").mkdir()
+    expected, status = netrepl_run(path, variables, tmp_path / "netrepl")
+    assert (expected, status) == ("refused\n", 1)
+    program = export_file(str(path), variables)
+    target = tmp_path / "key.py"
+    target.write_text(program.text_of())
+    check_code(target)
+    # A passphrase on stdin: a program that prompts reads it and goes on; start_new_session: no terminal.
+    proc = subprocess.run([sys.executable, "-I", "-X", "utf8", str(target)], input=b"secret\n", capture_output=True,
+                          timeout=30, start_new_session=True)
+    out, err = proc.stdout.decode(), proc.stderr.decode("utf-8", "backslashreplace")
+    assert (out, proc.returncode) == (expected, status), err
+    assert "pass phrase" not in err.lower() and "Traceback" not in err, err
+    assert "failed as expected (file)" in err and "is encrypted" in err, err
