@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from hostile_tls import DNS, IP, OpensslServer, Pki, certificate_cases, san, server_context, \
+from hostile_tls import DNS, IP, OpensslServer, Pki, certificate_cases, peer_cases, san, server_context, \
     trickle_record
 from test_export import check_code, export_and_compare, netrepl_run
 from netrepl.export import export_file
@@ -268,3 +268,26 @@ def test_an_encrypted_client_key_is_refused_by_the_program_without_a_prompt(serv
     assert (out, proc.returncode) == (expected, status), err
     assert "pass phrase" not in err.lower() and "Traceback" not in err, err
     assert "failed as expected (file)" in err and "is encrypted" in err, err
+
+
+# ----- peers that forge records, close mid-record or flood tickets: each read ends as netrepl's ----------
+
+PEERS = peer_cases()
+
+
+@pytest.mark.parametrize("command", READS)
+@pytest.mark.parametrize("label, handler, ending", PEERS, ids=[p[0] for p in PEERS])
+def test_hostile_peers_against_the_programs_reads(pki, tmp_path, command, label, handler, ending):
+    """A bad record MAC, an oversized record, plaintext where a record should be, a close in the middle of
+    a record, 2000 session tickets: the program's read ends as netrepl's (same output, same status), by the
+    deadline, no traceback."""
+    context = server_context(pki.issue())
+
+    def start():
+        server = TlsServer(context, handler)
+        return _Stopping(server, None, server.close)
+
+    out, err, took_netrepl, took_program = _timed_parity(
+        tmp_path, f"set tls ca $ca\nconnect localhost $port\ntls\ntimeout 1\n{command}\nprint after\n",
+        {"ca": pki.ca_file}, start)
+    assert took_netrepl < 4 and took_program < 4, (took_netrepl, took_program, err)
