@@ -97,6 +97,13 @@ def test_must_fail_verify_catches_a_refused_certificate_with_invalid_utf8(pki, s
     assert "failed as expected (verify)" in err, err
 
 
+def test_sni_off_the_name_last_among_3000_undecodable_ones_is_found(pki, serve, tmp_path):
+    names = [(DNS, b"n%d\xff.test" % i) for i in range(3000)]
+    server = serve(server_context(pki.issue(san(*names, (DNS, b"localhost")))))
+    parity(tmp_path, f"set tls ca $ca\nset tls sni off\nconnect localhost $port\ntls\n{TALK}",
+           {"ca": pki.ca_file, "port": str(server.port)}, "echo: hi\\r\ndone\n")
+
+
 # ----- SNI off: a name the check cannot run on fails the verifying `tls` (kind usage) --------------------
 
 @pytest.mark.parametrize("name", ["a..b", ".lead", "x" * 64 + ".test", "trail..", "a" * 300])
@@ -121,26 +128,36 @@ def test_sni_off_tls_k_with_such_a_name_still_handshakes(pki, serve, tmp_path):
 
 
 WILDCARDS = [
-    # (the certificate's DNS names, the name checked): OpenSSL's reading, which netrepl's check is
-    (b"*.localhost", "x.localhost"),  # a wildcard needs two dots after it: literal, so no match
-    (b"*.a.test", "x.a.test"),  # matches
-    (b"*.a.test", "x.y.a.test"),  # one label only
-    (b"*.a.test", "a.test"),  # the wildcard is never empty
-    (b"x*.a.test", "xy.a.test"),  # partial wildcards: Python turns them off
-    (b"a.*.test", "a.b.test"),  # not the leftmost label
-    (b"*.a_b.test", "x.a_b.test"),  # an invalid label after it: literal
-    (b"LOCALHOST.", "localhost"),  # case and a trailing dot
-    (b"localhost\x00.evil.test", "localhost"),  # a NUL never matches
+    # (the certificate's DNS name, the name checked, OpenSSL's verdict, which netrepl's replayed check gives)
+    (b"*.localhost", "x.localhost", "refused"),  # a wildcard needs two dots after it: literal, so no match
+    (b"*.a.test", "x.a.test", "passes"),  # matches
+    (b"*.a.test", "x.y.a.test", "refused"),  # one label only
+    (b"*.a.test", "a.test", "refused"),  # the wildcard is never empty
+    (b"x*.a.test", "xy.a.test", "refused"),  # partial wildcards: Python turns them off
+    (b"a.*.test", "a.b.test", "refused"),  # not the leftmost label
+    (b"*.a_b.test", "x.a_b.test", "refused"),  # an invalid label after it: literal
+    (b"LOCALHOST.", "localhost", "refused"),  # a trailing dot in the certificate: compared as it is
+    (b"localhost\x00.evil.test", "localhost", "refused"),  # a NUL never matches
+    (b"localhost", "localhost.", "refused"),  # the name's trailing dot
+    (b"localhost", "LocalHost", "passes"),
+    (b"*.a.test", "*.a.test", "passes"),  # the wildcard may match a literal *
+    (b"*.a.test", "-.a.test", "passes"),
+    (b"local\xffhost", "localhost", "refused"),
+    (b"xn--caf-dma.test", "caf\u00e9.test", "passes"),  # the name as IDNA, as the handshake would send it
+    (b"other.test", "127.0.0.01", "passes"),  # an address with leading zeros: OpenSSL's 127.0.0.1, checked as an IP
+    (b"other.test", "::1", "refused"),  # an address the certificate does not hold
 ]
 
 
-@pytest.mark.parametrize("pattern, name", WILDCARDS, ids=[f"{p!r}-{n}" for p, n in WILDCARDS])
-def test_sni_off_the_name_is_checked_as_openssl_checks_it(pki, serve, tmp_path, pattern, name):
+@pytest.mark.parametrize("pattern, name, verdict", WILDCARDS, ids=[f"{p!r}-{n}" for p, n, _ in WILDCARDS])
+def test_sni_off_the_name_is_checked_as_openssl_checks_it(pki, serve, tmp_path, pattern, name, verdict):
     """The program's check after the handshake (no SNI sent, so OpenSSL checked no name) passes exactly
     where netrepl's (OpenSSL's X509_check_host, replayed) passes."""
     server = serve(server_context(pki.issue(san((DNS, pattern), (IP, bytes([127, 0, 0, 1]))))))
-    parity(tmp_path, f"set tls ca $ca\nset tls sni off\nconnect 127.0.0.1 $port\nmust-fail verify tls {name}\n"
-                     "print refused\n", {"ca": pki.ca_file, "port": str(server.port)})
+    program, out, err = parity(tmp_path, f"set tls ca $ca\nset tls sni off\nconnect 127.0.0.1 $port\n"
+                                         f"must-fail verify tls {name}\nprint refused\n",
+                               {"ca": pki.ca_file, "port": str(server.port)})
+    assert out == ("refused\n" if verdict == "refused" else ""), err
 
 
 # ----- records that carry no application data: one deadline per read -------------------------------------
