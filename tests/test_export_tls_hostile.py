@@ -165,8 +165,9 @@ def test_sni_off_the_name_is_checked_as_openssl_checks_it(pki, serve, tmp_path, 
 READS = ["recv", "recv line", "expect /never/", "recv exactly 10", "recv all", "recv quiet 1"]
 
 
-def _timed_parity(tmp_path, text, variables, start_server):
-    """Like parity(), each side against a fresh server from start_server(), each side timed."""
+def _timed_parity(tmp_path, text, variables, start_server, env=None):
+    """Like parity(), each side against a fresh server from start_server(), each side timed; env: the
+    program's environment, which it then reads (no -I)."""
     path = tmp_path / "hostile.nrs"
     path.write_text(text)
     (tmp_path / "netrepl").mkdir(exist_ok=True)
@@ -184,8 +185,9 @@ def _timed_parity(tmp_path, text, variables, start_server):
     server = start_server()
     started = time.monotonic()
     try:
-        proc = subprocess.run([sys.executable, "-I", "-X", "utf8", str(target), "--port", str(server.port)],
-                              capture_output=True, timeout=60)
+        isolated = ["-I"] if env is None else []
+        proc = subprocess.run([sys.executable, *isolated, "-X", "utf8", str(target), "--port", str(server.port)],
+                              capture_output=True, timeout=60, env=env)
     finally:
         server.stop()
     took_program = time.monotonic() - started
@@ -308,3 +310,70 @@ def test_hostile_peers_against_the_programs_reads(pki, tmp_path, command, label,
         tmp_path, f"set tls ca $ca\nconnect localhost $port\ntls\ntimeout 1\n{command}\nprint after\n",
         {"ca": pki.ca_file}, start)
     assert took_netrepl < 4 and took_program < 4, (took_netrepl, took_program, err)
+
+
+# ----- TLS files that would block: a FIFO as a CA, certificate or key file, SSLKEYLOGFILE -----------------
+
+@pytest.fixture
+def fifo(tmp_path):
+    """A FIFO, both its ends opened every 3 s until the test ends: a side that blocks in open() (as the
+    program did) gets through, and the test fails on its timing instead of hanging."""
+    import os
+    import threading
+
+    path = tmp_path / "a fifo"
+    os.mkfifo(path)
+    done = threading.Event()
+
+    def release():
+        while not done.wait(3):
+            for flags in (os.O_RDONLY | os.O_NONBLOCK, os.O_WRONLY | os.O_NONBLOCK):
+                try:
+                    os.close(os.open(path, flags))
+                except OSError:
+                    pass
+
+    threading.Thread(target=release, daemon=True).start()
+    yield str(path)
+    done.set()
+
+
+FIFO_SETTINGS = {"ca": "set tls ca $fifo\n", "cert": "set tls cert $fifo\n",
+                 "key": "set tls cert $cert\nset tls key $fifo\n"}
+
+
+@pytest.mark.parametrize("setting", FIFO_SETTINGS)
+def test_a_fifo_as_a_tls_file_fails_the_programs_tls_at_once(pki, tmp_path, fifo, setting):
+    """OpenSSL opens a TLS file blocking: the program waited on the FIFO past `timeout 1` (for ever,
+    deaf to Ctrl-C). Now, as netrepl, it is kind file before anything is opened."""
+    context = server_context(pki.issue())
+
+    def start():
+        server = TlsServer(context, echo_lines)
+        return _Stopping(server, None, server.close)
+
+    out, err, took_netrepl, took_program = _timed_parity(
+        tmp_path, f"set tls ca $ca\n{FIFO_SETTINGS[setting]}timeout 1\nconnect localhost $port\nmust-fail file tls\n"
+                  "print after\n", {"ca": pki.ca_file, "fifo": fifo, "cert": pki.issue()}, start)
+    assert out == "after\n" and "a FIFO, which could block past the timeout" in err, err
+    assert took_netrepl < 2.5 and took_program < 2.5, (took_netrepl, took_program, err)
+
+
+def test_sslkeylogfile_naming_a_fifo_nobody_reads_fails_the_programs_tls_at_once(pki, tmp_path, fifo, monkeypatch):
+    """create_default_context opens SSLKEYLOGFILE for appending, blocking: a FIFO nobody reads held the
+    program there. As netrepl's `tls -k`, it is kind file at once (the program run without -I, so it reads
+    it). (netrepl's verifying `tls`, and `tls -k` after `set tls ca`, still wait there: core/tls.py.)"""
+    import os
+
+    context = server_context(pki.issue())
+
+    def start():
+        server = TlsServer(context, echo_lines)
+        return _Stopping(server, None, server.close)
+
+    monkeypatch.setenv("SSLKEYLOGFILE", fifo)
+    out, err, took_netrepl, took_program = _timed_parity(
+        tmp_path, "timeout 1\nconnect localhost $port\nmust-fail file tls -k\nprint after\n",
+        {}, start, env=dict(os.environ, SSLKEYLOGFILE=fifo))
+    assert out == "after\n" and "a FIFO nobody reads" in err, err
+    assert took_netrepl < 2.5 and took_program < 2.5, (took_netrepl, took_program, err)

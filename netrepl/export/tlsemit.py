@@ -78,18 +78,13 @@ def _settings(p: Program, insecure: bool, sni: bool) -> None:
         p.code("context.check_hostname = False  # no SNI sent: the name is checked after the handshake")
     if t.get("alpn"):
         p.code(f"context.set_alpn_protocols({t['alpn']!r})")
-    if t.get("cert"):  # an encrypted key is refused: OpenSSL would prompt for its passphrase
-        p.need("no_passphrase")
-        p.code(f"cert = {t['cert']}")
-        key, where = "None", "cert"
-        if t.get("key"):
-            p.code(f"key = {t['key']}")
-            key, where = "key", "key or cert"
-        load = f"context.load_cert_chain(cert, {key}, password=no_passphrase({where}))"
+    if t.get("cert"):  # (load_client_cert: regular files only, an encrypted key refused, never prompted for)
+        p.need("load_client_cert")
+        key = f", {t['key']}" if t.get("key") else ""
         if t["cert"].startswith("tls_setting("):  # none at run time: no client certificate
-            p.code("if cert is not None:", "    " + load)
+            p.code(f"cert = {t['cert']}", "if cert is not None:", f"    load_client_cert(context, cert{key})")
         else:
-            p.code(load)
+            p.code(f"load_client_cert(context, {t['cert']}{key})")
     if t.get("ciphers"):
         p.code(f"context.set_ciphers({t['ciphers']!r})")
     if t.get("min"):

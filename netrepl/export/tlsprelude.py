@@ -8,20 +8,58 @@ from __future__ import annotations
 
 from netrepl.export.prelude import helper
 
-helper("tls_context", ("os", "ssl"), (), '''
+helper("tls_context", ("errno", "os", "ssl", "sys"), ("tls_file",), '''
 def tls_context(ca=None):
     """ssl.create_default_context(): the peer's certificate verified and its name checked, against
     the system trust store, or (ca: a CA file or directory) only the CAs in ca. The name is matched
     against the certificate's subjectAltName only, as netrepl matches it: Python's default falls back
     to the subject's CN when the SAN has no DNS name (CN=localhost passed with only IP:127.0.0.1)."""
+    keylog = os.environ.get("SSLKEYLOGFILE")
+    if keylog and not sys.flags.ignore_environment:  # create_default_context opens it, blocking
+        try:
+            os.close(os.open(keylog, os.O_WRONLY | os.O_APPEND | os.O_NONBLOCK))
+        except OSError as exc:
+            if exc.errno == errno.ENXIO:  # a FIFO nobody reads: open() would wait for ever
+                raise OSError(errno.ENXIO, f"SSLKEYLOGFILE {keylog}: a FIFO nobody reads") from None
     if ca is None:
         context = ssl.create_default_context()
-    elif os.path.isdir(os.path.expanduser(ca)):
-        context = ssl.create_default_context(capath=os.path.expanduser(ca))
+    elif os.path.isdir(ca := tls_file("set tls ca", ca, directory_ok=True)):
+        context = ssl.create_default_context(capath=ca)
     else:
-        context = ssl.create_default_context(cafile=os.path.expanduser(ca))
+        context = ssl.create_default_context(cafile=ca)
     context.hostname_checks_common_name = False
     return context
+''')
+
+helper("tls_file", ("errno", "os", "stat"), (), '''
+def tls_file(setting, path, directory_ok=False):
+    """path, ~ expanded, once stat() says OpenSSL can read it without waiting: OpenSSL opens a TLS
+    file blocking and reads it to the end, so a FIFO would hold the program past its timeout, deaf
+    to Ctrl-C. Only a regular file (or, for a CA, a directory) is handed to it, as netrepl does."""
+    path = os.path.expanduser(path)
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return path  # OpenSSL says what is wrong (No such file or directory)
+    if stat.S_ISREG(mode) or directory_ok and stat.S_ISDIR(mode):
+        return path
+    what = "a FIFO" if stat.S_ISFIFO(mode) else "a directory" if stat.S_ISDIR(mode) else "not a regular file"
+    raise OSError(errno.EINVAL, f"{setting} {path}: {what}, which could block past the timeout; "
+                                "TLS files must be regular files")
+''')
+
+helper("load_client_cert", (), ("file_problem", "tls_file"), '''
+def load_client_cert(context, cert, key=None):
+    """context.load_cert_chain(cert, key): the client certificate and its key (in cert's file unless
+    key is given), regular files both. An encrypted key is refused, never prompted for: without a
+    password callback OpenSSL asks for its passphrase on the terminal (or stdin), past the timeout."""
+    def no_passphrase():
+        raise FileProblem(f"the client key in {key or cert} is encrypted: this program never asks for a "
+                          "passphrase (decrypt a copy: openssl pkey -in KEY -out PLAIN.pem)")
+
+    cert = tls_file("set tls cert", cert)
+    key = key and tls_file("set tls key", key)
+    context.load_cert_chain(cert, key, password=no_passphrase)
 ''')
 
 helper("check_server_name", ("ssl",), ("step_refused",), '''
@@ -41,16 +79,6 @@ def tls_setting(value, unset):
     """`set tls ca|cert|key` from an option: None for the word that means no file (ca system, cert
     none, key none), as netrepl reads it; else the path, ~ expanded."""
     return None if value == unset else os.path.expanduser(value)
-''')
-
-helper("no_passphrase", (), ("file_problem",), '''
-def no_passphrase(path):
-    """load_cert_chain's password callback. Without one, OpenSSL asks for an encrypted key's passphrase
-    on the terminal, past the timeout (without a terminal, on stdin): refused instead, as netrepl does."""
-    def refuse():
-        raise FileProblem(f"the client key in {path} is encrypted: this program never asks for a passphrase "
-                          "(decrypt a copy: openssl pkey -in KEY -out PLAIN.pem)")
-    return refuse
 ''')
 
 helper("tls_summary", (), ("note",), '''
