@@ -146,6 +146,10 @@ WILDCARDS = [
     (b"xn--caf-dma.test", "caf\u00e9.test", "passes"),  # the name as IDNA, as the handshake would send it
     (b"other.test", "127.0.0.01", "passes"),  # an address with leading zeros: OpenSSL's 127.0.0.1, checked as an IP
     (b"other.test", "::1", "refused"),  # an address the certificate does not hold
+    (b"*.a-.test", "x.a-.test", "refused"),  # a label after it ends with a hyphen: literal
+    (b"*.a.test.", "x.a.test.", "refused"),  # a trailing dot after it: literal
+    (b"*.a.test", "x_y.a.test", "refused"),  # the label it stands for: letters, digits, hyphens only
+    (b"*.A.TEST", "x.a.test", "passes"),
 ]
 
 

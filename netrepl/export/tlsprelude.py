@@ -148,19 +148,20 @@ def san_names(der):
     return []
 
 
-WILDCARD_BASE = re.compile(rb"(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?){2,}")
-WILDCARD_LABEL = re.compile(rb"[A-Za-z0-9-]+|\\*")
+LABEL = re.compile(rb"[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?")  # letters, digits, inner hyphens
 
 
 def host_matches(pattern, host):
-    """OpenSSL's check of one DNS name (X509_check_host): `*.` stands for one label of letters,
+    """OpenSSL's check of one DNS name (X509_check_host): `*` stands for one label of letters,
     digits and hyphens only when it is the whole leftmost label and two well-formed labels follow;
     else the bytes are compared as they are (ASCII letters in either case), and a NUL never matches."""
     if b"\\0" in pattern:
         return False
-    if pattern.startswith(b"*") and WILDCARD_BASE.fullmatch(pattern, 1) and not host.startswith(b"."):
-        first, dot, rest = host.partition(b".")
-        return bool(dot and WILDCARD_LABEL.fullmatch(first)) and (dot + rest).lower() == pattern[1:].lower()
+    star, *base = pattern.split(b".")
+    if star == b"*" and len(base) >= 2 and all(LABEL.fullmatch(label) for label in base) \\
+            and not host.startswith(b"."):
+        first, _, rest = host.partition(b".")
+        return re.fullmatch(rb"[A-Za-z0-9-]+|\\*", first) is not None and rest.lower() == b".".join(base).lower()
     return pattern.lower() == host.lower()
 ''')
 
