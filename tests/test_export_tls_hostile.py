@@ -381,3 +381,19 @@ def test_sslkeylogfile_naming_a_fifo_nobody_reads_fails_the_programs_tls_at_once
         {}, start, env=dict(os.environ, SSLKEYLOGFILE=fifo))
     assert out == "after\n" and "a FIFO nobody reads" in err, err
     assert took_netrepl < 2.5 and took_program < 2.5, (took_netrepl, took_program, err)
+
+
+def test_a_handshake_trickled_a_byte_at_a_time_ends_the_programs_tls_at_the_timeout(pki, tmp_path):
+    """The ServerHello's record one byte every 0.1 s for 10 s: the program's handshake ends at `timeout 1`
+    as netrepl's does (a timeout, no socket left), not when the server stops."""
+    from hostile_tls import handshake_trickle
+
+    def start():
+        server = TlsServer(None, handshake_trickle(every=0.1, count=100))
+        return _Stopping(server, None, server.close)
+
+    out, err, took_netrepl, took_program = _timed_parity(
+        tmp_path, "set tls ca $ca\ntimeout 1\nconnect localhost $port\nmust-fail timeout tls\nprint after\n"
+                  "must-fail state send hi\nprint done\n", {"ca": pki.ca_file}, start)
+    assert out == "after\ndone\n", err
+    assert took_netrepl < 4 and took_program < 4, (took_netrepl, took_program, err)
