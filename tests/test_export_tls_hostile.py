@@ -17,8 +17,8 @@ import time
 
 import pytest
 
-from hostile_tls import DNS, IP, OpensslServer, Pki, certificate_cases, peer_cases, san, server_context, \
-    trickle_record
+from hostile_tls import DNS, IP, URI, OpensslServer, Pki, aia, certificate_cases, localhost_san, peer_cases, san, \
+    server_context, trickle_record
 from test_export import check_code, export_and_compare, netrepl_run
 from netrepl.export import export_file
 from netrepl.render.escape import is_terminal_safe
@@ -397,3 +397,40 @@ def test_a_handshake_trickled_a_byte_at_a_time_ends_the_programs_tls_at_the_time
                   "must-fail state send hi\nprint done\n", {"ca": pki.ca_file}, start)
     assert out == "after\ndone\n", err
     assert took_netrepl < 4 and took_program < 4, (took_netrepl, took_program, err)
+
+
+# ----- STARTTLS: the same handshake after the dialogue, the server's replies quoted escaped ----------------
+
+def smtp_then(refusal: bytes | None = None):
+    """A TlsServer handler: an SMTP server offering STARTTLS, then TLS with echo_lines (or `refusal`)."""
+    def handler(server, conn):
+        conn.sendall(b"220 mx.test ESMTP\r\n")
+        with conn.makefile("rb", buffering=0) as reader:  # (unbuffered: no byte of the TLS stream read here)
+            for line in reader:
+                if line.upper().startswith(b"EHLO"):
+                    conn.sendall(b"250-mx.test\r\n250 STARTTLS\r\n")
+                elif line.upper().startswith(b"STARTTLS"):
+                    if refusal is None:
+                        conn.sendall(b"220 go ahead\r\n")
+                        break
+                    conn.sendall(refusal)
+            else:
+                return
+        echo_lines(server, conn)
+    return handler
+
+
+@pytest.mark.parametrize("sni", ["on", "off"])
+def test_starttls_to_a_certificate_with_invalid_utf8_behaves_as_netrepl(pki, serve, tmp_path, sni):
+    pem = pki.issue(localhost_san((DNS, b"bad\xff\xfe.test"), (URI, b"http://x\xff.invalid/")),
+                    aia(b"http://ca\xff\xfe.invalid/ca.der"))
+    server = serve(server_context(pem), smtp_then())
+    parity(tmp_path, f"set tls ca $ca\nset tls sni {sni}\nconnect localhost $port\nstarttls smtp\n{TALK}",
+           {"ca": pki.ca_file, "port": str(server.port)}, "echo: hi\\r\ndone\n")
+
+
+def test_a_starttls_refusal_with_controls_is_quoted_escaped_once(pki, serve, tmp_path):
+    server = serve(server_context(pki.issue()), smtp_then(b"454 \x1b[2J no\\way \xff" + "\u202e".encode() + b"\r\n"))
+    program, out, err = parity(tmp_path, "set tls ca $ca\nconnect localhost $port\nmust-fail tls starttls smtp\n"
+                                         "print refused\n", {"ca": pki.ca_file, "port": str(server.port)}, "refused\n")
+    assert "\\x1b[2J" in err and "\x1b" not in err and "\u202e" not in err, err
