@@ -171,7 +171,8 @@ READS = ["recv", "recv line", "expect /never/", "recv exactly 10", "recv all", "
 
 def _timed_parity(tmp_path, text, variables, start_server, env=None):
     """Like parity(), each side against a fresh server from start_server(), each side timed; env: the
-    program's environment, which it then reads (no -I)."""
+    program's environment, which it then reads (no -I). The program's time includes Python's start-up,
+    so its bounds leave room for a loaded machine; each hostile peer goes on for 10 s."""
     path = tmp_path / "hostile.nrs"
     path.write_text(text)
     (tmp_path / "netrepl").mkdir(exist_ok=True)
@@ -235,7 +236,7 @@ def test_a_record_trickled_a_byte_at_a_time_does_not_hold_the_programs_read(pki,
     out, err, took_netrepl, took_program = _timed_parity(
         tmp_path, f"set tls ca $ca\nconnect localhost $port\ntls\ntimeout 1\n{command}\nprint after\n",
         {"ca": pki.ca_file}, start)
-    assert took_netrepl < 4 and took_program < 4, (took_netrepl, took_program, err)
+    assert took_netrepl < 4 and took_program < 6, (took_netrepl, took_program, err)
 
 
 class _Stopping:
@@ -313,14 +314,14 @@ def test_hostile_peers_against_the_programs_reads(pki, tmp_path, command, label,
     out, err, took_netrepl, took_program = _timed_parity(
         tmp_path, f"set tls ca $ca\nconnect localhost $port\ntls\ntimeout 1\n{command}\nprint after\n",
         {"ca": pki.ca_file}, start)
-    assert took_netrepl < 4 and took_program < 4, (took_netrepl, took_program, err)
+    assert took_netrepl < 4 and took_program < 6, (took_netrepl, took_program, err)
 
 
 # ----- TLS files that would block: a FIFO as a CA, certificate or key file, SSLKEYLOGFILE -----------------
 
 @pytest.fixture
 def fifo(tmp_path):
-    """A FIFO, both its ends opened every 3 s until the test ends: a side that blocks in open() (as the
+    """A FIFO, both its ends opened every 5 s until the test ends: a side that blocks in open() (as the
     program did) gets through, and the test fails on its timing instead of hanging."""
     import os
     import threading
@@ -330,7 +331,7 @@ def fifo(tmp_path):
     done = threading.Event()
 
     def release():
-        while not done.wait(3):
+        while not done.wait(5):
             for flags in (os.O_RDONLY | os.O_NONBLOCK, os.O_WRONLY | os.O_NONBLOCK):
                 try:
                     os.close(os.open(path, flags))
@@ -360,7 +361,7 @@ def test_a_fifo_as_a_tls_file_fails_the_programs_tls_at_once(pki, tmp_path, fifo
         tmp_path, f"set tls ca $ca\n{FIFO_SETTINGS[setting]}timeout 1\nconnect localhost $port\nmust-fail file tls\n"
                   "print after\n", {"ca": pki.ca_file, "fifo": fifo, "cert": pki.issue()}, start)
     assert out == "after\n" and "a FIFO, which could block past the timeout" in err, err
-    assert took_netrepl < 2.5 and took_program < 2.5, (took_netrepl, took_program, err)
+    assert took_netrepl < 2.5 and took_program < 4, (took_netrepl, took_program, err)
 
 
 def test_sslkeylogfile_naming_a_fifo_nobody_reads_fails_the_programs_tls_at_once(pki, tmp_path, fifo, monkeypatch):
@@ -380,7 +381,7 @@ def test_sslkeylogfile_naming_a_fifo_nobody_reads_fails_the_programs_tls_at_once
         tmp_path, "timeout 1\nconnect localhost $port\nmust-fail file tls -k\nprint after\n",
         {}, start, env=dict(os.environ, SSLKEYLOGFILE=fifo))
     assert out == "after\n" and "a FIFO nobody reads" in err, err
-    assert took_netrepl < 2.5 and took_program < 2.5, (took_netrepl, took_program, err)
+    assert took_netrepl < 2.5 and took_program < 4, (took_netrepl, took_program, err)
 
 
 def test_a_handshake_trickled_a_byte_at_a_time_ends_the_programs_tls_at_the_timeout(pki, tmp_path):
@@ -396,7 +397,7 @@ def test_a_handshake_trickled_a_byte_at_a_time_ends_the_programs_tls_at_the_time
         tmp_path, "set tls ca $ca\ntimeout 1\nconnect localhost $port\nmust-fail timeout tls\nprint after\n"
                   "must-fail state send hi\nprint done\n", {"ca": pki.ca_file}, start)
     assert out == "after\ndone\n", err
-    assert took_netrepl < 4 and took_program < 4, (took_netrepl, took_program, err)
+    assert took_netrepl < 4 and took_program < 6, (took_netrepl, took_program, err)
 
 
 # ----- STARTTLS: the same handshake after the dialogue, the server's replies quoted escaped ----------------
