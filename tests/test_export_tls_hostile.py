@@ -435,3 +435,13 @@ def test_a_starttls_refusal_with_controls_is_quoted_escaped_once(pki, serve, tmp
     program, out, err = parity(tmp_path, "set tls ca $ca\nconnect localhost $port\nmust-fail tls starttls smtp\n"
                                          "print refused\n", {"ca": pki.ca_file, "port": str(server.port)}, "refused\n")
     assert "\\x1b[2J" in err and "\x1b" not in err and "\u202e" not in err, err
+
+
+@pytest.mark.parametrize("sni", ["on", "off"])
+@pytest.mark.parametrize("host", ["127.0.0.01", "127.0.0.1"])
+def test_an_address_with_leading_zeros_is_checked_as_the_address_openssl_reads(pki, serve, tmp_path, sni, host):
+    """`connect 127.0.0.01` then `tls`: OpenSSL reads the name as 127.0.0.1 (ipaddress refuses it), and the
+    certificate holds IP:127.0.0.1 only, so the verifying handshake passes in netrepl and the program alike."""
+    server = serve(server_context(pki.issue(san((DNS, b"other.test"), (IP, bytes([127, 0, 0, 1]))))))
+    parity(tmp_path, f"set tls ca $ca\nset tls sni {sni}\nconnect {host} $port\ntls\n{TALK}",
+           {"ca": pki.ca_file, "port": str(server.port)}, "echo: hi\\r\ndone\n")
