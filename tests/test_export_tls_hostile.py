@@ -445,3 +445,58 @@ def test_an_address_with_leading_zeros_is_checked_as_the_address_openssl_reads(p
     server = serve(server_context(pki.issue(san((DNS, b"other.test"), (IP, bytes([127, 0, 0, 1]))))))
     parity(tmp_path, f"set tls ca $ca\nset tls sni {sni}\nconnect {host} $port\ntls\n{TALK}",
            {"ca": pki.ca_file, "port": str(server.port)}, "echo: hi\\r\ndone\n")
+
+
+@pytest.mark.parametrize("label, extensions, keywords, verdict", CASES[:8], ids=[c[0] for c in CASES[:8]])
+def test_certs_lists_a_hostile_chain_in_the_program_as_netrepl_does(pki, serve, tmp_path, label, extensions, keywords,
+                                                                   verdict):
+    """`certs` listed the chain with get_info(), which raises UnicodeDecodeError on a SAN or AIA URI that
+    is not UTF-8: the program ended there. Now its names come from the DER, escaped."""
+    server = serve(server_context(pki.issue(*extensions, **keywords)))
+    program, out, err = parity(tmp_path, f"set tls ca $ca\nconnect localhost $port\ntls\ncerts\n{TALK}",
+                               {"ca": pki.ca_file, "port": str(server.port)}, "echo: hi\\r\ndone\n")
+    assert "certificate 0: subject (((" in err and "Traceback" not in err, err
+    if label == "control chars in subject":
+        assert "evil\\x1b[2J" in err, err
+
+
+def test_tls_server_in_the_program_takes_a_client_certificate_with_invalid_utf8(pki, tmp_path):
+    """`tls --server` with `set tls client-cert require` said the client's certificate with getpeercert(),
+    whose decoded dict raises UnicodeDecodeError (a ValueError) on a SAN that is not UTF-8: the program
+    ended there with status 2, its "bad option value". Now the names come from the DER, escaped."""
+    import socket
+    import ssl
+    import threading
+
+    from netrepl.lab.tlskinds import CA
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    (tmp_path / "srv.nrs").write_text(f"set tls client-cert require\nset tls ca {pki.ca_file}\n"
+                                      f"listen 127.0.0.1 {port}\naccept\ntls --server\nrecv line\nclose\n")
+    program = export_file(str(tmp_path / "srv.nrs"))
+    target = tmp_path / "srv.py"
+    target.write_text(program.text_of())
+    check_code(target)
+    client_pem = pki.issue(localhost_san((DNS, b"bad\xff\xfe.test")), common_name="client\x1b[2J\u202e")
+    proc = subprocess.Popen([sys.executable, "-I", "-X", "utf8", str(target)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    ctx = ssl.create_default_context(cafile=str(CA))
+    ctx.load_cert_chain(client_pem)
+    try:
+        for _ in range(200):
+            try:
+                raw = socket.create_connection(("127.0.0.1", port), timeout=20)
+                break
+            except ConnectionRefusedError:
+                threading.Event().wait(0.05)
+        with raw, ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+            tls.sendall(b"hello\n")
+            tls.recv(100)
+    finally:
+        out, err = proc.communicate(timeout=30)
+    err = err.decode("utf-8", "backslashreplace")
+    assert proc.returncode == 0 and out == b"hello\n", err
+    assert "Traceback" not in err and is_terminal_safe(err), err
+    assert "client certificate {'issuer'" in err and "client\\x1b[2J\\u202e" in err, err

@@ -203,8 +203,10 @@ def _server(p: Program, parsed) -> None:
            "    sock = None",
            '    note("the handshake did not finish, so the connection can carry neither plaintext nor TLS: closed it")',
            "    raise",
+           "client = sock.getpeercert(binary_form=True)  # (the DER: its decoded dict raises on a name not UTF-8)",
            'note(f"TLS {sock.version()} handshake as the server: {sock.cipher()[0]}, ALPN '
-           '{sock.selected_alpn_protocol()}, client certificate {sock.getpeercert() or None}")')
+           '{sock.selected_alpn_protocol()}, client certificate {der_names(client) if client else None}")')
+    p.need("cert_info")
     p.tls = True
 
 
@@ -305,7 +307,8 @@ def _certs(p: Program, parsed) -> None:
                "    f.write(''.join(ssl.DER_cert_to_PEM_cert(c.public_bytes(ssl._ssl.ENCODING_DER)) for c in chain))",
                f"note(f'wrote {{len(chain)}} certificates to ' + {path!r} + ' (PEM)')")
     else:
+        p.need("cert_info")
         p.code("for depth, cert in enumerate(chain):",
-               "    info = cert.get_info()",
+               "    info = cert_info(cert)  # (get_info(), or the DER's names where a field is not UTF-8)",
                "    note(f\"certificate {depth}: subject {info.get('subject')!r}; issuer {info.get('issuer')!r}; \"",
                "         f\"valid {info.get('notBefore')} to {info.get('notAfter')}\")")

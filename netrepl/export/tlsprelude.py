@@ -89,7 +89,7 @@ def tls_summary(sock, name):
          f"ALPN {sock.selected_alpn_protocol()!r}")
 ''')
 
-helper("check_name", ("ipaddress", "re", "ssl"), (), '''
+helper("check_name", ("ipaddress", "re", "ssl"), ("der_values",), '''
 def check_name(sock, name):
     """The name against the certificate's subjectAltName after a handshake that sent no SNI and so
     had OpenSSL check no name (set tls sni off), as OpenSSL checks it for Python: no CN, no partial
@@ -124,17 +124,6 @@ def ip_of(name):
         return None
 
 
-def der_values(der):
-    """The (tag, content) of each DER value in der, one after the other."""
-    at = 0
-    while at < len(der):
-        tag, size, at = der[at], der[at + 1], at + 2
-        if size & 0x80:  # long form: the next size & 0x7F bytes are the length
-            size, at = int.from_bytes(der[at:at + (size & 0x7F)], "big"), at + (size & 0x7F)
-        yield tag, der[at:at + size]
-        at += size
-
-
 def san_names(der):
     """The certificate's subjectAltName as (tag, raw bytes) pairs, undecoded."""
     certificate = next(der_values(der))[1]
@@ -163,6 +152,55 @@ def host_matches(pattern, host):
         first, _, rest = host.partition(b".")
         return re.fullmatch(rb"[A-Za-z0-9-]+|\\*", first) is not None and rest.lower() == b".".join(base).lower()
     return pattern.lower() == host.lower()
+''')
+
+helper("der_values", (), (), '''
+def der_values(der):
+    """The (tag, content) of each DER value in der, one after the other."""
+    at = 0
+    while at < len(der):
+        tag, size, at = der[at], der[at + 1], at + 2
+        if size & 0x80:  # long form: the next size & 0x7F bytes are the length
+            size, at = int.from_bytes(der[at:at + (size & 0x7F)], "big"), at + (size & 0x7F)
+        yield tag, der[at:at + size]
+        at += size
+''')
+
+helper("cert_info", ("ssl",), ("der_values",), '''
+def cert_info(cert):
+    """cert.get_info(): OpenSSL's reading of a certificate (subject, issuer, validity). It raises
+    UnicodeDecodeError when a field the peer chose (a SAN, an AIA URI) is not UTF-8: then the
+    subject and issuer are read from the DER, undecodable bytes kept for note() to escape."""
+    try:
+        return cert.get_info()
+    except UnicodeDecodeError:
+        return der_names(cert.public_bytes(ssl._ssl.ENCODING_DER))
+
+
+NAME_KEYS = {b"\\x55\\x04\\x03": "commonName", b"\\x55\\x04\\x0a": "organizationName",
+             b"\\x55\\x04\\x0b": "organizationalUnitName", b"\\x55\\x04\\x06": "countryName"}
+
+
+def der_names(der):
+    """The subject, issuer and validity of a certificate's DER, in get_info()'s shape ({} if it cannot be
+    walked)."""
+    try:
+        parts = list(der_values(next(der_values(next(der_values(der))[1]))[1]))
+        if parts[0][0] == 0xA0:  # [0]: the version
+            parts = parts[1:]
+        # serial, signature algorithm, issuer, validity, subject, ...
+        not_before, not_after = (value.decode("ascii", "replace") for _, value in der_values(parts[3][1]))
+        return {"issuer": name_of(parts[2][1]), "subject": name_of(parts[4][1]),
+                "notBefore": not_before, "notAfter": not_after}  # (as the DER writes them: YYMMDDhhmmssZ)
+    except (IndexError, StopIteration, ValueError):
+        return {}
+
+
+def name_of(content):
+    """A Name's RDNs as get_info() gives them: ((("commonName", "x"),), ...), the text undecoded bytes kept."""
+    return tuple(tuple((NAME_KEYS.get(oid, oid.hex()), value.decode("utf-8", "surrogateescape"))
+                       for (_, oid), (_, value) in (list(der_values(pair))[:2] for _, pair in der_values(rdn)))
+                 for _, rdn in der_values(content))
 ''')
 
 helper("starttls", ("ssl", "time"), ("note", "take"), '''
