@@ -432,7 +432,7 @@ def test_starttls_to_a_certificate_with_invalid_utf8_behaves_as_netrepl(pki, ser
 
 def test_a_starttls_refusal_with_controls_is_quoted_escaped_once(pki, serve, tmp_path):
     server = serve(server_context(pki.issue()), smtp_then(b"454 \x1b[2J no\\way \xff" + "\u202e".encode() + b"\r\n"))
-    program, out, err = parity(tmp_path, "set tls ca $ca\nconnect localhost $port\nmust-fail tls starttls smtp\n"
+    program, out, err = parity(tmp_path, "set tls ca $ca\nconnect localhost $port\nmust-fail starttls starttls smtp\n"
                                          "print refused\n", {"ca": pki.ca_file, "port": str(server.port)}, "refused\n")
     assert "\\x1b[2J" in err and "\x1b" not in err and "\u202e" not in err, err
 
