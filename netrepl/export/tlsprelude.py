@@ -170,7 +170,7 @@ helper("cert_info", ("ssl",), ("der_values",), '''
 def cert_info(cert):
     """cert.get_info(): OpenSSL's reading of a certificate (subject, issuer, validity). It raises
     UnicodeDecodeError when a field the peer chose (a SAN, an AIA URI) is not UTF-8: then the
-    subject and issuer are read from the DER, undecodable bytes kept for note() to escape."""
+    subject, issuer and validity are read from the DER, undecodable bytes kept for note() to escape."""
     try:
         return cert.get_info()
     except UnicodeDecodeError:
