@@ -78,11 +78,13 @@ def _settings(p: Program, insecure: bool, sni: bool) -> None:
         p.code("context.check_hostname = False  # no SNI sent: the name is checked after the handshake")
     if t.get("alpn"):
         p.code(f"context.set_alpn_protocols({t['alpn']!r})")
-    if (t.get("cert") or "").startswith("tls_setting("):  # none at run time: no client certificate
-        p.code(f"cert = {t['cert']}", "if cert is not None:",
-               f"    context.load_cert_chain(cert, {t.get('key') or 'None'})")
-    elif t.get("cert"):
-        p.code(f"context.load_cert_chain({t['cert']}, {t.get('key') or 'None'})")
+    if t.get("cert"):  # (load_client_cert: regular files only, an encrypted key refused, never prompted for)
+        p.need("load_client_cert")
+        key = f", {t['key']}" if t.get("key") else ""
+        if t["cert"].startswith("tls_setting("):  # none at run time: no client certificate
+            p.code(f"cert = {t['cert']}", "if cert is not None:", f"    load_client_cert(context, cert{key})")
+        else:
+            p.code(f"load_client_cert(context, {t['cert']}{key})")
     if t.get("ciphers"):
         p.code(f"context.set_ciphers({t['ciphers']!r})")
     if t.get("min"):
@@ -124,10 +126,11 @@ def _handshake(p: Program, parsed) -> None:
         p.code("    pending.clear()")
     _context(p, insecure, sni)
     p.need("note")
-    if sni:
+    if sni or not insecure:  # SNI off, verifying: the name the certificate is checked against after
         p.need("check_server_name")
         p.may_refuse("usage")
-        p.code(f"check_server_name(context, {name})")
+        why = "" if sni else ", ', so the certificate could not be checked against it'"
+        p.code(f"check_server_name(context, {name}{why})")
     p.code("try:  # wrap_socket takes the socket over")
     p.depth += 1
     if sni:
@@ -200,8 +203,10 @@ def _server(p: Program, parsed) -> None:
            "    sock = None",
            '    note("the handshake did not finish, so the connection can carry neither plaintext nor TLS: closed it")',
            "    raise",
+           "client = sock.getpeercert(binary_form=True)  # (the DER: its decoded dict raises on a name not UTF-8)",
            'note(f"TLS {sock.version()} handshake as the server: {sock.cipher()[0]}, ALPN '
-           '{sock.selected_alpn_protocol()}, client certificate {sock.getpeercert() or None}")')
+           '{sock.selected_alpn_protocol()}, client certificate {der_names(client) if client else None}")')
+    p.need("cert_info")
     p.tls = True
 
 
@@ -302,7 +307,8 @@ def _certs(p: Program, parsed) -> None:
                "    f.write(''.join(ssl.DER_cert_to_PEM_cert(c.public_bytes(ssl._ssl.ENCODING_DER)) for c in chain))",
                f"note(f'wrote {{len(chain)}} certificates to ' + {path!r} + ' (PEM)')")
     else:
+        p.need("cert_info")
         p.code("for depth, cert in enumerate(chain):",
-               "    info = cert.get_info()",
+               "    info = cert_info(cert)  # (get_info(), or the DER's names where a field is not UTF-8)",
                "    note(f\"certificate {depth}: subject {info.get('subject')!r}; issuer {info.get('issuer')!r}; \"",
                "         f\"valid {info.get('notBefore')} to {info.get('notAfter')}\")")
