@@ -15,7 +15,7 @@ import time
 import pytest
 
 from conftest import ROOT, run_cli
-from netrepl.exitstatus import ExitStatus
+from netrepl.base.exitstatus import ExitStatus
 
 
 def script(tmp_path, text, name="s.nrs"):

@@ -7,7 +7,7 @@ from netrepl.core.results import Result
 from netrepl.core.tls import handshake
 from netrepl.language.argtypes import ArgError, ArgType, Candidates, Choice, Host
 from netrepl.language.registry import Arg, CommandSet
-from netrepl.patterns import lazy
+from netrepl.base.patterns import lazy
 
 COMMANDS = CommandSet()
 
