@@ -1,7 +1,7 @@
 """Command line -> mode: the shell, scripts, `-c`, piped input, or `serve`.
 
 Only the interactive shell imports prompt_toolkit, and only when it starts.
-Whatever happens, the user gets a message and an exit status (exitstatus.py),
+Whatever happens, the user gets a message and an exit status (base/exitstatus.py),
 never a traceback: a closed or full standard output ends the run with 1, a
 closed or full standard error only loses the notes.
 """

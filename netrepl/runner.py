@@ -3,7 +3,7 @@ and writes a transcript.
 
 A script is the shell's own language, one command a line, checked whole
 (language/nrs.py) and fed to the same executor the shell uses. Several
-files are all checked before the first runs. Exit statuses: exitstatus.py.
+files are all checked before the first runs. Exit statuses: base/exitstatus.py.
 Nothing here imports prompt_toolkit.
 """
 
