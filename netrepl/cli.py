@@ -1,7 +1,7 @@
 """Command line -> mode: the shell, scripts, `-c`, piped input, or `serve`.
 
 Only the interactive shell imports prompt_toolkit, and only when it starts.
-Whatever happens, the user gets a message and an exit status (exitstatus.py),
+Whatever happens, the user gets a message and an exit status (base/exitstatus.py),
 never a traceback: a closed or full standard output ends the run with 1, a
 closed or full standard error only loses the notes.
 """
@@ -13,8 +13,8 @@ import sys
 from types import SimpleNamespace
 
 from netrepl import __version__
-from netrepl.exitstatus import ExitStatus
-from netrepl.streams import Notes, OutputLost, Transcript, silence_stdout
+from netrepl.base.exitstatus import ExitStatus
+from netrepl.render.streams import Notes, OutputLost, Transcript, silence_stdout
 
 # argparse is imported only for the options simple_args() does not handle (~3 ms of a
 # `netrepl -c` start); the annotations name it for type checkers alone.
@@ -32,7 +32,7 @@ def _variable(text: str) -> tuple[str, str]:
 
 
 def _parser_class():
-    from netrepl.cliparse import parser_class  # (imported where argparse is, off a `-c` start)
+    from netrepl.render.cliparse import parser_class  # (imported where argparse is, off a `-c` start)
 
     return parser_class()
 

@@ -11,7 +11,7 @@ import io
 
 import pytest
 
-from netrepl.exitstatus import ExitStatus  # enum only: pytest has imported enum already
+from netrepl.base.exitstatus import ExitStatus  # enum only: pytest has imported enum already
 
 
 def pytest_addoption(parser):

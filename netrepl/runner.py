@@ -3,7 +3,7 @@ and writes a transcript.
 
 A script is the shell's own language, one command a line, checked whole
 (language/nrs.py) and fed to the same executor the shell uses. Several
-files are all checked before the first runs. Exit statuses: exitstatus.py.
+files are all checked before the first runs. Exit statuses: base/exitstatus.py.
 Nothing here imports prompt_toolkit.
 """
 
@@ -16,12 +16,12 @@ from collections.abc import Iterable
 
 from netrepl.commands import REGISTRY
 from netrepl.core.executor import Executor, Step
-from netrepl.exitstatus import ExitStatus
-from netrepl.fastdata import field, datatype
+from netrepl.base.exitstatus import ExitStatus
+from netrepl.base.fastdata import field, datatype
 from netrepl.language.nrs import Problem, Script, check, check_sourced, load, split_commands
 from netrepl.language.parser import MAX_LINE, ParseError, Parsed
 from netrepl.render.text import plain, render, safe
-from netrepl.streams import Notes, RawOut, Transcript
+from netrepl.render.streams import Notes, RawOut, Transcript
 
 # typing is annotation-only here: `TYPE_CHECKING = False` keeps its ~2 ms import off
 # `netrepl -c` start-up; mypy and pyright treat the name as true (docs/bench.md).

@@ -18,7 +18,7 @@ from netrepl.core.executor import Executor
 from netrepl.language.argtypes import Choice, Int
 from netrepl.language.parser import ParseError, Parser
 from netrepl.language.registry import Arg, CommandSet, Registry
-from netrepl.lexer import NrsLexer
+from netrepl.shell.lexer import NrsLexer
 from netrepl.core.results import Result
 from netrepl.shell.suggest import suggest
 from netrepl.shell.validator import LineValidator

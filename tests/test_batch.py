@@ -1,5 +1,5 @@
 """The batch front end under hostile conditions, run as a user would (`python -m netrepl`):
-exit statuses CI can trust (exitstatus.py), no traceback whatever the standard streams
+exit statuses CI can trust (netrepl/base/exitstatus.py), no traceback whatever the standard streams
 are, Ctrl-C, bounded whole-script checks, several inputs, --step keys, untrusted text."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import time
 import pytest
 
 from conftest import ROOT, run_cli
-from netrepl.exitstatus import ExitStatus
+from netrepl.base.exitstatus import ExitStatus
 
 
 def script(tmp_path, text, name="s.nrs"):

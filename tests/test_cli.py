@@ -2,7 +2,7 @@
 
 Exit status 0 (every command succeeded), 1 (a command failed; FILE:LINE on
 stderr), 2 (script rejected before anything ran, or a usage error), 130 (Ctrl-C):
-netrepl/exitstatus.py. The hostile cases are in test_batch.py.
+netrepl/base/exitstatus.py. The hostile cases are in test_batch.py.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from conftest import run, run_cli, text_of
 from netrepl.commands import REGISTRY
 from netrepl.language import nrs
 from netrepl.language.parser import ParseError, Parser
-from netrepl.lexer import NrsLexer
+from netrepl.shell.lexer import NrsLexer
 from netrepl.shell.validator import LineValidator
 
 PARSER = Parser(REGISTRY)

@@ -7,7 +7,7 @@ with netrepl's own hexdump and HexDumper written in at export.
 from __future__ import annotations
 
 from test_export import export_and_compare
-from netrepl import escape
+from netrepl.base import escape
 
 TCP = """serve echo 0
 connect localhost $lab_port

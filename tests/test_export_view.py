@@ -16,7 +16,7 @@ from conftest import run_cli
 from test_export import check_code, export_and_compare, netrepl_run, run_program
 from test_export_sockets import Recorder
 from netrepl.language.escapes import EscapeError, decode_escapes
-from netrepl import escape
+from netrepl.base import escape
 
 EMOJI = "\U0001F600".encode()  # four bytes: sent as two and two
 HOSTILE = (b"\x1b[2J\x1b]52;c;cHduZWQ=\x07 \xe2\x80\xae evil \x9b31m \xc2\x9b \xff\xfe "

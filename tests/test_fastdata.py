@@ -1,4 +1,4 @@
-"""netrepl.fastdata behaves as the @dataclass it replaces, for the features netrepl uses."""
+"""netrepl.base.fastdata behaves as the @dataclass it replaces, for the features netrepl uses."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import ClassVar
 
 import pytest
 
-from netrepl.fastdata import FrozenInstanceError, field, datatype
+from netrepl.base.fastdata import FrozenInstanceError, field, datatype
 
 
 def both(frozen=False):
@@ -179,7 +179,7 @@ def _stub():
     import ast
     from pathlib import Path
 
-    import netrepl.fastdata as fastdata
+    import netrepl.base.fastdata as fastdata
 
     path = Path(fastdata.__file__).with_suffix(".pyi")
     assert path.exists(), "fastdata.pyi is missing: type checkers would not see @datatype as a dataclass transform"
@@ -217,19 +217,19 @@ def test_the_stub_and_the_typed_marker_are_packaged():
     import tomllib
 
     fastdata, _, path = _stub()
-    assert (path.parent / "py.typed").exists()  # PEP 561: without it checkers ignore an installed package
-    project = path.parent.parent / "pyproject.toml"
+    package = path.parent.parent  # netrepl/, above base/
+    assert (package / "py.typed").exists()  # PEP 561: without it checkers ignore an installed package
+    project = package.parent / "pyproject.toml"
     if not project.exists():
         pytest.skip("netrepl is installed, not a source checkout")
-    data = tomllib.loads(project.read_text())
-    shipped = data["tool"]["setuptools"]["package-data"]["netrepl"]
-    assert "py.typed" in shipped and "*.pyi" in shipped
+    shipped = tomllib.loads(project.read_text())["tool"]["setuptools"]["package-data"]
+    assert "py.typed" in shipped["netrepl"] and "*.pyi" in shipped["netrepl.base"]
 
 
 def test_fastdata_imports_no_typing_at_run_time():
     import subprocess
     import sys
 
-    code = "import sys; import netrepl.fastdata; print('typing' in sys.modules)"
+    code = "import sys; import netrepl.base.fastdata; print('typing' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "False", out.stderr

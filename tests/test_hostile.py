@@ -3,7 +3,7 @@
 
 The CLI runs in a subprocess against a loopback peer that sends every byte
 value and known-dangerous terminal sequences; its raw stdout/stderr bytes
-are checked with netrepl.escape.is_terminal_safe (undecodable bytes become
+are checked with netrepl.base.escape.is_terminal_safe (undecodable bytes become
 lone surrogates, which it rejects too). Each test also checks that the
 peer's bytes did show up, escaped, so a test cannot pass by printing nothing.
 """

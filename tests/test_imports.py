@@ -24,7 +24,7 @@ from netrepl.cli import build_parser, simple_args
 # is imported and imports nothing), what those pull in (threading, mimetypes,
 # urllib), and stdlib modules that cost milliseconds to import:
 # dataclasses pulls in inspect, ast, dis and tokenize (~5 ms) and then execs
-# methods for every class, which is why the core uses netrepl.fastdata; difflib
+# methods for every class, which is why the core uses netrepl.base.fastdata; difflib
 # only words a "did you mean" hint; argparse (with gettext and locale) is
 # left for the options simple_args does not handle. typing (~2 ms, more with a
 # typing.Union of a forward reference, which compiles it) is for annotations
@@ -33,7 +33,7 @@ from netrepl.cli import build_parser, simple_args
 # site, before the baseline: then it cannot show up here, a normal one can).
 HEAVY = (
     "prompt_toolkit", "pygments", "wcwidth",
-    "netrepl.shell", "netrepl.lexer",
+    "netrepl.shell", "netrepl.shell.lexer",
     "netrepl.lab.server", "netrepl.lab.handlers", "netrepl.lab.http",
     "threading", "mimetypes", "urllib",
     "asyncio", "ssl", "http", "email", "dataclasses", "inspect", "difflib",
@@ -151,7 +151,7 @@ BY_COMMAND = ("netrepl.commands.listening", "netrepl.commands.tlscmds", "netrepl
               "netrepl.commands.labs", "netrepl.commands.helptext", "netrepl.commands.exporting",
               "netrepl.core.recorder", "netrepl.core.peerlog", "netrepl.core.listener", "netrepl.core.payload",
               "netrepl.core.starttls", "netrepl.core.tls", "netrepl.core.sockopts", "netrepl.lab.kinds",
-              "netrepl.labkinds")
+              "netrepl.base.labkinds")
 
 
 def test_a_lookup_loads_only_the_first_command_area(tmp_path):

@@ -76,7 +76,7 @@ def test_the_table_imports_nothing():
     code = ("import sys, json; before = set(sys.modules); import netrepl.lab.kinds; "
             "print(json.dumps(sorted(set(sys.modules) - before)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
-    assert json.loads(out.stdout) == ["netrepl", "netrepl.lab", "netrepl.lab.kinds", "netrepl.labkinds"]
+    assert json.loads(out.stdout) == ["netrepl", "netrepl.base", "netrepl.base.labkinds", "netrepl.lab", "netrepl.lab.kinds"]
 
 
 # ----- the seam: handler=, wrap=, bind() -------------------------------------------

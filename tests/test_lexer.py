@@ -14,7 +14,7 @@ from pygments.token import Comment, Error, Keyword, Name, String
 
 from conftest import ROOT
 from netrepl.commands import REGISTRY
-from netrepl.lexer import NrsLexer
+from netrepl.shell.lexer import NrsLexer
 from netrepl.language.parser import Parser
 from test_parser import example, specs
 
@@ -204,7 +204,7 @@ def test_lexer_attributes():
 
 
 def test_entry_point_names_the_lexer():
-    found = [ep for ep in importlib.metadata.entry_points(group="pygments.lexers") if ep.value == "netrepl.lexer:NrsLexer"]
+    found = [ep for ep in importlib.metadata.entry_points(group="pygments.lexers") if ep.value == "netrepl.shell.lexer:NrsLexer"]
     assert found, "netrepl's lexer is not registered under pygments.lexers"
     assert found[0].load() is NrsLexer
 

@@ -21,7 +21,7 @@ import pytest
 
 from conftest import ROOT, has_ipv6_loopback, run, run_cli, text_of
 from helpers import held_port, wait_until
-from netrepl.exitstatus import ExitStatus
+from netrepl.base.exitstatus import ExitStatus
 
 
 def ok(ex, line):

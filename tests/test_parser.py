@@ -17,7 +17,7 @@ from netrepl.commands import MAX_RECV, REGISTRY
 from netrepl.core.errors import FAILURE_NAMES
 from netrepl.language.parser import MAX_LINE, ParseError, Parser
 from netrepl.language.registry import Arg, Command
-from netrepl.lexer import line_tokens
+from netrepl.shell.lexer import line_tokens
 from netrepl.shell.suggest import suggest
 
 PARSER = Parser(REGISTRY)

@@ -1,10 +1,10 @@
-"""netrepl.patterns.lazy: a pattern compiled on first use that then behaves as re.compile's."""
+"""netrepl.base.patterns.lazy: a pattern compiled on first use that then behaves as re.compile's."""
 
 import re
 import subprocess
 import sys
 
-from netrepl.patterns import lazy
+from netrepl.base.patterns import lazy
 
 
 def test_a_lazy_pattern_compiles_on_first_use_and_answers_as_the_compiled_one():

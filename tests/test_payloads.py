@@ -21,7 +21,7 @@ from helpers import wait_until
 from netrepl.core.payload import DATAGRAM_LIMIT
 from netrepl.language.parser import ParseError, Parser
 from netrepl.commands import REGISTRY
-from netrepl.lexer import line_tokens
+from netrepl.shell.lexer import line_tokens
 from netrepl.shell.suggest import suggest
 from pygments.token import Error
 

@@ -1,6 +1,6 @@
 """`record FILE` / `record stop`: a session written down as a replayable .nrs script.
 
-(tests/test_fastdata.py is about netrepl/fastdata.py, the dataclass stand-in.)
+(tests/test_fastdata.py is about netrepl/base/fastdata.py, the dataclass stand-in.)
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ import netrepl.export as export
 from netrepl.commands import REGISTRY
 from netrepl.lab.replay import ReplayError, load
 from netrepl.language.parser import Parser
-from netrepl.lexer import NrsLexer
+from netrepl.shell.lexer import NrsLexer
 from netrepl.shell.validator import LineValidator
 
 pytest_plugins = ["pytester"]

@@ -21,7 +21,7 @@ from netrepl.commands import REGISTRY
 from netrepl.language import nrs
 from netrepl.language.parser import ParseError, Parser
 from netrepl.language.texttypes import MAX_REGEX_NESTING
-from netrepl.lexer import NrsLexer
+from netrepl.shell.lexer import NrsLexer
 from netrepl.runner import Options, Runner
 from netrepl.shell.validator import LineValidator
 

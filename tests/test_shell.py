@@ -329,7 +329,7 @@ def loaded_after(code: str) -> subprocess.CompletedProcess:
     "from netrepl.cli import main; main(['-q', '-c', 'lookup http tcp'])",
     "from netrepl.cli import main; main(['-q', '-c', 'print hi; set var X 1; help; help recv'])",
     "import netrepl.pytest_plugin",
-    "import netrepl.lexer",
+    "import netrepl.shell.lexer",
     "import netrepl.commands, netrepl.language.parser, netrepl.core.executor, netrepl.runner",
 ], ids=["cli-c", "cli-c-help", "pytest-plugin", "lexer", "core"])
 def test_non_interactive_paths_do_not_import_prompt_toolkit(setup):

@@ -9,7 +9,7 @@ from netrepl.core.tls import handshake
 from netrepl.core.sockstate import plural
 from netrepl.language.argtypes import ArgError, ArgType, Candidates, Choice, Host, Redirect
 from netrepl.language.registry import Arg, CommandSet
-from netrepl.patterns import lazy
+from netrepl.base.patterns import lazy
 
 COMMANDS = CommandSet()
 

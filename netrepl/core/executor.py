@@ -14,7 +14,7 @@ from netrepl.core.errors import classify, failure
 from netrepl.core.results import Endpoint, Result
 from netrepl.core.unix import mark_chosen
 from netrepl.core.session import Session
-from netrepl.fastdata import datatype
+from netrepl.base.fastdata import datatype
 from netrepl.language.nrs import MAX_DEPTH, Script, load, resolve
 from netrepl.language.parser import ParseError, Parsed, Parser
 from netrepl.language.registry import Registry

@@ -18,7 +18,7 @@ from netrepl.core.errors import failure
 from netrepl.core.results import Result
 from netrepl.core.sockstate import plural
 from netrepl.language.texttypes import Expectation
-from netrepl.escape import escape_text
+from netrepl.base.escape import escape_text
 
 EXPECT_READ = 1 << 18  # bytes per read while expecting: big reads mean few re-searches of the window
 # The rest of the matched line: waited for this long at most, and this much looked at.

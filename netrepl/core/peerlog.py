@@ -43,7 +43,7 @@ import socket
 
 from netrepl.core.transport import Transport
 from netrepl.language.escapes import encode_escapes
-from netrepl.patterns import lazy
+from netrepl.base.patterns import lazy
 
 LINE_BYTES = 64  # bytes of peer data on one `#<` / `#>` line at most
 STEP_KEEP = 2 << 20  # bytes kept of one step (a `send` of the longest argument, 1 MiB, fits whole)

@@ -13,7 +13,7 @@ final status it got, written into the command (`recv http 200`).
 from __future__ import annotations
 
 from netrepl.language.escapes import expect_text
-from netrepl.patterns import lazy
+from netrepl.base.patterns import lazy
 
 EXPECT_MAX = 120  # bytes of received data turned into one `expect` line
 EXPECT_REST = 2048  # at most this much more of a `recv all|quiet` becomes one literal `expect`

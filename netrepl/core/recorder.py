@@ -30,9 +30,9 @@ from netrepl.core.session import DEFAULT_TIMEOUT
 from netrepl.language.nrs import capture_variables, serve_variables, var_value
 from netrepl.language.parser import ParseError, Parsed
 from netrepl.language.texttypes import Expectation
-from netrepl.patterns import lazy
-from netrepl.escape import safe
-from netrepl.unixpaths import unix_name
+from netrepl.base.patterns import lazy
+from netrepl.base.escape import safe
+from netrepl.base.unixpaths import unix_name
 
 _SURROGATE = lazy(r"[\udc80-\udcff]")  # a byte that was not UTF-8, as surrogateescape keeps it
 _NOT_A_LINE = lazy(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]|[ \t]\Z")  # what a script line cannot hold

@@ -7,8 +7,8 @@ typed so a renderer can mask them for stable transcripts.
 
 from __future__ import annotations
 
-from netrepl.fastdata import field, datatype
-from netrepl.unixpaths import UnixName  # noqa: F401 (a result part, defined a floor down)
+from netrepl.base.fastdata import field, datatype
+from netrepl.base.unixpaths import UnixName  # noqa: F401 (a result part, defined a floor down)
 
 
 @datatype(frozen=True)

@@ -187,7 +187,7 @@ class SocketState:
             self.transport.close()
             self.transport = None
             if self.bound_file is not None:
-                from netrepl.unixpaths import remove_file
+                from netrepl.base.unixpaths import remove_file
 
                 removed = remove_file(*self.bound_file)
             self.reset_flags()

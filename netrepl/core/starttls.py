@@ -20,7 +20,7 @@ import time
 from netrepl.core.errors import failure
 from netrepl.core.results import Result
 from netrepl.core.tls import handshake  # ssl itself is imported only inside the handshake
-from netrepl.escape import escape_bytes
+from netrepl.base.escape import escape_bytes
 
 MAX_REPLY_LINES = 200  # lines of one reply (an EHLO list, untagged IMAP data): more is not a real server
 SHOWN = 300  # characters of one received line shown; the rest is counted

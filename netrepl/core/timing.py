@@ -20,7 +20,7 @@ import sys
 import time
 
 from netrepl.core.results import Elapsed, Endpoint
-from netrepl.fastdata import field, datatype
+from netrepl.base.fastdata import field, datatype
 
 # struct tcp_info (linux/tcp.h): tcpi_rtt, in microseconds, is the 16th u32 after 8 u8
 # fields: byte offset 8 + 15 * 4 = 68, in the host's byte order (read with int.from_bytes:

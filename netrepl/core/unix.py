@@ -17,7 +17,7 @@ import struct
 from netrepl.core.errors import classify, failure
 from netrepl.core.results import Result, UnixName, Varies
 from netrepl.core.sockstate import UNIX, UNIX_TYPE_NAMES
-from netrepl.unixpaths import SUN_PATH, is_unix_word, parse_name, remove_file  # noqa: F401 (core.unix.X, as before)
+from netrepl.base.unixpaths import SUN_PATH, is_unix_word, parse_name, remove_file  # noqa: F401 (core.unix.X, as before)
 
 PROBE_TIMEOUT = 1.0  # seconds a stale-socket probe may wait for a connect to a socket file
 

@@ -18,7 +18,7 @@ import socket
 import sys
 
 from netrepl.core.sockstate import LOST, plural
-from netrepl.fastdata import datatype
+from netrepl.base.fastdata import datatype
 
 _DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
 _PEEK = socket.MSG_PEEK | _DONTWAIT

@@ -84,9 +84,9 @@ def main(argv: list[str]) -> int:
         return pcap_main(argv, pcap_parser())
     import argparse
 
-    from netrepl.cliparse import parser_class
+    from netrepl.render.cliparse import parser_class
     from netrepl.language.defines import variable
-    from netrepl.escape import safe
+    from netrepl.base.escape import safe
 
     parser = parser_class()(prog="netrepl export", description="Write a .nrs script as a plain Python 3 "
                              "program (standard library only) that does the same socket calls. `netrepl export --pcap "

@@ -1,5 +1,5 @@
 """The helpers of a program whose script says `set display hex`, as source text in prelude.py's
-table: netrepl's hex view (netrepl/escape.py's hexdump and HexDumper, their source written into
+table: netrepl's hex view (netrepl/base/escape.py's hexdump and HexDumper, their source written into
 the program when it is exported, so the program's dump cannot drift from netrepl's), and
 the stream offset its lines are numbered by.
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 import inspect
 
 from netrepl.export.prelude import helper
-from netrepl import escape
+from netrepl.base import escape
 
 # The helpers a hex program has instead of the text-only ones.
 VARIANTS = {"show": "show_hex", "text_out": "text_out_hex", "file_out": "file_out_hex"}
@@ -23,7 +23,7 @@ VARIANTS = {"show": "show_hex", "text_out": "text_out_hex", "file_out": "file_ou
 
 def hexdump_source() -> str:
     """netrepl's hexdump and HexDumper, with the constants they use, generated now."""
-    lines = ["# netrepl's hex view (netrepl/escape.py), written out when this program was exported.",
+    lines = ["# netrepl's hex view (netrepl/base/escape.py), written out when this program was exported.",
              f"_HEX_ASCII = {escape._HEX_ASCII!r}", f"_HEX_BLOCK = {escape._HEX_BLOCK!r}", "", ""]
     return "\n".join(lines) + "\n\n".join(inspect.getsource(fn) for fn in
                                           (escape._hex_lines, escape.hexdump, escape.HexDumper))

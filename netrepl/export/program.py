@@ -16,7 +16,7 @@ from netrepl.export.assemble import HexOnly, checked_first, comment_text, serve_
 from netrepl.export.hexprelude import VARIANTS
 from netrepl.export.prelude import HELPERS
 from netrepl.export.values import Expr, Option, Unsupported, Values, lit, to_number, to_str
-from netrepl.fastdata import datatype
+from netrepl.base.fastdata import datatype
 from netrepl.language.tokens import next_token
 
 

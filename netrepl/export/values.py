@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import keyword
 
-from netrepl.fastdata import datatype, field
+from netrepl.base.fastdata import datatype, field
 from netrepl.language.escapes import EscapeError, decode_escapes
 from netrepl.language.tokens import VAR_RE
 

@@ -6,7 +6,7 @@ Peer bytes (and text from options, which may carry them) must never reach a term
 an escape sequence can clear the screen, write the clipboard (OSC 52) or make the terminal
 answer into its input, and a bidi override reorders what a line reads as. So the program
 escapes as netrepl does, with netrepl's own code: the table of unsafe code points
-(netrepl/escape.py's _UNSAFE_RANGES), the patterns built from it and the source of escape_bytes,
+(netrepl/base/escape.py's _UNSAFE_RANGES), the patterns built from it and the source of escape_bytes,
 TextEscaper, escape_text and safe are written into the program when it is
 exported. Nothing is copied by hand, so the program's view cannot drift from netrepl's.
 """
@@ -16,7 +16,7 @@ from __future__ import annotations
 import inspect
 
 from netrepl.export.prelude import helper
-from netrepl import escape
+from netrepl.base import escape
 
 def _ranges() -> str:
     rows, row = [], []
@@ -39,7 +39,7 @@ def _source(*parts) -> str:
 # a stream: TextEscaper). The patterns are built from the table in the program, as netrepl builds them.
 PARTS = {
     "unsafe": ((), (), _source(
-        "# Code points that must never reach a terminal raw: netrepl's table (netrepl/escape.py),\n"
+        "# Code points that must never reach a terminal raw: netrepl's table (netrepl/base/escape.py),\n"
         "# written out when this program was exported. \\t, \\n and the backslash are not in it.\n"
         + _ranges(), escape._char_class,
         "_UNSAFE = re.compile(_char_class(_UNSAFE_RANGES))\n"
@@ -59,7 +59,7 @@ for _name, (_imports, _needs, _text) in PARTS.items():
 
 
 def escape_source() -> str:
-    """The whole escaping code a program may hold: netrepl's, generated from netrepl/escape.py now."""
+    """The whole escaping code a program may hold: netrepl's, generated from netrepl/base/escape.py now."""
     return "\n\n\n".join(text for _, _, text in PARTS.values())
 
 

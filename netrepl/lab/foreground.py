@@ -11,7 +11,7 @@ import sys
 import time
 from typing import TextIO
 
-from netrepl import labkinds as kinds
+from netrepl.base import labkinds as kinds
 from netrepl.core.wildcard import exposed
 from netrepl.lab.server import LabServer, LabServerError
 

@@ -35,7 +35,7 @@ def _safe_parser_class():
     import argparse
 
     from netrepl.render.text import safe
-    from netrepl.streams import Notes, Transcript
+    from netrepl.render.streams import Notes, Transcript
 
     class SafeParser(argparse.ArgumentParser):
         def _print_message(self, message, file=None):
@@ -82,7 +82,7 @@ def _stop_on_signals() -> None:
 
 
 def relay_main(argv: list[str], out: TextIO | None = None, err: TextIO | None = None) -> int:
-    from netrepl.exitstatus import ExitStatus
+    from netrepl.base.exitstatus import ExitStatus
     from netrepl.render.text import safe
 
     out = out if out is not None else sys.stdout

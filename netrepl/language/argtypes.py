@@ -18,9 +18,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from netrepl.fastdata import datatype
-from netrepl.patterns import lazy
-from netrepl.unixpaths import is_unix_word, parse_name
+from netrepl.base.fastdata import datatype
+from netrepl.base.patterns import lazy
+from netrepl.base.unixpaths import is_unix_word, parse_name
 
 _SERVICE_RE = lazy(r"[A-Za-z][A-Za-z0-9._+-]*\Z")
 _VAR_NAME_RE = lazy(r"[A-Za-z_][A-Za-z0-9_]*\Z")

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 
-from netrepl.patterns import lazy
+from netrepl.base.patterns import lazy
 
 __all__ = ["EscapeError", "decode_escapes", "encode_escapes", "expect_text", "escape_spans"]
 

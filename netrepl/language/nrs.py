@@ -14,11 +14,11 @@ import gc
 import os
 from collections.abc import Iterable, Mapping
 
-from netrepl.fastdata import field, datatype
+from netrepl.base.fastdata import field, datatype
 from netrepl.language.escapes import EscapeError, decode_escapes
 from netrepl.language.parser import ParseError, Parsed, Parser
-from netrepl.patterns import lazy
-from netrepl.unixpaths import UnixName
+from netrepl.base.patterns import lazy
+from netrepl.base.unixpaths import UnixName
 
 # typing is annotation-only here: `TYPE_CHECKING = False` keeps its ~2 ms import off
 # `netrepl -c` start-up; mypy and pyright treat the name as true (docs/bench.md).
@@ -82,7 +82,7 @@ def capture_variables(parsed: Parsed) -> dict[str, str]:
 
 def serve_constants(kind: str) -> dict[str, str]:
     """The variables `serve KIND` sets to a fixed value: $lab_ca, the lab CA file, for a TLS kind."""
-    from netrepl import labkinds as lab_kinds  # the table of kinds: only scripts that serve need it
+    from netrepl.base import labkinds as lab_kinds  # the table of kinds: only scripts that serve need it
 
     return {"lab_ca": lab_kinds.LAB_CA} if kind in lab_kinds.TLS_KINDS else {}
 

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from netrepl.fastdata import field, datatype
+from netrepl.base.fastdata import field, datatype
 from netrepl.language.argtypes import ArgError, Mismatch, NotForThis, did_you_mean
 from netrepl.language.registry import Arg, Command, Registry
 from netrepl.language.tokens import NAME_RE, ParseError, Token, expand_mapped, next_token  # noqa: F401
-from netrepl.patterns import lazy
+from netrepl.base.patterns import lazy
 
 # typing is annotation-only here: `TYPE_CHECKING = False` keeps its ~2 ms import off
 # `netrepl -c` start-up; mypy and pyright treat the name as true (docs/bench.md).

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from netrepl.fastdata import field, datatype
+from netrepl.base.fastdata import field, datatype
 from netrepl.language.argtypes import ArgType
 
 # typing is annotation-only here: `TYPE_CHECKING = False` keeps its ~2 ms import off

@@ -11,10 +11,10 @@ from __future__ import annotations
 import re
 import warnings
 
-from netrepl.fastdata import datatype
+from netrepl.base.fastdata import datatype
 from netrepl.language.argtypes import ArgError, ArgType, Candidates
 from netrepl.language.escapes import EscapeError, decode_escapes, escape_spans
-from netrepl.patterns import lazy
+from netrepl.base.patterns import lazy
 
 
 @datatype(frozen=True)

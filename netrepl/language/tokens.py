@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
-from netrepl.fastdata import datatype
-from netrepl.patterns import lazy
+from netrepl.base.fastdata import datatype
+from netrepl.base.patterns import lazy
 
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 VAR_RE = lazy(r"\$(?:(\$)|\{(" + _NAME + r")(?::-([^}]*))?\}|(" + _NAME + r")|(\{))")

@@ -8,10 +8,10 @@ are escaped too. `stable=True` masks what changes from run to run.
 from __future__ import annotations
 
 from netrepl.core.errors import KINDS
-from netrepl.patterns import lazy
-from netrepl.escape import HexDumper, TextEscaper, escape_bytes, escape_text, hexdump, is_terminal_safe, safe
+from netrepl.base.patterns import lazy
+from netrepl.base.escape import HexDumper, TextEscaper, escape_bytes, escape_text, hexdump, is_terminal_safe, safe
 from netrepl.render.words import Fragments, endpoint  # noqa: F401 (render.text.Fragments, as before)
-from netrepl.unixpaths import unix_name
+from netrepl.base.unixpaths import unix_name
 from netrepl.core.results import Elapsed, Endpoint, ErrorInfo, Line, Result, UnixName, Varies
 
 # The text view's escapes, one token each (escape.py: a backslash is doubled, so a token

@@ -11,7 +11,7 @@ at the terminal itself. Plain ASCII otherwise (`#` bars between `|`), and
 from __future__ import annotations
 
 from netrepl.core.timing import Phase, Timing
-from netrepl.escape import safe
+from netrepl.base.escape import safe
 from netrepl.render.words import Fragments, endpoint
 
 MIN_TRACK = 10  # fewer columns than this for the bars: labels are shortened first

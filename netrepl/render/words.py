@@ -6,7 +6,7 @@ words. Here, not in text.py, so the waterfall needs nothing from the module that
 from __future__ import annotations
 
 from netrepl.core.results import Endpoint
-from netrepl.unixpaths import UnixName, unix_name
+from netrepl.base.unixpaths import UnixName, unix_name
 
 Fragments = list[tuple[str, str]]
 

@@ -37,7 +37,7 @@ from netrepl.language.parser import ParseError
 from netrepl.shell.interact import Interact
 from netrepl.shell.interrupts import CtrlC, no_echo
 from netrepl.shell.live import Watch
-from netrepl.lexer import session_lexer
+from netrepl.shell.lexer import session_lexer
 from netrepl.shell.paths import history_path
 from netrepl.render.text import data_fragments, progress_text, render, safe
 from netrepl.shell.style import make_style

@@ -187,7 +187,7 @@ class RawOut:
 
     def _show(self, data) -> None:
         if self.escaper is None:
-            from netrepl.escape import TextEscaper  # only a terminal needs escaping
+            from netrepl.base.escape import TextEscaper  # only a terminal needs escaping
 
             self.escaper = TextEscaper()
             self.notes.write("netrepl: --raw: standard output is a terminal, so the peer's control characters "

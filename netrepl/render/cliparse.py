@@ -1,16 +1,16 @@
 """What netrepl's command lines share (`netrepl`, `netrepl export`): the argparse parser class
 that escapes what it quotes (the NAME=VALUE word of -D is language/defines.py's).
 
-On the shared floor (it was cli.py's _parser_class): export/ uses it for `netrepl export`
-and imports nothing from the front ends.
+In render/ (it was cli.py's _parser_class): export/ uses it for `netrepl export` and may
+import render/, never the front ends.
 """
 
 from __future__ import annotations
 
 import sys
 
-from netrepl.escape import safe
-from netrepl.streams import Notes, Transcript
+from netrepl.base.escape import safe
+from netrepl.render.streams import Notes, Transcript
 
 
 def parser_class():

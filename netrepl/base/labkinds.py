@@ -25,7 +25,8 @@ from __future__ import annotations
 import os  # already imported by the interpreter itself: free
 
 # The lab CA (lab-only, shipped in the package): what `set tls ca $lab_ca` trusts.
-LAB_CA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lab", "certs", "ca.pem")
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # netrepl/, above base/
+LAB_CA = os.path.join(_PACKAGE, "lab", "certs", "ca.pem")
 
 # Limits against hostile clients, here so `help serve` can state them without
 # importing the server. server.py and http.py use them as their defaults.

@@ -31,7 +31,7 @@ str.translate, bytes.hex) because 64 MiB blobs are rendered on hot paths.
 
 import codecs
 
-from netrepl.patterns import lazy
+from netrepl.base.patterns import lazy
 
 __all__ = ["escape_bytes", "TextEscaper", "escape_text", "hexdump", "HexDumper",
            "is_terminal_safe", "safe"]
@@ -88,7 +88,7 @@ def _char_class(ranges):
     return "[" + "".join(f"\\U{a:08x}-\\U{b:08x}" for a, b in ranges) + "]"
 
 
-# Compiled on first need (netrepl/patterns.py), like every pattern here: parsing
+# Compiled on first need (netrepl/base/patterns.py), like every pattern here: parsing
 # these two is ~7M instructions, an eighth of what netrepl added to a `netrepl -c`
 # start, and clean ASCII never needs them.
 _UNSAFE = lazy(_char_class(_UNSAFE_RANGES))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-from netrepl.fastdata import datatype
+from netrepl.base.fastdata import datatype
 
 SUN_PATH = 108  # bytes in sockaddr_un.sun_path (Linux); an abstract name has one fewer (its NUL)
 

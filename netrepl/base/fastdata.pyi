@@ -1,4 +1,4 @@
-# Type-checker view of netrepl/fastdata.py (PEP 484 stub, PEP 681 transform).
+# Type-checker view of netrepl/base/fastdata.py (PEP 484 stub, PEP 681 transform).
 #
 # `datatype` behaves as a dataclass transform: mypy and pyright synthesize
 # __init__ from the annotated fields, honour `field(default_factory=...)`
