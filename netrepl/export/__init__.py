@@ -78,7 +78,7 @@ def export_file(path: str, variables: dict[str, str] | None = None, out: str | N
 def main(argv: list[str]) -> int:
     """`netrepl export FILE.nrs [-o OUT.py] [-D NAME=VALUE]...`: exit 0, 1 (cannot write) or 2."""
     if "--pcap" in argv:  # a `record -p` recording as a capture, not a program (export/pcapexport.py)
-        from netrepl.cliparse import parser_class as pcap_parser
+        from netrepl.render.cliparse import parser_class as pcap_parser
         from netrepl.export.pcapexport import main as pcap_main
 
         return pcap_main(argv, pcap_parser())

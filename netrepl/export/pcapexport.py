@@ -173,7 +173,7 @@ def export_pcap(source: str, out_path: str | None, out_stream=None) -> tuple[int
 def main(argv: list[str], parser_class) -> int:
     """`netrepl export --pcap FILE.nrs [-o OUT.pcapng]`: exit 0, 1 (cannot write) or 2 (cannot read).
     parser_class: the CLI's argparse class (it escapes what it quotes), passed down by `netrepl export`."""
-    from netrepl.escape import safe
+    from netrepl.base.escape import safe
 
     parser = parser_class(prog="netrepl export --pcap", description="Write a `record -p` recording as a "
                              "pcapng capture (frames rebuilt from the recorded bytes) that Wireshark and tshark open.")
