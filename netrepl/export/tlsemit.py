@@ -85,6 +85,11 @@ def _settings(p: Program, insecure: bool, sni: bool) -> None:
             p.code(f"cert = {t['cert']}", "if cert is not None:", f"    load_client_cert(context, cert{key})")
         else:
             p.code(f"load_client_cert(context, {t['cert']}{key})")
+    _controls(p, t)
+
+
+def _controls(p: Program, t: dict) -> None:
+    """`set tls ciphers|min|max` and the key log: the same lines for either side's context."""
     if t.get("ciphers"):
         p.code(f"context.set_ciphers({t['ciphers']!r})")
     if t.get("min"):
@@ -183,15 +188,7 @@ def _server(p: Program, parsed) -> None:
            f"context.load_cert_chain({cert}, {key})")
     if t.get("alpn"):
         p.code(f"context.set_alpn_protocols({t['alpn']!r})  # selected from what the client offers")
-    if t.get("ciphers"):
-        p.code(f"context.set_ciphers({t['ciphers']!r})")
-    if t.get("ciphers"):
-        p.code(f"context.set_ciphers({t['ciphers']!r})")
-    if t.get("min"):
-        p.code(f"context.minimum_version = {t['min']}")
-    if t.get("max"):
-        p.code(f"context.maximum_version = {t['max']}")
-    _keylog(p)
+    _controls(p, t)
     if t.get("client_cert"):
         mode = "CERT_REQUIRED" if t["client_cert"] == "require" else "CERT_OPTIONAL"
         p.code(f"context.verify_mode = ssl.{mode}  # set tls client-cert {t['client_cert']}",
