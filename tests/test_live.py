@@ -377,7 +377,8 @@ def test_timing_in_the_shell_leaves_the_typing_pause_out(shell, talker):
     screen = term.run("timing")
     figure = re.search(r"\(1 connect attempt\): ([\d.]+) (ms|us|s) in all", screen)
     assert figure and figure.group(2) != "s", screen  # milliseconds of phases, not the 1.5 s pause
-    assert re.search(r"time between commands left out: 1\.\d+ s", screen)
+    left_out = re.search(r"time between commands left out: (\d+\.\d+) s", screen)
+    assert left_out and float(left_out.group(1)) >= 1.4, screen  # at least the pause (more on a loaded machine)
 
 
 def test_interact_shows_a_prompt_without_a_line_end_at_once(shell, talker):
