@@ -848,11 +848,6 @@ def bench_tls(ctx: Context, size: int) -> None:
         if f"received {size} bytes in total".encode() not in first.out or b"close_notify" not in first.out:
             raise RuntimeError(f"netrepl recv all over TLS reported {first.out[-300:]!r}")
         exact = reported_peak(first)
-        raw = run(clients["netrepl --raw"][0], ctx)  # standard output to /dev/null, standard error kept
-        check_ok(raw, "netrepl --raw recv all")
-        prod.transfer_time()
-        if f"received {size} bytes in total".encode() not in raw.err:
-            raise RuntimeError(f"netrepl --raw recv all reported {raw.err[-300:]!r}")
         own = re.search(rb"handshake with \S+ done in ([\d.]+) (ms|us|s)", first.out)
         own_s = float(own.group(1)) * {b"ms": 1e-3, b"us": 1e-6, b"s": 1.0}[own.group(2)] if own else None
         transfer: dict[str, list[float]] = {k: [] for k in clients}
