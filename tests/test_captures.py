@@ -4,17 +4,13 @@ defines; `export` writes the same logic."""
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import socket
-import subprocess
 
 import pytest
 from hypothesis import given, settings, strategies as st
 
 from conftest import run, run_cli, text_of
-from helpers import held_port, wait_until
+from realpeers import NGINX, Nginx, free_port
 from netrepl.export.prelude import HELPERS
 from netrepl.language.escapes import encode_escapes
 from test_export import export_and_compare
@@ -103,45 +99,19 @@ def test_captures_export_to_the_same_logic(tmp_path, lab):
     assert "captured_tok = capture_text(captured['tok'])" in source
 
 
-NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
-
-
 @pytest.fixture
 def nginx(tmp_path):
-    """nginx on a free loopback port serving tmp_path/site; stopped afterwards."""
+    """nginx on a free loopback port serving tmp_path/site (tests/realpeers.py); stopped afterwards."""
     if NGINX is None:
         pytest.skip("nginx is not installed (apt-get install nginx-light)")
     site = tmp_path / "site"
     site.mkdir()
-    with held_port() as port:
-        pass
-    conf = tmp_path / "nginx.conf"
-    conf.write_text(f"""daemon off; master_process off; pid {tmp_path}/nginx.pid; error_log {tmp_path}/error.log;
-events {{ worker_connections 16; }}
-http {{ access_log off; server_tokens off; client_body_temp_path {tmp_path}/body; proxy_temp_path {tmp_path}/p;
-  fastcgi_temp_path {tmp_path}/f; uwsgi_temp_path {tmp_path}/u; scgi_temp_path {tmp_path}/s;
-  server {{ listen 127.0.0.1:{port}; root {site}; }} }}
-""")
-    proc = subprocess.Popen([NGINX, "-p", str(tmp_path), "-c", str(conf)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
-
-    def listening():
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return True
-        except OSError:
-            return proc.poll() is not None
-
+    port = free_port()
+    server = Nginx(tmp_path, f"server {{ listen 127.0.0.1:{port}; root {site}; }}", [port]).start()
     try:
-        wait_until(listening, what="nginx to listen")
-        if proc.poll() is not None:
-            pytest.skip(f"nginx did not start: {proc.stderr.read().decode(errors='replace')[-300:]}")
         yield site, port
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            proc.wait(timeout=30)
-        proc.stderr.close()
+        server.stop()
 
 
 def test_content_length_from_a_head_request_reads_a_get_body_byte_for_byte(nginx, tmp_path):

@@ -13,7 +13,6 @@ endings are accepted, as the RFC allows a recipient; a 101 has no body).
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import time
@@ -22,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from conftest import run, run_cli, text_of
-from helpers import held_port, wait_until
+from realpeers import NGINX, Nginx, free_port
 
 NEXT = b"NEXT!"  # what follows a response on a kept-open connection: it must stay unread
 
@@ -470,9 +469,6 @@ def test_over_tls_with_the_lab_https_server(ex):
 
 # ----- nginx: keep-alive, two responses on one connection --------------------------------------
 
-NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
-
-
 @pytest.fixture
 def nginx(tmp_path):
     if NGINX is None:
@@ -482,36 +478,14 @@ def nginx(tmp_path):
     (site / "index.html").write_text("<p>one</p>\n")
     (site / "big.bin").write_bytes(bytes(range(256)) * 4096)
     (site / "t.txt").write_text("a line of text, gzipped on the fly (so sent chunked)\n" * 200)
-    with held_port() as port:
-        pass
-    conf = tmp_path / "nginx.conf"
-    conf.write_text(f"""daemon off; master_process off; pid {tmp_path}/nginx.pid; error_log {tmp_path}/error.log;
-events {{ worker_connections 16; }}
-http {{ access_log off; server_tokens off; client_body_temp_path {tmp_path}/body; proxy_temp_path {tmp_path}/p;
-  fastcgi_temp_path {tmp_path}/f; uwsgi_temp_path {tmp_path}/u; scgi_temp_path {tmp_path}/s;
-  keepalive_requests 100; gzip on; gzip_min_length 1; gzip_types text/plain;
-  server {{ listen 127.0.0.1:{port}; root {site}; location = /t.txt {{ add_trailer X-Checksum abc123; }} }} }}
-""")
-    proc = subprocess.Popen([NGINX, "-p", str(tmp_path), "-c", str(conf)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
-
-    def listening():
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return True
-        except OSError:
-            return proc.poll() is not None
-
+    port = free_port()
+    server = Nginx(tmp_path, "keepalive_requests 100; gzip on; gzip_min_length 1; gzip_types text/plain;\n"
+                   f"  server {{ listen 127.0.0.1:{port}; root {site}; location = /t.txt {{ add_trailer X-Checksum abc123; }} }}",
+                   [port]).start()
     try:
-        wait_until(listening, what="nginx to listen")
-        if proc.poll() is not None:
-            pytest.skip(f"nginx did not start: {proc.stderr.read().decode(errors='replace')[-300:]}")
         yield port, site
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            proc.wait(timeout=30)
-        proc.stderr.close()
+        server.stop()
 
 
 def test_nginx_keep_alive_200_then_404_on_one_connection(ex, nginx):
